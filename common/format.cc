@@ -1,0 +1,148 @@
+#include "common/format.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <string>
+#include <cstdint>
+#include <cstring>
+#include <utility>
+
+namespace gauntlet {
+namespace {
+
+bool StartsWith(std::string_view data, std::string_view magic) {
+  return data.size() >= magic.size() && data.substr(0, magic.size()) == magic;
+}
+
+bool IsTarHeader(std::string_view head) {
+  if (head.size() < 512) return false;
+  if (head.substr(257, 5) != "ustar") {
+    // Old V7 tar has no magic; require a valid checksum and a name instead.
+    if (head[0] == '\0') return false;
+  }
+  // The checksum field counts itself as spaces.
+  uint32_t sum = 0;
+  for (size_t i = 0; i < 512; ++i) {
+    sum += (i >= 148 && i < 156) ? ' ' : static_cast<unsigned char>(head[i]);
+  }
+  uint32_t stored = 0;
+  bool digits = false;
+  for (size_t i = 148; i < 156; ++i) {
+    char c = head[i];
+    if (c >= '0' && c <= '7') {
+      stored = stored * 8 + (c - '0');
+      digits = true;
+    } else if (c != ' ' && c != '\0') {
+      return false;
+    }
+  }
+  return digits && stored == sum;
+}
+
+bool LooksLikeText(std::string_view head) {
+  size_t printable = 0;
+  for (unsigned char c : head) {
+    if (c == 0) return false;
+    if (c >= 0x20 || c == '\n' || c == '\r' || c == '\t' || c >= 0x80) ++printable;
+  }
+  return printable * 100 >= head.size() * 95;
+}
+
+bool LooksLikeSafetensors(std::string_view head) {
+  if (head.size() < 10) return false;
+  uint64_t header_len = 0;
+  std::memcpy(&header_len, head.data(), 8);
+  return header_len >= 2 && header_len < 100000000 && head[8] == '{' &&
+         (head[9] == '"' || head[9] == '}' || head[9] == ' ' || head[9] == '\n');
+}
+
+}  // namespace
+
+std::string_view FormatName(Format format) {
+  switch (format) {
+    case Format::kUnknown: return "unknown";
+    case Format::kEmpty: return "empty";
+    case Format::kText: return "text";
+    case Format::kPickle: return "pickle";
+    case Format::kZip: return "zip";
+    case Format::kGzip: return "gzip";
+    case Format::kZlib: return "zlib";
+    case Format::kBzip2: return "bzip2";
+    case Format::kXz: return "xz";
+    case Format::kZstd: return "zstd";
+    case Format::kTar: return "tar";
+    case Format::kNumpy: return "numpy";
+    case Format::kSevenZip: return "7z";
+    case Format::kSafetensors: return "safetensors";
+    case Format::kGguf: return "gguf";
+    case Format::kHdf5: return "hdf5";
+  }
+  return "unknown";
+}
+
+bool LooksLikeBinaryPickle(std::string_view head) {
+  if (head.size() < 3 || static_cast<unsigned char>(head[0]) != 0x80) return false;
+  unsigned char protocol = static_cast<unsigned char>(head[1]);
+  if (protocol < 2 || protocol > 5) return false;
+  unsigned char next = static_cast<unsigned char>(head[2]);
+  if (protocol >= 4 && next == 0x95) return true;  // FRAME
+  // Openers a pickler writes right after PROTO: containers, globals, scalars.
+  static constexpr std::string_view kOpeners = "}])(cNKJMXUVTBCGIL\x88\x89\x8a\x8c\x93\x8f";
+  return kOpeners.find(static_cast<char>(next)) != std::string_view::npos;
+}
+
+Format SniffFormat(std::string_view head) {
+  if (head.empty()) return Format::kEmpty;
+  if (StartsWith(head, "PK\x03\x04") || StartsWith(head, std::string_view("PK\x05\x06", 4)) ||
+      StartsWith(head, "PK\x07\x08")) {
+    return Format::kZip;
+  }
+  if (StartsWith(head, "\x1f\x8b")) return Format::kGzip;
+  if (StartsWith(head, "BZh") && head.size() > 3 && head[3] >= '1' && head[3] <= '9') {
+    return Format::kBzip2;
+  }
+  if (StartsWith(head, std::string_view("\xfd" "7zXZ\x00", 6))) return Format::kXz;
+  if (StartsWith(head, "\x28\xb5\x2f\xfd")) return Format::kZstd;
+  if (StartsWith(head, "7z\xbc\xaf\x27\x1c")) return Format::kSevenZip;
+  if (StartsWith(head, "\x93NUMPY")) return Format::kNumpy;
+  if (StartsWith(head, "GGUF")) return Format::kGguf;
+  if (StartsWith(head, "\x89HDF\r\n\x1a\n")) return Format::kHdf5;
+  if (LooksLikeBinaryPickle(head)) return Format::kPickle;
+  if (head.size() >= 2 && static_cast<unsigned char>(head[0]) == 0x78) {
+    unsigned flags = static_cast<unsigned char>(head[1]);
+    bool valid_header = (0x7800u | flags) % 31 == 0;
+    if (valid_header && (flags == 0x01 || flags == 0x5e || flags == 0x9c || flags == 0xda) &&
+        !LooksLikeText(head.substr(0, 512))) {
+      return Format::kZlib;
+    }
+  }
+  if (IsTarHeader(head)) return Format::kTar;
+  if (LooksLikeSafetensors(head)) return Format::kSafetensors;
+  if (LooksLikeText(head.substr(0, 512))) return Format::kText;
+  return Format::kUnknown;
+}
+
+Format FormatPromisedByName(std::string_view file_name) {
+  size_t dot = file_name.rfind('.');
+  size_t slash = file_name.find_last_of("/\\");
+  if (dot == std::string_view::npos || (slash != std::string_view::npos && dot < slash)) {
+    return Format::kUnknown;
+  }
+  std::string ext(file_name.substr(dot + 1));
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  static constexpr std::array<std::pair<std::string_view, Format>, 16> kPromises = {{
+      {"safetensors", Format::kSafetensors}, {"gguf", Format::kGguf}, {"npy", Format::kNumpy},
+      {"npz", Format::kZip},   {"h5", Format::kHdf5},   {"hdf5", Format::kHdf5},
+      {"keras", Format::kZip}, {"json", Format::kText}, {"txt", Format::kText},
+      {"md", Format::kText},   {"yaml", Format::kText}, {"yml", Format::kText},
+      {"gz", Format::kGzip},   {"bz2", Format::kBzip2}, {"xz", Format::kXz},
+      {"zst", Format::kZstd},
+  }};
+  for (const auto& [name, format] : kPromises) {
+    if (ext == name) return format;
+  }
+  return Format::kUnknown;
+}
+
+}  // namespace gauntlet

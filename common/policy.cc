@@ -1,0 +1,239 @@
+#include "common/policy.h"
+
+#include <fstream>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+#include "absl/status/status.h"
+#include "common/strings.h"
+
+namespace gauntlet {
+namespace {
+
+absl::Status Invalid(const std::string& source, std::string_view what) {
+  return absl::InvalidArgumentError(StrCat("policy ", source, ": ", what));
+}
+
+absl::StatusOr<Severity> SeverityField(const toml::node& node, const std::string& source,
+                                       std::string_view key) {
+  auto text = node.value<std::string>();
+  if (!text) return Invalid(source, StrCat(key, " must be a severity string"));
+  auto severity = ParseSeverity(*text);
+  if (!severity) {
+    return Invalid(source, StrCat(key, " = \"", *text,
+                                        "\" is not one of INFO, LOW, MEDIUM, HIGH, CRITICAL"));
+  }
+  return *severity;
+}
+
+absl::StatusOr<std::vector<std::string>> StringList(const toml::node& node,
+                                                    const std::string& source,
+                                                    std::string_view key) {
+  const toml::array* array = node.as_array();
+  if (!array) return Invalid(source, StrCat(key, " must be an array of strings"));
+  std::vector<std::string> out;
+  for (const toml::node& item : *array) {
+    auto text = item.value<std::string>();
+    if (!text || text->empty()) {
+      return Invalid(source, StrCat(key, " must hold non-empty strings"));
+    }
+    out.push_back(*text);
+  }
+  return out;
+}
+
+template <typename T>
+absl::Status ReadLimit(const toml::table& limits, std::string_view key, T& field,
+                       const std::string& source) {
+  const toml::node* node = limits.get(key);
+  if (!node) return absl::OkStatus();
+  std::optional<double> value = node->value<double>();
+  if (!value || *value <= 0) {
+    return Invalid(source, StrCat("limits.", key, " must be a positive number"));
+  }
+  field = static_cast<T>(*value);
+  return absl::OkStatus();
+}
+
+absl::Status CheckKeys(const toml::table& table, std::initializer_list<std::string_view> allowed,
+                       std::string_view where, const std::string& source) {
+  for (const auto& [key, value] : table) {
+    bool known = false;
+    for (std::string_view a : allowed) known = known || key.str() == a;
+    if (!known) {
+      return Invalid(source, StrCat("unknown key '", key.str(), "' in ", where));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+bool GlobMatch(std::string_view pattern, std::string_view text) {
+  // Iterative wildcard match with single-star backtracking: linear in practice.
+  size_t p = 0, t = 0, star = std::string_view::npos, resume = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      resume = t;
+    } else if (p < pattern.size() && pattern[p] == text[t]) {
+      ++p;
+      ++t;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      t = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+absl::StatusOr<Policy> Policy::FromToml(std::string_view toml_text, std::string source) {
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, source);
+  } catch (const toml::parse_error& error) {
+    std::ostringstream where;
+    where << error.source().begin;
+    return Invalid(source, StrCat(error.description(), " at ", where.str()));
+  }
+  if (auto status = CheckKeys(root, {"version", "extends", "limits", "imports", "rules"}, "the top level",
+                              source);
+      !status.ok()) {
+    return status;
+  }
+
+  Policy policy;
+  std::string extends = root["extends"].value_or(std::string("default"));
+  if (extends == "default" && source != "built-in") {
+    policy = Default();
+  } else if (extends != "none" && extends != "default") {
+    return Invalid(source, "extends must be \"default\" or \"none\"");
+  }
+  policy.source_ = source;
+
+  if (const toml::table* limits = root["limits"].as_table()) {
+    ScanLimits& l = policy.limits_;
+    for (auto status : {ReadLimit(*limits, "max_decompressed_bytes", l.max_decompressed_bytes, source),
+                        ReadLimit(*limits, "max_expansion_ratio", l.max_expansion_ratio, source),
+                        ReadLimit(*limits, "max_nesting_depth", l.max_nesting_depth, source),
+                        ReadLimit(*limits, "max_archive_members", l.max_archive_members, source),
+                        ReadLimit(*limits, "max_pickle_opcodes", l.max_pickle_opcodes, source),
+                        ReadLimit(*limits, "max_pickle_stack", l.max_pickle_stack, source),
+                        ReadLimit(*limits, "max_pickle_memo", l.max_pickle_memo, source),
+                        ReadLimit(*limits, "timeout_seconds", l.timeout_seconds, source)}) {
+      if (!status.ok()) return status;
+    }
+    if (auto status = CheckKeys(*limits,
+                                {"max_decompressed_bytes", "max_expansion_ratio", "max_nesting_depth",
+                                 "max_archive_members", "max_pickle_opcodes", "max_pickle_stack",
+                                 "max_pickle_memo", "timeout_seconds"},
+                                "[limits]", source);
+        !status.ok()) {
+      return status;
+    }
+  }
+
+  Layer layer;
+  if (const toml::table* imports = root["imports"].as_table()) {
+    if (auto status = CheckKeys(*imports, {"unknown_called", "unknown_referenced", "deny", "allow"},
+                                "[imports]", source);
+        !status.ok()) {
+      return status;
+    }
+    if (const toml::node* node = imports->get("unknown_called")) {
+      auto severity = SeverityField(*node, source, "imports.unknown_called");
+      if (!severity.ok()) return severity.status();
+      policy.unknown_called_ = *severity;
+    }
+    if (const toml::node* node = imports->get("unknown_referenced")) {
+      auto severity = SeverityField(*node, source, "imports.unknown_referenced");
+      if (!severity.ok()) return severity.status();
+      policy.unknown_referenced_ = *severity;
+    }
+    if (const toml::table* deny = (*imports)["deny"].as_table()) {
+      for (const auto& [key, list] : *deny) {
+        auto severity = ParseSeverity(key.str());
+        if (!severity) {
+          return Invalid(source, StrCat("[imports.deny] key '", key.str(),
+                                              "' must be a severity name"));
+        }
+        auto patterns = StringList(list, source, StrCat("imports.deny.", key.str()));
+        if (!patterns.ok()) return patterns.status();
+        for (std::string& p : *patterns) layer.deny.emplace_back(std::move(p), *severity);
+      }
+    }
+    if (const toml::table* allow = (*imports)["allow"].as_table()) {
+      if (auto status = CheckKeys(*allow, {"patterns"}, "[imports.allow]", source); !status.ok()) {
+        return status;
+      }
+      if (const toml::node* node = allow->get("patterns")) {
+        auto patterns = StringList(*node, source, "imports.allow.patterns");
+        if (!patterns.ok()) return patterns.status();
+        layer.allow = std::move(*patterns);
+      }
+    }
+  }
+  policy.layers_.insert(policy.layers_.begin(), std::move(layer));
+
+  if (const toml::table* rule_table = root["rules"].as_table()) {
+    for (const auto& [key, value] : *rule_table) {
+      auto text = value.value<std::string>();
+      if (text && *text == "OFF") {
+        policy.rule_overrides_[std::string(key.str())] = std::nullopt;
+        continue;
+      }
+      auto severity = SeverityField(value, source, StrCat("rules.", key.str()));
+      if (!severity.ok()) return severity.status();
+      policy.rule_overrides_[std::string(key.str())] = *severity;
+    }
+  }
+  return policy;
+}
+
+const Policy& Policy::Default() {
+  static const Policy* policy = [] {
+    auto parsed = FromToml(DefaultPolicyToml(), "built-in");
+    // The built-in text is compiled in and covered by tests; failing here is a
+    // build defect, not user input.
+    if (!parsed.ok()) std::abort();
+    return new Policy(std::move(*parsed));
+  }();
+  return *policy;
+}
+
+absl::StatusOr<Policy> Policy::LoadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(StrCat("policy file ", path, " cannot be opened"));
+  std::stringstream text;
+  text << in.rdbuf();
+  return FromToml(text.str(), path);
+}
+
+ImportDecision Policy::ClassifyImport(std::string_view qualified_name) const {
+  for (const Layer& layer : layers_) {
+    const std::pair<std::string, Severity>* worst = nullptr;
+    for (const auto& entry : layer.deny) {
+      if (GlobMatch(entry.first, qualified_name) && (!worst || entry.second > worst->second)) {
+        worst = &entry;
+      }
+    }
+    if (worst) return {ImportClass::kDenied, worst->second, worst->first};
+    for (const std::string& pattern : layer.allow) {
+      if (GlobMatch(pattern, qualified_name)) return {ImportClass::kAllowed, Severity::kInfo, pattern};
+    }
+  }
+  return {};
+}
+
+std::optional<Severity> Policy::EffectiveSeverity(std::string_view rule_id,
+                                                  Severity proposed) const {
+  auto it = rule_overrides_.find(rule_id);
+  if (it == rule_overrides_.end()) return proposed;
+  return it->second;
+}
+
+}  // namespace gauntlet

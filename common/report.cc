@@ -1,0 +1,36 @@
+#include "common/report.h"
+
+#include "common/strings.h"
+
+namespace gauntlet {
+
+size_t ScanReport::CountVerdict(Verdict verdict) const {
+  size_t n = 0;
+  for (const FileReport& f : files) n += f.verdict == verdict;
+  return n;
+}
+
+Verdict ScanReport::OverallVerdict() const {
+  for (Verdict v : {Verdict::kMalicious, Verdict::kError, Verdict::kSuspicious}) {
+    if (CountVerdict(v) > 0) return v;
+  }
+  return Verdict::kClean;
+}
+
+absl::StatusOr<ReportFormat> ParseReportFormat(std::string_view name) {
+  if (name == "text") return ReportFormat::kText;
+  if (name == "json") return ReportFormat::kJson;
+  if (name == "sarif") return ReportFormat::kSarif;
+  return absl::InvalidArgumentError(
+      StrCat("unknown report format '", name, "': use text, json or sarif"));
+}
+
+void WriteReport(const ScanReport& report, ReportFormat format, std::ostream& out) {
+  switch (format) {
+    case ReportFormat::kText: WriteTextReport(report, out); break;
+    case ReportFormat::kJson: WriteJsonReport(report, out); break;
+    case ReportFormat::kSarif: WriteSarifReport(report, out); break;
+  }
+}
+
+}  // namespace gauntlet

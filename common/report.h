@@ -1,0 +1,38 @@
+// The result of one scan run and the three ways to write it: text for people,
+// JSON for programs, SARIF 2.1.0 for code-scanning dashboards. All three carry
+// the same facts; JSON and SARIF carry everything.
+#ifndef GAUNTLET_COMMON_REPORT_H_
+#define GAUNTLET_COMMON_REPORT_H_
+
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/verdict.h"
+
+namespace gauntlet {
+
+struct ScanReport {
+  std::string tool_version;
+  std::string policy_source;
+  double duration_seconds = 0;
+  std::vector<FileReport> files;  // In a stable order (sorted by path).
+
+  size_t CountVerdict(Verdict verdict) const;
+  // The worst verdict over all files: MALICIOUS > ERROR > SUSPICIOUS > CLEAN.
+  Verdict OverallVerdict() const;
+};
+
+enum class ReportFormat { kText, kJson, kSarif };
+absl::StatusOr<ReportFormat> ParseReportFormat(std::string_view name);
+
+void WriteTextReport(const ScanReport& report, std::ostream& out);
+void WriteJsonReport(const ScanReport& report, std::ostream& out);
+void WriteSarifReport(const ScanReport& report, std::ostream& out);
+void WriteReport(const ScanReport& report, ReportFormat format, std::ostream& out);
+
+}  // namespace gauntlet
+
+#endif  // GAUNTLET_COMMON_REPORT_H_

@@ -1,0 +1,42 @@
+// The human report: one line per file with its verdict, findings indented
+// beneath, worst first, and a summary line. Clean files are listed compactly
+// so a registry-sized run stays readable.
+#include <algorithm>
+#include <cstdio>
+
+#include "common/strings.h"
+#include "absl/strings/str_format.h"
+#include "common/report.h"
+
+namespace gauntlet {
+namespace {
+
+std::string Where(const Location& loc) {
+  std::string where = loc.member.empty() ? "" : StrCat(loc.member, " ");
+  return StrCat("[", where, "@", loc.offset, "]");
+}
+
+}  // namespace
+
+void WriteTextReport(const ScanReport& report, std::ostream& out) {
+  for (const FileReport& file : report.files) {
+    out << absl::StrFormat("%-10s %s  (%s, %d bytes)\n", VerdictName(file.verdict), file.path,
+                           file.format, file.size_bytes);
+    std::vector<const Finding*> sorted;
+    for (const Finding& f : file.findings) sorted.push_back(&f);
+    std::stable_sort(sorted.begin(), sorted.end(),
+                     [](const Finding* a, const Finding* b) { return a->severity > b->severity; });
+    for (const Finding* f : sorted) {
+      out << absl::StrFormat("    %-8s %-30s %s %s\n", SeverityName(f->severity), f->rule_id,
+                             f->message, Where(f->location));
+      if (!f->evidence.empty()) out << "             evidence: " << f->evidence << "\n";
+    }
+  }
+  out << absl::StrFormat(
+      "\n%d files scanned in %.2fs: %d clean, %d suspicious, %d malicious, %d error. Overall: %s\n",
+      report.files.size(), report.duration_seconds, report.CountVerdict(Verdict::kClean),
+      report.CountVerdict(Verdict::kSuspicious), report.CountVerdict(Verdict::kMalicious),
+      report.CountVerdict(Verdict::kError), VerdictName(report.OverallVerdict()));
+}
+
+}  // namespace gauntlet

@@ -1,0 +1,151 @@
+#include "common/rules.h"
+
+#include <array>
+
+namespace gauntlet {
+namespace {
+
+using S = Severity;
+constexpr std::array kRules = {
+    RuleInfo{rules::kDangerousGlobal, S::kCritical, "Pickle imports a dangerous callable",
+             "The pickle imports a module or function on the policy denylist. Unpickling it can run "
+             "code, touch files or open network connections.",
+             "Do not load this file. If the import is legitimate for your models, allow it "
+             "explicitly in a policy file."},
+    RuleInfo{rules::kUnknownGlobal, S::kMedium, "Pickle imports a callable outside the allowlist",
+             "The pickle imports something that is neither on the ML allowlist nor on the "
+             "denylist. Unknown imports are how new gadget chains get in, so they need review.",
+             "Check what the import does; add it to the policy allowlist if it is benign."},
+    RuleInfo{rules::kUnresolvedGlobal, S::kCritical, "Pickle import cannot be resolved statically",
+             "STACK_GLOBAL took operands that are not constant strings. Scanners that cannot "
+             "resolve an import cannot vouch for it; this is a known evasion.",
+             "Treat the file as hostile."},
+    RuleInfo{rules::kExtensionCode, S::kCritical, "Pickle uses a copyreg extension code",
+             "EXT1/EXT2/EXT4 import a callable through the copyreg extension registry, with no "
+             "GLOBAL opcode a scanner can read. Legitimate ML files never use them.",
+             "Treat the file as hostile."},
+    RuleInfo{rules::kDunderTraversal, S::kCritical, "Pickle walks dunder attributes",
+             "A dotted import name walks attributes such as __class__, __base__, __subclasses__ or "
+             "__globals__, the classic sandbox escape to reach arbitrary code.",
+             "Treat the file as hostile."},
+    RuleInfo{rules::kBuildOnGlobal, S::kHigh, "Pickle sets attributes on an imported object",
+             "BUILD was applied to a class or function imported by the pickle, which overwrites "
+             "attributes of live library objects for later gadgets.",
+             "Treat the file as hostile."},
+    RuleInfo{rules::kDiscardedCall, S::kLow, "Pickle discards the result of a call",
+             "A call's result is popped and never used: the call exists only for its side effect. "
+             "Python's pickler never writes this.",
+             "Review the called import."},
+    RuleInfo{rules::kMemoExpansion, S::kMedium, "Pickle memo expansion",
+             "Many more memo fetches than stores: a billion-laughs style structure that can "
+             "exhaust memory when the object is used.",
+             "Do not load untrusted files with this shape."},
+    RuleInfo{rules::kDupFlood, S::kMedium, "Pickle DUP flood",
+             "Thousands of DUP opcodes, which Python's pickler never writes; a resource "
+             "exhaustion pattern.",
+             "Do not load untrusted files with this shape."},
+    RuleInfo{rules::kFrameViolation, S::kMedium, "Pickle frame boundary violated",
+             "An opcode straddles a protocol 4/5 FRAME boundary or a frame length lies. CPython's "
+             "C unpickler accepts this while strict parsers stop, which hides what follows.",
+             "Treat the file as crafted."},
+    RuleInfo{rules::kTrailingData, S::kLow, "Data after the last pickle",
+             "Bytes follow the final STOP opcode and do not form another pickle.",
+             "Review what the extra bytes are."},
+    RuleInfo{rules::kEmbeddedPayload, S::kInfo, "Embedded payload decoded and scanned",
+             "The pickle carries bytes (possibly base64, zlib or codecs wrapped) that are "
+             "themselves a pickle or archive. They were decoded and scanned; see nested findings.",
+             "Nested findings carry their own severity."},
+    RuleInfo{rules::kPickleParseError, S::kMedium, "Pickle could not be fully parsed",
+             "The opcode stream is malformed. Python executes every opcode before the error, so "
+             "findings before this point still apply, and the file is not reported clean.",
+             "Treat as unverified."},
+    RuleInfo{rules::kZipSuspiciousFlags, S::kMedium, "Zip entry has unusual flag bits",
+             "General-purpose flag bits 0x1, 0x20 or 0x40 are set. Python's zipfile refuses such "
+             "entries while torch loads them, which blinds zipfile-based scanners.",
+             "Treat the archive as crafted."},
+    RuleInfo{rules::kZipNameMismatch, S::kMedium, "Zip local and central names differ",
+             "The local header names a different file than the central directory. Loaders and "
+             "scanners disagree about which member is which.",
+             "Treat the archive as crafted."},
+    RuleInfo{rules::kZipBadCrc, S::kMedium, "Zip entry CRC mismatch",
+             "The CRC-32 of a member does not match its header. torch ignores CRCs; zipfile-based "
+             "scanners stop.",
+             "Treat the archive as crafted."},
+    RuleInfo{rules::kZipHiddenEntry, S::kMedium, "Zip entry missing from the central directory",
+             "A local entry exists that the central directory does not list. Tools that walk "
+             "local headers see it; tools that trust the directory do not.",
+             "Treat the archive as crafted."},
+    RuleInfo{rules::kZipOverlappingEntries, S::kMedium, "Zip entries overlap",
+             "Two entries share bytes, the overlapping-file zip bomb construction.",
+             "Do not extract."},
+    RuleInfo{rules::kZipNoCentralDirectory, S::kMedium, "Zip central directory missing or broken",
+             "The end-of-central-directory record is absent or inconsistent; members were found "
+             "by walking local headers.",
+             "Treat the archive as damaged or crafted."},
+    RuleInfo{rules::kZipPrefixedData, S::kMedium, "Data before the first zip entry",
+             "The archive starts with bytes that are not a zip header: a polyglot that different "
+             "loaders read differently.",
+             "Treat the archive as crafted."},
+    RuleInfo{rules::kZipEncrypted, S::kMedium, "Encrypted zip entry",
+             "A member is password protected, so its content could not be analysed.",
+             "Scan the decrypted content."},
+    RuleInfo{rules::kZipUnsupportedMethod, S::kMedium, "Zip compression method not supported",
+             "A member uses a compression method Gauntlet cannot decode, so it was not analysed.",
+             "Repack the archive with stored or deflate members."},
+    RuleInfo{rules::kArchiveMalformed, S::kMedium, "Malformed container",
+             "A container structure (zip, tar, npy, compressed stream) is damaged, so part of the "
+             "file was not analysed.",
+             "Treat as unverified."},
+    RuleInfo{rules::kArchivePathTraversal, S::kHigh, "Archive member escapes the extraction folder",
+             "A member name is absolute or contains '..' (zip-slip): extracting it writes outside "
+             "the target directory.",
+             "Do not extract."},
+    RuleInfo{rules::kArchiveLinkMember, S::kMedium, "Archive contains a link",
+             "A tar member is a symbolic or hard link; extraction can redirect later writes.",
+             "Do not extract with a tool that follows links."},
+    RuleInfo{rules::kNumpyObjectArray, S::kLow, "NumPy object array",
+             "The .npy holds an object dtype, which np.load(allow_pickle=True) unpickles. The "
+             "embedded pickle was scanned.",
+             "Prefer numeric dtypes; never set allow_pickle for untrusted files."},
+    RuleInfo{rules::kTorchScript, S::kInfo, "TorchScript archive",
+             "The file is a TorchScript archive; its pickles were scanned. Its code/ directory "
+             "runs as TorchScript when the module is called.",
+             "Load TorchScript only from trusted publishers."},
+    RuleInfo{rules::kTorchLegacy, S::kInfo, "Legacy PyTorch serialization",
+             "The file uses torch's pre-1.6 stacked-pickle format. Its pickles were scanned; the "
+             "tensor data after them was not read.",
+             "Prefer safetensors."},
+    RuleInfo{rules::kExtensionMismatch, S::kMedium, "File content does not match its name",
+             "The file name promises one format but the bytes are another, e.g. a pickle named "
+             ".safetensors. Tools that trust names skip it.",
+             "Treat the file as crafted."},
+    RuleInfo{rules::kUnrecognizedFormat, S::kMedium, "Unrecognized binary format",
+             "No scanner recognises this content. Gauntlet checked only that it does not execute "
+             "as a pickle, so it is not reported clean.",
+             "Lower this rule's severity in the policy if such files are expected."},
+    RuleInfo{rules::kUnsupportedFormat, S::kMedium, "Format recognised but not analysed",
+             "The content was identified, but this build has no scanner for it.",
+             "Treat as unverified."},
+    RuleInfo{rules::kLimitExceeded, S::kMedium, "Scan limit exceeded",
+             "A size, depth, count or expansion limit was hit, so analysis stopped early. A limit "
+             "hit is never a pass.",
+             "Raise the limit in the policy if the file is expected to be this large."},
+    RuleInfo{rules::kTimeout, S::kMedium, "Scan timed out",
+             "The per-file time budget ran out before analysis finished.",
+             "Raise limits.timeout_seconds in the policy, or treat as unverified."},
+    RuleInfo{rules::kReadError, S::kMedium, "File could not be read",
+             "The file could not be opened or read.", "Check permissions and the path."},
+};
+
+}  // namespace
+
+std::span<const RuleInfo> AllRules() { return kRules; }
+
+const RuleInfo* FindRule(std::string_view id) {
+  for (const RuleInfo& rule : kRules) {
+    if (rule.id == id) return &rule;
+  }
+  return nullptr;
+}
+
+}  // namespace gauntlet

@@ -1,0 +1,69 @@
+// The catalog of every rule Gauntlet can report: its stable id, default
+// severity and the descriptions SARIF consumers show. Scanners name rules by
+// these constants so a typo is a compile error, not a new rule.
+#ifndef GAUNTLET_COMMON_RULES_H_
+#define GAUNTLET_COMMON_RULES_H_
+
+#include <span>
+#include <string_view>
+
+#include "common/severity.h"
+
+namespace gauntlet {
+
+struct RuleInfo {
+  std::string_view id;
+  Severity default_severity;
+  std::string_view short_description;
+  std::string_view full_description;
+  std::string_view help;
+};
+
+namespace rules {
+// Pickle stream.
+inline constexpr std::string_view kDangerousGlobal = "pickle.dangerous_global";
+inline constexpr std::string_view kUnknownGlobal = "pickle.unknown_global";
+inline constexpr std::string_view kUnresolvedGlobal = "pickle.unresolved_global";
+inline constexpr std::string_view kExtensionCode = "pickle.extension_code";
+inline constexpr std::string_view kDunderTraversal = "pickle.dunder_traversal";
+inline constexpr std::string_view kBuildOnGlobal = "pickle.build_on_global";
+inline constexpr std::string_view kDiscardedCall = "pickle.discarded_call";
+inline constexpr std::string_view kMemoExpansion = "pickle.memo_expansion";
+inline constexpr std::string_view kDupFlood = "pickle.dup_flood";
+inline constexpr std::string_view kFrameViolation = "pickle.frame_violation";
+inline constexpr std::string_view kTrailingData = "pickle.trailing_data";
+inline constexpr std::string_view kEmbeddedPayload = "pickle.embedded_payload";
+inline constexpr std::string_view kPickleParseError = "pickle.parse_error";
+// Containers.
+inline constexpr std::string_view kZipSuspiciousFlags = "zip.suspicious_flags";
+inline constexpr std::string_view kZipNameMismatch = "zip.name_mismatch";
+inline constexpr std::string_view kZipBadCrc = "zip.bad_crc";
+inline constexpr std::string_view kZipHiddenEntry = "zip.hidden_entry";
+inline constexpr std::string_view kZipOverlappingEntries = "zip.overlapping_entries";
+inline constexpr std::string_view kZipNoCentralDirectory = "zip.missing_central_directory";
+inline constexpr std::string_view kZipPrefixedData = "zip.prefixed_data";
+inline constexpr std::string_view kZipEncrypted = "zip.encrypted_entry";
+inline constexpr std::string_view kZipUnsupportedMethod = "zip.unsupported_method";
+inline constexpr std::string_view kArchiveMalformed = "archive.malformed";
+inline constexpr std::string_view kArchivePathTraversal = "archive.path_traversal";
+inline constexpr std::string_view kArchiveLinkMember = "archive.link_member";
+inline constexpr std::string_view kNumpyObjectArray = "numpy.object_array";
+inline constexpr std::string_view kTorchScript = "torch.torchscript";
+inline constexpr std::string_view kTorchLegacy = "torch.legacy_format";
+// Whole-file.
+inline constexpr std::string_view kExtensionMismatch = "format.extension_mismatch";
+inline constexpr std::string_view kUnrecognizedFormat = "format.unrecognized";
+inline constexpr std::string_view kUnsupportedFormat = "format.unsupported";
+inline constexpr std::string_view kLimitExceeded = "scan.limit_exceeded";
+inline constexpr std::string_view kTimeout = "scan.timeout";
+inline constexpr std::string_view kReadError = "scan.read_error";
+}  // namespace rules
+
+std::span<const RuleInfo> AllRules();
+
+// nullptr for an id that is not in the catalog.
+const RuleInfo* FindRule(std::string_view id);
+
+}  // namespace gauntlet
+
+#endif  // GAUNTLET_COMMON_RULES_H_

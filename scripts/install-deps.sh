@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package Gauntlet needs to build, test and run.
+# Idempotent: packages already present are skipped, and apt is only touched
+# when something is missing. Safe to run on every build.
+set -euo pipefail
+
+PACKAGES=(
+  # Toolchain
+  build-essential cmake ninja-build pkg-config git clang-format
+  # Libraries linked by the C++ code
+  libabsl-dev zlib1g-dev libbz2-dev liblzma-dev libzstd-dev
+  nlohmann-json3-dev libtomlplusplus-dev
+  # Tests and benchmarks
+  googletest libgtest-dev libgmock-dev libbenchmark-dev
+  # Real-library fixtures (torch.save, numpy, sklearn, joblib) for the tests,
+  # always through Debian's /usr/bin/python3.
+  python3 python3-torch python3-numpy python3-h5py python3-onnx
+  python3-sklearn python3-joblib
+  # Without OpenBLAS torch falls back to a reference BLAS that is ~15x slower.
+  libopenblas0-pthread
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"

@@ -1,0 +1,72 @@
+#include "worker/scan/file_scanner.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/strings.h"
+#include "common/rules.h"
+#include "worker/scan/scan_context.h"
+#include "worker/scan/scanner_registry.h"
+
+namespace gauntlet::scan {
+namespace {
+
+// Past this size, page-fault readahead would pull in tensor bytes around
+// every header we touch; ask the kernel to read only what we access.
+constexpr uint64_t kRandomAccessBytes = 64ull << 20;
+
+FileReport Unreadable(const std::string& path, std::string why) {
+  FileReport report;
+  report.path = path;
+  report.format = "unreadable";
+  report.fully_analysed = false;
+  report.findings.push_back(Finding{std::string(rules::kReadError), Severity::kMedium,
+                                    std::move(why), Location{path, "", 0}, ""});
+  report.verdict = DeriveVerdict(report.findings, false);
+  return report;
+}
+
+}  // namespace
+
+FileReport ScanBytes(std::string_view display_path, std::string_view content,
+                     const Policy& policy) {
+  ScanContext ctx(policy, DefaultScanners(), std::string(display_path));
+  ctx.ScanContent(content);
+  FileReport report;
+  report.path = std::string(display_path);
+  report.format = ctx.format_label();
+  report.size_bytes = content.size();
+  report.fully_analysed = ctx.fully_analysed();
+  report.findings = ctx.TakeFindings();
+  report.verdict = DeriveVerdict(report.findings, report.fully_analysed);
+  return report;
+}
+
+FileReport ScanFile(const std::string& path, const Policy& policy) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Unreadable(path, StrCat("cannot open: ", std::strerror(errno)));
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return Unreadable(path, "not a regular file");
+  }
+  const auto size = static_cast<uint64_t>(st.st_size);
+  if (size == 0) {
+    close(fd);
+    return ScanBytes(path, {}, policy);
+  }
+  void* map = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  close(fd);
+  if (map == MAP_FAILED) return Unreadable(path, StrCat("cannot map: ", std::strerror(errno)));
+  if (size >= kRandomAccessBytes) madvise(map, size, MADV_RANDOM);
+  FileReport report = ScanBytes(path, std::string_view(static_cast<const char*>(map), size), policy);
+  munmap(map, size);
+  return report;
+}
+
+}  // namespace gauntlet::scan

@@ -1,0 +1,23 @@
+// The worker's entry point for one file: map it, scan it with every scanner
+// that applies, and turn the findings into a FileReport with a verdict.
+#ifndef GAUNTLET_WORKER_SCAN_FILE_SCANNER_H_
+#define GAUNTLET_WORKER_SCAN_FILE_SCANNER_H_
+
+#include <string>
+#include <string_view>
+
+#include "common/policy.h"
+#include "common/verdict.h"
+
+namespace gauntlet::scan {
+
+// Never fails: unreadable files come back as ERROR reports.
+FileReport ScanFile(const std::string& path, const Policy& policy);
+
+// Scans bytes already in memory, reported under `display_path`.
+FileReport ScanBytes(std::string_view display_path, std::string_view content,
+                     const Policy& policy);
+
+}  // namespace gauntlet::scan
+
+#endif  // GAUNTLET_WORKER_SCAN_FILE_SCANNER_H_

@@ -1,0 +1,104 @@
+#include "worker/scan/scan_context.h"
+
+#include "common/strings.h"
+
+#include "common/rules.h"
+
+namespace gauntlet::scan {
+namespace {
+
+// Formats whose name promise we can check; "text" accepts empty files too.
+bool NameContradictsContent(Format promised, Format sniffed) {
+  if (promised == Format::kUnknown || sniffed == Format::kEmpty) return false;
+  return promised != sniffed;
+}
+
+std::string_view BaseName(std::string_view path) {
+  size_t slash = path.find_last_of('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+}  // namespace
+
+ScanContext::ScanContext(const Policy& policy, std::span<const std::unique_ptr<Scanner>> scanners,
+                         std::string file_path)
+    : policy_(policy),
+      scanners_(scanners),
+      file_path_(std::move(file_path)),
+      deadline_(Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                   std::chrono::duration<double>(policy.limits().timeout_seconds))) {}
+
+std::string ScanContext::MemberPath() const { return StrJoin(member_path_, "!/"); }
+
+void ScanContext::Report(std::string_view rule_id, Severity severity, std::string message,
+                         uint64_t offset, std::string evidence) {
+  std::optional<Severity> effective = policy_.EffectiveSeverity(rule_id, severity);
+  if (!effective) return;
+  // Evidence comes from hostile bytes; keep reports bounded.
+  if (evidence.size() > 512) evidence = StrCat(evidence.substr(0, 509), "...");
+  findings_.push_back(Finding{std::string(rule_id), *effective, std::move(message),
+                              Location{file_path_, MemberPath(), offset}, std::move(evidence)});
+}
+
+void ScanContext::ReportIncomplete(std::string_view rule_id, std::string message,
+                                   uint64_t offset) {
+  fully_analysed_ = false;
+  const RuleInfo* rule = FindRule(rule_id);
+  Report(rule_id, rule ? rule->default_severity : Severity::kMedium, std::move(message), offset);
+}
+
+bool ScanContext::TimedOut() {
+  if (Clock::now() < deadline_) return false;
+  if (!timeout_reported_) {
+    timeout_reported_ = true;
+    ReportIncomplete(rules::kTimeout,
+                     StrCat("analysis stopped after the ", policy_.limits().timeout_seconds,
+                                  " s time budget"),
+                     0);
+  }
+  return true;
+}
+
+void ScanContext::LabelFormat(std::string label) {
+  if (member_path_.empty()) format_label_ = std::move(label);
+}
+
+void ScanContext::ScanContent(std::string_view content) {
+  Format format = SniffFormat(content.substr(0, 4096));
+  if (member_path_.empty() && format_label_.empty()) format_label_ = FormatName(format);
+  std::string_view name = member_path_.empty() ? BaseName(file_path_) : BaseName(member_path_.back());
+  Format promised = FormatPromisedByName(name);
+  if (NameContradictsContent(promised, format)) {
+    Report(rules::kExtensionMismatch, Severity::kMedium,
+           StrCat("named like ", FormatName(promised), " but the content is ",
+                        FormatName(format)),
+           0, std::string(name));
+  }
+  if (format == Format::kEmpty) return;
+  if (TimedOut()) return;
+  for (const auto& scanner : scanners_) {
+    if (scanner->Accepts(format)) {
+      scanner->Scan(content, *this);
+      return;
+    }
+  }
+  ReportIncomplete(rules::kUnsupportedFormat,
+                   StrCat("content is ", FormatName(format),
+                                ", which this build of Gauntlet cannot analyse yet"),
+                   0);
+}
+
+void ScanContext::ScanMember(std::string_view name, std::string_view content) {
+  if (depth() >= static_cast<int>(policy_.limits().max_nesting_depth)) {
+    ReportIncomplete(rules::kLimitExceeded,
+                     StrCat("member '", name, "' is nested deeper than max_nesting_depth=",
+                                  policy_.limits().max_nesting_depth),
+                     0);
+    return;
+  }
+  member_path_.emplace_back(name);
+  ScanContent(content);
+  member_path_.pop_back();
+}
+
+}  // namespace gauntlet::scan

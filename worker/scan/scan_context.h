@@ -1,0 +1,74 @@
+// The state of scanning one top-level file: the policy and limits in force,
+// the findings so far, whether analysis is complete, and the chain of
+// container members being scanned. Scanners recurse into nested content
+// through ScanMember, which enforces the nesting limit.
+#ifndef GAUNTLET_WORKER_SCAN_SCAN_CONTEXT_H_
+#define GAUNTLET_WORKER_SCAN_SCAN_CONTEXT_H_
+
+#include <chrono>
+#include <span>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/finding.h"
+#include "common/policy.h"
+#include "worker/scan/scanner.h"
+
+namespace gauntlet::scan {
+
+class ScanContext {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  ScanContext(const Policy& policy, std::span<const std::unique_ptr<Scanner>> scanners,
+              std::string file_path);
+
+  // Reports a finding at `offset` within the current member. The policy may
+  // change its severity or switch the rule off.
+  void Report(std::string_view rule_id, Severity severity, std::string message, uint64_t offset,
+              std::string evidence = {});
+  // Reports why analysis stopped early; the file can no longer be CLEAN.
+  void ReportIncomplete(std::string_view rule_id, std::string message, uint64_t offset);
+
+  // Sniffs `content` and hands it to the scanner for its format.
+  void ScanContent(std::string_view content);
+  // Scans nested content (an archive member, a decompressed stream, a payload
+  // decoded from a pickle) as `name`, one level deeper.
+  void ScanMember(std::string_view name, std::string_view content);
+
+  // True once the per-file time budget is spent (reported once).
+  bool TimedOut();
+  Clock::time_point deadline() const { return deadline_; }
+
+  const Policy& policy() const { return policy_; }
+  const ScanLimits& limits() const { return policy_.limits(); }
+  int depth() const { return static_cast<int>(member_path_.size()); }
+  const std::string& file_path() const { return file_path_; }
+
+  // The format label of the top-level file, e.g. "pytorch-zip"; scanners
+  // refine the sniffed name when they recognise a layout.
+  void LabelFormat(std::string label);
+  const std::string& format_label() const { return format_label_; }
+
+  bool fully_analysed() const { return fully_analysed_; }
+  std::vector<Finding> TakeFindings() { return std::move(findings_); }
+
+ private:
+  std::string MemberPath() const;
+
+  const Policy& policy_;
+  std::span<const std::unique_ptr<Scanner>> scanners_;
+  std::string file_path_;
+  std::vector<std::string> member_path_;
+  std::vector<Finding> findings_;
+  bool fully_analysed_ = true;
+  bool timeout_reported_ = false;
+  std::string format_label_;
+  Clock::time_point deadline_;
+};
+
+}  // namespace gauntlet::scan
+
+#endif  // GAUNTLET_WORKER_SCAN_SCAN_CONTEXT_H_

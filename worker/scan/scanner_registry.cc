@@ -1,0 +1,26 @@
+#include "worker/scan/scanner_registry.h"
+
+#include <vector>
+
+#include "worker/scan/compressed_scanner.h"
+#include "worker/scan/numpy_scanner.h"
+#include "worker/scan/pickle_scanner.h"
+#include "worker/scan/tar_scanner.h"
+#include "worker/scan/zip_scanner.h"
+
+namespace gauntlet::scan {
+
+std::span<const std::unique_ptr<Scanner>> DefaultScanners() {
+  static const auto* scanners = [] {
+    auto* list = new std::vector<std::unique_ptr<Scanner>>();
+    list->push_back(std::make_unique<ZipScanner>());
+    list->push_back(std::make_unique<TarScanner>());
+    list->push_back(std::make_unique<CompressedScanner>());
+    list->push_back(std::make_unique<NumpyScanner>());
+    list->push_back(std::make_unique<PickleScanner>());
+    return list;
+  }();
+  return *scanners;
+}
+
+}  // namespace gauntlet::scan
