@@ -40,13 +40,27 @@ bool IsTarHeader(std::string_view head) {
   return digits && stored == sum;
 }
 
-bool LooksLikeText(std::string_view head) {
-  size_t printable = 0;
-  for (unsigned char c : head) {
-    if (c == 0) return false;
-    if (c >= 0x20 || c == '\n' || c == '\r' || c == '\t' || c >= 0x80) ++printable;
+// Valid UTF-8 with almost no control characters. `window_cut` says the
+// bytes are a prefix of something longer, so a split final character is fine.
+bool LooksLikeText(std::string_view head, bool window_cut) {
+  size_t control = 0;
+  for (size_t i = 0; i < head.size();) {
+    auto c = static_cast<unsigned char>(head[i]);
+    if (c < 0x80) {
+      if (c == 0) return false;
+      if (c < 0x20 && c != '\n' && c != '\r' && c != '\t' && c != '\f') ++control;
+      ++i;
+      continue;
+    }
+    size_t length = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    if (length == 0 || (c == 0xC0 || c == 0xC1)) return false;
+    if (i + length > head.size()) return window_cut;
+    for (size_t k = 1; k < length; ++k) {
+      if ((static_cast<unsigned char>(head[i + k]) & 0xC0) != 0x80) return false;
+    }
+    i += length;
   }
-  return printable * 100 >= head.size() * 95;
+  return control * 100 <= head.size() * 2;
 }
 
 bool LooksLikeSafetensors(std::string_view head) {
@@ -113,13 +127,13 @@ Format SniffFormat(std::string_view head) {
     unsigned flags = static_cast<unsigned char>(head[1]);
     bool valid_header = (0x7800u | flags) % 31 == 0;
     if (valid_header && (flags == 0x01 || flags == 0x5e || flags == 0x9c || flags == 0xda) &&
-        !LooksLikeText(head.substr(0, 512))) {
+        !LooksLikeText(head.substr(0, 512), head.size() > 512)) {
       return Format::kZlib;
     }
   }
   if (IsTarHeader(head)) return Format::kTar;
   if (LooksLikeSafetensors(head)) return Format::kSafetensors;
-  if (LooksLikeText(head.substr(0, 512))) return Format::kText;
+  if (LooksLikeText(head.substr(0, 512), head.size() > 512)) return Format::kText;
   return Format::kUnknown;
 }
 

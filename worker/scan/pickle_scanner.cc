@@ -39,7 +39,7 @@ void ReportImport(const PickleImport& imp, size_t count, ScanContext& ctx) {
         break;
       }
     }
-    for (size_t i = 1; i < parts.size(); ++i) {
+    for (size_t i = 0; i < parts.size(); ++i) {
       std::string suffix = StrJoin(std::span(parts).subspan(i), ".");
       // "os.system" as an attribute path means module os, name system.
       ImportDecision inner = policy.ClassifyImport(suffix);
@@ -131,16 +131,33 @@ void ScanStream(std::string_view content, ScanContext& ctx) {
   }
 }
 
+// Whether a probe of non-binary content shows that pickle.load() would act
+// on it: it is a complete pickle, or it calls or imports something that
+// matters. Text that merely starts with an opcode letter stays text.
+bool ProbeFoundPickle(const PickleResult& probe, const Policy& policy) {
+  if (!probe.stop && probe.opcodes > 1) return true;
+  for (const PickleImport& imp : probe.imports) {
+    if (imp.called || policy.ClassifyImport(StrCat(imp.module, ".", imp.name)).kind ==
+                          ImportClass::kDenied) {
+      return true;
+    }
+  }
+  for (const PickleEvent& event : probe.events) {
+    if (event.severity >= Severity::kHigh) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 void PickleScanner::Scan(std::string_view content, ScanContext& ctx) const {
-  if (LooksLikeBinaryPickle(content)) {
+  // PROTO first: a binary pickle, however damaged (no text starts with 0x80).
+  if (LooksLikeBinaryPickle(content) || static_cast<unsigned char>(content[0]) == 0x80) {
     ScanStream(content, ctx);
     return;
   }
-  // Text or unknown bytes: would pickle.load() do anything with them?
   PickleResult probe = AnalyzePickle(content, 0, ctx.limits(), ctx.deadline());
-  if (!probe.imports.empty() || !probe.events.empty()) {
+  if (ProbeFoundPickle(probe, ctx.policy())) {
     ctx.LabelFormat("pickle");
     ScanStream(content, ctx);
     return;

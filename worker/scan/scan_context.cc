@@ -1,5 +1,7 @@
 #include "worker/scan/scan_context.h"
 
+#include <algorithm>
+
 #include "common/strings.h"
 
 #include "common/rules.h"
@@ -11,6 +13,14 @@ namespace {
 bool NameContradictsContent(Format promised, Format sniffed) {
   if (promised == Format::kUnknown || sniffed == Format::kEmpty) return false;
   return promised != sniffed;
+}
+
+// An end-of-central-directory record in the last 64 KiB.
+bool HasZipEndRecord(std::string_view content) {
+  if (content.size() < 22) return false;
+  size_t window = std::min<size_t>(content.size(), 65535 + 22);
+  return content.substr(content.size() - window).rfind(std::string_view("PK\x05\x06", 4)) !=
+         std::string_view::npos;
 }
 
 std::string_view BaseName(std::string_view path) {
@@ -65,6 +75,10 @@ void ScanContext::LabelFormat(std::string label) {
 
 void ScanContext::ScanContent(std::string_view content) {
   Format format = SniffFormat(content.substr(0, 4096));
+  if ((format == Format::kText || format == Format::kUnknown) && HasZipEndRecord(content)) {
+    // Bytes before a zip (a polyglot): zipfile-based loaders still open it.
+    format = Format::kZip;
+  }
   if (member_path_.empty() && format_label_.empty()) format_label_ = FormatName(format);
   std::string_view name = member_path_.empty() ? BaseName(file_path_) : BaseName(member_path_.back());
   Format promised = FormatPromisedByName(name);

@@ -134,9 +134,9 @@ void TarScanner::Scan(std::string_view content, ScanContext& ctx) const {
     }
     if (type == '0' || type == '\0' || type == '7') ctx.ScanMember(name, body);
   }
-  if (pos < content.size()) {
-    ctx.ReportIncomplete(rules::kArchiveMalformed, "tar archive is truncated", pos);
-  }
+  // Every exit from a complete archive is the zero block above.
+  ctx.ReportIncomplete(rules::kArchiveMalformed, "tar archive is truncated (no end-of-archive block)",
+                       pos);
 }
 
 }  // namespace gauntlet::scan

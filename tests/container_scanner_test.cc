@@ -1,0 +1,251 @@
+// Container tricks: every zip lie, nested archives, tar bundles, compression
+// wrappers, NumPy object arrays and legacy torch, each built in code.
+#include <gtest/gtest.h>
+
+#include "common/rules.h"
+#include "tests/support/archive_builder.h"
+#include "tests/support/pickle_builder.h"
+#include "tests/support/scan_assertions.h"
+#include "worker/scan/file_scanner.h"
+
+namespace gauntlet {
+namespace {
+
+using testing::BuildZip;
+using testing::Describe;
+using testing::FindFinding;
+using testing::PickleBuilder;
+using testing::ZipMember;
+
+std::string EvilPickle() {
+  return PickleBuilder().Proto(2).CallGlobal("os", "system", "touch /tmp/pwned").Stop().bytes();
+}
+std::string BenignPickle() {
+  return PickleBuilder().Proto(2).Global("collections", "OrderedDict").EmptyTuple().Reduce().Stop().bytes();
+}
+
+FileReport Scan(const std::string& bytes, std::string_view name = "model.pt",
+                const Policy& policy = Policy::Default()) {
+  return scan::ScanBytes(name, bytes, policy);
+}
+
+void ExpectPayloadFound(const FileReport& report, std::string_view member_part) {
+  const Finding* f = FindFinding(report, rules::kDangerousGlobal, "os.system");
+  ASSERT_NE(f, nullptr) << Describe(report);
+  EXPECT_EQ(f->severity, Severity::kCritical);
+  EXPECT_NE(f->location.member.find(member_part), std::string::npos) << f->location.member;
+  EXPECT_EQ(report.verdict, Verdict::kMalicious);
+}
+
+TEST(ZipScanner, TorchLayoutWithPayloadInDataPkl) {
+  auto zip = BuildZip({{"archive/data.pkl", EvilPickle()},
+                       {"archive/data/0", std::string(64, '\x3f')},
+                       {"archive/version", "3\n"}});
+  auto report = Scan(zip);
+  EXPECT_EQ(report.format, "pytorch-zip");
+  ExpectPayloadFound(report, "archive/data.pkl");
+}
+
+TEST(ZipScanner, BenignTorchLayoutIsClean) {
+  auto zip = BuildZip({{"archive/data.pkl", BenignPickle()},
+                       {"archive/data/0", std::string(4096, '\0')},
+                       {"archive/version", "3\n"}});
+  auto report = Scan(zip);
+  EXPECT_EQ(report.verdict, Verdict::kClean) << Describe(report);
+}
+
+TEST(ZipScanner, FlagBitsThatPythonZipfileRefuses) {
+  for (uint16_t flag : {0x01, 0x20, 0x40}) {
+    ZipMember member{"archive/data.pkl", EvilPickle()};
+    member.extra_flags = flag;
+    auto report = Scan(BuildZip({member}));
+    SCOPED_TRACE(flag);
+    EXPECT_NE(FindFinding(report, rules::kZipSuspiciousFlags), nullptr) << Describe(report);
+    ExpectPayloadFound(report, "data.pkl");
+  }
+}
+
+TEST(ZipScanner, LocalNameDiffersFromCentralName) {
+  ZipMember member{"archive/data.pkl", EvilPickle()};
+  member.local_name = "archive/innocent.txt";
+  auto report = Scan(BuildZip({member}));
+  EXPECT_NE(FindFinding(report, rules::kZipNameMismatch, "innocent.txt"), nullptr) << Describe(report);
+  ExpectPayloadFound(report, "data.pkl");
+}
+
+TEST(ZipScanner, BadCrcIsReportedAndMemberStillScanned) {
+  ZipMember member{"archive/data.pkl", EvilPickle()};
+  member.corrupt_crc = true;
+  auto report = Scan(BuildZip({member}));
+  EXPECT_NE(FindFinding(report, rules::kZipBadCrc), nullptr) << Describe(report);
+  ExpectPayloadFound(report, "data.pkl");
+}
+
+TEST(ZipScanner, PickleMemberNotNamedPkl) {
+  auto report = Scan(BuildZip({{"archive/weights.bin", EvilPickle(), /*deflate=*/true}}), "m.zip");
+  ExpectPayloadFound(report, "weights.bin");
+}
+
+TEST(ZipScanner, PickleSmuggledIntoATensorStorageSlot) {
+  auto zip = BuildZip({{"archive/data.pkl", BenignPickle()}, {"archive/data/0", EvilPickle()}});
+  ExpectPayloadFound(Scan(zip), "archive/data/0");
+}
+
+TEST(ZipScanner, EntryHiddenFromTheCentralDirectory) {
+  ZipMember hidden{"archive/extra.pkl", EvilPickle()};
+  hidden.in_central_directory = false;
+  auto report = Scan(BuildZip({{"archive/data.pkl", BenignPickle()}, hidden}));
+  EXPECT_NE(FindFinding(report, rules::kZipHiddenEntry, "extra.pkl"), nullptr) << Describe(report);
+  ExpectPayloadFound(report, "extra.pkl");
+}
+
+TEST(ZipScanner, MissingCentralDirectoryFallsBackToLocalHeaders) {
+  auto report = Scan(BuildZip({{"archive/data.pkl", EvilPickle()}}, {}, /*with_directory=*/false));
+  EXPECT_NE(FindFinding(report, rules::kZipNoCentralDirectory), nullptr) << Describe(report);
+  ExpectPayloadFound(report, "data.pkl");
+}
+
+TEST(ZipScanner, DataPrependedBeforeTheArchive) {
+  auto report = Scan(BuildZip({{"archive/data.pkl", EvilPickle()}}, "#!/bin/sh\nexit 0\n"), "m.zip");
+  EXPECT_NE(FindFinding(report, rules::kZipPrefixedData), nullptr) << Describe(report);
+}
+
+TEST(ZipScanner, NestedZipInsideZip) {
+  auto inner = BuildZip({{"archive/data.pkl", EvilPickle()}});
+  auto outer = BuildZip({{"bundle/model.pt", inner, /*deflate=*/true}});
+  ExpectPayloadFound(Scan(outer, "bundle.zip"), "bundle/model.pt!/archive/data.pkl");
+}
+
+TEST(ZipScanner, ZipSlipNamesAreHigh) {
+  auto report = Scan(BuildZip({{"../../etc/cron.d/evil", "* * * * * root id\n"}}), "x.zip");
+  const Finding* f = FindFinding(report, rules::kArchivePathTraversal);
+  ASSERT_NE(f, nullptr) << Describe(report);
+  EXPECT_EQ(f->severity, Severity::kHigh);
+}
+
+TEST(ZipScanner, EncryptedMemberIsNotAnalysedAndNotClean) {
+  ZipMember member{"secret.bin", std::string("\x13\x57\x9b\xdf\x02\x46\x8a\xce", 8) + std::string(200, '\x91')};
+  member.extra_flags = 0x01;
+  auto report = Scan(BuildZip({member}), "x.zip");
+  EXPECT_NE(FindFinding(report, rules::kZipEncrypted), nullptr) << Describe(report);
+  EXPECT_EQ(report.verdict, Verdict::kError);
+}
+
+TEST(ZipScanner, ZipBombHitsTheExpansionLimit) {
+  auto policy = Policy::FromToml("[limits]\nmax_decompressed_bytes = 1048576\n", "test");
+  ASSERT_TRUE(policy.ok());
+  auto zip = BuildZip({{"archive/data.pkl", std::string(8 << 20, 'A'), /*deflate=*/true}});
+  auto report = Scan(zip, "bomb.zip", *policy);
+  EXPECT_NE(FindFinding(report, rules::kLimitExceeded), nullptr) << Describe(report);
+  EXPECT_EQ(report.verdict, Verdict::kError);
+}
+
+TEST(ZipScanner, NpzWithObjectArrayMember) {
+  auto npy = testing::BuildNpy("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }",
+                               EvilPickle());
+  auto report = Scan(BuildZip({{"arr_0.npy", npy}}), "arrays.npz");
+  EXPECT_EQ(report.format, "numpy-npz");
+  EXPECT_NE(FindFinding(report, rules::kNumpyObjectArray), nullptr) << Describe(report);
+  ExpectPayloadFound(report, "arr_0.npy!/<object array pickle>");
+}
+
+TEST(ZipScanner, TorchScriptArchiveScansItsConstants) {
+  auto zip = BuildZip({{"model/code/__torch__/m.py", "def forward(self): pass\n"},
+                       {"model/constants.pkl", EvilPickle()},
+                       {"model/data.pkl", BenignPickle()}});
+  auto report = Scan(zip);
+  EXPECT_EQ(report.format, "torchscript");
+  EXPECT_NE(FindFinding(report, rules::kTorchScript), nullptr);
+  ExpectPayloadFound(report, "constants.pkl");
+}
+
+TEST(NumpyScanner, NumericArrayIsCleanAndDataIsNotParsed) {
+  // The payload bytes are a pickle, but a numeric .npy never unpickles them.
+  auto npy = testing::BuildNpy("{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }",
+                               EvilPickle());
+  auto report = Scan(npy, "x.npy");
+  EXPECT_EQ(report.verdict, Verdict::kClean) << Describe(report);
+}
+
+TEST(NumpyScanner, StructuredDtypeWithObjectField) {
+  auto npy = testing::BuildNpy(
+      "{'descr': [('a', '<i4'), ('b', '|O')], 'fortran_order': False, 'shape': (1,), }",
+      EvilPickle());
+  ExpectPayloadFound(Scan(npy, "x.npy"), "<object array pickle>");
+}
+
+TEST(NumpyScanner, TruncatedHeaderIsAnError) {
+  auto report = Scan(std::string("\x93NUMPY\x01\x00\xff\x00{'descr'", 17), "x.npy");
+  EXPECT_EQ(report.verdict, Verdict::kError) << Describe(report);
+}
+
+TEST(CompressedScanner, EveryWrapperAroundAPickle) {
+  const std::pair<std::string, std::string> wrapped[] = {
+      {"gzip", testing::GzipCompress(EvilPickle())},
+      {"zlib", testing::ZlibCompress(EvilPickle())},
+      {"bzip2", testing::Bzip2Compress(EvilPickle())},
+      {"xz", testing::XzCompress(EvilPickle())},
+      {"zstd", testing::ZstdCompress(EvilPickle())},
+  };
+  for (const auto& [codec, bytes] : wrapped) {
+    SCOPED_TRACE(codec);
+    auto report = Scan(bytes, "model.bin");
+    EXPECT_EQ(report.format, codec);
+    ExpectPayloadFound(report, "<" + codec + ">");
+  }
+}
+
+TEST(CompressedScanner, WrapperAroundTorchZip) {
+  auto zip = BuildZip({{"archive/data.pkl", EvilPickle()}});
+  ExpectPayloadFound(Scan(testing::XzCompress(zip), "model.pt.xz"), "<xz>!/archive/data.pkl");
+}
+
+TEST(CompressedScanner, TruncatedStreamIsAnError) {
+  auto gz = testing::GzipCompress(std::string(10000, 'x') + EvilPickle());
+  auto report = Scan(gz.substr(0, gz.size() / 2), "m.gz");
+  EXPECT_NE(FindFinding(report, rules::kArchiveMalformed), nullptr) << Describe(report);
+  EXPECT_EQ(report.verdict, Verdict::kError);
+}
+
+TEST(CompressedScanner, DecompressionBombIsALimitNotAPass) {
+  auto policy = Policy::FromToml("[limits]\nmax_decompressed_bytes = 65536\n", "test");
+  ASSERT_TRUE(policy.ok());
+  auto report = Scan(testing::GzipCompress(std::string(1 << 22, '\0')), "bomb.gz", *policy);
+  EXPECT_NE(FindFinding(report, rules::kLimitExceeded), nullptr) << Describe(report);
+  EXPECT_EQ(report.verdict, Verdict::kError);
+}
+
+TEST(TarScanner, TarGzBundleWithTorchCheckpoint) {
+  auto tar = testing::BuildTar({{"model/README.md", "# card\n"},
+                                {"model/pytorch_model.bin", BuildZip({{"archive/data.pkl", EvilPickle()}})}});
+  auto report = Scan(testing::GzipCompress(tar), "model.tar.gz");
+  ExpectPayloadFound(report, "<gzip>!/model/pytorch_model.bin!/archive/data.pkl");
+}
+
+TEST(TarScanner, LinksAndEscapingNames) {
+  auto tar = testing::BuildTar({{"model/link", "", '2', "/etc/passwd"},
+                                {"../outside.pkl", BenignPickle()}});
+  auto report = Scan(tar, "bundle.tar");
+  const Finding* link = FindFinding(report, rules::kArchivePathTraversal, "/etc/passwd");
+  ASSERT_NE(link, nullptr) << Describe(report);
+  EXPECT_EQ(link->severity, Severity::kHigh);
+  EXPECT_NE(FindFinding(report, rules::kArchivePathTraversal, "../outside.pkl"), nullptr);
+}
+
+TEST(TarScanner, CorruptHeaderIsAnError) {
+  auto tar = testing::BuildTar({{"a.pkl", BenignPickle()}, {"b.pkl", EvilPickle()}});
+  tar[512 + 512 + 10] ^= 0x55;  // Inside the second header's name.
+  auto report = Scan(tar, "bundle.tar");
+  EXPECT_EQ(report.verdict, Verdict::kError) << Describe(report);
+}
+
+TEST(NestingLimit, DeeplyNestedArchivesStopWithAFinding) {
+  std::string bytes = EvilPickle();
+  for (int i = 0; i < 12; ++i) bytes = testing::GzipCompress(bytes);
+  auto report = Scan(bytes, "deep.gz");
+  EXPECT_NE(FindFinding(report, rules::kLimitExceeded, "max_nesting_depth"), nullptr) << Describe(report);
+  EXPECT_EQ(report.verdict, Verdict::kError);
+}
+
+}  // namespace
+}  // namespace gauntlet

@@ -1,0 +1,103 @@
+// Fuzz-style robustness: every prefix and many bit-flipped variants of each
+// binary fixture must scan without crashing, and a truncated file must never
+// come back CLEAN.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "common/format.h"
+#include "tests/support/archive_builder.h"
+#include "tests/support/pickle_builder.h"
+#include "tests/support/scan_assertions.h"
+#include "worker/scan/file_scanner.h"
+
+namespace gauntlet {
+namespace {
+
+using testing::PickleBuilder;
+
+struct Fixture {
+  std::string name;
+  std::string bytes;
+};
+
+std::vector<Fixture> Fixtures() {
+  std::string body = PickleBuilder().EmptyDict().Memoize().Unicode("w")
+                         .Global("collections", "OrderedDict").EmptyTuple().Reduce().SetItem()
+                         .Stop().bytes();
+  std::string benign = PickleBuilder().Proto(4).Frame(body.size()).Raw(body).bytes();
+  std::string evil = PickleBuilder().Proto(2).CallGlobal("os", "system", "id").Stop().bytes();
+  std::string torch_zip = testing::BuildZip({{"archive/data.pkl", benign},
+                                             {"archive/data/0", std::string(256, '\x01')},
+                                             {"archive/version", "3\n"}});
+  std::string npy = testing::BuildNpy("{'descr': '<f4', 'fortran_order': False, 'shape': (16,), }",
+                                      std::string(64, '\x02'));
+  std::string tar = testing::BuildTar({{"m/model.pkl", benign}, {"m/evil.pkl", evil}});
+  return {
+      {"benign.pkl", benign},
+      {"evil.pkl", evil},
+      {"model.pt", torch_zip},
+      {"deflated.pt", testing::BuildZip({{"archive/data.pkl", benign, true}})},
+      {"array.npy", npy},
+      {"bundle.tar", tar},
+      {"model.pkl.gz", testing::GzipCompress(benign)},
+      {"model.pkl.bz2", testing::Bzip2Compress(benign)},
+      {"model.pt.xz", testing::XzCompress(torch_zip)},
+      {"model.pkl.zst", testing::ZstdCompress(benign)},
+  };
+}
+
+TEST(Robustness, EveryTruncationScansAndIsNeverClean) {
+  for (const Fixture& fixture : Fixtures()) {
+    FileReport whole = scan::ScanBytes(fixture.name, fixture.bytes, Policy::Default());
+    ASSERT_TRUE(whole.fully_analysed) << fixture.name << ": " << testing::Describe(whole);
+    // A prefix too short to keep the magic bytes is a different (often
+    // text) file; every prefix that still sniffs as the format must fail.
+    Format format = SniffFormat(fixture.bytes);
+    for (size_t cut = 1; cut < fixture.bytes.size(); ++cut) {
+      std::string prefix = fixture.bytes.substr(0, cut);
+      if (SniffFormat(prefix) != format) continue;
+      FileReport report = scan::ScanBytes(fixture.name, prefix, Policy::Default());
+      EXPECT_NE(report.verdict, Verdict::kClean)
+          << fixture.name << " cut at " << cut << ": " << testing::Describe(report);
+    }
+  }
+}
+
+TEST(Robustness, RandomBitFlipsScanToAVerdict) {
+  std::mt19937 rng(1234);
+  for (const Fixture& fixture : Fixtures()) {
+    for (int trial = 0; trial < 300; ++trial) {
+      std::string mutated = fixture.bytes;
+      int flips = 1 + static_cast<int>(rng() % 4);
+      for (int i = 0; i < flips; ++i) {
+        mutated[rng() % mutated.size()] ^= static_cast<char>(1 << (rng() % 8));
+      }
+      FileReport report = scan::ScanBytes(fixture.name, mutated, Policy::Default());
+      EXPECT_FALSE(report.format.empty()) << fixture.name;
+    }
+  }
+}
+
+TEST(Robustness, NoSingleBitFlipTurnsAPayloadClean) {
+  std::string evil = PickleBuilder().Proto(2).CallGlobal("os", "system", "id").Stop().bytes();
+  const Fixture payloads[] = {
+      {"evil.pkl", evil},
+      {"evil.pt", testing::BuildZip({{"archive/data.pkl", evil}})},
+      {"evil.tar", testing::BuildTar({{"evil.pkl", evil}})},
+  };
+  for (const Fixture& fixture : payloads) {
+    for (size_t byte = 0; byte < fixture.bytes.size(); ++byte) {
+      for (int bit = 0; bit < 8; ++bit) {
+        std::string mutated = fixture.bytes;
+        mutated[byte] ^= static_cast<char>(1 << bit);
+        FileReport report = scan::ScanBytes(fixture.name, mutated, Policy::Default());
+        EXPECT_NE(report.verdict, Verdict::kClean)
+            << fixture.name << " byte " << byte << " bit " << bit << ": " << testing::Describe(report);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace gauntlet
