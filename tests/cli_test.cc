@@ -1,0 +1,157 @@
+// `gauntlet` as a user runs it: exit codes, report formats, and clear errors
+// for bad input.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "tests/support/archive_builder.h"
+#include "tests/support/pickle_builder.h"
+
+namespace gauntlet {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int exit_code;
+  std::string out;
+  std::string err;
+};
+
+std::string Slurp(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("gauntlet_cli_" + std::to_string(getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "clean");
+    fs::create_directories(dir_ / "evil");
+    Write("clean/config.json", "{\"hidden_size\": 8}\n");
+    Write("clean/model.pt", testing::BuildZip({{"archive/data.pkl", testing::PickleBuilder()
+                                                                          .Proto(2).EmptyDict().Stop().bytes()}}));
+    Write("evil/model.bin",
+          testing::PickleBuilder().Proto(2).CallGlobal("os", "system", "id").Stop().bytes());
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  void Write(const std::string& name, const std::string& bytes) {
+    std::ofstream(dir_ / name, std::ios::binary) << bytes;
+  }
+
+  Result Run(const std::string& args) {
+    std::string command = std::string(GAUNTLET_BINARY) + " " + args + " >" +
+                          (dir_ / "stdout").string() + " 2>" + (dir_ / "stderr").string();
+    int status = std::system(command.c_str());
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(dir_ / "stdout"),
+            Slurp(dir_ / "stderr")};
+  }
+  std::string Path(const std::string& name) { return (dir_ / name).string(); }
+
+  fs::path dir_;
+};
+
+TEST_F(CliTest, CleanDirectoryExitsZero) {
+  Result r = Run("scan " + Path("clean"));
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("Overall: CLEAN"), std::string::npos) << r.out;
+}
+
+TEST_F(CliTest, MaliciousFileExitsOneAndNamesThePayload) {
+  Result r = Run("scan " + Path("clean") + " " + Path("evil"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("MALICIOUS  " + Path("evil/model.bin")), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("os.system('id')"), std::string::npos) << r.out;
+}
+
+TEST_F(CliTest, FailOnThresholdControlsExitCode) {
+  Write("clean/custom.pkl",
+        testing::PickleBuilder().Proto(2).CallGlobal("mylib", "Layer", "x").Stop().bytes());
+  EXPECT_EQ(Run("scan " + Path("clean")).exit_code, 0);  // MEDIUM < default HIGH.
+  EXPECT_EQ(Run("scan --fail-on MEDIUM " + Path("clean")).exit_code, 1);
+  EXPECT_EQ(Run("scan --fail-on critical " + Path("evil")).exit_code, 1);
+}
+
+TEST_F(CliTest, UnanalysableFileExitsTwo) {
+  Write("clean/broken.pkl", std::string("\x80\x02}q\x00(X\x05\x00", 9));
+  Result r = Run("scan " + Path("clean"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.out.find("ERROR      " + Path("clean/broken.pkl")), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("pickle.parse_error"), std::string::npos) << r.out;
+}
+
+TEST_F(CliTest, JsonReportToFile) {
+  Result r = Run("scan --format json --output " + Path("report.json") + " " + Path("evil"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(r.out.empty());
+  auto doc = nlohmann::json::parse(Slurp(dir_ / "report.json"));
+  EXPECT_EQ(doc["summary"]["malicious"], 1);
+  EXPECT_EQ(doc["files"][0]["findings"][0]["rule_id"], "pickle.dangerous_global");
+  EXPECT_EQ(doc["files"][0]["findings"][0]["severity"], "CRITICAL");
+}
+
+TEST_F(CliTest, SarifReport) {
+  Result r = Run("scan --format sarif " + Path("evil"));
+  auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["version"], "2.1.0");
+  EXPECT_EQ(doc["runs"][0]["results"][0]["ruleId"], "pickle.dangerous_global");
+}
+
+TEST_F(CliTest, PolicyFileIsApplied) {
+  Write("policy.toml", "[imports.allow]\npatterns = [\"mylib.*\"]\n");
+  Write("clean/custom.pkl",
+        testing::PickleBuilder().Proto(2).CallGlobal("mylib", "Layer", "x").Stop().bytes());
+  EXPECT_EQ(Run("scan --fail-on LOW --policy " + Path("policy.toml") + " " + Path("clean")).exit_code, 0);
+}
+
+TEST_F(CliTest, BadInputGetsAClearMessageAndExitTwo) {
+  struct Case {
+    std::string args;
+    std::string message;
+  } cases[] = {
+      {"scan " + Path("missing.pt"), "no such file or directory: " + Path("missing.pt")},
+      {"scan --format xml " + Path("clean"), "unknown report format 'xml'"},
+      {"scan --fail-on SEVERE " + Path("clean"), "--fail-on takes"},
+      {"scan --policy " + Path("nope.toml") + " " + Path("clean"), "cannot be opened"},
+      {"scan", "scan needs at least one PATH"},
+      {"scan --bogus " + Path("clean"), "unknown option --bogus"},
+      {"frobnicate", "unknown command 'frobnicate'"},
+  };
+  for (const Case& c : cases) {
+    Result r = Run(c.args);
+    EXPECT_EQ(r.exit_code, 2) << c.args;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << c.args << " -> " << r.err;
+  }
+  Write("bad.toml", "[limits]\nmax_nesting_depth = \"deep\"\n");
+  Result r = Run("scan --policy " + Path("bad.toml") + " " + Path("clean"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("limits.max_nesting_depth must be a positive number"), std::string::npos) << r.err;
+}
+
+TEST_F(CliTest, SymlinkLoopsAreWalkedOnce) {
+  fs::create_directory_symlink(dir_ / "clean", dir_ / "clean" / "loop");
+  Result r = Run("scan --format json " + Path("clean"));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["summary"]["files"], 2);
+}
+
+TEST_F(CliTest, PolicyShowPrintsTheDefaultPolicy) {
+  Result r = Run("policy show");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("[imports.deny]"), std::string::npos);
+  Write("copy.toml", r.out);
+  EXPECT_EQ(Run("scan --policy " + Path("copy.toml") + " " + Path("clean")).exit_code, 0);
+}
+
+}  // namespace
+}  // namespace gauntlet

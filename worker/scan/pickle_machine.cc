@@ -365,6 +365,9 @@ bool Machine::SkipJoblibArray(const Value* wrapper) {
   }
   if (!nbytes) return Fail(StrCat("unknown joblib dtype '", code->text, "'"));
   result_.is_joblib = true;
+  // joblib closes the current frame before writing array data; what follows
+  // is outside any frame.
+  frame_end_ = 0;
   if (is_object) {
     // Object arrays are a complete pickle of their own, loaded on the spot.
     if (nesting_ >= kMaxNestedStreams) return Limit("joblib object arrays nested too deeply");
