@@ -19,6 +19,7 @@ namespace {
 // Past this size, page-fault readahead would pull in tensor bytes around
 // every header we touch; ask the kernel to read only what we access.
 constexpr uint64_t kRandomAccessBytes = 64ull << 20;
+constexpr uint64_t kReadWholeBytes = 1ull << 20;
 
 FileReport Unreadable(const std::string& path, std::string why) {
   FileReport report;
@@ -56,9 +57,20 @@ FileReport ScanFile(const std::string& path, const Policy& policy) {
     return Unreadable(path, "not a regular file");
   }
   const auto size = static_cast<uint64_t>(st.st_size);
-  if (size == 0) {
+  if (size < kReadWholeBytes) {
+    // Small files: one read() beats mmap/munmap, which serialise threads on
+    // the address-space lock.
+    thread_local std::string buffer;
+    buffer.resize(size);
+    uint64_t got = 0;
+    while (got < size) {
+      ssize_t n = pread(fd, buffer.data() + got, size - got, static_cast<off_t>(got));
+      if (n <= 0) break;
+      got += static_cast<uint64_t>(n);
+    }
     close(fd);
-    return ScanBytes(path, {}, policy);
+    if (got != size) return Unreadable(path, StrCat("short read: ", got, " of ", size, " bytes"));
+    return ScanBytes(path, std::string_view(buffer.data(), size), policy);
   }
   void* map = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   close(fd);

@@ -176,16 +176,24 @@ class Machine {
   }
 
   // --- Imports and calls ---------------------------------------------------
-  Value* Import(std::string module, std::string name, std::string_view how) {
+  // Imports are interned: a state_dict imports _rebuild_tensor_v2 once per
+  // tensor, and the evidence and policy work should happen once per name.
+  Value* Import(std::string_view module, std::string_view name, std::string_view how) {
+    std::string qualified = StrCat(module, ".", name);
+    auto [it, inserted] = import_index_.try_emplace(qualified, static_cast<int>(result_.imports.size()));
+    if (inserted) {
+      result_.imports.push_back(PickleImport{std::string(module), std::string(name), op_, how});
+      result_.imports.back().qualified = std::move(qualified);
+    } else {
+      ++result_.imports[it->second].count;
+    }
     Value* v = New(K::kImport);
-    v->import_index = static_cast<int>(result_.imports.size());
-    result_.imports.push_back(PickleImport{std::move(module), std::move(name), op_, how});
+    v->import_index = it->second;
     return v;
   }
-  std::string QualName(const Value* v) const {
+  std::string_view QualName(const Value* v) const {
     if (v->kind != K::kImport) return {};
-    const PickleImport& imp = result_.imports[v->import_index];
-    return StrCat(imp.module, ".", imp.name);
+    return result_.imports[v->import_index].qualified;
   }
   Value* Call(const Value* callee, const Value* args) {
     Value* call = New(K::kCall);
@@ -213,7 +221,13 @@ class Machine {
     if (!args || args->kind != K::kTuple || args->items.empty()) return;
     const Value* a0 = args->items[0];
     if (a0->kind != K::kStr && a0->kind != K::kBytes) return;
-    std::string name = QualName(call->callee);
+    std::string_view module = result_.imports[call->callee->import_index].module;
+    if (module != "base64" && module != "binascii" && module != "zlib" && module != "gzip" &&
+        module != "bz2" && module != "lzma" && module != "codecs" && module != "_codecs" &&
+        module != "builtins") {
+      return;
+    }
+    std::string_view name = QualName(call->callee);
     std::string_view arg1 = args->items.size() > 1 && args->items[1]->IsStr() ? args->items[1]->text : "";
     std::optional<std::string> decoded;
     const uint64_t cap = limits_.max_decompressed_bytes;
@@ -287,6 +301,7 @@ class Machine {
   std::vector<const Value*> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, const Value*> memo_;
+  std::unordered_map<std::string, int> import_index_;
   std::deque<Value> values_;
   std::deque<std::string> owned_;
   uint64_t gets_ = 0, puts_ = 0, dups_ = 0;
@@ -320,7 +335,7 @@ std::string Machine::Describe(const Value* v, int depth) const {
     case K::kList: return list(v, "[", "]");
     case K::kSet: return list(v, "{", "}");
     case K::kDict: return list(v, "{", "}");
-    case K::kImport: return QualName(v);
+    case K::kImport: return std::string(QualName(v));
     case K::kCall: {
       std::string args = v->args && v->args->kind == K::kTuple ? list(v->args, "(", ")")
                                                                : StrCat("(*", v->args ? Describe(v->args, depth - 1) : "", ")");
@@ -642,7 +657,7 @@ bool Machine::Step(uint8_t opcode) {
     case 'c': case 'i': {  // GLOBAL, INST
       std::string_view module, name;
       if (!ReadLine(module) || !ReadLine(name)) return false;
-      Value* imp = Import(std::string(module), std::string(name), opcode == 'c' ? "GLOBAL" : "INST");
+      Value* imp = Import(module, name, opcode == 'c' ? "GLOBAL" : "INST");
       if (opcode == 'c') return Push(imp);
       if (!PopMark(items)) return false;
       return Push(Call(imp, NewContainer(K::kTuple, items)));
@@ -652,7 +667,7 @@ bool Machine::Step(uint8_t opcode) {
       auto resolvable = [](const Value* v) { return v->kind == K::kStr; };
       auto maybe_str = [](const Value* v) { return v->kind == K::kCall || v->kind == K::kUnknown; };
       if (resolvable(a) && resolvable(b)) {
-        return Push(Import(std::string(a->text), std::string(b->text), "STACK_GLOBAL"));
+        return Push(Import(a->text, b->text, "STACK_GLOBAL"));
       }
       if ((resolvable(a) || maybe_str(a)) && (resolvable(b) || maybe_str(b))) {
         result_.events.push_back(PickleEvent{

@@ -29,6 +29,8 @@ struct PickleImport {
   std::string_view opcode;   // "GLOBAL", "STACK_GLOBAL", "INST" or "EXT".
   bool called = false;       // Used as the callable of REDUCE/NEWOBJ/INST/OBJ.
   std::string evidence;      // The first call expression, e.g. "os.system('id')".
+  uint64_t count = 1;        // How many opcodes imported it.
+  std::string qualified;     // "module.name".
 };
 
 // An observation about the stream's shape rather than about an import.
@@ -55,7 +57,7 @@ struct PickleStop {
 };
 
 struct PickleResult {
-  std::vector<PickleImport> imports;
+  std::vector<PickleImport> imports;  // One per distinct (module, name), first seen first.
   std::vector<PickleEvent> events;
   std::vector<EmbeddedBlob> blobs;
   std::optional<PickleStop> stop;  // Set when the stream did not reach STOP.

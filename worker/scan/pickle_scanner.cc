@@ -25,10 +25,10 @@ bool IsDunder(std::string_view part) {
 // Classifies one import. Dotted names (protocol 4 qualnames) are resolved by
 // getattr at load time, so ("pathlib", "os.system") reaches os.system: every
 // suffix of the attribute path is checked against the denylist too.
-void ReportImport(const PickleImport& imp, size_t count, ScanContext& ctx) {
+void ReportImport(const PickleImport& imp, ScanContext& ctx) {
   if (imp.opcode == "EXT" || imp.module == "<computed>") return;  // Reported as events.
   const Policy& policy = ctx.policy();
-  std::string qualified = StrCat(imp.module, ".", imp.name);
+  const std::string& qualified = imp.qualified;
   ImportDecision decision = policy.ClassifyImport(qualified);
   std::vector<std::string_view> parts = StrSplit(imp.name, ".");
   if (parts.size() > 1) {
@@ -51,7 +51,7 @@ void ReportImport(const PickleImport& imp, size_t count, ScanContext& ctx) {
     if (decision.kind == ImportClass::kAllowed && parts.size() > 1) decision = {};
   }
   std::string use = imp.called ? "called" : "referenced";
-  std::string times = count > 1 ? StrCat(", ", count, " times") : "";
+  std::string times = imp.count > 1 ? StrCat(", ", imp.count, " times") : "";
   std::string evidence = imp.evidence.empty() ? qualified : imp.evidence;
   switch (decision.kind) {
     case ImportClass::kAllowed: return;
@@ -71,20 +71,10 @@ void ReportImport(const PickleImport& imp, size_t count, ScanContext& ctx) {
   }
 }
 
-// Turns one analysed pickle into findings. Imports are merged by name so a
+// Turns one analysed pickle into findings. The machine interns imports, so a
 // file that references a class ten thousand times yields one finding.
 void ReportResult(const PickleResult& result, ScanContext& ctx) {
-  std::map<std::string, std::pair<PickleImport, size_t>> merged;
-  for (const PickleImport& imp : result.imports) {
-    auto [it, inserted] = merged.try_emplace(StrCat(imp.module, "\n", imp.name), imp, 0);
-    PickleImport& kept = it->second.first;
-    ++it->second.second;
-    if (!kept.called && imp.called) {
-      kept.called = true;
-      kept.evidence = imp.evidence;
-    }
-  }
-  for (const auto& [key, entry] : merged) ReportImport(entry.first, entry.second, ctx);
+  for (const PickleImport& imp : result.imports) ReportImport(imp, ctx);
   for (const PickleEvent& event : result.events) {
     ctx.Report(event.rule_id, event.severity, event.message, event.offset, event.evidence);
   }
@@ -137,7 +127,7 @@ void ScanStream(std::string_view content, ScanContext& ctx) {
 bool ProbeFoundPickle(const PickleResult& probe, const Policy& policy) {
   if (!probe.stop && probe.opcodes > 1) return true;
   for (const PickleImport& imp : probe.imports) {
-    if (imp.called || policy.ClassifyImport(StrCat(imp.module, ".", imp.name)).kind ==
+    if (imp.called || policy.ClassifyImport(imp.qualified).kind ==
                           ImportClass::kDenied) {
       return true;
     }
