@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "common/policy.h"
 #include "common/report.h"
+#include "common/rules.h"
 #include "coordinator/local_scan_job.h"
 
 namespace gauntlet {
@@ -27,6 +28,7 @@ constexpr char kUsage[] = R"(Gauntlet: decides whether a machine-learning model 
 Usage:
   gauntlet scan PATH... [options]   Scan model files and directories.
   gauntlet policy show              Print the built-in policy (TOML) to extend.
+  gauntlet rules                    List every rule id with its default severity.
   gauntlet version
 
 Scan options:
@@ -170,6 +172,14 @@ int Main(int argc, char** argv) {
   }
   if (command == "policy" && rest.size() == 1 && rest[0] == "show") {
     std::cout << DefaultPolicyToml();
+    return kExitClean;
+  }
+  if (command == "rules" && rest.empty()) {
+    for (const RuleInfo& rule : AllRules()) {
+      std::cout << absl::StrFormat("%-32s %-8s %s\n", std::string(rule.id),
+                                   std::string(SeverityName(rule.default_severity)),
+                                   std::string(rule.short_description));
+    }
     return kExitClean;
   }
   if (command == "version" || command == "--version") {

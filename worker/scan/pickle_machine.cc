@@ -1,7 +1,9 @@
 #include "worker/scan/pickle_machine.h"
 
 #include <cstring>
+#include <algorithm>
 #include <deque>
+#include <memory>
 #include <unordered_map>
 
 #include "absl/strings/escaping.h"
@@ -72,11 +74,51 @@ std::optional<uint64_t> DtypeItemSize(std::string_view code, bool* is_object) {
   return n == 0 ? std::nullopt : std::optional<uint64_t>(n);
 }
 
+// Symbolic values for one analysis, reused across analyses on a thread so a
+// registry scan does not pay an allocation (and page faults) per value.
+class ValueArena {
+ public:
+  Value* New(K kind) {
+    if (used_ == capacity_) Grow();
+    Value* v = &chunks_[used_ / kChunk][used_ % kChunk];
+    ++used_;
+    v->kind = kind;
+    return v;
+  }
+  // Forgets every value, keeping the memory (and item capacity) for reuse.
+  void Reset() {
+    for (size_t i = 0; i < used_; ++i) {
+      Value& v = chunks_[i / kChunk][i % kChunk];
+      std::vector<const Value*> items = std::move(v.items);
+      items.clear();
+      v = Value();
+      v.items = std::move(items);
+    }
+    used_ = 0;
+    // Let one bomb's worth of memory go rather than keep it for the thread's life.
+    while (chunks_.size() > kKeptChunks) chunks_.pop_back();
+    capacity_ = chunks_.size() * kChunk;
+  }
+
+ private:
+  static constexpr size_t kChunk = 1024;  // ~100 KiB: under malloc's mmap threshold.
+  static constexpr size_t kKeptChunks = 16;
+  void Grow() {
+    chunks_.push_back(std::make_unique<Value[]>(kChunk));
+    capacity_ += kChunk;
+  }
+  std::vector<std::unique_ptr<Value[]>> chunks_;
+  size_t used_ = 0;
+  size_t capacity_ = 0;
+};
+
 class Machine {
  public:
   Machine(std::string_view data, const ScanLimits& limits,
-          std::chrono::steady_clock::time_point deadline, PickleResult& result, int nesting)
-      : data_(data), limits_(limits), deadline_(deadline), result_(result), nesting_(nesting) {}
+          std::chrono::steady_clock::time_point deadline, PickleResult& result, ValueArena& arena,
+          int nesting)
+      : data_(data), limits_(limits), deadline_(deadline), result_(result), nesting_(nesting),
+        arena_(arena) {}
 
   // Runs one pickle from `pos` to its STOP; returns the offset after STOP,
   // or nullopt when it stopped early (result_.stop says why).
@@ -84,11 +126,7 @@ class Machine {
 
  private:
   // --- Value construction -------------------------------------------------
-  Value* New(K kind) {
-    values_.emplace_back();
-    values_.back().kind = kind;
-    return &values_.back();
-  }
+  Value* New(K kind) { return arena_.New(kind); }
   Value* NewText(K kind, std::string_view text) {
     Value* v = New(kind);
     v->text = text;
@@ -109,6 +147,8 @@ class Machine {
     return v;
   }
   static void AddItems(Value* container, std::span<const Value* const> items) {
+    size_t wanted = std::min(kMaxItems, container->items.size() + items.size());
+    if (container->items.capacity() < wanted) container->items.reserve(wanted);
     for (const Value* item : items) {
       if (container->items.size() < kMaxItems) container->items.push_back(item);
       ++container->item_count;
@@ -182,8 +222,12 @@ class Machine {
     std::string qualified = StrCat(module, ".", name);
     auto [it, inserted] = import_index_.try_emplace(qualified, static_cast<int>(result_.imports.size()));
     if (inserted) {
-      result_.imports.push_back(PickleImport{std::string(module), std::string(name), op_, how});
-      result_.imports.back().qualified = std::move(qualified);
+      PickleImport& imp = result_.imports.emplace_back();
+      imp.module = std::string(module);
+      imp.name = std::string(name);
+      imp.offset = op_;
+      imp.opcode = how;
+      imp.qualified = std::move(qualified);
     } else {
       ++result_.imports[it->second].count;
     }
@@ -302,7 +346,7 @@ class Machine {
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, const Value*> memo_;
   std::unordered_map<std::string, int> import_index_;
-  std::deque<Value> values_;
+  ValueArena& arena_;
   std::deque<std::string> owned_;
   uint64_t gets_ = 0, puts_ = 0, dups_ = 0;
   const Value* top_result_ = nullptr;
@@ -386,7 +430,7 @@ bool Machine::SkipJoblibArray(const Value* wrapper) {
   if (is_object) {
     // Object arrays are a complete pickle of their own, loaded on the spot.
     if (nesting_ >= kMaxNestedStreams) return Limit("joblib object arrays nested too deeply");
-    Machine inner(data_, limits_, deadline_, result_, nesting_ + 1);
+    Machine inner(data_, limits_, deadline_, result_, arena_, nesting_ + 1);
     std::optional<uint64_t> end = inner.Run(pos_);
     if (!end) return false;
     pos_ = *end;
@@ -796,8 +840,13 @@ PickleResult AnalyzePickle(std::string_view data, uint64_t start, const ScanLimi
                            std::chrono::steady_clock::time_point deadline) {
   PickleResult result;
   result.start = start;
-  Machine machine(data, limits, deadline, result, 0);
-  std::optional<uint64_t> end = machine.Run(start);
+  thread_local ValueArena arena;
+  std::optional<uint64_t> end;
+  {
+    Machine machine(data, limits, deadline, result, arena, 0);
+    end = machine.Run(start);
+  }
+  arena.Reset();
   result.end = end.value_or(result.stop ? result.stop->offset : data.size());
   result.first_opcode_invalid = result.stop && result.stop->offset == start && result.opcodes <= 1;
   return result;
