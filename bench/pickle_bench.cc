@@ -22,10 +22,27 @@ std::string StateDictPickle(int tensors) {
   for (int i = 0; i < tensors; ++i) {
     p.Unicode("model.layers." + std::to_string(i) + ".self_attn.q_proj.weight");
     p.Global("torch._utils", "_rebuild_tensor_v2").Mark();
-    p.Mark().Unicode("storage").Global("torch", "FloatStorage").Unicode(std::to_string(i)).Unicode("cpu")
-        .Int(4096).Tuple().Op('Q');
-    p.Int(0).Int(64).Int(64).Tuple2().Int(64).Int(1).Tuple2().Op(0x89)
-        .Global("collections", "OrderedDict").EmptyTuple().Reduce().Tuple().Reduce();
+    p.Mark()
+        .Unicode("storage")
+        .Global("torch", "FloatStorage")
+        .Unicode(std::to_string(i))
+        .Unicode("cpu")
+        .Int(4096)
+        .Tuple()
+        .Op('Q');
+    p.Int(0)
+        .Int(64)
+        .Int(64)
+        .Tuple2()
+        .Int(64)
+        .Int(1)
+        .Tuple2()
+        .Op(0x89)
+        .Global("collections", "OrderedDict")
+        .EmptyTuple()
+        .Reduce()
+        .Tuple()
+        .Reduce();
   }
   p.Op('u').Stop();
   return p.bytes();
@@ -35,10 +52,28 @@ std::string InlineArrayPickle(int arrays, int bytes_each) {
   PickleBuilder p;
   p.Proto(4).EmptyList();
   for (int i = 0; i < arrays; ++i) {
-    p.Global("numpy.core.multiarray", "_reconstruct").Global("numpy", "ndarray").Int(0).Tuple1()
-        .Bytes("b").Op(0x87).Reduce().Mark().Int(1).Int(bytes_each / 8).Tuple1()
-        .Global("numpy", "dtype").Unicode("f8").Op(0x89).Op(0x88).Op(0x87).Reduce().Op(0x89)
-        .Bytes(std::string(static_cast<size_t>(bytes_each), '\x01')).Tuple().Build().Append();
+    p.Global("numpy.core.multiarray", "_reconstruct")
+        .Global("numpy", "ndarray")
+        .Int(0)
+        .Tuple1()
+        .Bytes("b")
+        .Op(0x87)
+        .Reduce()
+        .Mark()
+        .Int(1)
+        .Int(bytes_each / 8)
+        .Tuple1()
+        .Global("numpy", "dtype")
+        .Unicode("f8")
+        .Op(0x89)
+        .Op(0x88)
+        .Op(0x87)
+        .Reduce()
+        .Op(0x89)
+        .Bytes(std::string(static_cast<size_t>(bytes_each), '\x01'))
+        .Tuple()
+        .Build()
+        .Append();
   }
   p.Stop();
   return p.bytes();
@@ -46,7 +81,8 @@ std::string InlineArrayPickle(int arrays, int bytes_each) {
 
 void RunAnalysis(benchmark::State& state, const std::string& pickle) {
   const ScanLimits& limits = Policy::Default().limits();
-  auto check = scan::AnalyzePickle(pickle, 0, limits, std::chrono::steady_clock::now() + std::chrono::hours(1));
+  auto check = scan::AnalyzePickle(pickle, 0, limits,
+                                   std::chrono::steady_clock::now() + std::chrono::hours(1));
   if (check.stop) {
     state.SkipWithError(check.stop->message.c_str());
     return;

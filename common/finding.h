@@ -11,16 +11,16 @@
 namespace gauntlet {
 
 struct Location {
-  std::string file;    // The path the user asked about.
-  std::string member;  // Path inside containers, "outer.zip!/inner.pt!/archive/data.pkl"; empty
-                       // when the finding is in the file itself.
-  uint64_t offset = 0; // Byte offset inside the innermost (decompressed) member or file.
+  std::string file;     // The path the user asked about.
+  std::string member;   // Path inside containers, "outer.zip!/inner.pt!/archive/data.pkl"; empty
+                        // when the finding is in the file itself.
+  uint64_t offset = 0;  // Byte offset inside the innermost (decompressed) member or file.
 };
 
 struct Finding {
   std::string rule_id;  // Stable id from the rule catalog, e.g. "pickle.dangerous_global".
   Severity severity = Severity::kInfo;
-  std::string message;   // One sentence a person can act on.
+  std::string message;  // One sentence a person can act on.
   Location location;
   std::string evidence;  // What was decoded, e.g. "os.system('id')"; may be empty.
 };

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <string>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <utility>
 
 namespace gauntlet {
@@ -75,22 +75,38 @@ bool LooksLikeSafetensors(std::string_view head) {
 
 std::string_view FormatName(Format format) {
   switch (format) {
-    case Format::kUnknown: return "unknown";
-    case Format::kEmpty: return "empty";
-    case Format::kText: return "text";
-    case Format::kPickle: return "pickle";
-    case Format::kZip: return "zip";
-    case Format::kGzip: return "gzip";
-    case Format::kZlib: return "zlib";
-    case Format::kBzip2: return "bzip2";
-    case Format::kXz: return "xz";
-    case Format::kZstd: return "zstd";
-    case Format::kTar: return "tar";
-    case Format::kNumpy: return "numpy";
-    case Format::kSevenZip: return "7z";
-    case Format::kSafetensors: return "safetensors";
-    case Format::kGguf: return "gguf";
-    case Format::kHdf5: return "hdf5";
+    case Format::kUnknown:
+      return "unknown";
+    case Format::kEmpty:
+      return "empty";
+    case Format::kText:
+      return "text";
+    case Format::kPickle:
+      return "pickle";
+    case Format::kZip:
+      return "zip";
+    case Format::kGzip:
+      return "gzip";
+    case Format::kZlib:
+      return "zlib";
+    case Format::kBzip2:
+      return "bzip2";
+    case Format::kXz:
+      return "xz";
+    case Format::kZstd:
+      return "zstd";
+    case Format::kTar:
+      return "tar";
+    case Format::kNumpy:
+      return "numpy";
+    case Format::kSevenZip:
+      return "7z";
+    case Format::kSafetensors:
+      return "safetensors";
+    case Format::kGguf:
+      return "gguf";
+    case Format::kHdf5:
+      return "hdf5";
   }
   return "unknown";
 }
@@ -116,7 +132,10 @@ Format SniffFormat(std::string_view head) {
   if (StartsWith(head, "BZh") && head.size() > 3 && head[3] >= '1' && head[3] <= '9') {
     return Format::kBzip2;
   }
-  if (StartsWith(head, std::string_view("\xfd" "7zXZ\x00", 6))) return Format::kXz;
+  if (StartsWith(head, std::string_view("\xfd"
+                                        "7zXZ\x00",
+                                        6)))
+    return Format::kXz;
   if (StartsWith(head, "\x28\xb5\x2f\xfd")) return Format::kZstd;
   if (StartsWith(head, "7z\xbc\xaf\x27\x1c")) return Format::kSevenZip;
   if (StartsWith(head, "\x93NUMPY")) return Format::kNumpy;
@@ -146,11 +165,21 @@ Format FormatPromisedByName(std::string_view file_name) {
   std::string ext(file_name.substr(dot + 1));
   for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   static constexpr std::array<std::pair<std::string_view, Format>, 16> kPromises = {{
-      {"safetensors", Format::kSafetensors}, {"gguf", Format::kGguf}, {"npy", Format::kNumpy},
-      {"npz", Format::kZip},   {"h5", Format::kHdf5},   {"hdf5", Format::kHdf5},
-      {"keras", Format::kZip}, {"json", Format::kText}, {"txt", Format::kText},
-      {"md", Format::kText},   {"yaml", Format::kText}, {"yml", Format::kText},
-      {"gz", Format::kGzip},   {"bz2", Format::kBzip2}, {"xz", Format::kXz},
+      {"safetensors", Format::kSafetensors},
+      {"gguf", Format::kGguf},
+      {"npy", Format::kNumpy},
+      {"npz", Format::kZip},
+      {"h5", Format::kHdf5},
+      {"hdf5", Format::kHdf5},
+      {"keras", Format::kZip},
+      {"json", Format::kText},
+      {"txt", Format::kText},
+      {"md", Format::kText},
+      {"yaml", Format::kText},
+      {"yml", Format::kText},
+      {"gz", Format::kGzip},
+      {"bz2", Format::kBzip2},
+      {"xz", Format::kXz},
       {"zst", Format::kZstd},
   }};
   for (const auto& [name, format] : kPromises) {

@@ -8,13 +8,13 @@
 namespace gauntlet {
 
 enum class Format {
-  kUnknown,     // Binary, no magic we know.
+  kUnknown,  // Binary, no magic we know.
   kEmpty,
-  kText,        // UTF-8/ASCII text (JSON, YAML, Markdown, a protocol 0 pickle...).
-  kPickle,      // Binary pickle, protocol 2-5 (starts with PROTO).
+  kText,    // UTF-8/ASCII text (JSON, YAML, Markdown, a protocol 0 pickle...).
+  kPickle,  // Binary pickle, protocol 2-5 (starts with PROTO).
   kZip,
   kGzip,
-  kZlib,       // Bare zlib stream (joblib's compressed files).
+  kZlib,  // Bare zlib stream (joblib's compressed files).
   kBzip2,
   kXz,
   kZstd,

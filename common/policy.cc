@@ -1,9 +1,9 @@
 #include "common/policy.h"
 
+#include <toml++/toml.h>
+
 #include <fstream>
 #include <sstream>
-
-#include <toml++/toml.h>
 
 #include "absl/status/status.h"
 #include "common/strings.h"
@@ -21,8 +21,8 @@ absl::StatusOr<Severity> SeverityField(const toml::node& node, const std::string
   if (!text) return Invalid(source, StrCat(key, " must be a severity string"));
   auto severity = ParseSeverity(*text);
   if (!severity) {
-    return Invalid(source, StrCat(key, " = \"", *text,
-                                        "\" is not one of INFO, LOW, MEDIUM, HIGH, CRITICAL"));
+    return Invalid(
+        source, StrCat(key, " = \"", *text, "\" is not one of INFO, LOW, MEDIUM, HIGH, CRITICAL"));
   }
   return *severity;
 }
@@ -100,8 +100,8 @@ absl::StatusOr<Policy> Policy::FromToml(std::string_view toml_text, std::string 
     where << error.source().begin;
     return Invalid(source, StrCat(error.description(), " at ", where.str()));
   }
-  if (auto status = CheckKeys(root, {"version", "extends", "limits", "imports", "rules"}, "the top level",
-                              source);
+  if (auto status = CheckKeys(root, {"version", "extends", "limits", "imports", "rules"},
+                              "the top level", source);
       !status.ok()) {
     return status;
   }
@@ -117,20 +117,21 @@ absl::StatusOr<Policy> Policy::FromToml(std::string_view toml_text, std::string 
 
   if (const toml::table* limits = root["limits"].as_table()) {
     ScanLimits& l = policy.limits_;
-    for (auto status : {ReadLimit(*limits, "max_decompressed_bytes", l.max_decompressed_bytes, source),
-                        ReadLimit(*limits, "max_expansion_ratio", l.max_expansion_ratio, source),
-                        ReadLimit(*limits, "max_nesting_depth", l.max_nesting_depth, source),
-                        ReadLimit(*limits, "max_archive_members", l.max_archive_members, source),
-                        ReadLimit(*limits, "max_pickle_opcodes", l.max_pickle_opcodes, source),
-                        ReadLimit(*limits, "max_pickle_stack", l.max_pickle_stack, source),
-                        ReadLimit(*limits, "max_pickle_memo", l.max_pickle_memo, source),
-                        ReadLimit(*limits, "timeout_seconds", l.timeout_seconds, source)}) {
+    for (auto status :
+         {ReadLimit(*limits, "max_decompressed_bytes", l.max_decompressed_bytes, source),
+          ReadLimit(*limits, "max_expansion_ratio", l.max_expansion_ratio, source),
+          ReadLimit(*limits, "max_nesting_depth", l.max_nesting_depth, source),
+          ReadLimit(*limits, "max_archive_members", l.max_archive_members, source),
+          ReadLimit(*limits, "max_pickle_opcodes", l.max_pickle_opcodes, source),
+          ReadLimit(*limits, "max_pickle_stack", l.max_pickle_stack, source),
+          ReadLimit(*limits, "max_pickle_memo", l.max_pickle_memo, source),
+          ReadLimit(*limits, "timeout_seconds", l.timeout_seconds, source)}) {
       if (!status.ok()) return status;
     }
     if (auto status = CheckKeys(*limits,
-                                {"max_decompressed_bytes", "max_expansion_ratio", "max_nesting_depth",
-                                 "max_archive_members", "max_pickle_opcodes", "max_pickle_stack",
-                                 "max_pickle_memo", "timeout_seconds"},
+                                {"max_decompressed_bytes", "max_expansion_ratio",
+                                 "max_nesting_depth", "max_archive_members", "max_pickle_opcodes",
+                                 "max_pickle_stack", "max_pickle_memo", "timeout_seconds"},
                                 "[limits]", source);
         !status.ok()) {
       return status;
@@ -158,8 +159,8 @@ absl::StatusOr<Policy> Policy::FromToml(std::string_view toml_text, std::string 
       for (const auto& [key, list] : *deny) {
         auto severity = ParseSeverity(key.str());
         if (!severity) {
-          return Invalid(source, StrCat("[imports.deny] key '", key.str(),
-                                              "' must be a severity name"));
+          return Invalid(source,
+                         StrCat("[imports.deny] key '", key.str(), "' must be a severity name"));
         }
         auto patterns = StringList(list, source, StrCat("imports.deny.", key.str()));
         if (!patterns.ok()) return patterns.status();
@@ -223,7 +224,8 @@ ImportDecision Policy::ClassifyImport(std::string_view qualified_name) const {
     }
     if (worst) return {ImportClass::kDenied, worst->second, worst->first};
     for (const std::string& pattern : layer.allow) {
-      if (GlobMatch(pattern, qualified_name)) return {ImportClass::kAllowed, Severity::kInfo, pattern};
+      if (GlobMatch(pattern, qualified_name))
+        return {ImportClass::kAllowed, Severity::kInfo, pattern};
     }
   }
   return {};

@@ -27,9 +27,15 @@ absl::StatusOr<ReportFormat> ParseReportFormat(std::string_view name) {
 
 void WriteReport(const ScanReport& report, ReportFormat format, std::ostream& out) {
   switch (format) {
-    case ReportFormat::kText: WriteTextReport(report, out); break;
-    case ReportFormat::kJson: WriteJsonReport(report, out); break;
-    case ReportFormat::kSarif: WriteSarifReport(report, out); break;
+    case ReportFormat::kText:
+      WriteTextReport(report, out);
+      break;
+    case ReportFormat::kJson:
+      WriteJsonReport(report, out);
+      break;
+    case ReportFormat::kSarif:
+      WriteSarifReport(report, out);
+      break;
   }
 }
 

@@ -3,12 +3,11 @@
 // archive member travel in result properties.
 #include <functional>
 #include <map>
-
 #include <nlohmann/json.hpp>
 
-#include "common/strings.h"
 #include "common/report.h"
 #include "common/rules.h"
+#include "common/strings.h"
 
 namespace gauntlet {
 namespace {
@@ -16,9 +15,12 @@ namespace {
 std::string_view SarifLevel(Severity severity) {
   switch (severity) {
     case Severity::kCritical:
-    case Severity::kHigh: return "error";
-    case Severity::kMedium: return "warning";
-    default: return "note";
+    case Severity::kHigh:
+      return "error";
+    case Severity::kMedium:
+      return "warning";
+    default:
+      return "note";
   }
 }
 
@@ -50,8 +52,8 @@ void WriteSarifReport(const ScanReport& report, std::ostream& out) {
     for (const Finding& f : file.findings) {
       auto index = rule_index.find(f.rule_id);
       std::string fingerprint_input =
-          StrCat(f.rule_id, "|", f.location.file, "|", f.location.member, "|",
-                       f.location.offset, "|", f.evidence);
+          StrCat(f.rule_id, "|", f.location.file, "|", f.location.member, "|", f.location.offset,
+                 "|", f.evidence);
       json result = {
           {"ruleId", f.rule_id},
           {"level", SarifLevel(f.severity)},
@@ -59,7 +61,8 @@ void WriteSarifReport(const ScanReport& report, std::ostream& out) {
           {"locations",
            {{{"physicalLocation",
               {{"artifactLocation", {{"uri", f.location.file}}},
-               {"region", {{"startLine", 1}, {"startColumn", 1}, {"endLine", 1}, {"endColumn", 1}}}}}}}},
+               {"region",
+                {{"startLine", 1}, {"startColumn", 1}, {"endLine", 1}, {"endColumn", 1}}}}}}}},
           {"partialFingerprints",
            {{"gauntletFinding/v1", StrCat(std::hash<std::string>{}(fingerprint_input))}}},
           {"properties",
@@ -85,8 +88,7 @@ void WriteSarifReport(const ScanReport& report, std::ostream& out) {
              {"version", report.tool_version},
              {"semanticVersion", report.tool_version},
              {"rules", std::move(rules)}}}}},
-         {"invocations",
-          {{{"executionSuccessful", report.CountVerdict(Verdict::kError) == 0}}}},
+         {"invocations", {{{"executionSuccessful", report.CountVerdict(Verdict::kError) == 0}}}},
          {"results", std::move(results)}}}},
   };
   out << doc.dump(2, ' ', false, json::error_handler_t::replace) << "\n";

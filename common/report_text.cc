@@ -4,9 +4,9 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "common/strings.h"
 #include "absl/strings/str_format.h"
 #include "common/report.h"
+#include "common/strings.h"
 
 namespace gauntlet {
 namespace {

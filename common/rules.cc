@@ -7,11 +7,12 @@ namespace {
 
 using S = Severity;
 constexpr std::array kRules = {
-    RuleInfo{rules::kDangerousGlobal, S::kCritical, "Pickle imports a dangerous callable",
-             "The pickle imports a module or function on the policy denylist. Unpickling it can run "
-             "code, touch files or open network connections.",
-             "Do not load this file. If the import is legitimate for your models, allow it "
-             "explicitly in a policy file."},
+    RuleInfo{
+        rules::kDangerousGlobal, S::kCritical, "Pickle imports a dangerous callable",
+        "The pickle imports a module or function on the policy denylist. Unpickling it can run "
+        "code, touch files or open network connections.",
+        "Do not load this file. If the import is legitimate for your models, allow it "
+        "explicitly in a policy file."},
     RuleInfo{rules::kUnknownGlobal, S::kMedium, "Pickle imports a callable outside the allowlist",
              "The pickle imports something that is neither on the ML allowlist nor on the "
              "denylist. Unknown imports are how new gadget chains get in, so they need review.",

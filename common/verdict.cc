@@ -6,10 +6,14 @@ namespace gauntlet {
 
 std::string_view VerdictName(Verdict verdict) {
   switch (verdict) {
-    case Verdict::kClean: return "CLEAN";
-    case Verdict::kSuspicious: return "SUSPICIOUS";
-    case Verdict::kMalicious: return "MALICIOUS";
-    case Verdict::kError: return "ERROR";
+    case Verdict::kClean:
+      return "CLEAN";
+    case Verdict::kSuspicious:
+      return "SUSPICIOUS";
+    case Verdict::kMalicious:
+      return "MALICIOUS";
+    case Verdict::kError:
+      return "ERROR";
   }
   return "ERROR";
 }

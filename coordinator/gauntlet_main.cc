@@ -9,11 +9,11 @@
 #include <string>
 #include <vector>
 
-#include "common/strings.h"
 #include "absl/strings/str_format.h"
 #include "common/policy.h"
 #include "common/report.h"
 #include "common/rules.h"
+#include "common/strings.h"
 #include "coordinator/local_scan_job.h"
 
 namespace gauntlet {
@@ -126,7 +126,8 @@ int Scan(const std::vector<std::string>& args) {
   ProgressBar bar;
   LocalScanOptions options;
   options.workers = jobs;
-  if (progress) options.on_progress = [&bar](size_t done, size_t total) { bar.Update(done, total); };
+  if (progress)
+    options.on_progress = [&bar](size_t done, size_t total) { bar.Update(done, total); };
   ScanReport report = RunLocalScanJob(*files, policy, options);
 
   if (output) {
@@ -141,7 +142,8 @@ int Scan(const std::vector<std::string>& args) {
       return UsageError(StrCat("cannot write ", *output));
     }
     std::cerr << absl::StrFormat("gauntlet: %d files, verdict %s, report in %s\n",
-                                 report.files.size(), VerdictName(report.OverallVerdict()), *output);
+                                 report.files.size(), VerdictName(report.OverallVerdict()),
+                                 *output);
   } else {
     WriteReport(report, format, std::cout);
   }

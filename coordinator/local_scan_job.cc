@@ -71,9 +71,11 @@ ScanReport RunLocalScanJob(const std::vector<std::string>& files, const Policy& 
   report.policy_source = policy.source();
   report.files.resize(files.size());
 
-  int workers = options.workers > 0 ? options.workers
-                                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  workers = static_cast<int>(std::min<size_t>(static_cast<size_t>(workers), std::max<size_t>(files.size(), 1)));
+  int workers = options.workers > 0
+                    ? options.workers
+                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  workers = static_cast<int>(
+      std::min<size_t>(static_cast<size_t>(workers), std::max<size_t>(files.size(), 1)));
   std::atomic<size_t> next{0}, done{0};
   std::vector<std::thread> threads;
   for (int i = 0; i < workers; ++i) {

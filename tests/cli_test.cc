@@ -32,16 +32,17 @@ std::string Slurp(const fs::path& path) {
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("gauntlet_cli_" + std::to_string(getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("gauntlet_cli_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_ / "clean");
     fs::create_directories(dir_ / "evil");
     Write("clean/config.json", "{\"hidden_size\": 8}\n");
-    Write("clean/model.pt", testing::BuildZip({{"archive/data.pkl", testing::PickleBuilder()
-                                                                          .Proto(2).EmptyDict().Stop().bytes()}}));
-    Write("evil/model.bin",
-          testing::PickleBuilder().Proto(2).CallGlobal("os", "system", "id").Stop().bytes());
+    Write("clean/model.pt",
+          testing::BuildZip({{"archive/data.pkl",
+                              testing::PickleBuilder().Proto(2).EmptyDict().Stop().bytes()}}));
+    Write("evil/model.bin", testing::OsSystemPickle());
   }
   void TearDown() override { fs::remove_all(dir_); }
 
@@ -111,7 +112,8 @@ TEST_F(CliTest, PolicyFileIsApplied) {
   Write("policy.toml", "[imports.allow]\npatterns = [\"mylib.*\"]\n");
   Write("clean/custom.pkl",
         testing::PickleBuilder().Proto(2).CallGlobal("mylib", "Layer", "x").Stop().bytes());
-  EXPECT_EQ(Run("scan --fail-on LOW --policy " + Path("policy.toml") + " " + Path("clean")).exit_code, 0);
+  EXPECT_EQ(
+      Run("scan --fail-on LOW --policy " + Path("policy.toml") + " " + Path("clean")).exit_code, 0);
 }
 
 TEST_F(CliTest, BadInputGetsAClearMessageAndExitTwo) {
@@ -135,7 +137,8 @@ TEST_F(CliTest, BadInputGetsAClearMessageAndExitTwo) {
   Write("bad.toml", "[limits]\nmax_nesting_depth = \"deep\"\n");
   Result r = Run("scan --policy " + Path("bad.toml") + " " + Path("clean"));
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("limits.max_nesting_depth must be a positive number"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("limits.max_nesting_depth must be a positive number"), std::string::npos)
+      << r.err;
 }
 
 TEST_F(CliTest, SymlinkLoopsAreWalkedOnce) {

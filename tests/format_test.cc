@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "common/format.h"
+
+#include <gtest/gtest.h>
 
 namespace gauntlet {
 namespace {
@@ -9,7 +9,10 @@ TEST(SniffFormat, MagicBytesDecideNotNames) {
   EXPECT_EQ(SniffFormat(std::string_view("PK\x03\x04rest", 8)), Format::kZip);
   EXPECT_EQ(SniffFormat("\x1f\x8b\x08"), Format::kGzip);
   EXPECT_EQ(SniffFormat("BZh91AY"), Format::kBzip2);
-  EXPECT_EQ(SniffFormat(std::string_view("\xfd" "7zXZ\x00\x00", 7)), Format::kXz);
+  EXPECT_EQ(SniffFormat(std::string_view("\xfd"
+                                         "7zXZ\x00\x00",
+                                         7)),
+            Format::kXz);
   EXPECT_EQ(SniffFormat("\x28\xb5\x2f\xfd\x00"), Format::kZstd);
   EXPECT_EQ(SniffFormat("\x93NUMPY\x01"), Format::kNumpy);
   EXPECT_EQ(SniffFormat("GGUF\x03"), Format::kGguf);

@@ -6,7 +6,6 @@
 #include <chrono>
 
 #include "absl/strings/escaping.h"
-
 #include "common/rules.h"
 #include "tests/support/archive_builder.h"
 #include "tests/support/pickle_builder.h"
@@ -18,22 +17,20 @@ namespace {
 
 using testing::Describe;
 using testing::FindFinding;
+using testing::HasFinding;
 using testing::PickleBuilder;
 
 FileReport Scan(const std::string& bytes, std::string_view name = "model.pkl",
                 const Policy& policy = Policy::Default()) {
-  return scan::ScanBytes(name, bytes, policy);
+  return testing::ScanFixture(bytes, name, policy);
 }
 
 void ExpectDenied(const FileReport& report, std::string_view needle, Severity severity) {
-  const Finding* f = FindFinding(report, rules::kDangerousGlobal, needle);
-  ASSERT_NE(f, nullptr) << Describe(report);
-  EXPECT_EQ(f->severity, severity) << Describe(report);
-  EXPECT_EQ(report.verdict, Verdict::kMalicious) << Describe(report);
+  EXPECT_TRUE(HasFinding(report, rules::kDangerousGlobal, severity, Verdict::kMalicious, needle));
 }
 
 TEST(PickleScanner, ClassicReduceOfOsSystemIsCriticalAndShowsTheCall) {
-  auto report = Scan(PickleBuilder().Proto(2).CallGlobal("os", "system", "id").Stop().bytes());
+  auto report = Scan(testing::OsSystemPickle());
   ExpectDenied(report, "os.system", Severity::kCritical);
   const Finding* f = FindFinding(report, rules::kDangerousGlobal);
   EXPECT_EQ(f->evidence, "os.system('id')");
@@ -60,8 +57,16 @@ TEST(PickleScanner, StackGlobalOperandsFetchedFromMemoBehindDecoys) {
 }
 
 TEST(PickleScanner, StackGlobalOperandsGivenAsProtocol0Strings) {
-  auto bytes = PickleBuilder().Proto(4).String0("os").String0("system").StackGlobal()
-                   .String0("id").Tuple1().Reduce().Stop().bytes();
+  auto bytes = PickleBuilder()
+                   .Proto(4)
+                   .String0("os")
+                   .String0("system")
+                   .StackGlobal()
+                   .String0("id")
+                   .Tuple1()
+                   .Reduce()
+                   .Stop()
+                   .bytes();
   ExpectDenied(Scan(bytes), "os.system", Severity::kCritical);
 }
 
@@ -78,13 +83,19 @@ TEST(PickleScanner, StackGlobalOperandsAsBytesOrIntsDoNotCrashAndAreNotClean) {
 
 TEST(PickleScanner, StackGlobalOnComputedOperandsIsUnresolvedCritical) {
   // The module name is the result of a call: nobody can know it statically.
-  auto bytes = PickleBuilder().Proto(4).Global("builtins", "str").Unicode("os").Tuple1().Reduce()
-                   .Unicode("system").StackGlobal().Stop().bytes();
+  auto bytes = PickleBuilder()
+                   .Proto(4)
+                   .Global("builtins", "str")
+                   .Unicode("os")
+                   .Tuple1()
+                   .Reduce()
+                   .Unicode("system")
+                   .StackGlobal()
+                   .Stop()
+                   .bytes();
   auto report = Scan(bytes);
-  const Finding* f = FindFinding(report, rules::kUnresolvedGlobal);
-  ASSERT_NE(f, nullptr) << Describe(report);
-  EXPECT_EQ(f->severity, Severity::kCritical);
-  EXPECT_EQ(report.verdict, Verdict::kMalicious);
+  EXPECT_TRUE(
+      HasFinding(report, rules::kUnresolvedGlobal, Severity::kCritical, Verdict::kMalicious));
 }
 
 TEST(PickleScanner, InstOpcodeOnDangerousClass) {
@@ -95,8 +106,16 @@ TEST(PickleScanner, InstOpcodeOnDangerousClass) {
 }
 
 TEST(PickleScanner, ObjHiddenBehindPopIsCalledAndDiscarded) {
-  auto bytes = PickleBuilder().Proto(2).Mark().Global("os", "system").Unicode("id").Obj().Pop()
-                   .None().Stop().bytes();
+  auto bytes = PickleBuilder()
+                   .Proto(2)
+                   .Mark()
+                   .Global("os", "system")
+                   .Unicode("id")
+                   .Obj()
+                   .Pop()
+                   .None()
+                   .Stop()
+                   .bytes();
   auto report = Scan(bytes);
   ExpectDenied(report, "os.system('id')", Severity::kCritical);
   const Finding* discarded = FindFinding(report, rules::kDiscardedCall, "POP");
@@ -105,18 +124,38 @@ TEST(PickleScanner, ObjHiddenBehindPopIsCalledAndDiscarded) {
 }
 
 TEST(PickleScanner, NewObjAndNewObjExOnDangerousClasses) {
-  auto newobj = PickleBuilder().Proto(2).Global("subprocess", "Popen").Unicode("id").Tuple1()
-                    .NewObj().Stop().bytes();
+  auto newobj = PickleBuilder()
+                    .Proto(2)
+                    .Global("subprocess", "Popen")
+                    .Unicode("id")
+                    .Tuple1()
+                    .NewObj()
+                    .Stop()
+                    .bytes();
   ExpectDenied(Scan(newobj), "subprocess.Popen", Severity::kCritical);
-  auto newobj_ex = PickleBuilder().Proto(4).Global("socket", "socket").EmptyTuple().EmptyDict()
-                       .NewObjEx().Stop().bytes();
+  auto newobj_ex = PickleBuilder()
+                       .Proto(4)
+                       .Global("socket", "socket")
+                       .EmptyTuple()
+                       .EmptyDict()
+                       .NewObjEx()
+                       .Stop()
+                       .bytes();
   ExpectDenied(Scan(newobj_ex), "socket.socket", Severity::kCritical);
 }
 
 TEST(PickleScanner, BuildSettingAttributesOnAnImportedObject) {
   // BUILD on a class overwrites its attributes for a later gadget.
-  auto bytes = PickleBuilder().Proto(2).Global("collections", "OrderedDict").EmptyDict()
-                   .Unicode("__reduce__").Global("os", "system").SetItem().Build().Stop().bytes();
+  auto bytes = PickleBuilder()
+                   .Proto(2)
+                   .Global("collections", "OrderedDict")
+                   .EmptyDict()
+                   .Unicode("__reduce__")
+                   .Global("os", "system")
+                   .SetItem()
+                   .Build()
+                   .Stop()
+                   .bytes();
   auto report = Scan(bytes);
   const Finding* f = FindFinding(report, rules::kBuildOnGlobal);
   ASSERT_NE(f, nullptr) << Describe(report);
@@ -126,26 +165,39 @@ TEST(PickleScanner, BuildSettingAttributesOnAnImportedObject) {
 }
 
 TEST(PickleScanner, DottedQualnameReachesDeniedModuleThroughAllowedOne) {
-  auto bytes = PickleBuilder().Proto(4).Unicode("pathlib").Unicode("os.system").StackGlobal()
-                   .Unicode("id").Tuple1().Reduce().Stop().bytes();
+  auto bytes = PickleBuilder()
+                   .Proto(4)
+                   .Unicode("pathlib")
+                   .Unicode("os.system")
+                   .StackGlobal()
+                   .Unicode("id")
+                   .Tuple1()
+                   .Reduce()
+                   .Stop()
+                   .bytes();
   ExpectDenied(Scan(bytes), "pathlib.os.system", Severity::kCritical);
 }
 
 TEST(PickleScanner, DunderAttributeChainIsCritical) {
-  auto bytes = PickleBuilder().Proto(4).Unicode("builtins")
-                   .Unicode("object.__class__.__base__.__subclasses__").StackGlobal().EmptyTuple()
-                   .Reduce().Stop().bytes();
+  auto bytes = PickleBuilder()
+                   .Proto(4)
+                   .Unicode("builtins")
+                   .Unicode("object.__class__.__base__.__subclasses__")
+                   .StackGlobal()
+                   .EmptyTuple()
+                   .Reduce()
+                   .Stop()
+                   .bytes();
   auto report = Scan(bytes);
-  const Finding* f = FindFinding(report, rules::kDunderTraversal);
-  ASSERT_NE(f, nullptr) << Describe(report);
-  EXPECT_EQ(f->severity, Severity::kCritical);
-  EXPECT_EQ(report.verdict, Verdict::kMalicious);
+  EXPECT_TRUE(
+      HasFinding(report, rules::kDunderTraversal, Severity::kCritical, Verdict::kMalicious));
 }
 
 TEST(PickleScanner, ExtensionCodesWithoutAnyGlobal) {
-  for (auto bytes : {PickleBuilder().Proto(2).Ext1(1).Unicode("id").Tuple1().Reduce().Stop().bytes(),
-                     PickleBuilder().Proto(2).Ext2(300).Unicode("id").Tuple1().Reduce().Stop().bytes(),
-                     PickleBuilder().Proto(2).Ext4(70000).Unicode("id").Tuple1().Reduce().Stop().bytes()}) {
+  for (auto bytes :
+       {PickleBuilder().Proto(2).Ext1(1).Unicode("id").Tuple1().Reduce().Stop().bytes(),
+        PickleBuilder().Proto(2).Ext2(300).Unicode("id").Tuple1().Reduce().Stop().bytes(),
+        PickleBuilder().Proto(2).Ext4(70000).Unicode("id").Tuple1().Reduce().Stop().bytes()}) {
     auto report = Scan(bytes);
     const Finding* f = FindFinding(report, rules::kExtensionCode);
     ASSERT_NE(f, nullptr) << Describe(report);
@@ -156,7 +208,7 @@ TEST(PickleScanner, ExtensionCodesWithoutAnyGlobal) {
 
 TEST(PickleScanner, PayloadInASecondConcatenatedPickle) {
   std::string benign = PickleBuilder().Proto(2).EmptyDict().Stop().bytes();
-  std::string evil = PickleBuilder().Proto(2).CallGlobal("os", "system", "id").Stop().bytes();
+  std::string evil = testing::OsSystemPickle();
   auto report = Scan(benign + evil);
   ExpectDenied(report, "os.system", Severity::kCritical);
   EXPECT_EQ(FindFinding(report, rules::kDangerousGlobal)->location.offset, benign.size() + 2);
@@ -190,9 +242,15 @@ TEST(PickleScanner, OpcodeStraddlingAFrameBoundary) {
 }
 
 TEST(PickleScanner, NestedPickleInsidePickleLoads) {
-  std::string inner = PickleBuilder().Proto(2).CallGlobal("os", "system", "id").Stop().bytes();
-  auto outer = PickleBuilder().Proto(2).Global("pickle", "loads").Bytes(inner).Tuple1().Reduce()
-                   .Stop().bytes();
+  std::string inner = testing::OsSystemPickle();
+  auto outer = PickleBuilder()
+                   .Proto(2)
+                   .Global("pickle", "loads")
+                   .Bytes(inner)
+                   .Tuple1()
+                   .Reduce()
+                   .Stop()
+                   .bytes();
   auto report = Scan(outer);
   ExpectDenied(report, "pickle.loads", Severity::kCritical);
   const Finding* nested = FindFinding(report, rules::kDangerousGlobal, "os.system");
@@ -204,29 +262,62 @@ TEST(PickleScanner, Base64AndZlibWrappedInnerPayloadIsDecodedAndScanned) {
   std::string inner = PickleBuilder().Proto(2).CallGlobal("posix", "system", "id").Stop().bytes();
   std::string b64;
   absl::Base64Escape(inner, &b64);
-  auto b64_pickle = PickleBuilder().Proto(2).Global("torch", "load").Global("base64", "b64decode")
-                        .Unicode(b64).Tuple1().Reduce().Tuple1().Reduce().Stop().bytes();
+  auto b64_pickle = PickleBuilder()
+                        .Proto(2)
+                        .Global("torch", "load")
+                        .Global("base64", "b64decode")
+                        .Unicode(b64)
+                        .Tuple1()
+                        .Reduce()
+                        .Tuple1()
+                        .Reduce()
+                        .Stop()
+                        .bytes();
   auto report = Scan(b64_pickle);
   ExpectDenied(report, "torch.load", Severity::kCritical);
-  EXPECT_NE(FindFinding(report, rules::kDangerousGlobal, "posix.system"), nullptr) << Describe(report);
+  EXPECT_NE(FindFinding(report, rules::kDangerousGlobal, "posix.system"), nullptr)
+      << Describe(report);
 
-  auto zlib_pickle = PickleBuilder().Proto(2).Global("pickle", "loads").Global("zlib", "decompress")
-                         .Bytes(testing::ZlibCompress(inner)).Tuple1().Reduce().Tuple1().Reduce()
-                         .Stop().bytes();
+  auto zlib_pickle = PickleBuilder()
+                         .Proto(2)
+                         .Global("pickle", "loads")
+                         .Global("zlib", "decompress")
+                         .Bytes(testing::ZlibCompress(inner))
+                         .Tuple1()
+                         .Reduce()
+                         .Tuple1()
+                         .Reduce()
+                         .Stop()
+                         .bytes();
   report = Scan(zlib_pickle);
-  EXPECT_NE(FindFinding(report, rules::kDangerousGlobal, "posix.system"), nullptr) << Describe(report);
+  EXPECT_NE(FindFinding(report, rules::kDangerousGlobal, "posix.system"), nullptr)
+      << Describe(report);
 }
 
 TEST(PickleScanner, GadgetCallablesAreDenied) {
   const std::pair<const char*, const char*> gadgets[] = {
-      {"builtins", "__import__"},   {"builtins", "getattr"},     {"importlib", "import_module"},
-      {"operator", "attrgetter"},   {"operator", "methodcaller"}, {"functools", "partial"},
-      {"marshal", "loads"},         {"types", "FunctionType"},   {"pip", "main"},
-      {"runpy", "_run_code"},       {"timeit", "timeit"},        {"cProfile", "run"},
-      {"code", "interact"},         {"pydoc", "pipepager"},      {"ctypes", "CDLL"},
-      {"uuid", "_get_command_stdout"}, {"asyncio.unix_events", "_UnixSubprocessTransport"},
-      {"torch.serialization", "load"}, {"numpy.testing._private.utils", "runstring"},
-      {"builtins", "eval"},         {"__builtin__", "exec"},     {"shutil", "rmtree"},
+      {"builtins", "__import__"},
+      {"builtins", "getattr"},
+      {"importlib", "import_module"},
+      {"operator", "attrgetter"},
+      {"operator", "methodcaller"},
+      {"functools", "partial"},
+      {"marshal", "loads"},
+      {"types", "FunctionType"},
+      {"pip", "main"},
+      {"runpy", "_run_code"},
+      {"timeit", "timeit"},
+      {"cProfile", "run"},
+      {"code", "interact"},
+      {"pydoc", "pipepager"},
+      {"ctypes", "CDLL"},
+      {"uuid", "_get_command_stdout"},
+      {"asyncio.unix_events", "_UnixSubprocessTransport"},
+      {"torch.serialization", "load"},
+      {"numpy.testing._private.utils", "runstring"},
+      {"builtins", "eval"},
+      {"__builtin__", "exec"},
+      {"shutil", "rmtree"},
   };
   for (const auto& [module, name] : gadgets) {
     auto report = Scan(PickleBuilder().Proto(2).CallGlobal(module, name, "x").Stop().bytes());
@@ -239,17 +330,20 @@ TEST(PickleScanner, GadgetCallablesAreDenied) {
 }
 
 TEST(PickleScanner, NetworkModulesAreHigh) {
-  auto report = Scan(PickleBuilder().Proto(2).CallGlobal("requests.api", "get", "http://x").Stop().bytes());
+  auto report =
+      Scan(PickleBuilder().Proto(2).CallGlobal("requests.api", "get", "http://x").Stop().bytes());
   ExpectDenied(report, "requests.api.get", Severity::kHigh);
 }
 
 TEST(PickleScanner, ImportingAScannersOwnModulesIsDenied) {
-  auto report = Scan(PickleBuilder().Proto(2).CallGlobal("modelscan.scanners", "disable", "x").Stop().bytes());
+  auto report = Scan(
+      PickleBuilder().Proto(2).CallGlobal("modelscan.scanners", "disable", "x").Stop().bytes());
   ExpectDenied(report, "modelscan", Severity::kHigh);
 }
 
 TEST(PickleScanner, UnknownImportIsReviewableNotMalicious) {
-  auto called = Scan(PickleBuilder().Proto(2).CallGlobal("mylib.layers", "Dense", "x").Stop().bytes());
+  auto called =
+      Scan(PickleBuilder().Proto(2).CallGlobal("mylib.layers", "Dense", "x").Stop().bytes());
   const Finding* f = FindFinding(called, rules::kUnknownGlobal, "mylib.layers.Dense");
   ASSERT_NE(f, nullptr) << Describe(called);
   EXPECT_EQ(f->severity, Severity::kMedium);
@@ -263,9 +357,7 @@ TEST(PickleScanner, UnknownImportIsReviewableNotMalicious) {
 }
 
 TEST(PickleScanner, AllowlistedImportsProduceNoFinding) {
-  auto bytes = PickleBuilder().Proto(2).Global("collections", "OrderedDict").EmptyTuple().Reduce()
-                   .Stop().bytes();
-  auto report = Scan(bytes);
+  auto report = Scan(testing::BenignPickle());
   EXPECT_TRUE(report.findings.empty()) << Describe(report);
   EXPECT_EQ(report.verdict, Verdict::kClean);
 }
@@ -323,7 +415,7 @@ TEST(PickleScanner, Protocol0PickleRenamedAsJsonIsStillScanned) {
 }
 
 TEST(PickleScanner, ExtensionLiesAreReported) {
-  std::string evil = PickleBuilder().Proto(2).CallGlobal("os", "system", "id").Stop().bytes();
+  std::string evil = testing::OsSystemPickle();
   for (const char* name : {"model.safetensors", "weights.json", "model.gguf"}) {
     auto report = Scan(evil, name);
     SCOPED_TRACE(name);

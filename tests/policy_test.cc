@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "common/policy.h"
+
+#include <gtest/gtest.h>
 
 namespace gauntlet {
 namespace {
@@ -90,7 +90,8 @@ TEST(PolicyFile, MalformedInputGivesActionableErrors) {
     EXPECT_NE(std::string(p.status().message()).find(c.expected), std::string::npos)
         << p.status().message();
   }
-  EXPECT_EQ(Policy::LoadFile("/nonexistent/policy.toml").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Policy::LoadFile("/nonexistent/policy.toml").status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 }  // namespace

@@ -1,11 +1,12 @@
 // The report writers: the JSON and SARIF documents carry every fact, in the
 // shape their consumers require.
+#include "common/report.h"
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "common/report.h"
 #include "common/rules.h"
 
 namespace gauntlet {
@@ -19,10 +20,9 @@ ScanReport SampleReport() {
   evil.path = "models/evil.pt";
   evil.format = "pytorch-zip";
   evil.size_bytes = 425;
-  evil.findings.push_back(Finding{"pickle.dangerous_global", Severity::kCritical,
-                                  "GLOBAL imports os.system (called)",
-                                  Location{"models/evil.pt", "archive/data.pkl", 13},
-                                  "os.system('id')"});
+  evil.findings.push_back(
+      Finding{"pickle.dangerous_global", Severity::kCritical, "GLOBAL imports os.system (called)",
+              Location{"models/evil.pt", "archive/data.pkl", 13}, "os.system('id')"});
   evil.verdict = DeriveVerdict(evil.findings, true);
   FileReport broken;
   broken.path = "models/broken.pkl";
@@ -98,7 +98,8 @@ TEST(SarifReport, HasTheStructureCodeScanningRequires) {
   const auto& region = result["locations"][0]["physicalLocation"]["region"];
   EXPECT_EQ(region["startLine"], 1);
   EXPECT_EQ(region["endColumn"], 1);
-  EXPECT_EQ(result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], "models/evil.pt");
+  EXPECT_EQ(result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+            "models/evil.pt");
   EXPECT_FALSE(result["partialFingerprints"].empty());
   EXPECT_EQ(run["results"][1]["level"], "warning");
   EXPECT_EQ(run["invocations"][0]["executionSuccessful"], false);

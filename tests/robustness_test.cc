@@ -22,11 +22,18 @@ struct Fixture {
 };
 
 std::vector<Fixture> Fixtures() {
-  std::string body = PickleBuilder().EmptyDict().Memoize().Unicode("w")
-                         .Global("collections", "OrderedDict").EmptyTuple().Reduce().SetItem()
-                         .Stop().bytes();
+  std::string body = PickleBuilder()
+                         .EmptyDict()
+                         .Memoize()
+                         .Unicode("w")
+                         .Global("collections", "OrderedDict")
+                         .EmptyTuple()
+                         .Reduce()
+                         .SetItem()
+                         .Stop()
+                         .bytes();
   std::string benign = PickleBuilder().Proto(4).Frame(body.size()).Raw(body).bytes();
-  std::string evil = PickleBuilder().Proto(2).CallGlobal("os", "system", "id").Stop().bytes();
+  std::string evil = testing::OsSystemPickle();
   std::string torch_zip = testing::BuildZip({{"archive/data.pkl", benign},
                                              {"archive/data/0", std::string(256, '\x01')},
                                              {"archive/version", "3\n"}});
@@ -80,7 +87,7 @@ TEST(Robustness, RandomBitFlipsScanToAVerdict) {
 }
 
 TEST(Robustness, NoSingleBitFlipTurnsAPayloadClean) {
-  std::string evil = PickleBuilder().Proto(2).CallGlobal("os", "system", "id").Stop().bytes();
+  std::string evil = testing::OsSystemPickle();
   const Fixture payloads[] = {
       {"evil.pkl", evil},
       {"evil.pt", testing::BuildZip({{"archive/data.pkl", evil}})},
@@ -92,8 +99,8 @@ TEST(Robustness, NoSingleBitFlipTurnsAPayloadClean) {
         std::string mutated = fixture.bytes;
         mutated[byte] ^= static_cast<char>(1 << bit);
         FileReport report = scan::ScanBytes(fixture.name, mutated, Policy::Default());
-        EXPECT_NE(report.verdict, Verdict::kClean)
-            << fixture.name << " byte " << byte << " bit " << bit << ": " << testing::Describe(report);
+        EXPECT_NE(report.verdict, Verdict::kClean) << fixture.name << " byte " << byte << " bit "
+                                                   << bit << ": " << testing::Describe(report);
       }
     }
   }

@@ -19,20 +19,6 @@ void Le(std::string& out, T value) {
   out.append(buffer, sizeof(T));
 }
 
-std::string RawDeflate(std::string_view data) {
-  z_stream z{};
-  deflateInit2(&z, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
-  std::string out(deflateBound(&z, data.size()) + 16, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  z.avail_in = static_cast<uInt>(data.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  deflate(&z, Z_FINISH);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
-}
-
 std::string ZlibWrap(std::string_view data, int window_bits) {
   z_stream z{};
   deflateInit2(&z, 6, Z_DEFLATED, window_bits, 8, Z_DEFAULT_STRATEGY);
@@ -46,6 +32,8 @@ std::string ZlibWrap(std::string_view data, int window_bits) {
   deflateEnd(&z);
   return out;
 }
+
+std::string RawDeflate(std::string_view data) { return ZlibWrap(data, -15); }
 
 }  // namespace
 
@@ -120,8 +108,12 @@ std::string BuildTar(const std::vector<TarMember>& members) {
     std::snprintf(header.data() + 124, 12, "%011o", static_cast<unsigned>(m.data.size()));
     std::snprintf(header.data() + 136, 12, "%011o", 0);
     header[156] = m.type;
-    std::memcpy(header.data() + 157, m.link_target.data(), std::min<size_t>(m.link_target.size(), 100));
-    std::memcpy(header.data() + 257, "ustar\0" "00", 8);
+    std::memcpy(header.data() + 157, m.link_target.data(),
+                std::min<size_t>(m.link_target.size(), 100));
+    std::memcpy(header.data() + 257,
+                "ustar\0"
+                "00",
+                8);
     std::memset(header.data() + 148, ' ', 8);
     unsigned sum = 0;
     for (unsigned char c : header) sum += c;

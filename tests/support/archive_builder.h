@@ -14,8 +14,8 @@ struct ZipMember {
   std::string name;
   std::string data;
   bool deflate = false;
-  uint16_t extra_flags = 0;      // OR-ed into the general-purpose flags.
-  std::string local_name;        // When non-empty, the local header lies.
+  uint16_t extra_flags = 0;  // OR-ed into the general-purpose flags.
+  std::string local_name;    // When non-empty, the local header lies.
   bool corrupt_crc = false;
   bool in_central_directory = true;
 };

@@ -84,6 +84,22 @@ class PickleBuilder {
   std::string data_;
 };
 
+// `collections.OrderedDict()`: allowlisted, so a clean pickle.
+inline std::string BenignPickle() {
+  return PickleBuilder()
+      .Proto(2)
+      .Global("collections", "OrderedDict")
+      .EmptyTuple()
+      .Reduce()
+      .Stop()
+      .bytes();
+}
+
+// `os.system(command)`: the classic payload.
+inline std::string OsSystemPickle(std::string_view command = "id") {
+  return PickleBuilder().Proto(2).CallGlobal("os", "system", command).Stop().bytes();
+}
+
 }  // namespace gauntlet::testing
 
 #endif  // GAUNTLET_TESTS_SUPPORT_PICKLE_BUILDER_H_

@@ -2,8 +2,6 @@
 
 #include "common/strings.h"
 
-
-
 namespace gauntlet::scan {
 
 bool EscapesExtractionRoot(std::string_view name) {

@@ -1,7 +1,7 @@
 #include "worker/scan/compressed_scanner.h"
 
-#include "common/strings.h"
 #include "common/rules.h"
+#include "common/strings.h"
 #include "worker/scan/decompress.h"
 #include "worker/scan/scan_context.h"
 
@@ -11,11 +11,16 @@ namespace {
 std::optional<Codec> CodecFor(Format format) {
   switch (format) {
     case Format::kGzip:
-    case Format::kZlib: return Codec::kGzipOrZlib;
-    case Format::kBzip2: return Codec::kBzip2;
-    case Format::kXz: return Codec::kXz;
-    case Format::kZstd: return Codec::kZstd;
-    default: return std::nullopt;
+    case Format::kZlib:
+      return Codec::kGzipOrZlib;
+    case Format::kBzip2:
+      return Codec::kBzip2;
+    case Format::kXz:
+      return Codec::kXz;
+    case Format::kZstd:
+      return Codec::kZstd;
+    default:
+      return std::nullopt;
   }
 }
 
@@ -32,8 +37,7 @@ void CompressedScanner::Scan(std::string_view content, ScanContext& ctx) const {
   if (!inner.ok()) {
     bool limit = absl::IsResourceExhausted(inner.status());
     ctx.ReportIncomplete(limit ? rules::kLimitExceeded : rules::kArchiveMalformed,
-                         StrCat(FormatName(format), " stream: ", inner.status().message()),
-                         0);
+                         StrCat(FormatName(format), " stream: ", inner.status().message()), 0);
     if (!limit) return;
     // Scan what fits under the cap: findings early in the stream still count.
     inner = Decompress(*codec, content, cap, OnLimit::kTruncate);

@@ -104,7 +104,8 @@ absl::StatusOr<std::string> Unxz(std::string_view input, uint64_t max_output, On
     xz.avail_out = kChunk;
     rc = lzma_code(&xz, xz.avail_in == 0 ? LZMA_FINISH : LZMA_RUN);
     if (rc != LZMA_OK && rc != LZMA_STREAM_END) {
-      return absl::DataLossError(StrCat("xz stream is corrupt or truncated (code ", static_cast<int>(rc), ")"));
+      return absl::DataLossError(
+          StrCat("xz stream is corrupt or truncated (code ", static_cast<int>(rc), ")"));
     }
     if (Append(out, reinterpret_cast<const char*>(buffer), kChunk - xz.avail_out, max_output)) {
       if (on_limit == OnLimit::kTruncate) return out;
@@ -153,11 +154,16 @@ absl::StatusOr<std::string> Unzstd(std::string_view input, uint64_t max_output, 
 absl::StatusOr<std::string> Decompress(Codec codec, std::string_view input, uint64_t max_output,
                                        OnLimit on_limit) {
   switch (codec) {
-    case Codec::kGzipOrZlib: return Inflate(input, max_output, on_limit, 15 + 32);
-    case Codec::kRawDeflate: return Inflate(input, max_output, on_limit, -15);
-    case Codec::kBzip2: return Bunzip(input, max_output, on_limit);
-    case Codec::kXz: return Unxz(input, max_output, on_limit);
-    case Codec::kZstd: return Unzstd(input, max_output, on_limit);
+    case Codec::kGzipOrZlib:
+      return Inflate(input, max_output, on_limit, 15 + 32);
+    case Codec::kRawDeflate:
+      return Inflate(input, max_output, on_limit, -15);
+    case Codec::kBzip2:
+      return Bunzip(input, max_output, on_limit);
+    case Codec::kXz:
+      return Unxz(input, max_output, on_limit);
+    case Codec::kZstd:
+      return Unzstd(input, max_output, on_limit);
   }
   return absl::InternalError("unknown codec");
 }

@@ -8,8 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "common/strings.h"
 #include "common/rules.h"
+#include "common/strings.h"
 #include "worker/scan/scan_context.h"
 #include "worker/scan/scanner_registry.h"
 
@@ -76,7 +76,8 @@ FileReport ScanFile(const std::string& path, const Policy& policy) {
   close(fd);
   if (map == MAP_FAILED) return Unreadable(path, StrCat("cannot map: ", std::strerror(errno)));
   if (size >= kRandomAccessBytes) madvise(map, size, MADV_RANDOM);
-  FileReport report = ScanBytes(path, std::string_view(static_cast<const char*>(map), size), policy);
+  FileReport report =
+      ScanBytes(path, std::string_view(static_cast<const char*>(map), size), policy);
   munmap(map, size);
   return report;
 }

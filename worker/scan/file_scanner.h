@@ -15,8 +15,7 @@ namespace gauntlet::scan {
 FileReport ScanFile(const std::string& path, const Policy& policy);
 
 // Scans bytes already in memory, reported under `display_path`.
-FileReport ScanBytes(std::string_view display_path, std::string_view content,
-                     const Policy& policy);
+FileReport ScanBytes(std::string_view display_path, std::string_view content, const Policy& policy);
 
 }  // namespace gauntlet::scan
 

@@ -3,8 +3,8 @@
 #include <cstring>
 #include <regex>
 
-#include "common/strings.h"
 #include "common/rules.h"
+#include "common/strings.h"
 #include "worker/scan/scan_context.h"
 
 namespace gauntlet::scan {
@@ -17,12 +17,14 @@ void CheckDataSize(const std::string& header, uint64_t available, uint64_t data_
   static const std::regex kSimpleDescr(R"('descr'\s*:\s*'[<>|=]?([a-zA-Z])(\d*)')");
   static const std::regex kShape(R"('shape'\s*:\s*\(([^)]*)\))");
   std::smatch descr, shape;
-  if (!std::regex_search(header, descr, kSimpleDescr) || !std::regex_search(header, shape, kShape)) {
+  if (!std::regex_search(header, descr, kSimpleDescr) ||
+      !std::regex_search(header, shape, kShape)) {
     return;  // Structured dtypes: the size is not worth re-deriving here.
   }
   uint64_t bytes = descr[2].length() ? std::stoull(descr[2].str()) : 1;
   if (descr[1].str() == "U") bytes *= 4;
-  for (std::string_view dim : StrSplit(std::string_view(shape[1].first.base(), shape[1].length()), ",")) {
+  for (std::string_view dim :
+       StrSplit(std::string_view(shape[1].first.base(), shape[1].length()), ",")) {
     while (!dim.empty() && dim.front() == ' ') dim.remove_prefix(1);
     while (!dim.empty() && dim.back() == ' ') dim.remove_suffix(1);
     if (dim.empty()) continue;

@@ -1,16 +1,15 @@
 #include "worker/scan/pickle_machine.h"
 
-#include <cstring>
 #include <algorithm>
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <unordered_map>
 
 #include "absl/strings/escaping.h"
-#include "common/strings.h"
-
 #include "common/format.h"
 #include "common/rules.h"
+#include "common/strings.h"
 #include "worker/scan/decompress.h"
 
 namespace gauntlet::scan {
@@ -27,18 +26,30 @@ constexpr uint64_t kMemoExpansionGets = 10000;
 
 struct Value {
   enum class Kind : uint8_t {
-    kNone, kBool, kInt, kFloat, kStr, kBytes, kTuple, kList, kDict, kSet,
-    kImport, kCall, kPersId, kUnknown,
+    kNone,
+    kBool,
+    kInt,
+    kFloat,
+    kStr,
+    kBytes,
+    kTuple,
+    kList,
+    kDict,
+    kSet,
+    kImport,
+    kCall,
+    kPersId,
+    kUnknown,
   };
   Kind kind = Kind::kUnknown;
   int64_t number = 0;
   bool big_int = false;
-  std::string_view text;           // kStr, kBytes; big ints as LE bytes.
-  int import_index = -1;           // kImport.
-  const Value* callee = nullptr;   // kCall: what was called.
-  const Value* args = nullptr;     // kCall: its arguments.
-  const Value* state = nullptr;    // kCall: what BUILD applied to the result.
-  std::vector<const Value*> items; // First kMaxItems items (dicts: key, value, ...).
+  std::string_view text;            // kStr, kBytes; big ints as LE bytes.
+  int import_index = -1;            // kImport.
+  const Value* callee = nullptr;    // kCall: what was called.
+  const Value* args = nullptr;      // kCall: its arguments.
+  const Value* state = nullptr;     // kCall: what BUILD applied to the result.
+  std::vector<const Value*> items;  // First kMaxItems items (dicts: key, value, ...).
   uint64_t item_count = 0;
 
   bool IsStr() const { return kind == Kind::kStr; }
@@ -117,7 +128,11 @@ class Machine {
   Machine(std::string_view data, const ScanLimits& limits,
           std::chrono::steady_clock::time_point deadline, PickleResult& result, ValueArena& arena,
           int nesting)
-      : data_(data), limits_(limits), deadline_(deadline), result_(result), nesting_(nesting),
+      : data_(data),
+        limits_(limits),
+        deadline_(deadline),
+        result_(result),
+        nesting_(nesting),
         arena_(arena) {}
 
   // Runs one pickle from `pos` to its STOP; returns the offset after STOP,
@@ -173,8 +188,7 @@ class Machine {
   }
   bool Push(const Value* v) {
     if (stack_.size() >= limits_.max_pickle_stack) {
-      return Limit(StrCat("pickle stack deeper than max_pickle_stack=",
-                                limits_.max_pickle_stack));
+      return Limit(StrCat("pickle stack deeper than max_pickle_stack=", limits_.max_pickle_stack));
     }
     stack_.push_back(v);
     return true;
@@ -206,6 +220,37 @@ class Machine {
     pos_ += n;
     return true;
   }
+  // GET/PUT keys: a text line (g, p), one byte (h, q) or four bytes (j, r).
+  bool ReadMemoKey(uint8_t opcode, uint64_t& key) {
+    if (opcode == 'g' || opcode == 'p') {
+      std::string_view line;
+      if (!ReadLine(line)) return false;
+      auto parsed = ParsePyInt(line);
+      if (!parsed || *parsed < 0) return Fail("memo key operand is not a number");
+      key = static_cast<uint64_t>(*parsed);
+      return true;
+    }
+    if (opcode == 'h' || opcode == 'q') {
+      uint8_t k = 0;
+      if (!ReadLE(k)) return false;
+      key = k;
+      return true;
+    }
+    uint32_t k = 0;
+    if (!ReadLE(k)) return false;
+    key = k;
+    return true;
+  }
+  // INT/LONG text operands, which Python parses with int(): any size.
+  bool PushTextInt(std::string_view text, std::string_view opcode) {
+    if (auto parsed = ParsePyInt(text)) return Push(NewInt(*parsed));
+    if (text.empty() || text.find_first_not_of("-+0123456789 ") != std::string_view::npos) {
+      return Fail(StrCat(opcode, " operand is not a number"));
+    }
+    Value* v = NewText(K::kInt, text);
+    v->big_int = true;
+    return Push(v);
+  }
   bool ReadLine(std::string_view& out) {
     size_t nl = data_.find('\n', pos_);
     if (nl == std::string_view::npos) return Fail("truncated: line operand has no newline");
@@ -220,7 +265,8 @@ class Machine {
   // tensor, and the evidence and policy work should happen once per name.
   Value* Import(std::string_view module, std::string_view name, std::string_view how) {
     std::string qualified = StrCat(module, ".", name);
-    auto [it, inserted] = import_index_.try_emplace(qualified, static_cast<int>(result_.imports.size()));
+    auto [it, inserted] =
+        import_index_.try_emplace(qualified, static_cast<int>(result_.imports.size()));
     if (inserted) {
       PickleImport& imp = result_.imports.emplace_back();
       imp.module = std::string(module);
@@ -254,8 +300,8 @@ class Machine {
   void Discarded(const Value* v, std::string_view opcode) {
     if (v->kind != K::kCall) return;
     result_.events.push_back(PickleEvent{rules::kDiscardedCall, Severity::kLow,
-                                         StrCat("result of a call is thrown away by ", opcode),
-                                         op_, Describe(v, 2)});
+                                         StrCat("result of a call is thrown away by ", opcode), op_,
+                                         Describe(v, 2)});
   }
 
   // Evaluates the few pure decoding functions attackers use to hide an inner
@@ -272,11 +318,13 @@ class Machine {
       return;
     }
     std::string_view name = QualName(call->callee);
-    std::string_view arg1 = args->items.size() > 1 && args->items[1]->IsStr() ? args->items[1]->text : "";
+    std::string_view arg1 =
+        args->items.size() > 1 && args->items[1]->IsStr() ? args->items[1]->text : "";
     std::optional<std::string> decoded;
     const uint64_t cap = limits_.max_decompressed_bytes;
-    if (name == "base64.b64decode" || name == "base64.decodebytes" || name == "base64.standard_b64decode" ||
-        name == "binascii.a2b_base64" || (name == "codecs.decode" && arg1 == "base64") ||
+    if (name == "base64.b64decode" || name == "base64.decodebytes" ||
+        name == "base64.standard_b64decode" || name == "binascii.a2b_base64" ||
+        (name == "codecs.decode" && arg1 == "base64") ||
         (name == "_codecs.decode" && arg1 == "base64")) {
       std::string out;
       if (absl::Base64Unescape(ToAbsl(a0->text), &out)) decoded = std::move(out);
@@ -369,24 +417,38 @@ std::string Machine::Describe(const Value* v, int depth) const {
   };
   if (depth <= 0) return "...";
   switch (v->kind) {
-    case K::kNone: return "None";
-    case K::kBool: return v->number ? "True" : "False";
-    case K::kInt: return v->big_int ? "<big int>" : StrCat(v->number);
-    case K::kFloat: return "<float>";
-    case K::kStr: return quote(v->text);
-    case K::kBytes: return StrCat("b", quote(v->text));
-    case K::kTuple: return list(v, "(", ")");
-    case K::kList: return list(v, "[", "]");
-    case K::kSet: return list(v, "{", "}");
-    case K::kDict: return list(v, "{", "}");
-    case K::kImport: return std::string(QualName(v));
+    case K::kNone:
+      return "None";
+    case K::kBool:
+      return v->number ? "True" : "False";
+    case K::kInt:
+      return v->big_int ? "<big int>" : StrCat(v->number);
+    case K::kFloat:
+      return "<float>";
+    case K::kStr:
+      return quote(v->text);
+    case K::kBytes:
+      return StrCat("b", quote(v->text));
+    case K::kTuple:
+      return list(v, "(", ")");
+    case K::kList:
+      return list(v, "[", "]");
+    case K::kSet:
+      return list(v, "{", "}");
+    case K::kDict:
+      return list(v, "{", "}");
+    case K::kImport:
+      return std::string(QualName(v));
     case K::kCall: {
-      std::string args = v->args && v->args->kind == K::kTuple ? list(v->args, "(", ")")
-                                                               : StrCat("(*", v->args ? Describe(v->args, depth - 1) : "", ")");
+      std::string args = v->args && v->args->kind == K::kTuple
+                             ? list(v->args, "(", ")")
+                             : StrCat("(*", v->args ? Describe(v->args, depth - 1) : "", ")");
       return StrCat(Describe(v->callee, depth - 1), args);
     }
-    case K::kPersId: return "<persistent id>";
-    case K::kUnknown: return "<unknown>";
+    case K::kPersId:
+      return "<persistent id>";
+    case K::kUnknown:
+      return "<unknown>";
   }
   return "?";
 }
@@ -505,9 +567,15 @@ bool Machine::Step(uint8_t opcode) {
       return Push(stack_.back());
 
     // --- Scalars --------------------------------------------------------------
-    case 'N': return Push(New(K::kNone));
-    case 0x88: { Value* v = New(K::kBool); v->number = 1; return Push(v); }
-    case 0x89: return Push(New(K::kBool));
+    case 'N':
+      return Push(New(K::kNone));
+    case 0x88: {
+      Value* v = New(K::kBool);
+      v->number = 1;
+      return Push(v);
+    }
+    case 0x89:
+      return Push(New(K::kBool));
     case 'I': {  // INT (text); "00"/"01" are protocol 0 booleans.
       if (!ReadLine(s)) return false;
       if (s == "00" || s == "01") {
@@ -515,27 +583,27 @@ bool Machine::Step(uint8_t opcode) {
         v->number = s == "01";
         return Push(v);
       }
-      if (auto parsed = ParsePyInt(s)) return Push(NewInt(*parsed));
-      if (s.empty() || s.find_first_not_of("-+0123456789") != std::string_view::npos) {
-        return Fail("INT operand is not a number");
-      }
-      Value* v = NewText(K::kInt, s);
-      v->big_int = true;
-      return Push(v);
+      return PushTextInt(s, "INT");
     }
-    case 'J': { int32_t n = 0; if (!ReadLE(n)) return false; return Push(NewInt(n)); }
-    case 'K': { uint8_t n = 0; if (!ReadLE(n)) return false; return Push(NewInt(n)); }
-    case 'M': { uint16_t n = 0; if (!ReadLE(n)) return false; return Push(NewInt(n)); }
+    case 'J': {
+      int32_t n = 0;
+      if (!ReadLE(n)) return false;
+      return Push(NewInt(n));
+    }
+    case 'K': {
+      uint8_t n = 0;
+      if (!ReadLE(n)) return false;
+      return Push(NewInt(n));
+    }
+    case 'M': {
+      uint16_t n = 0;
+      if (!ReadLE(n)) return false;
+      return Push(NewInt(n));
+    }
     case 'L': {  // LONG (text, trailing 'L')
       if (!ReadLine(s)) return false;
       if (!s.empty() && s.back() == 'L') s.remove_suffix(1);
-      if (auto parsed = ParsePyInt(s)) return Push(NewInt(*parsed));
-      if (s.empty() || s.find_first_not_of("-+0123456789") != std::string_view::npos) {
-        return Fail("LONG operand is not a number");
-      }
-      Value* v = NewText(K::kInt, s);
-      v->big_int = true;
-      return Push(v);
+      return PushTextInt(s, "LONG");
     }
     case 0x8a:    // LONG1
     case 0x8b: {  // LONG4
@@ -562,8 +630,12 @@ bool Machine::Step(uint8_t opcode) {
       }
       return Push(v);
     }
-    case 'F': if (!ReadLine(s)) return false; return Push(New(K::kFloat));
-    case 'G': if (!ReadBytes(8, s)) return false; return Push(New(K::kFloat));
+    case 'F':
+      if (!ReadLine(s)) return false;
+      return Push(New(K::kFloat));
+    case 'G':
+      if (!ReadBytes(8, s)) return false;
+      return Push(New(K::kFloat));
 
     // --- Strings and bytes -----------------------------------------------------
     case 'S': {  // STRING: a quoted Python literal.
@@ -580,14 +652,17 @@ bool Machine::Step(uint8_t opcode) {
     case 'V':  // UNICODE (raw-unicode-escape); ASCII payloads decode to themselves.
       if (!ReadLine(s)) return false;
       return Push(NewText(K::kStr, s));
-    case 'T': case 'X': {  // BINSTRING, BINUNICODE: 4-byte length.
+    case 'T':
+    case 'X': {  // BINSTRING, BINUNICODE: 4-byte length.
       uint32_t n = 0;
       if (!ReadLE(n)) return false;
-      if (opcode == 'T' && static_cast<int32_t>(n) < 0) return Fail("BINSTRING with a negative length");
+      if (opcode == 'T' && static_cast<int32_t>(n) < 0)
+        return Fail("BINSTRING with a negative length");
       if (!ReadBytes(n, s)) return false;
       return Push(NewText(K::kStr, s));
     }
-    case 'U': case 0x8c: {  // SHORT_BINSTRING, SHORT_BINUNICODE
+    case 'U':
+    case 0x8c: {  // SHORT_BINSTRING, SHORT_BINUNICODE
       uint8_t n = 0;
       if (!ReadLE(n) || !ReadBytes(n, s)) return false;
       return Push(NewText(K::kStr, s));
@@ -597,11 +672,21 @@ bool Machine::Step(uint8_t opcode) {
       if (!ReadLE(n) || !ReadBytes(n, s)) return false;
       return Push(NewText(K::kStr, s));
     }
-    case 'B': case 'C': case 0x8e: case 0x96: {  // BINBYTES, SHORT_BINBYTES, BINBYTES8, BYTEARRAY8
+    case 'B':
+    case 'C':
+    case 0x8e:
+    case 0x96: {  // BINBYTES, SHORT_BINBYTES, BINBYTES8, BYTEARRAY8
       uint64_t n = 0;
-      if (opcode == 'B') { uint32_t n32 = 0; if (!ReadLE(n32)) return false; n = n32; }
-      else if (opcode == 'C') { uint8_t n8 = 0; if (!ReadLE(n8)) return false; n = n8; }
-      else if (!ReadLE(n)) return false;
+      if (opcode == 'B') {
+        uint32_t n32 = 0;
+        if (!ReadLE(n32)) return false;
+        n = n32;
+      } else if (opcode == 'C') {
+        uint8_t n8 = 0;
+        if (!ReadLE(n8)) return false;
+        n = n8;
+      } else if (!ReadLE(n))
+        return false;
       if (!ReadBytes(n, s)) return false;
       NoteBlob(s, "bytes constant");
       return Push(NewText(K::kBytes, s));
@@ -613,17 +698,29 @@ bool Machine::Step(uint8_t opcode) {
       return true;
 
     // --- Containers ---------------------------------------------------------
-    case ')': return Push(New(K::kTuple));
-    case ']': return Push(New(K::kList));
-    case '}': return Push(New(K::kDict));
-    case 0x8f: return Push(New(K::kSet));
-    case 't': case 'l': case 'd': case 0x91: {  // TUPLE, LIST, DICT, FROZENSET
+    case ')':
+      return Push(New(K::kTuple));
+    case ']':
+      return Push(New(K::kList));
+    case '}':
+      return Push(New(K::kDict));
+    case 0x8f:
+      return Push(New(K::kSet));
+    case 't':
+    case 'l':
+    case 'd':
+    case 0x91: {  // TUPLE, LIST, DICT, FROZENSET
       if (!PopMark(items)) return false;
-      K kind = opcode == 't' ? K::kTuple : opcode == 'l' ? K::kList : opcode == 'd' ? K::kDict : K::kSet;
+      K kind = opcode == 't'   ? K::kTuple
+               : opcode == 'l' ? K::kList
+               : opcode == 'd' ? K::kDict
+                               : K::kSet;
       if (kind == K::kDict && items.size() % 2) return Fail("DICT with an odd number of items");
       return Push(NewContainer(kind, items));
     }
-    case 0x85: case 0x86: case 0x87: {  // TUPLE1..3
+    case 0x85:
+    case 0x86:
+    case 0x87: {  // TUPLE1..3
       size_t n = opcode - 0x84;
       if (stack_.size() < Fence() + n) return Fail("stack underflow");
       items.assign(stack_.end() - static_cast<std::ptrdiff_t>(n), stack_.end());
@@ -634,7 +731,8 @@ bool Machine::Step(uint8_t opcode) {
       if (!Pop(a) || stack_.size() <= Fence()) return Fail("stack underflow");
       if (stack_.back()->kind == K::kList) AddItems(const_cast<Value*>(stack_.back()), {&a, 1});
       return true;
-    case 'e': case 0x90:  // APPENDS, ADDITEMS
+    case 'e':
+    case 0x90:  // APPENDS, ADDITEMS
       if (!PopMark(items)) return false;
       if (stack_.size() <= Fence()) return Fail("stack underflow");
       if (stack_.back()->kind == K::kList || stack_.back()->kind == K::kSet) {
@@ -657,37 +755,22 @@ bool Machine::Step(uint8_t opcode) {
       return true;
 
     // --- Memo ---------------------------------------------------------------
-    case 'g': case 'h': case 'j': {  // GET, BINGET, LONG_BINGET
+    case 'g':
+    case 'h':
+    case 'j': {  // GET, BINGET, LONG_BINGET
       uint64_t key = 0;
-      if (opcode == 'g') {
-        if (!ReadLine(s)) return false;
-        auto parsed = ParsePyInt(s);
-        if (!parsed || *parsed < 0) return Fail("GET operand is not a number");
-        key = static_cast<uint64_t>(*parsed);
-      } else if (opcode == 'h') {
-        uint8_t k = 0; if (!ReadLE(k)) return false; key = k;
-      } else {
-        uint32_t k = 0; if (!ReadLE(k)) return false; key = k;
-      }
+      if (!ReadMemoKey(opcode, key)) return false;
       auto it = memo_.find(key);
       if (it == memo_.end()) return Fail(StrCat("memo key ", key, " was never stored"));
       ++gets_;
       return Push(it->second);
     }
-    case 'p': case 'q': case 'r': case 0x94: {  // PUT, BINPUT, LONG_BINPUT, MEMOIZE
-      uint64_t key = 0;
-      if (opcode == 'p') {
-        if (!ReadLine(s)) return false;
-        auto parsed = ParsePyInt(s);
-        if (!parsed || *parsed < 0) return Fail("PUT operand is not a number");
-        key = static_cast<uint64_t>(*parsed);
-      } else if (opcode == 'q') {
-        uint8_t k = 0; if (!ReadLE(k)) return false; key = k;
-      } else if (opcode == 'r') {
-        uint32_t k = 0; if (!ReadLE(k)) return false; key = k;
-      } else {
-        key = memo_.size();
-      }
+    case 'p':
+    case 'q':
+    case 'r':
+    case 0x94: {                    // PUT, BINPUT, LONG_BINPUT, MEMOIZE
+      uint64_t key = memo_.size();  // MEMOIZE's implicit key.
+      if (opcode != 0x94 && !ReadMemoKey(opcode, key)) return false;
       if (stack_.size() <= Fence()) return Fail("memoizing with an empty stack");
       if (memo_.size() >= limits_.max_pickle_memo && !memo_.count(key)) {
         return Limit(StrCat("pickle memo larger than max_pickle_memo=", limits_.max_pickle_memo));
@@ -698,7 +781,8 @@ bool Machine::Step(uint8_t opcode) {
     }
 
     // --- Imports --------------------------------------------------------------
-    case 'c': case 'i': {  // GLOBAL, INST
+    case 'c':
+    case 'i': {  // GLOBAL, INST
       std::string_view module, name;
       if (!ReadLine(module) || !ReadLine(name)) return false;
       Value* imp = Import(module, name, opcode == 'c' ? "GLOBAL" : "INST");
@@ -720,14 +804,23 @@ bool Machine::Step(uint8_t opcode) {
             StrCat(Describe(a, 2), ", ", Describe(b, 2))});
         return Push(Import("<computed>", "<computed>", "STACK_GLOBAL"));
       }
-      return Fail(StrCat("STACK_GLOBAL operands are not strings: ", Describe(a, 2), ", ",
-                               Describe(b, 2)));
+      return Fail(
+          StrCat("STACK_GLOBAL operands are not strings: ", Describe(a, 2), ", ", Describe(b, 2)));
     }
-    case 0x82: case 0x83: case 0x84: {  // EXT1, EXT2, EXT4
+    case 0x82:
+    case 0x83:
+    case 0x84: {  // EXT1, EXT2, EXT4
       uint32_t code = 0;
-      if (opcode == 0x82) { uint8_t k = 0; if (!ReadLE(k)) return false; code = k; }
-      else if (opcode == 0x83) { uint16_t k = 0; if (!ReadLE(k)) return false; code = k; }
-      else if (!ReadLE(code)) return false;
+      if (opcode == 0x82) {
+        uint8_t k = 0;
+        if (!ReadLE(k)) return false;
+        code = k;
+      } else if (opcode == 0x83) {
+        uint16_t k = 0;
+        if (!ReadLE(k)) return false;
+        code = k;
+      } else if (!ReadLE(code))
+        return false;
       result_.events.push_back(PickleEvent{
           rules::kExtensionCode, Severity::kCritical,
           "imports a callable through the copyreg extension registry, invisible to GLOBAL-based "
@@ -760,16 +853,17 @@ bool Machine::Step(uint8_t opcode) {
       if (stack_.size() <= Fence()) return Fail("stack underflow");
       const Value* target = stack_.back();
       if (target->kind == K::kImport) {
-        result_.events.push_back(PickleEvent{
-            rules::kBuildOnGlobal, Severity::kHigh,
-            "BUILD sets attributes directly on an imported class or function", op_,
-            StrCat(QualName(target), ".__dict__.update(", Describe(b, 2), ")")});
+        result_.events.push_back(
+            PickleEvent{rules::kBuildOnGlobal, Severity::kHigh,
+                        "BUILD sets attributes directly on an imported class or function", op_,
+                        StrCat(QualName(target), ".__dict__.update(", Describe(b, 2), ")")});
       }
       if (target->kind != K::kCall) return true;
       const_cast<Value*>(target)->state = b;
       // Old protocols build objects via copyreg._reconstructor(cls, base, state).
       const Value* cls = target->callee;
-      if (QualName(cls) == "copyreg._reconstructor" && target->args && !target->args->items.empty()) {
+      if (QualName(cls) == "copyreg._reconstructor" && target->args &&
+          !target->args->items.empty()) {
         cls = target->args->items[0];
       }
       if (QualName(cls) == "joblib.numpy_pickle.NumpyArrayWrapper") return SkipJoblibArray(target);
@@ -820,9 +914,9 @@ std::optional<uint64_t> Machine::Run(uint64_t pos) {
                                            StrCat(dups_, " DUP opcodes"), result_.start, ""});
     }
     if (gets_ >= kMemoExpansionGets && gets_ > 50 * (puts_ + 1)) {
-      result_.events.push_back(PickleEvent{
-          rules::kMemoExpansion, Severity::kMedium,
-          StrCat(gets_, " memo fetches for ", puts_, " stores"), result_.start, ""});
+      result_.events.push_back(PickleEvent{rules::kMemoExpansion, Severity::kMedium,
+                                           StrCat(gets_, " memo fetches for ", puts_, " stores"),
+                                           result_.start, ""});
     }
   }
   if (!stopped_) return std::nullopt;

@@ -25,12 +25,12 @@ namespace gauntlet::scan {
 struct PickleImport {
   std::string module;
   std::string name;
-  uint64_t offset = 0;       // Of the opcode that imported it.
-  std::string_view opcode;   // "GLOBAL", "STACK_GLOBAL", "INST" or "EXT".
-  bool called = false;       // Used as the callable of REDUCE/NEWOBJ/INST/OBJ.
-  std::string evidence;      // The first call expression, e.g. "os.system('id')".
-  uint64_t count = 1;        // How many opcodes imported it.
-  std::string qualified;     // "module.name".
+  uint64_t offset = 0;      // Of the opcode that imported it.
+  std::string_view opcode;  // "GLOBAL", "STACK_GLOBAL", "INST" or "EXT".
+  bool called = false;      // Used as the callable of REDUCE/NEWOBJ/INST/OBJ.
+  std::string evidence;     // The first call expression, e.g. "os.system('id')".
+  uint64_t count = 1;       // How many opcodes imported it.
+  std::string qualified;    // "module.name".
 };
 
 // An observation about the stream's shape rather than about an import.
@@ -62,14 +62,14 @@ struct PickleResult {
   std::vector<EmbeddedBlob> blobs;
   std::optional<PickleStop> stop;  // Set when the stream did not reach STOP.
   uint64_t start = 0;
-  uint64_t end = 0;            // Offset just past STOP (or where analysis stopped).
+  uint64_t end = 0;  // Offset just past STOP (or where analysis stopped).
   int protocol = 0;
   uint64_t opcodes = 0;
   bool first_opcode_invalid = false;  // Not a pickle at all at `start`.
   // Little-endian bytes of the top-level result when it is an integer
   // (legacy torch files start with a magic-number pickle).
   std::optional<std::string> int_result;
-  bool is_joblib = false;      // Saw joblib's interleaved array data.
+  bool is_joblib = false;  // Saw joblib's interleaved array data.
 };
 
 // Analyses the one pickle that starts at `start` in `data`, up to its STOP.

@@ -3,9 +3,8 @@
 #include <map>
 #include <span>
 
-#include "common/strings.h"
-
 #include "common/rules.h"
+#include "common/strings.h"
 #include "worker/scan/pickle_machine.h"
 #include "worker/scan/scan_context.h"
 
@@ -54,19 +53,21 @@ void ReportImport(const PickleImport& imp, ScanContext& ctx) {
   std::string times = imp.count > 1 ? StrCat(", ", imp.count, " times") : "";
   std::string evidence = imp.evidence.empty() ? qualified : imp.evidence;
   switch (decision.kind) {
-    case ImportClass::kAllowed: return;
+    case ImportClass::kAllowed:
+      return;
     case ImportClass::kDenied:
       ctx.Report(rules::kDangerousGlobal, decision.severity,
                  StrCat(imp.opcode, " imports ", qualified, " (", use, times,
-                              "), denied by policy pattern '", decision.pattern, "'"),
+                        "), denied by policy pattern '", decision.pattern, "'"),
                  imp.offset, evidence);
       return;
     case ImportClass::kUnknown:
-      ctx.Report(rules::kUnknownGlobal,
-                 imp.called ? policy.unknown_called_severity() : policy.unknown_referenced_severity(),
-                 StrCat(imp.opcode, " imports ", qualified, " (", use, times,
-                              "), which is not on the allowlist"),
-                 imp.offset, evidence);
+      ctx.Report(
+          rules::kUnknownGlobal,
+          imp.called ? policy.unknown_called_severity() : policy.unknown_referenced_severity(),
+          StrCat(imp.opcode, " imports ", qualified, " (", use, times,
+                 "), which is not on the allowlist"),
+          imp.offset, evidence);
       return;
   }
 }
@@ -127,8 +128,7 @@ void ScanStream(std::string_view content, ScanContext& ctx) {
 bool ProbeFoundPickle(const PickleResult& probe, const Policy& policy) {
   if (!probe.stop && probe.opcodes > 1) return true;
   for (const PickleImport& imp : probe.imports) {
-    if (imp.called || policy.ClassifyImport(imp.qualified).kind ==
-                          ImportClass::kDenied) {
+    if (imp.called || policy.ClassifyImport(imp.qualified).kind == ImportClass::kDenied) {
       return true;
     }
   }

@@ -2,9 +2,8 @@
 
 #include <algorithm>
 
-#include "common/strings.h"
-
 #include "common/rules.h"
+#include "common/strings.h"
 
 namespace gauntlet::scan {
 namespace {
@@ -35,8 +34,9 @@ ScanContext::ScanContext(const Policy& policy, std::span<const std::unique_ptr<S
     : policy_(policy),
       scanners_(scanners),
       file_path_(std::move(file_path)),
-      deadline_(Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                   std::chrono::duration<double>(policy.limits().timeout_seconds))) {}
+      deadline_(Clock::now() +
+                std::chrono::duration_cast<Clock::duration>(
+                    std::chrono::duration<double>(policy.limits().timeout_seconds))) {}
 
 std::string ScanContext::MemberPath() const { return StrJoin(member_path_, "!/"); }
 
@@ -50,8 +50,7 @@ void ScanContext::Report(std::string_view rule_id, Severity severity, std::strin
                               Location{file_path_, MemberPath(), offset}, std::move(evidence)});
 }
 
-void ScanContext::ReportIncomplete(std::string_view rule_id, std::string message,
-                                   uint64_t offset) {
+void ScanContext::ReportIncomplete(std::string_view rule_id, std::string message, uint64_t offset) {
   fully_analysed_ = false;
   const RuleInfo* rule = FindRule(rule_id);
   Report(rule_id, rule ? rule->default_severity : Severity::kMedium, std::move(message), offset);
@@ -61,10 +60,10 @@ bool ScanContext::TimedOut() {
   if (Clock::now() < deadline_) return false;
   if (!timeout_reported_) {
     timeout_reported_ = true;
-    ReportIncomplete(rules::kTimeout,
-                     StrCat("analysis stopped after the ", policy_.limits().timeout_seconds,
-                                  " s time budget"),
-                     0);
+    ReportIncomplete(
+        rules::kTimeout,
+        StrCat("analysis stopped after the ", policy_.limits().timeout_seconds, " s time budget"),
+        0);
   }
   return true;
 }
@@ -80,12 +79,12 @@ void ScanContext::ScanContent(std::string_view content) {
     format = Format::kZip;
   }
   if (member_path_.empty() && format_label_.empty()) format_label_ = FormatName(format);
-  std::string_view name = member_path_.empty() ? BaseName(file_path_) : BaseName(member_path_.back());
+  std::string_view name =
+      member_path_.empty() ? BaseName(file_path_) : BaseName(member_path_.back());
   Format promised = FormatPromisedByName(name);
   if (NameContradictsContent(promised, format)) {
     Report(rules::kExtensionMismatch, Severity::kMedium,
-           StrCat("named like ", FormatName(promised), " but the content is ",
-                        FormatName(format)),
+           StrCat("named like ", FormatName(promised), " but the content is ", FormatName(format)),
            0, std::string(name));
   }
   if (format == Format::kEmpty) return;
@@ -98,7 +97,7 @@ void ScanContext::ScanContent(std::string_view content) {
   }
   ReportIncomplete(rules::kUnsupportedFormat,
                    StrCat("content is ", FormatName(format),
-                                ", which this build of Gauntlet cannot analyse yet"),
+                          ", which this build of Gauntlet cannot analyse yet"),
                    0);
 }
 
@@ -106,7 +105,7 @@ void ScanContext::ScanMember(std::string_view name, std::string_view content) {
   if (depth() >= static_cast<int>(policy_.limits().max_nesting_depth)) {
     ReportIncomplete(rules::kLimitExceeded,
                      StrCat("member '", name, "' is nested deeper than max_nesting_depth=",
-                                  policy_.limits().max_nesting_depth),
+                            policy_.limits().max_nesting_depth),
                      0);
     return;
   }

@@ -6,8 +6,8 @@
 #define GAUNTLET_WORKER_SCAN_SCAN_CONTEXT_H_
 
 #include <chrono>
-#include <span>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>

@@ -2,9 +2,8 @@
 
 #include <optional>
 
-#include "common/strings.h"
-
 #include "common/rules.h"
+#include "common/strings.h"
 #include "worker/scan/archive_names.h"
 #include "worker/scan/scan_context.h"
 
@@ -57,8 +56,9 @@ std::optional<std::string> PaxPath(std::string_view records) {
   while (!records.empty()) {
     size_t space = records.find(' ');
     uint64_t len = 0;
-    if (space == std::string_view::npos || !(len = ParseInt<uint64_t>(records.substr(0, space)).value_or(0)) ||
-        len <= space || len > records.size()) {
+    if (space == std::string_view::npos ||
+        !(len = ParseInt<uint64_t>(records.substr(0, space)).value_or(0)) || len <= space ||
+        len > records.size()) {
       return std::nullopt;
     }
     std::string_view record = records.substr(space + 1, len - space - 2);
@@ -86,7 +86,8 @@ void TarScanner::Scan(std::string_view content, ScanContext& ctx) const {
     std::optional<uint64_t> size = Number(header.substr(124, 12));
     uint64_t data = pos + kBlock;
     if (!size || *size > content.size() - data) {
-      ctx.ReportIncomplete(rules::kArchiveMalformed, "tar member runs past the end of the file", pos);
+      ctx.ReportIncomplete(rules::kArchiveMalformed, "tar member runs past the end of the file",
+                           pos);
       return;
     }
     std::string_view body = content.substr(data, *size);
@@ -113,30 +114,29 @@ void TarScanner::Scan(std::string_view content, ScanContext& ctx) const {
     if (++members > ctx.limits().max_archive_members) {
       ctx.ReportIncomplete(rules::kLimitExceeded,
                            StrCat("archive has more than max_archive_members=",
-                                        ctx.limits().max_archive_members, " members"),
+                                  ctx.limits().max_archive_members, " members"),
                            data - kBlock);
       return;
     }
     if (EscapesExtractionRoot(name)) {
       ctx.Report(rules::kArchivePathTraversal, Severity::kHigh,
-                 StrCat("member '", name, "' extracts outside the target folder"),
-                 data - kBlock, name);
+                 StrCat("member '", name, "' extracts outside the target folder"), data - kBlock,
+                 name);
     }
     if (type == '1' || type == '2') {
       std::string target(Field(header, 157, 100));
       bool escapes = EscapesExtractionRoot(target);
       ctx.Report(escapes ? rules::kArchivePathTraversal : rules::kArchiveLinkMember,
                  escapes ? Severity::kHigh : Severity::kMedium,
-                 StrCat(type == '2' ? "symbolic" : "hard", " link '", name, "' -> '", target,
-                              "'"),
+                 StrCat(type == '2' ? "symbolic" : "hard", " link '", name, "' -> '", target, "'"),
                  data - kBlock, target);
       continue;
     }
     if (type == '0' || type == '\0' || type == '7') ctx.ScanMember(name, body);
   }
   // Every exit from a complete archive is the zero block above.
-  ctx.ReportIncomplete(rules::kArchiveMalformed, "tar archive is truncated (no end-of-archive block)",
-                       pos);
+  ctx.ReportIncomplete(rules::kArchiveMalformed,
+                       "tar archive is truncated (no end-of-archive block)", pos);
 }
 
 }  // namespace gauntlet::scan

@@ -5,8 +5,8 @@
 #include <optional>
 #include <unordered_map>
 
-#include "common/strings.h"
 #include "common/rules.h"
+#include "common/strings.h"
 
 namespace gauntlet::scan {
 namespace {
@@ -82,8 +82,8 @@ std::optional<EndRecord> FindEnd(const Reader& r) {
     if (r.SigAt(pos, kEndSig)) {
       EndRecord end{pos, r.Get<uint32_t>(pos + 16), r.Get<uint32_t>(pos + 12),
                     r.Get<uint16_t>(pos + 10)};
-      bool wants64 = end.central_offset == kMax32 || end.central_size == kMax32 ||
-                     end.entries == 0xFFFF;
+      bool wants64 =
+          end.central_offset == kMax32 || end.central_size == kMax32 || end.entries == 0xFFFF;
       // A zip64 end record (torch always writes one) sits between the
       // central directory and this record, wherever sizes needed it or not.
       if (pos >= 20 && r.SigAt(pos - 20, kZip64LocatorSig)) {
@@ -140,8 +140,8 @@ ZipListing ReadZip(std::string_view data, uint64_t max_members) {
     if (!member_limit_hit) {
       member_limit_hit = true;
       anomaly(rules::kLimitExceeded,
-              StrCat("archive has more than max_archive_members=", max_members, " members"),
-              0, true);
+              StrCat("archive has more than max_archive_members=", max_members, " members"), 0,
+              true);
     }
     return false;
   };
@@ -161,8 +161,8 @@ ZipListing ReadZip(std::string_view data, uint64_t max_members) {
     for (uint64_t i = 0; i < end->entries && room(); ++i) {
       if (!r.Has(pos, 46) || !r.SigAt(pos, kCentralSig)) {
         anomaly(rules::kZipNoCentralDirectory,
-                StrCat("central directory entry ", i, " of ", end->entries, " is missing"),
-                pos, false);
+                StrCat("central directory entry ", i, " of ", end->entries, " is missing"), pos,
+                false);
         break;
       }
       ZipEntry e;
@@ -186,13 +186,13 @@ ZipListing ReadZip(std::string_view data, uint64_t max_members) {
       if (!ReadLocal(r, e.local_offset, e, false)) {
         e.data_readable = false;
         anomaly(rules::kArchiveMalformed,
-                StrCat("local header of '", e.name, "' is missing or truncated"),
-                e.local_offset, true);
+                StrCat("local header of '", e.name, "' is missing or truncated"), e.local_offset,
+                true);
       } else if (e.local_name != e.name) {
-        anomaly(rules::kZipNameMismatch,
-                StrCat("central directory says '", e.name, "', local header says '",
-                             e.local_name, "'"),
-                e.local_offset, false);
+        anomaly(
+            rules::kZipNameMismatch,
+            StrCat("central directory says '", e.name, "', local header says '", e.local_name, "'"),
+            e.local_offset, false);
       }
       by_local_offset[e.local_offset] = out.entries.size();
       out.entries.push_back(std::move(e));
@@ -205,8 +205,7 @@ ZipListing ReadZip(std::string_view data, uint64_t max_members) {
   uint64_t pos = data.find(kLocalSig);
   if (pos == std::string_view::npos) pos = data.size();
   if (pos > 0 && pos < data.size()) {
-    anomaly(rules::kZipPrefixedData, StrCat(pos, " bytes precede the first zip entry"), 0,
-            false);
+    anomaly(rules::kZipPrefixedData, StrCat(pos, " bytes precede the first zip entry"), 0, false);
   }
   while (r.SigAt(pos, kLocalSig)) {
     auto known = by_local_offset.find(pos);
@@ -220,14 +219,13 @@ ZipListing ReadZip(std::string_view data, uint64_t max_members) {
       sized = &out.entries[known->second];
     } else if (room()) {
       anomaly(rules::kZipHiddenEntry,
-              StrCat("local entry '", local.name, "' is not in the central directory"), pos,
-              false);
+              StrCat("local entry '", local.name, "' is not in the central directory"), pos, false);
       if ((local.flags & 0x08) && local.compressed_size == 0) {
         // Size lives in a trailing descriptor we cannot find without
         // scanning the data; the entry cannot be delimited.
         local.data_readable = false;
-        anomaly(rules::kArchiveMalformed,
-                StrCat("hidden entry '", local.name, "' has no size"), pos, true);
+        anomaly(rules::kArchiveMalformed, StrCat("hidden entry '", local.name, "' has no size"),
+                pos, true);
       }
       out.entries.push_back(local);
       sized = &out.entries.back();
@@ -249,18 +247,16 @@ ZipListing ReadZip(std::string_view data, uint64_t max_members) {
   for (const ZipEntry& e : out.entries) {
     if (e.flags & 0x01) {
       anomaly(rules::kZipSuspiciousFlags,
-              StrCat("'", e.name, "' has the encryption flag (0x1) set"), e.local_offset,
-              false);
+              StrCat("'", e.name, "' has the encryption flag (0x1) set"), e.local_offset, false);
     } else if (e.flags & 0x60) {
       anomaly(rules::kZipSuspiciousFlags,
-              StrCat("'", e.name, "' has reserved flag bits 0x", Hex{static_cast<uint64_t>(e.flags & 0x60)},
-                           " set"),
+              StrCat("'", e.name, "' has reserved flag bits 0x",
+                     Hex{static_cast<uint64_t>(e.flags & 0x60)}, " set"),
               e.local_offset, false);
     }
     if (e.data_readable && !r.Has(e.data_offset, e.compressed_size)) {
       anomaly(rules::kArchiveMalformed,
-              StrCat("data of '", e.name, "' runs past the end of the file"), e.local_offset,
-              true);
+              StrCat("data of '", e.name, "' runs past the end of the file"), e.local_offset, true);
       const_cast<ZipEntry&>(e).data_readable = false;
     }
     if (e.data_readable) ordered.push_back(&e);

@@ -4,9 +4,8 @@
 
 #include <algorithm>
 
-
-#include "common/strings.h"
 #include "common/rules.h"
+#include "common/strings.h"
 #include "worker/scan/archive_names.h"
 #include "worker/scan/decompress.h"
 #include "worker/scan/scan_context.h"
@@ -25,7 +24,8 @@ Layout DetectLayout(const ZipListing& listing) {
   bool torch = false, script = false, npz = !listing.entries.empty();
   for (const ZipEntry& e : listing.entries) {
     torch = torch || EndsWith(e.name, "data.pkl");
-    script = script || EndsWith(e.name, "constants.pkl") || e.name.find("/code/") != std::string::npos;
+    script =
+        script || EndsWith(e.name, "constants.pkl") || e.name.find("/code/") != std::string::npos;
     npz = npz && EndsWith(e.name, ".npy");
   }
   if (script) return Layout::kTorchScript;
@@ -46,10 +46,14 @@ bool IsTensorStorage(std::string_view name) {
 
 std::optional<Codec> CodecFor(uint16_t method) {
   switch (method) {
-    case 8: return Codec::kRawDeflate;
-    case 12: return Codec::kBzip2;
-    case 93: return Codec::kZstd;
-    default: return std::nullopt;
+    case 8:
+      return Codec::kRawDeflate;
+    case 12:
+      return Codec::kBzip2;
+    case 93:
+      return Codec::kZstd;
+    default:
+      return std::nullopt;
   }
 }
 
@@ -71,7 +75,8 @@ class MemberReader {
     }
     const ScanLimits& limits = ctx_.limits();
     uint64_t cap = limits.max_decompressed_bytes;
-    auto ratio_cap = static_cast<uint64_t>(static_cast<double>(e.compressed_size) * limits.max_expansion_ratio);
+    auto ratio_cap =
+        static_cast<uint64_t>(static_cast<double>(e.compressed_size) * limits.max_expansion_ratio);
     cap = std::min(cap, std::max(ratio_cap, kRatioFloorBytes));
     auto out = Decompress(*codec, raw, prefix_only ? kSniffBytes : cap,
                           prefix_only ? OnLimit::kTruncate : OnLimit::kFail);
@@ -81,13 +86,13 @@ class MemberReader {
         // (if the member matters) reports the damage.
         return std::string_view();
       }
-      ctx_.ReportIncomplete(
-          absl::IsResourceExhausted(out.status()) ? rules::kLimitExceeded : rules::kArchiveMalformed,
-          StrCat("'", e.name, "': ", out.status().message(),
-                       absl::IsResourceExhausted(out.status())
-                           ? StrCat(" (compressed ", e.compressed_size, " bytes)")
-                           : ""),
-          e.local_offset);
+      ctx_.ReportIncomplete(absl::IsResourceExhausted(out.status()) ? rules::kLimitExceeded
+                                                                    : rules::kArchiveMalformed,
+                            StrCat("'", e.name, "': ", out.status().message(),
+                                   absl::IsResourceExhausted(out.status())
+                                       ? StrCat(" (compressed ", e.compressed_size, " bytes)")
+                                       : ""),
+                            e.local_offset);
       return std::nullopt;
     }
     buffers_.push_back(std::move(*out));
@@ -121,13 +126,19 @@ void ZipScanner::Scan(std::string_view content, ScanContext& ctx) const {
   }
   Layout layout = DetectLayout(listing);
   switch (layout) {
-    case Layout::kTorch: ctx.LabelFormat("pytorch-zip"); break;
+    case Layout::kTorch:
+      ctx.LabelFormat("pytorch-zip");
+      break;
     case Layout::kTorchScript:
       ctx.LabelFormat("torchscript");
       ctx.Report(rules::kTorchScript, Severity::kInfo, "TorchScript archive", 0);
       break;
-    case Layout::kNpz: ctx.LabelFormat("numpy-npz"); break;
-    case Layout::kPlain: ctx.LabelFormat("zip"); break;
+    case Layout::kNpz:
+      ctx.LabelFormat("numpy-npz");
+      break;
+    case Layout::kPlain:
+      ctx.LabelFormat("zip");
+      break;
   }
 
   MemberReader reader(content, ctx);
@@ -135,8 +146,8 @@ void ZipScanner::Scan(std::string_view content, ScanContext& ctx) const {
     if (ctx.TimedOut()) return;
     if (EscapesExtractionRoot(e.name) || EscapesExtractionRoot(e.local_name)) {
       ctx.Report(rules::kArchivePathTraversal, Severity::kHigh,
-                 StrCat("member '", e.name, "' extracts outside the target folder"),
-                 e.local_offset, e.name);
+                 StrCat("member '", e.name, "' extracts outside the target folder"), e.local_offset,
+                 e.name);
     }
     if (!e.data_readable || EndsWith(e.name, "/")) continue;
     bool storage = layout != Layout::kPlain && layout != Layout::kNpz && IsTensorStorage(e.name);
@@ -168,10 +179,10 @@ void ZipScanner::Scan(std::string_view content, ScanContext& ctx) const {
         rest.remove_prefix(n);
       }
       if (crc != e.crc32) {
-        ctx.Report(rules::kZipBadCrc, Severity::kMedium,
-                   StrCat("'", e.name, "' has CRC 0x", Hex{crc}, " but the header says 0x",
-                                Hex{e.crc32}),
-                   e.local_offset);
+        ctx.Report(
+            rules::kZipBadCrc, Severity::kMedium,
+            StrCat("'", e.name, "' has CRC 0x", Hex{crc}, " but the header says 0x", Hex{e.crc32}),
+            e.local_offset);
       }
     }
     ctx.ScanMember(e.name, *body);
