@@ -122,13 +122,13 @@ void ScanStream(std::string_view content, ScanContext& ctx) {
   }
 }
 
-// Whether a probe of non-binary content shows that pickle.load() would act
-// on it: it is a complete pickle, or it calls or imports something that
-// matters. Text that merely starts with an opcode letter stays text.
-bool ProbeFoundPickle(const PickleResult& probe, const Policy& policy) {
+}  // namespace
+
+bool WouldUnpickle(std::string_view content, const ScanContext& ctx) {
+  PickleResult probe = AnalyzePickle(content, 0, ctx.limits(), ctx.deadline());
   if (!probe.stop && probe.opcodes > 1) return true;
   for (const PickleImport& imp : probe.imports) {
-    if (imp.called || policy.ClassifyImport(imp.qualified).kind == ImportClass::kDenied) {
+    if (imp.called || ctx.policy().ClassifyImport(imp.qualified).kind == ImportClass::kDenied) {
       return true;
     }
   }
@@ -138,16 +138,13 @@ bool ProbeFoundPickle(const PickleResult& probe, const Policy& policy) {
   return false;
 }
 
-}  // namespace
-
 void PickleScanner::Scan(std::string_view content, ScanContext& ctx) const {
   // PROTO first: a binary pickle, however damaged (no text starts with 0x80).
   if (LooksLikeBinaryPickle(content) || static_cast<unsigned char>(content[0]) == 0x80) {
     ScanStream(content, ctx);
     return;
   }
-  PickleResult probe = AnalyzePickle(content, 0, ctx.limits(), ctx.deadline());
-  if (ProbeFoundPickle(probe, ctx.policy())) {
+  if (WouldUnpickle(content, ctx)) {
     ctx.LabelFormat("pickle");
     ScanStream(content, ctx);
     return;

@@ -18,6 +18,11 @@ class PickleScanner : public Scanner {
   void Scan(std::string_view content, ScanContext& ctx) const override;
 };
 
+// Whether pickle.load() would act on `content`: it is a complete pickle, or
+// it imports or calls something that matters before it breaks. Text that
+// starts with an opcode letter, or tensor bytes that start like PROTO, do not.
+bool WouldUnpickle(std::string_view content, const ScanContext& ctx);
+
 }  // namespace gauntlet::scan
 
 #endif  // GAUNTLET_WORKER_SCAN_PICKLE_SCANNER_H_

@@ -8,6 +8,7 @@
 #include "common/strings.h"
 #include "worker/scan/archive_names.h"
 #include "worker/scan/decompress.h"
+#include "worker/scan/pickle_scanner.h"
 #include "worker/scan/scan_context.h"
 #include "worker/scan/zip_reader.h"
 
@@ -107,9 +108,31 @@ class MemberReader {
   std::vector<std::string> buffers_;
 };
 
-bool IsBinaryContainerOrPickle(std::string_view head) {
-  Format f = SniffFormat(head);
-  return f != Format::kUnknown && f != Format::kText && f != Format::kEmpty;
+// Whether a tensor storage holds a smuggled payload. Random tensor bytes
+// start like a pickle or a gzip stream once in a few hundred thousand
+// tensors, so those weak magics must also decode; formats with magics of four
+// bytes or more are taken at their word; formats without one are tensor data.
+bool StorageHoldsPayload(const ZipEntry& e, MemberReader& reader, const ScanContext& ctx) {
+  std::optional<std::string_view> head = reader.Read(e, /*prefix_only=*/true);
+  if (!head) return false;
+  switch (SniffFormat(*head)) {
+    case Format::kUnknown:
+    case Format::kEmpty:
+    case Format::kText:
+    case Format::kZlib:
+    case Format::kSafetensors:
+      return false;
+    case Format::kPickle: {
+      std::optional<std::string_view> body = reader.Read(e, /*prefix_only=*/false);
+      return body && WouldUnpickle(*body, ctx);
+    }
+    case Format::kGzip: {
+      std::optional<std::string_view> body = reader.Read(e, /*prefix_only=*/false);
+      return body && Decompress(Codec::kGzipOrZlib, *body, kSniffBytes, OnLimit::kTruncate).ok();
+    }
+    default:
+      return true;
+  }
 }
 
 }  // namespace
@@ -152,10 +175,9 @@ void ZipScanner::Scan(std::string_view content, ScanContext& ctx) const {
     if (!e.data_readable || EndsWith(e.name, "/")) continue;
     bool storage = layout != Layout::kPlain && layout != Layout::kNpz && IsTensorStorage(e.name);
     if (storage) {
-      // Tensor bytes: look at the first bytes only, for a smuggled payload.
-      std::optional<std::string_view> head = reader.Read(e, /*prefix_only=*/true);
+      bool payload = StorageHoldsPayload(e, reader, ctx);
       reader.Release();
-      if (!head || !IsBinaryContainerOrPickle(*head)) continue;
+      if (!payload) continue;
     }
     std::optional<std::string_view> body = reader.Read(e, /*prefix_only=*/false);
     if (!body) continue;
