@@ -235,6 +235,17 @@ TEST(CompressedScanner, DecompressionBombIsALimitNotAPass) {
   EXPECT_EQ(report.verdict, Verdict::kError);
 }
 
+TEST(CompressedScanner, NestedStreamsShareOneDecompressionBudget) {
+  // Each level alone fits the 1 MiB cap; together they do not.
+  auto policy = Policy::FromToml("[limits]\nmax_decompressed_bytes = 1048576\n", "test");
+  ASSERT_TRUE(policy.ok());
+  std::string inner = testing::GzipCompress(std::string(700 << 10, 'a'));
+  auto tar = testing::BuildTar({{"inner.gz", inner}, {"pad.bin", std::string(600 << 10, '\0')}});
+  auto report = Scan(testing::GzipCompress(tar), "nested.tar.gz", *policy);
+  EXPECT_NE(FindFinding(report, rules::kLimitExceeded), nullptr) << Describe(report);
+  EXPECT_EQ(report.verdict, Verdict::kError);
+}
+
 TEST(TarScanner, TarGzBundleWithTorchCheckpoint) {
   auto tar = testing::BuildTar(
       {{"model/README.md", "# card\n"},

@@ -32,7 +32,7 @@ void CompressedScanner::Scan(std::string_view content, ScanContext& ctx) const {
   Format format = SniffFormat(content.substr(0, 4096));
   std::optional<Codec> codec = CodecFor(format);
   if (!codec) return;
-  uint64_t cap = ctx.limits().max_decompressed_bytes;
+  uint64_t cap = ctx.DecompressionRoom();
   auto inner = Decompress(*codec, content, cap);
   if (!inner.ok()) {
     bool limit = absl::IsResourceExhausted(inner.status());
@@ -43,7 +43,9 @@ void CompressedScanner::Scan(std::string_view content, ScanContext& ctx) const {
     inner = Decompress(*codec, content, cap, OnLimit::kTruncate);
     if (!inner.ok()) return;
   }
+  ctx.HoldDecompressed(inner->size());
   ctx.ScanMember(StrCat("<", FormatName(format), ">"), *inner);
+  ctx.ReleaseDecompressed(inner->size());
 }
 
 }  // namespace gauntlet::scan

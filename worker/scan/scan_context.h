@@ -5,6 +5,7 @@
 #ifndef GAUNTLET_WORKER_SCAN_SCAN_CONTEXT_H_
 #define GAUNTLET_WORKER_SCAN_SCAN_CONTEXT_H_
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <span>
@@ -38,6 +39,17 @@ class ScanContext {
   // decoded from a pickle) as `name`, one level deeper.
   void ScanMember(std::string_view name, std::string_view content);
 
+  // Decompressed bytes alive at once across all nesting levels are capped by
+  // limits().max_decompressed_bytes, so nested bombs cannot multiply the cap.
+  uint64_t DecompressionRoom() const {
+    return policy_.limits().max_decompressed_bytes -
+           std::min(held_decompressed_, policy_.limits().max_decompressed_bytes);
+  }
+  void HoldDecompressed(uint64_t bytes) { held_decompressed_ += bytes; }
+  void ReleaseDecompressed(uint64_t bytes) {
+    held_decompressed_ -= std::min(bytes, held_decompressed_);
+  }
+
   // True once the per-file time budget is spent (reported once).
   bool TimedOut();
   Clock::time_point deadline() const { return deadline_; }
@@ -65,6 +77,7 @@ class ScanContext {
   std::vector<Finding> findings_;
   bool fully_analysed_ = true;
   bool timeout_reported_ = false;
+  uint64_t held_decompressed_ = 0;
   std::string format_label_;
   Clock::time_point deadline_;
 };

@@ -75,7 +75,7 @@ class MemberReader {
       return std::nullopt;
     }
     const ScanLimits& limits = ctx_.limits();
-    uint64_t cap = limits.max_decompressed_bytes;
+    uint64_t cap = ctx_.DecompressionRoom();
     auto ratio_cap =
         static_cast<uint64_t>(static_cast<double>(e.compressed_size) * limits.max_expansion_ratio);
     cap = std::min(cap, std::max(ratio_cap, kRatioFloorBytes));
@@ -96,11 +96,16 @@ class MemberReader {
                             e.local_offset);
       return std::nullopt;
     }
+    ctx_.HoldDecompressed(out->size());
     buffers_.push_back(std::move(*out));
     return std::string_view(buffers_.back());
   }
 
-  void Release() { buffers_.clear(); }
+  void Release() {
+    for (const std::string& b : buffers_) ctx_.ReleaseDecompressed(b.size());
+    buffers_.clear();
+  }
+  ~MemberReader() { Release(); }
 
  private:
   std::string_view archive_;
