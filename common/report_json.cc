@@ -20,6 +20,8 @@ void WriteJsonReport(const ScanReport& report, std::ostream& out) {
                             {"offset", f.location.offset}}},
                           {"evidence", f.evidence}});
     }
+    json metadata = json::object();
+    for (const auto& [key, value] : file.metadata) metadata[key] = value;
     auto max = file.MaxSeverity();
     files.push_back({{"path", file.path},
                      {"format", file.format},
@@ -27,6 +29,7 @@ void WriteJsonReport(const ScanReport& report, std::ostream& out) {
                      {"verdict", VerdictName(file.verdict)},
                      {"fully_analysed", file.fully_analysed},
                      {"max_severity", max ? json(SeverityName(*max)) : json(nullptr)},
+                     {"metadata", std::move(metadata)},
                      {"findings", std::move(findings)}});
   }
   json doc = {

@@ -116,6 +116,20 @@ constexpr std::array kRules = {
              "The file uses torch's pre-1.6 stacked-pickle format. Its pickles were scanned; the "
              "tensor data after them was not read.",
              "Prefer safetensors."},
+    RuleInfo{rules::kSafetensorsInvalid, S::kMedium, "Invalid safetensors header",
+             "The safetensors header breaks the format's rules (size, JSON, duplicate keys, "
+             "dtypes, shapes, or offsets that leave gaps, overlap or miss the data). Strict "
+             "loaders refuse it; lenient ones may read it differently.",
+             "Regenerate the file with the safetensors library."},
+    RuleInfo{rules::kGgufMalformed, S::kMedium, "Malformed GGUF file",
+             "The GGUF header, metadata or tensor table is inconsistent with the file (counts, "
+             "lengths, types or offsets), so it was not fully analysed.",
+             "Regenerate the file with llama.cpp's tools."},
+    RuleInfo{rules::kGgufTemplateInjection, S::kCritical, "Jinja template injection in GGUF",
+             "A chat template (or another template-valued metadata string) reaches Python "
+             "internals such as __class__, __globals__ or __subclasses__, or calls os/subprocess: "
+             "rendering it runs code (CVE-2024-34359).",
+             "Do not load this model with a Jinja-rendering runtime; replace the template."},
     RuleInfo{rules::kExtensionMismatch, S::kMedium, "File content does not match its name",
              "The file name promises one format but the bytes are another, e.g. a pickle named "
              ".safetensors. Tools that trust names skip it.",

@@ -50,6 +50,10 @@ inline constexpr std::string_view kArchiveLinkMember = "archive.link_member";
 inline constexpr std::string_view kNumpyObjectArray = "numpy.object_array";
 inline constexpr std::string_view kTorchScript = "torch.torchscript";
 inline constexpr std::string_view kTorchLegacy = "torch.legacy_format";
+// Other model formats.
+inline constexpr std::string_view kSafetensorsInvalid = "safetensors.invalid_header";
+inline constexpr std::string_view kGgufMalformed = "gguf.malformed";
+inline constexpr std::string_view kGgufTemplateInjection = "gguf.template_injection";
 // Whole-file.
 inline constexpr std::string_view kExtensionMismatch = "format.extension_mismatch";
 inline constexpr std::string_view kUnrecognizedFormat = "format.unrecognized";

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/finding.h"
@@ -31,6 +32,9 @@ struct FileReport {
   bool fully_analysed = true;
   std::vector<Finding> findings;
   Verdict verdict = Verdict::kClean;
+  // Key/value facts a scanner read from the file (safetensors __metadata__,
+  // GGUF general.* keys), for JSON consumers.
+  std::vector<std::pair<std::string, std::string>> metadata;
 
   std::optional<Severity> MaxSeverity() const;
 };

@@ -46,6 +46,10 @@ std::vector<Fixture> Fixtures() {
       {"model.pt", torch_zip},
       {"deflated.pt", testing::BuildZip({{"archive/data.pkl", benign, true}})},
       {"array.npy", npy},
+      {"model.safetensors",
+       testing::BuildSafetensors(
+           R"({"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})",
+           16)},
       {"bundle.tar", tar},
       {"model.pkl.gz", testing::GzipCompress(benign)},
       {"model.pkl.bz2", testing::Bzip2Compress(benign)},

@@ -167,4 +167,12 @@ std::string BuildNpy(std::string_view header_dict, std::string_view payload) {
   return out;
 }
 
+std::string BuildSafetensors(std::string_view header, size_t data_bytes) {
+  std::string out;
+  Le<uint64_t>(out, header.size());
+  out += header;
+  out.append(data_bytes, '\x01');
+  return out;
+}
+
 }  // namespace gauntlet::testing

@@ -43,6 +43,10 @@ std::string ZstdCompress(std::string_view data);
 // A .npy file with the given header dict text and payload.
 std::string BuildNpy(std::string_view header_dict, std::string_view payload);
 
+// A safetensors file: the 8-byte length, `header` as given, then
+// `data_bytes` bytes of tensor data.
+std::string BuildSafetensors(std::string_view header, size_t data_bytes);
+
 }  // namespace gauntlet::testing
 
 #endif  // GAUNTLET_TESTS_SUPPORT_ARCHIVE_BUILDER_H_

@@ -44,6 +44,7 @@ FileReport ScanBytes(std::string_view display_path, std::string_view content,
   report.size_bytes = content.size();
   report.fully_analysed = ctx.fully_analysed();
   report.findings = ctx.TakeFindings();
+  report.metadata = ctx.TakeMetadata();
   report.verdict = DeriveVerdict(report.findings, report.fully_analysed);
   return report;
 }

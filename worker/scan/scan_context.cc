@@ -68,6 +68,13 @@ bool ScanContext::TimedOut() {
   return true;
 }
 
+void ScanContext::AddMetadata(std::string_view key, std::string_view value) {
+  constexpr size_t kMaxEntries = 256, kMaxValue = 4096;  // Hostile files pick the sizes.
+  if (metadata_.size() >= kMaxEntries) return;
+  std::string full = member_path_.empty() ? std::string(key) : StrCat(MemberPath(), "!/", key);
+  metadata_.emplace_back(std::move(full), std::string(value.substr(0, kMaxValue)));
+}
+
 void ScanContext::LabelFormat(std::string label) {
   if (member_path_.empty()) format_label_ = std::move(label);
 }

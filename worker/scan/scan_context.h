@@ -64,6 +64,11 @@ class ScanContext {
   void LabelFormat(std::string label);
   const std::string& format_label() const { return format_label_; }
 
+  // Facts about the model a reader should see (safetensors __metadata__,
+  // GGUF general.*); keys of nested members are prefixed with their path.
+  void AddMetadata(std::string_view key, std::string_view value);
+  std::vector<std::pair<std::string, std::string>> TakeMetadata() { return std::move(metadata_); }
+
   bool fully_analysed() const { return fully_analysed_; }
   std::vector<Finding> TakeFindings() { return std::move(findings_); }
 
@@ -79,6 +84,7 @@ class ScanContext {
   bool timeout_reported_ = false;
   uint64_t held_decompressed_ = 0;
   std::string format_label_;
+  std::vector<std::pair<std::string, std::string>> metadata_;
   Clock::time_point deadline_;
 };
 

@@ -5,6 +5,7 @@
 #include "worker/scan/compressed_scanner.h"
 #include "worker/scan/numpy_scanner.h"
 #include "worker/scan/pickle_scanner.h"
+#include "worker/scan/safetensors_scanner.h"
 #include "worker/scan/tar_scanner.h"
 #include "worker/scan/zip_scanner.h"
 
@@ -17,6 +18,7 @@ std::span<const std::unique_ptr<Scanner>> DefaultScanners() {
     list->push_back(std::make_unique<TarScanner>());
     list->push_back(std::make_unique<CompressedScanner>());
     list->push_back(std::make_unique<NumpyScanner>());
+    list->push_back(std::make_unique<SafetensorsScanner>());
     list->push_back(std::make_unique<PickleScanner>());
     return list;
   }();
