@@ -14,10 +14,9 @@ namespace {
 
 using testing::BuildSafetensors;
 
-const char* kValidHeader =
-    R"({"__metadata__":{"format":"pt","source":"unit test"},)"
-    R"("b":{"dtype":"F16","shape":[2],"data_offsets":[24,28]},)"
-    R"("a":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]}})";
+const char* kValidHeader = R"({"__metadata__":{"format":"pt","source":"unit test"},)"
+                           R"("b":{"dtype":"F16","shape":[2],"data_offsets":[24,28]},)"
+                           R"("a":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]}})";
 
 TEST(SafetensorsScanner, ValidFileIsCleanAndReportsMetadata) {
   auto report = testing::ScanFixture(BuildSafetensors(kValidHeader, 28), "model.safetensors");
@@ -35,7 +34,8 @@ TEST(SafetensorsScanner, ValidFileIsCleanAndReportsMetadata) {
 
 TEST(SafetensorsScanner, HeaderPaddedWithSpacesIsValid) {
   std::string header = std::string(kValidHeader) + "        ";
-  EXPECT_EQ(testing::ScanFixture(BuildSafetensors(header, 28), "m.safetensors").verdict, Verdict::kClean);
+  EXPECT_EQ(testing::ScanFixture(BuildSafetensors(header, 28), "m.safetensors").verdict,
+            Verdict::kClean);
 }
 
 TEST(SafetensorsScanner, EveryBrokenRuleIsAnErrorNamingIt) {

@@ -2,9 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "common/strings.h"
 
@@ -61,7 +60,8 @@ absl::StatusOr<SafetensorsHeader> ParseSafetensorsHeader(std::string_view file) 
     if (name == "__metadata__") {
       if (!entry.is_object()) return Invalid("__metadata__ is not an object");
       for (auto& [key, value] : entry.items()) {
-        if (!value.is_string()) return Invalid(StrCat("__metadata__ value of '", key, "' is not a string"));
+        if (!value.is_string())
+          return Invalid(StrCat("__metadata__ value of '", key, "' is not a string"));
         header.metadata[key] = value.get<std::string>();
       }
       continue;
@@ -72,17 +72,20 @@ absl::StatusOr<SafetensorsHeader> ParseSafetensorsHeader(std::string_view file) 
     }
     SafetensorsTensor tensor;
     tensor.name = name;
-    if (!entry["dtype"].is_string()) return Invalid(StrCat("tensor '", name, "' dtype is not a string"));
+    if (!entry["dtype"].is_string())
+      return Invalid(StrCat("tensor '", name, "' dtype is not a string"));
     tensor.dtype = entry["dtype"].get<std::string>();
     uint64_t bytes = SafetensorsDtypeSize(tensor.dtype);
     if (bytes == 0) return Invalid(StrCat("tensor '", name, "' has unknown dtype ", tensor.dtype));
-    if (!entry["shape"].is_array()) return Invalid(StrCat("tensor '", name, "' shape is not an array"));
+    if (!entry["shape"].is_array())
+      return Invalid(StrCat("tensor '", name, "' shape is not an array"));
     for (const auto& dim : entry["shape"]) {
       if (!dim.is_number_unsigned()) {
         return Invalid(StrCat("tensor '", name, "' shape holds a non-integer or negative size"));
       }
       uint64_t n = dim.get<uint64_t>();
-      if (n != 0 && bytes > UINT64_MAX / n) return Invalid(StrCat("tensor '", name, "' size overflows"));
+      if (n != 0 && bytes > UINT64_MAX / n)
+        return Invalid(StrCat("tensor '", name, "' size overflows"));
       bytes *= n;
       tensor.shape.push_back(n);
     }
@@ -107,14 +110,16 @@ absl::StatusOr<SafetensorsHeader> ParseSafetensorsHeader(std::string_view file) 
   uint64_t expected = 0;
   for (const SafetensorsTensor& t : header.tensors) {
     if (t.begin != expected) {
-      return Invalid(StrCat("tensor '", t.name, "' starts at ", t.begin, " but the previous ends at ",
-                            expected, t.begin > expected ? " (gap)" : " (overlap)"));
+      return Invalid(StrCat("tensor '", t.name, "' starts at ", t.begin,
+                            " but the previous ends at ", expected,
+                            t.begin > expected ? " (gap)" : " (overlap)"));
     }
     expected = t.end;
   }
   uint64_t data_size = file.size() - header.data_offset;
   if (expected != data_size) {
-    return Invalid(StrCat("tensors cover ", expected, " bytes but the data section holds ", data_size));
+    return Invalid(
+        StrCat("tensors cover ", expected, " bytes but the data section holds ", data_size));
   }
   return header;
 }

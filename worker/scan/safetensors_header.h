@@ -23,8 +23,8 @@ struct SafetensorsTensor {
 };
 
 struct SafetensorsHeader {
-  uint64_t header_size = 0;  // N, the JSON length.
-  uint64_t data_offset = 0;  // 8 + N.
+  uint64_t header_size = 0;                // N, the JSON length.
+  uint64_t data_offset = 0;                // 8 + N.
   std::vector<SafetensorsTensor> tensors;  // Sorted by begin offset.
   std::map<std::string, std::string> metadata;
 };

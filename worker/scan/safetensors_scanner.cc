@@ -15,7 +15,8 @@ void SafetensorsScanner::Scan(std::string_view content, ScanContext& ctx) const 
     return;
   }
   ctx.AddMetadata("safetensors.tensors", StrCat(header->tensors.size()));
-  for (const auto& [key, value] : header->metadata) ctx.AddMetadata(StrCat("__metadata__.", key), value);
+  for (const auto& [key, value] : header->metadata)
+    ctx.AddMetadata(StrCat("__metadata__.", key), value);
 }
 
 }  // namespace gauntlet::scan
