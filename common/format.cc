@@ -71,6 +71,17 @@ bool LooksLikeSafetensors(std::string_view head) {
          (head[9] == '"' || head[9] == '}' || head[9] == ' ' || head[9] == '\n');
 }
 
+// onnx.save writes ModelProto fields in order: ir_version (field 1, in
+// practice 3..12) then producer_name, graph, opset_import and friends.
+bool LooksLikeOnnx(std::string_view head) {
+  if (head.size() < 3 || head[0] != 0x08) return false;
+  auto ir_version = static_cast<unsigned char>(head[1]);
+  auto next_tag = static_cast<unsigned char>(head[2]);
+  return ir_version >= 3 && ir_version <= 12 &&
+         (next_tag == 0x12 || next_tag == 0x1a || next_tag == 0x22 || next_tag == 0x28 ||
+          next_tag == 0x32 || next_tag == 0x3a || next_tag == 0x42);
+}
+
 }  // namespace
 
 std::string_view FormatName(Format format) {
@@ -107,6 +118,8 @@ std::string_view FormatName(Format format) {
       return "gguf";
     case Format::kHdf5:
       return "hdf5";
+    case Format::kOnnx:
+      return "onnx";
   }
   return "unknown";
 }
@@ -151,6 +164,7 @@ Format SniffFormat(std::string_view head) {
     }
   }
   if (IsTarHeader(head)) return Format::kTar;
+  if (LooksLikeOnnx(head)) return Format::kOnnx;
   if (LooksLikeSafetensors(head)) return Format::kSafetensors;
   if (LooksLikeText(head.substr(0, 512), head.size() > 512)) return Format::kText;
   return Format::kUnknown;
@@ -164,7 +178,7 @@ Format FormatPromisedByName(std::string_view file_name) {
   }
   std::string ext(file_name.substr(dot + 1));
   for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  static constexpr std::array<std::pair<std::string_view, Format>, 16> kPromises = {{
+  static constexpr std::array<std::pair<std::string_view, Format>, 17> kPromises = {{
       {"safetensors", Format::kSafetensors},
       {"gguf", Format::kGguf},
       {"npy", Format::kNumpy},
@@ -180,7 +194,7 @@ Format FormatPromisedByName(std::string_view file_name) {
       {"gz", Format::kGzip},
       {"bz2", Format::kBzip2},
       {"xz", Format::kXz},
-      {"zst", Format::kZstd},
+      {"zst", Format::kZstd},   {"onnx", Format::kOnnx},
   }};
   for (const auto& [name, format] : kPromises) {
     if (ext == name) return format;

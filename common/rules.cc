@@ -130,6 +130,22 @@ constexpr std::array kRules = {
              "internals such as __class__, __globals__ or __subclasses__, or calls os/subprocess: "
              "rendering it runs code (CVE-2024-34359).",
              "Do not load this model with a Jinja-rendering runtime; replace the template."},
+    RuleInfo{rules::kOnnxMalformed, S::kMedium, "Malformed ONNX model",
+             "The ONNX protobuf could not be parsed, so the graph was not fully analysed.",
+             "Re-export the model with the onnx library."},
+    RuleInfo{rules::kOnnxCustomOperator, S::kMedium, "ONNX custom operator domain",
+             "A node uses an operator domain outside the standard ONNX and onnxruntime ones. "
+             "Running it requires loading a native custom-op library, which is arbitrary code.",
+             "Review where the custom-op library comes from before running the model."},
+    RuleInfo{rules::kOnnxPythonOperator, S::kHigh, "ONNX Python operator",
+             "A node runs a Python callable (PyOp/PythonOp), which executes whatever code the "
+             "runtime maps it to.",
+             "Do not run the model with Python custom ops enabled."},
+    RuleInfo{rules::kOnnxExternalDataEscape, S::kHigh, "ONNX external data escapes the model folder",
+             "A tensor's external data location is absolute, climbs out with '..', or is a "
+             "symlink that leaves the model folder: loading reads arbitrary files "
+             "(CVE-2022-25882, CVE-2024-27318).",
+             "Do not load the model; external data must live beside it."},
     RuleInfo{rules::kExtensionMismatch, S::kMedium, "File content does not match its name",
              "The file name promises one format but the bytes are another, e.g. a pickle named "
              ".safetensors. Tools that trust names skip it.",

@@ -54,6 +54,10 @@ inline constexpr std::string_view kTorchLegacy = "torch.legacy_format";
 inline constexpr std::string_view kSafetensorsInvalid = "safetensors.invalid_header";
 inline constexpr std::string_view kGgufMalformed = "gguf.malformed";
 inline constexpr std::string_view kGgufTemplateInjection = "gguf.template_injection";
+inline constexpr std::string_view kOnnxMalformed = "onnx.malformed";
+inline constexpr std::string_view kOnnxCustomOperator = "onnx.custom_operator";
+inline constexpr std::string_view kOnnxPythonOperator = "onnx.python_operator";
+inline constexpr std::string_view kOnnxExternalDataEscape = "onnx.external_data_escape";
 // Whole-file.
 inline constexpr std::string_view kExtensionMismatch = "format.extension_mismatch";
 inline constexpr std::string_view kUnrecognizedFormat = "format.unrecognized";

@@ -26,14 +26,13 @@ if [ "$status" -ne 1 ]; then
   echo "demo: expected the malicious samples to be flagged (exit 1), got exit $status" >&2
   exit 1
 fi
-/usr/bin/python3 - "$DEMO/report.json" <<'PY'
+/usr/bin/python3 - "$DEMO/report.json" "$DEMO/samples/expected.json" <<'PY'
 import json, sys
-files = json.load(open(sys.argv[1]))["files"]
-wrong = [f["path"] for f in files
-         if ("/malicious/" in f["path"]) != (f["verdict"] == "MALICIOUS")
-         or ("/benign/" in f["path"] and f["verdict"] != "CLEAN")]
-benign = sum("/benign/" in f["path"] for f in files)
-print(f"demo: {benign} benign samples CLEAN, {len(files) - benign} malicious samples MALICIOUS"
-      if not wrong else f"demo: unexpected verdicts for {wrong}")
+got = {f["path"]: f["verdict"] for f in json.load(open(sys.argv[1]))["files"]}
+want = {path: e["verdict"] for path, e in json.load(open(sys.argv[2])).items()}
+wrong = [p for p in want if got.get(p) != want[p]]
+counts = {v: list(want.values()).count(v) for v in sorted(set(want.values()))}
+print(f"demo: every sample got its expected verdict: {counts}" if not wrong
+      else f"demo: unexpected verdicts for {wrong}")
 sys.exit(1 if wrong else 0)
 PY
