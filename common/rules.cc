@@ -146,6 +146,28 @@ constexpr std::array kRules = {
              "symlink that leaves the model folder: loading reads arbitrary files "
              "(CVE-2022-25882, CVE-2024-27318).",
              "Do not load the model; external data must live beside it."},
+    RuleInfo{rules::kKerasLambda, S::kMedium, "Keras Lambda layer",
+             "A Lambda layer carries Python bytecode that runs when the model is loaded or "
+             "called. Its names were decoded: HIGH or CRITICAL when they reach the OS, files, "
+             "eval or imports; MEDIUM for plain arithmetic.",
+             "Rewrite Lambda layers as registered custom layers; never load untrusted ones."},
+    RuleInfo{rules::kKerasDangerousCallable, S::kCritical, "Keras config references a dangerous callable",
+             "A serialized function reference ({module, class_name: function, config}) names a "
+             "denied callable such as os.system: deserializing the config calls it "
+             "(CVE-2025-1550).",
+             "Do not load the model."},
+    RuleInfo{rules::kKerasCustomObject, S::kMedium, "Keras custom object from an unknown module",
+             "The config deserializes a class or function from a module outside Keras and "
+             "TensorFlow; loading imports that module.",
+             "Check the module is yours and trusted."},
+    RuleInfo{rules::kKerasTfOpLambda, S::kMedium, "Keras TFOpLambda layer",
+             "A TFOpLambda layer calls a TensorFlow op by name; file and Python ops make it "
+             "HIGH.",
+             "Review the op it calls."},
+    RuleInfo{rules::kKerasMalformed, S::kMedium, "Malformed Keras model config",
+             "The model config is not valid JSON or a Lambda's code cannot be decoded, so the "
+             "model was not fully analysed.",
+             "Re-save the model with Keras."},
     RuleInfo{rules::kExtensionMismatch, S::kMedium, "File content does not match its name",
              "The file name promises one format but the bytes are another, e.g. a pickle named "
              ".safetensors. Tools that trust names skip it.",

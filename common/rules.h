@@ -58,6 +58,11 @@ inline constexpr std::string_view kOnnxMalformed = "onnx.malformed";
 inline constexpr std::string_view kOnnxCustomOperator = "onnx.custom_operator";
 inline constexpr std::string_view kOnnxPythonOperator = "onnx.python_operator";
 inline constexpr std::string_view kOnnxExternalDataEscape = "onnx.external_data_escape";
+inline constexpr std::string_view kKerasLambda = "keras.lambda_layer";
+inline constexpr std::string_view kKerasDangerousCallable = "keras.dangerous_callable";
+inline constexpr std::string_view kKerasCustomObject = "keras.custom_object";
+inline constexpr std::string_view kKerasTfOpLambda = "keras.tf_op_lambda";
+inline constexpr std::string_view kKerasMalformed = "keras.malformed";
 // Whole-file.
 inline constexpr std::string_view kExtensionMismatch = "format.extension_mismatch";
 inline constexpr std::string_view kUnrecognizedFormat = "format.unrecognized";

@@ -116,9 +116,8 @@ void ScanContext::ScanMember(std::string_view name, std::string_view content) {
                      0);
     return;
   }
-  member_path_.emplace_back(name);
+  MemberScope scope(*this, name);
   ScanContent(content);
-  member_path_.pop_back();
 }
 
 }  // namespace gauntlet::scan

@@ -50,6 +50,21 @@ class ScanContext {
     held_decompressed_ -= std::min(bytes, held_decompressed_);
   }
 
+  // Findings reported while a MemberScope lives are located in `name`, for
+  // scanners that interpret a member themselves (a Keras zip's config.json).
+  class MemberScope {
+   public:
+    MemberScope(ScanContext& ctx, std::string_view name) : ctx_(ctx) {
+      ctx_.member_path_.emplace_back(name);
+    }
+    ~MemberScope() { ctx_.member_path_.pop_back(); }
+    MemberScope(const MemberScope&) = delete;
+    MemberScope& operator=(const MemberScope&) = delete;
+
+   private:
+    ScanContext& ctx_;
+  };
+
   // True once the per-file time budget is spent (reported once).
   bool TimedOut();
   Clock::time_point deadline() const { return deadline_; }

@@ -4,6 +4,7 @@
 
 #include "worker/scan/compressed_scanner.h"
 #include "worker/scan/gguf_scanner.h"
+#include "worker/scan/hdf5_scanner.h"
 #include "worker/scan/numpy_scanner.h"
 #include "worker/scan/onnx_scanner.h"
 #include "worker/scan/pickle_scanner.h"
@@ -23,6 +24,7 @@ std::span<const std::unique_ptr<Scanner>> DefaultScanners() {
     list->push_back(std::make_unique<SafetensorsScanner>());
     list->push_back(std::make_unique<GgufScanner>());
     list->push_back(std::make_unique<OnnxScanner>());
+    list->push_back(std::make_unique<Hdf5Scanner>());
     list->push_back(std::make_unique<PickleScanner>());
     return list;
   }();

@@ -8,6 +8,7 @@
 #include "common/strings.h"
 #include "worker/scan/archive_names.h"
 #include "worker/scan/decompress.h"
+#include "worker/scan/keras_config.h"
 #include "worker/scan/pickle_scanner.h"
 #include "worker/scan/scan_context.h"
 #include "worker/scan/zip_reader.h"
@@ -19,16 +20,20 @@ constexpr uint64_t kSniffBytes = 64;
 // Below this size a high ratio is harmless; above it, it is a bomb.
 constexpr uint64_t kRatioFloorBytes = 16 << 20;
 
-enum class Layout { kPlain, kTorch, kTorchScript, kNpz };
+enum class Layout { kPlain, kTorch, kTorchScript, kNpz, kKeras };
 
 Layout DetectLayout(const ZipListing& listing) {
   bool torch = false, script = false, npz = !listing.entries.empty();
+  bool keras_config = false, keras_metadata = false;
   for (const ZipEntry& e : listing.entries) {
+    keras_config = keras_config || e.name == "config.json";
+    keras_metadata = keras_metadata || e.name == "metadata.json";
     torch = torch || EndsWith(e.name, "data.pkl");
     script =
         script || EndsWith(e.name, "constants.pkl") || e.name.find("/code/") != std::string::npos;
     npz = npz && EndsWith(e.name, ".npy");
   }
+  if (keras_config && keras_metadata) return Layout::kKeras;
   if (script) return Layout::kTorchScript;
   if (torch) return Layout::kTorch;
   return npz ? Layout::kNpz : Layout::kPlain;
@@ -164,6 +169,9 @@ void ZipScanner::Scan(std::string_view content, ScanContext& ctx) const {
     case Layout::kNpz:
       ctx.LabelFormat("numpy-npz");
       break;
+    case Layout::kKeras:
+      ctx.LabelFormat("keras");
+      break;
     case Layout::kPlain:
       ctx.LabelFormat("zip");
       break;
@@ -211,6 +219,10 @@ void ZipScanner::Scan(std::string_view content, ScanContext& ctx) const {
             StrCat("'", e.name, "' has CRC 0x", Hex{crc}, " but the header says 0x", Hex{e.crc32}),
             e.local_offset);
       }
+    }
+    if (layout == Layout::kKeras && e.name == "config.json") {
+      ScanContext::MemberScope scope(ctx, e.name);
+      AnalyzeKerasConfig(*body, ctx);
     }
     ctx.ScanMember(e.name, *body);
     reader.Release();
