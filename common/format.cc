@@ -194,7 +194,8 @@ Format FormatPromisedByName(std::string_view file_name) {
       {"gz", Format::kGzip},
       {"bz2", Format::kBzip2},
       {"xz", Format::kXz},
-      {"zst", Format::kZstd},   {"onnx", Format::kOnnx},
+      {"zst", Format::kZstd},
+      {"onnx", Format::kOnnx},
   }};
   for (const auto& [name, format] : kPromises) {
     if (ext == name) return format;

@@ -24,7 +24,7 @@ enum class Format {
   kSafetensors,
   kGguf,
   kHdf5,
-  kOnnx,        // ModelProto: ir_version first, then a known field.
+  kOnnx,  // ModelProto: ir_version first, then a known field.
 };
 
 std::string_view FormatName(Format format);

@@ -100,8 +100,9 @@ absl::StatusOr<Policy> Policy::FromToml(std::string_view toml_text, std::string 
     where << error.source().begin;
     return Invalid(source, StrCat(error.description(), " at ", where.str()));
   }
-  if (auto status = CheckKeys(root, {"version", "extends", "limits", "imports", "rules"},
-                              "the top level", source);
+  if (auto status =
+          CheckKeys(root, {"version", "extends", "limits", "imports", "registry", "rules"},
+                    "the top level", source);
       !status.ok()) {
     return status;
   }
@@ -179,6 +180,31 @@ absl::StatusOr<Policy> Policy::FromToml(std::string_view toml_text, std::string 
     }
   }
   policy.layers_.insert(policy.layers_.begin(), std::move(layer));
+
+  if (const toml::table* registry = root["registry"].as_table()) {
+    if (auto status = CheckKeys(
+            *registry,
+            {"approved_formats", "allowed_licenses", "allowed_publishers", "violation_severity"},
+            "[registry]", source);
+        !status.ok()) {
+      return status;
+    }
+    RegistryPolicy& r = policy.registry_;
+    for (auto [key, field] : {std::pair{"approved_formats", &r.approved_formats},
+                              std::pair{"allowed_licenses", &r.allowed_licenses},
+                              std::pair{"allowed_publishers", &r.allowed_publishers}}) {
+      if (const toml::node* node = registry->get(key)) {
+        auto list = StringList(*node, source, StrCat("registry.", key));
+        if (!list.ok()) return list.status();
+        *field = std::move(*list);
+      }
+    }
+    if (const toml::node* node = registry->get("violation_severity")) {
+      auto severity = SeverityField(*node, source, "registry.violation_severity");
+      if (!severity.ok()) return severity.status();
+      r.violation_severity = *severity;
+    }
+  }
 
   if (const toml::table* rule_table = root["rules"].as_table()) {
     for (const auto& [key, value] : *rule_table) {

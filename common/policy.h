@@ -31,6 +31,15 @@ struct ScanLimits {
   double timeout_seconds = 60.0;  // Wall clock per top-level file.
 };
 
+// The registry gate's checks on a whole model. Each is off while its list is
+// empty; a violation is reported at `violation_severity`.
+struct RegistryPolicy {
+  std::vector<std::string> approved_formats;    // Format labels, e.g. "safetensors".
+  std::vector<std::string> allowed_licenses;    // SPDX ids, compared case-insensitively.
+  std::vector<std::string> allowed_publishers;  // Hugging Face orgs/users.
+  Severity violation_severity = Severity::kHigh;
+};
+
 enum class ImportClass { kAllowed, kDenied, kUnknown };
 
 struct ImportDecision {
@@ -56,6 +65,7 @@ class Policy {
   std::optional<Severity> EffectiveSeverity(std::string_view rule_id, Severity proposed) const;
 
   const ScanLimits& limits() const { return limits_; }
+  const RegistryPolicy& registry() const { return registry_; }
   Severity unknown_called_severity() const { return unknown_called_; }
   Severity unknown_referenced_severity() const { return unknown_referenced_; }
   const std::string& source() const { return source_; }
@@ -68,6 +78,7 @@ class Policy {
   std::vector<Layer> layers_;
   std::map<std::string, std::optional<Severity>, std::less<>> rule_overrides_;
   ScanLimits limits_;
+  RegistryPolicy registry_;
   Severity unknown_called_ = Severity::kMedium;
   Severity unknown_referenced_ = Severity::kLow;
   std::string source_ = "built-in";

@@ -13,8 +13,23 @@ size_t ScanReport::CountVerdict(Verdict verdict) const {
 Verdict ScanReport::OverallVerdict() const {
   for (Verdict v : {Verdict::kMalicious, Verdict::kError, Verdict::kSuspicious}) {
     if (CountVerdict(v) > 0) return v;
+    for (const ModelReport& m : models) {
+      if (m.verdict == v) return v;
+    }
   }
   return Verdict::kClean;
+}
+
+std::optional<Severity> ScanReport::MaxSeverity() const {
+  std::optional<Severity> max;
+  auto consider = [&](const std::vector<Finding>& findings) {
+    for (const Finding& f : findings) {
+      if (!max || f.severity > *max) max = f.severity;
+    }
+  };
+  for (const FileReport& f : files) consider(f.findings);
+  for (const ModelReport& m : models) consider(m.findings);
+  return max;
 }
 
 absl::StatusOr<ReportFormat> ParseReportFormat(std::string_view name) {

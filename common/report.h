@@ -4,6 +4,7 @@
 #ifndef GAUNTLET_COMMON_REPORT_H_
 #define GAUNTLET_COMMON_REPORT_H_
 
+#include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -14,15 +15,30 @@
 
 namespace gauntlet {
 
+// One model (a directory such as a Hugging Face snapshot): its files'
+// verdicts aggregated, plus the registry gate's findings on the whole model.
+struct ModelReport {
+  std::string path;
+  std::string publisher;             // Empty when unknown.
+  std::string license;               // SPDX id as found, empty when unknown.
+  std::vector<size_t> file_indices;  // Into ScanReport::files.
+  std::vector<Finding> findings;     // Registry policy findings.
+  Verdict verdict = Verdict::kClean;
+};
+
 struct ScanReport {
   std::string tool_version;
   std::string policy_source;
   double duration_seconds = 0;
   std::vector<FileReport> files;  // In a stable order (sorted by path).
+  std::vector<ModelReport> models;
 
   size_t CountVerdict(Verdict verdict) const;
-  // The worst verdict over all files: MALICIOUS > ERROR > SUSPICIOUS > CLEAN.
+  // The worst verdict over all files and models: MALICIOUS > ERROR >
+  // SUSPICIOUS > CLEAN.
   Verdict OverallVerdict() const;
+  // The worst severity of any finding, file-level or model-level.
+  std::optional<Severity> MaxSeverity() const;
 };
 
 enum class ReportFormat { kText, kJson, kSarif };

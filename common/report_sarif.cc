@@ -48,34 +48,37 @@ void WriteSarifReport(const ScanReport& report, std::ostream& out) {
   }
 
   json results = json::array();
+  auto add = [&](const Finding& f, Verdict verdict) {
+    auto index = rule_index.find(f.rule_id);
+    std::string fingerprint_input = StrCat(f.rule_id, "|", f.location.file, "|", f.location.member,
+                                           "|", f.location.offset, "|", f.evidence);
+    json result = {
+        {"ruleId", f.rule_id},
+        {"level", SarifLevel(f.severity)},
+        {"message", {{"text", f.message + (f.evidence.empty() ? "" : ": " + f.evidence)}}},
+        {"locations",
+         {{{"physicalLocation",
+            {{"artifactLocation", {{"uri", f.location.file}}},
+             {"region",
+              {{"startLine", 1}, {"startColumn", 1}, {"endLine", 1}, {"endColumn", 1}}}}}}}},
+        {"partialFingerprints",
+         {{"gauntletFinding/v1", StrCat(std::hash<std::string>{}(fingerprint_input))}}},
+        {"properties",
+         {{"security-severity", SecuritySeverityScore(f.severity)},
+          {"severity", SeverityName(f.severity)},
+          {"verdict", VerdictName(verdict)},
+          {"member", f.location.member},
+          {"byteOffset", f.location.offset},
+          {"evidence", f.evidence}}},
+    };
+    if (index != rule_index.end()) result["ruleIndex"] = index->second;
+    results.push_back(std::move(result));
+  };
   for (const FileReport& file : report.files) {
-    for (const Finding& f : file.findings) {
-      auto index = rule_index.find(f.rule_id);
-      std::string fingerprint_input =
-          StrCat(f.rule_id, "|", f.location.file, "|", f.location.member, "|", f.location.offset,
-                 "|", f.evidence);
-      json result = {
-          {"ruleId", f.rule_id},
-          {"level", SarifLevel(f.severity)},
-          {"message", {{"text", f.message + (f.evidence.empty() ? "" : ": " + f.evidence)}}},
-          {"locations",
-           {{{"physicalLocation",
-              {{"artifactLocation", {{"uri", f.location.file}}},
-               {"region",
-                {{"startLine", 1}, {"startColumn", 1}, {"endLine", 1}, {"endColumn", 1}}}}}}}},
-          {"partialFingerprints",
-           {{"gauntletFinding/v1", StrCat(std::hash<std::string>{}(fingerprint_input))}}},
-          {"properties",
-           {{"security-severity", SecuritySeverityScore(f.severity)},
-            {"severity", SeverityName(f.severity)},
-            {"verdict", VerdictName(file.verdict)},
-            {"member", f.location.member},
-            {"byteOffset", f.location.offset},
-            {"evidence", f.evidence}}},
-      };
-      if (index != rule_index.end()) result["ruleIndex"] = index->second;
-      results.push_back(std::move(result));
-    }
+    for (const Finding& f : file.findings) add(f, file.verdict);
+  }
+  for (const ModelReport& model : report.models) {
+    for (const Finding& f : model.findings) add(f, model.verdict);
   }
 
   json doc = {

@@ -16,21 +16,34 @@ std::string Where(const Location& loc) {
   return StrCat("[", where, "@", loc.offset, "]");
 }
 
+// Worst first, each with its location and evidence.
+void WriteFindings(const std::vector<Finding>& findings, std::ostream& out) {
+  std::vector<const Finding*> sorted;
+  for (const Finding& f : findings) sorted.push_back(&f);
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const Finding* a, const Finding* b) { return a->severity > b->severity; });
+  for (const Finding* f : sorted) {
+    out << absl::StrFormat("    %-8s %-30s %s %s\n", SeverityName(f->severity), f->rule_id,
+                           f->message, Where(f->location));
+    if (!f->evidence.empty()) out << "             evidence: " << f->evidence << "\n";
+  }
+}
+
 }  // namespace
 
 void WriteTextReport(const ScanReport& report, std::ostream& out) {
   for (const FileReport& file : report.files) {
     out << absl::StrFormat("%-10s %s  (%s, %d bytes)\n", VerdictName(file.verdict), file.path,
                            file.format, file.size_bytes);
-    std::vector<const Finding*> sorted;
-    for (const Finding& f : file.findings) sorted.push_back(&f);
-    std::stable_sort(sorted.begin(), sorted.end(),
-                     [](const Finding* a, const Finding* b) { return a->severity > b->severity; });
-    for (const Finding* f : sorted) {
-      out << absl::StrFormat("    %-8s %-30s %s %s\n", SeverityName(f->severity), f->rule_id,
-                             f->message, Where(f->location));
-      if (!f->evidence.empty()) out << "             evidence: " << f->evidence << "\n";
-    }
+    WriteFindings(file.findings, out);
+  }
+  if (!report.models.empty()) out << "\nModels:\n";
+  for (const ModelReport& model : report.models) {
+    out << absl::StrFormat("%-10s %s  (%d files, license %s, publisher %s)\n",
+                           VerdictName(model.verdict), model.path, model.file_indices.size(),
+                           model.license.empty() ? "unknown" : model.license,
+                           model.publisher.empty() ? "unknown" : model.publisher);
+    WriteFindings(model.findings, out);
   }
   out << absl::StrFormat(
       "\n%d files scanned in %.2fs: %d clean, %d suspicious, %d malicious, %d error. Overall: %s\n",

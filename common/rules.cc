@@ -141,7 +141,8 @@ constexpr std::array kRules = {
              "A node runs a Python callable (PyOp/PythonOp), which executes whatever code the "
              "runtime maps it to.",
              "Do not run the model with Python custom ops enabled."},
-    RuleInfo{rules::kOnnxExternalDataEscape, S::kHigh, "ONNX external data escapes the model folder",
+    RuleInfo{rules::kOnnxExternalDataEscape, S::kHigh,
+             "ONNX external data escapes the model folder",
              "A tensor's external data location is absolute, climbs out with '..', or is a "
              "symlink that leaves the model folder: loading reads arbitrary files "
              "(CVE-2022-25882, CVE-2024-27318).",
@@ -151,7 +152,8 @@ constexpr std::array kRules = {
              "called. Its names were decoded: HIGH or CRITICAL when they reach the OS, files, "
              "eval or imports; MEDIUM for plain arithmetic.",
              "Rewrite Lambda layers as registered custom layers; never load untrusted ones."},
-    RuleInfo{rules::kKerasDangerousCallable, S::kCritical, "Keras config references a dangerous callable",
+    RuleInfo{rules::kKerasDangerousCallable, S::kCritical,
+             "Keras config references a dangerous callable",
              "A serialized function reference ({module, class_name: function, config}) names a "
              "denied callable such as os.system: deserializing the config calls it "
              "(CVE-2025-1550).",
@@ -168,6 +170,26 @@ constexpr std::array kRules = {
              "The model config is not valid JSON or a Lambda's code cannot be decoded, so the "
              "model was not fully analysed.",
              "Re-save the model with Keras."},
+    RuleInfo{rules::kUnapprovedFormat, S::kHigh, "Model file format not approved",
+             "The registry policy approves only some serialization formats (for example "
+             "safetensors, GGUF and ONNX); this file is in another.",
+             "Convert the model to an approved format."},
+    RuleInfo{rules::kLicenseNotAllowed, S::kHigh, "Model license not allowed",
+             "The license in the model card's front matter or LICENSE file is not on the "
+             "policy's SPDX allowlist.",
+             "Choose a model under an allowed license, or extend the allowlist."},
+    RuleInfo{rules::kLicenseMissing, S::kHigh, "Model license unknown",
+             "The policy requires an allowed license, and neither README.md front matter nor a "
+             "LICENSE file names one.",
+             "Add a license to the model card."},
+    RuleInfo{rules::kPublisherNotAllowed, S::kHigh, "Model publisher not allowed",
+             "The model's publisher (from the Hugging Face cache layout or --publisher) is not on "
+             "the policy's allowlist.",
+             "Use a model from an approved publisher."},
+    RuleInfo{rules::kPublisherUnknown, S::kHigh, "Model publisher unknown",
+             "The policy requires an approved publisher, and none could be determined: the path "
+             "is not a Hugging Face cache snapshot and no --publisher was given.",
+             "Pass --publisher ORG, or scan from the Hugging Face cache."},
     RuleInfo{rules::kExtensionMismatch, S::kMedium, "File content does not match its name",
              "The file name promises one format but the bytes are another, e.g. a pickle named "
              ".safetensors. Tools that trust names skip it.",

@@ -63,6 +63,12 @@ inline constexpr std::string_view kKerasDangerousCallable = "keras.dangerous_cal
 inline constexpr std::string_view kKerasCustomObject = "keras.custom_object";
 inline constexpr std::string_view kKerasTfOpLambda = "keras.tf_op_lambda";
 inline constexpr std::string_view kKerasMalformed = "keras.malformed";
+// Registry gate (whole models).
+inline constexpr std::string_view kUnapprovedFormat = "policy.unapproved_format";
+inline constexpr std::string_view kLicenseNotAllowed = "policy.license_not_allowed";
+inline constexpr std::string_view kLicenseMissing = "policy.license_missing";
+inline constexpr std::string_view kPublisherNotAllowed = "policy.publisher_not_allowed";
+inline constexpr std::string_view kPublisherUnknown = "policy.publisher_unknown";
 // Whole-file.
 inline constexpr std::string_view kExtensionMismatch = "format.extension_mismatch";
 inline constexpr std::string_view kUnrecognizedFormat = "format.unrecognized";

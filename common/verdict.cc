@@ -27,6 +27,23 @@ Verdict DeriveVerdict(const std::vector<Finding>& findings, bool fully_analysed)
   return Verdict::kClean;
 }
 
+Verdict WorseVerdict(Verdict a, Verdict b) {
+  auto rank = [](Verdict v) {
+    switch (v) {
+      case Verdict::kMalicious:
+        return 3;
+      case Verdict::kError:
+        return 2;
+      case Verdict::kSuspicious:
+        return 1;
+      case Verdict::kClean:
+        return 0;
+    }
+    return 3;
+  };
+  return rank(a) >= rank(b) ? a : b;
+}
+
 std::optional<Severity> FileReport::MaxSeverity() const {
   std::optional<Severity> max;
   for (const Finding& f : findings) {

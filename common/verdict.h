@@ -25,6 +25,9 @@ std::string_view VerdictName(Verdict verdict);
 // the payload before the error (e.g. REDUCE then garbage) still runs.
 Verdict DeriveVerdict(const std::vector<Finding>& findings, bool fully_analysed);
 
+// The more alarming of two verdicts: MALICIOUS > ERROR > SUSPICIOUS > CLEAN.
+Verdict WorseVerdict(Verdict a, Verdict b);
+
 struct FileReport {
   std::string path;
   std::string format;  // What content sniffing found, e.g. "pytorch-zip".

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -15,6 +16,7 @@
 #include "common/rules.h"
 #include "common/strings.h"
 #include "coordinator/local_scan_job.h"
+#include "coordinator/model_aggregator.h"
 
 namespace gauntlet {
 namespace {
@@ -37,6 +39,8 @@ Scan options:
   --policy FILE              TOML policy layered over the built-in one.
   --fail-on SEVERITY         Exit 1 when a finding is at or above SEVERITY
                              (INFO, LOW, MEDIUM, HIGH, CRITICAL; default HIGH).
+  --publisher ORG            Publisher of the scanned models, for the registry
+                             policy (Hugging Face cache paths carry their own).
   --jobs N                   Worker threads (default: one per core).
   --no-progress              No progress bar, even on a terminal.
 
@@ -73,6 +77,7 @@ int Scan(const std::vector<std::string>& args) {
   std::vector<std::string> paths;
   ReportFormat format = ReportFormat::kText;
   std::optional<std::string> output, policy_path;
+  std::string publisher;
   Severity fail_on = Severity::kHigh;
   int jobs = 0;
   bool progress = isatty(STDERR_FILENO);
@@ -100,6 +105,8 @@ int Scan(const std::vector<std::string>& args) {
       auto severity = ParseSeverity(v);
       if (!severity) return UsageError("--fail-on takes INFO, LOW, MEDIUM, HIGH or CRITICAL");
       fail_on = *severity;
+    } else if (arg == "--publisher") {
+      if (!value(publisher) || publisher.empty()) return UsageError("--publisher needs a name");
     } else if (arg == "--jobs" || arg == "-j") {
       if (!value(v) || (jobs = std::atoi(v.c_str())) <= 0) {
         return UsageError("--jobs needs a positive number");
@@ -129,6 +136,11 @@ int Scan(const std::vector<std::string>& args) {
   if (progress)
     options.on_progress = [&bar](size_t done, size_t total) { bar.Update(done, total); };
   ScanReport report = RunLocalScanJob(*files, policy, options);
+  std::vector<std::string> directories;
+  for (const std::string& path : paths) {
+    if (std::filesystem::is_directory(path)) directories.push_back(path);
+  }
+  AggregateModels(directories, policy, publisher, report);
 
   if (output) {
     std::string temp = *output + ".tmp";
@@ -148,10 +160,7 @@ int Scan(const std::vector<std::string>& args) {
     WriteReport(report, format, std::cout);
   }
 
-  for (const FileReport& file : report.files) {
-    auto max = file.MaxSeverity();
-    if (max && *max >= fail_on) return kExitFindings;
-  }
+  if (auto max = report.MaxSeverity(); max && *max >= fail_on) return kExitFindings;
   return report.CountVerdict(Verdict::kError) > 0 ? kExitError : kExitClean;
 }
 

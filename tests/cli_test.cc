@@ -141,6 +141,21 @@ TEST_F(CliTest, BadInputGetsAClearMessageAndExitTwo) {
       << r.err;
 }
 
+TEST_F(CliTest, RegistryGateFailsAModelAndReportsItInJson) {
+  Write("gate.toml", "[registry]\napproved_formats = [\"safetensors\", \"gguf\", \"onnx\"]\n");
+  Write("clean/README.md", "---\nlicense: mit\n---\n");
+  Result r = Run("scan --format json --policy " + Path("gate.toml") + " " + Path("clean"));
+  EXPECT_EQ(r.exit_code, 1) << r.err;  // HIGH violation >= default --fail-on HIGH.
+  auto doc = nlohmann::json::parse(r.out);
+  ASSERT_EQ(doc["models"].size(), 1u);
+  const auto& model = doc["models"][0];
+  EXPECT_EQ(model["path"], Path("clean"));
+  EXPECT_EQ(model["license"], "mit");
+  EXPECT_EQ(model["verdict"], "SUSPICIOUS");
+  EXPECT_EQ(model["findings"][0]["rule_id"], "policy.unapproved_format");
+  EXPECT_EQ(model["findings"][0]["severity"], "HIGH");
+}
+
 TEST_F(CliTest, SymlinkLoopsAreWalkedOnce) {
   fs::create_directory_symlink(dir_ / "clean", dir_ / "clean" / "loop");
   Result r = Run("scan --format json " + Path("clean"));
