@@ -82,6 +82,35 @@ bool LooksLikeOnnx(std::string_view head) {
           next_tag == 0x32 || next_tag == 0x3a || next_tag == 0x42);
 }
 
+// GraphDef and KerasMetadata both start with a repeated field 1 message; its
+// first fields tell them apart: NodeDef is name (1, string) then op (2,
+// string); SavedObject is node_id (1, varint) then node_path (2, string).
+Format SniffTfRepeatedMessage(std::string_view head) {
+  if (head.size() < 6 || head[0] != 0x0a) return Format::kUnknown;
+  size_t pos = 1;
+  uint64_t length = 0;
+  for (int shift = 0; pos < head.size() && shift < 35; shift += 7) {
+    auto b = static_cast<unsigned char>(head[pos++]);
+    length |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if (!(b & 0x80)) break;
+  }
+  if (length < 4 || pos + 2 > head.size()) return Format::kUnknown;
+  auto first = static_cast<unsigned char>(head[pos]);
+  if (first == 0x08) {
+    size_t p = pos + 1;
+    while (p < head.size() && (static_cast<unsigned char>(head[p]) & 0x80)) ++p;
+    if (p + 1 < head.size() && head[p + 1] == 0x12) return Format::kTfKerasMetadata;
+    return Format::kUnknown;
+  }
+  if (first == 0x0a) {
+    auto name_length = static_cast<unsigned char>(head[pos + 1]);
+    size_t op_tag = pos + 2 + name_length;
+    if (name_length < 0x80 && op_tag < head.size() && head[op_tag] == 0x12)
+      return Format::kTfGraphDef;
+  }
+  return Format::kUnknown;
+}
+
 }  // namespace
 
 std::string_view FormatName(Format format) {
@@ -120,6 +149,12 @@ std::string_view FormatName(Format format) {
       return "hdf5";
     case Format::kOnnx:
       return "onnx";
+    case Format::kTfSavedModel:
+      return "tf-savedmodel";
+    case Format::kTfGraphDef:
+      return "tf-graphdef";
+    case Format::kTfKerasMetadata:
+      return "tf-keras-metadata";
   }
   return "unknown";
 }
@@ -165,6 +200,10 @@ Format SniffFormat(std::string_view head) {
   }
   if (IsTarHeader(head)) return Format::kTar;
   if (LooksLikeOnnx(head)) return Format::kOnnx;
+  if (head.size() >= 3 && head[0] == 0x08 && head[1] == 0x01 && head[2] == 0x12) {
+    return Format::kTfSavedModel;
+  }
+  if (Format tf = SniffTfRepeatedMessage(head); tf != Format::kUnknown) return tf;
   if (LooksLikeSafetensors(head)) return Format::kSafetensors;
   if (LooksLikeText(head.substr(0, 512), head.size() > 512)) return Format::kText;
   return Format::kUnknown;

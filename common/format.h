@@ -24,7 +24,10 @@ enum class Format {
   kSafetensors,
   kGguf,
   kHdf5,
-  kOnnx,  // ModelProto: ir_version first, then a known field.
+  kOnnx,             // ModelProto: ir_version first, then a known field.
+  kTfSavedModel,     // saved_model.pb: schema version 1, then meta graphs.
+  kTfGraphDef,       // A bare frozen GraphDef (.pb): NodeDef name, then op.
+  kTfKerasMetadata,  // keras_metadata.pb: Keras layer configs as JSON.
 };
 
 std::string_view FormatName(Format format);

@@ -170,6 +170,15 @@ constexpr std::array kRules = {
              "The model config is not valid JSON or a Lambda's code cannot be decoded, so the "
              "model was not fully analysed.",
              "Re-save the model with Keras."},
+    RuleInfo{rules::kTfUnsafeOp, S::kHigh, "TensorFlow graph uses an unsafe op",
+             "A node in the graph or its function library reads or writes files (ReadFile, "
+             "WriteFile, Save ops outside TensorFlow's own checkpoint functions) or runs Python "
+             "(PyFunc, EagerPyFunc), which executes when the graph runs.",
+             "Do not serve the model; inspect where the op's inputs come from."},
+    RuleInfo{rules::kTfMalformed, S::kMedium, "Malformed TensorFlow protobuf",
+             "The SavedModel, GraphDef or Keras metadata protobuf could not be parsed, so it "
+             "was not fully analysed.",
+             "Re-export the model with TensorFlow."},
     RuleInfo{rules::kUnapprovedFormat, S::kHigh, "Model file format not approved",
              "The registry policy approves only some serialization formats (for example "
              "safetensors, GGUF and ONNX); this file is in another.",

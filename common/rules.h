@@ -63,6 +63,8 @@ inline constexpr std::string_view kKerasDangerousCallable = "keras.dangerous_cal
 inline constexpr std::string_view kKerasCustomObject = "keras.custom_object";
 inline constexpr std::string_view kKerasTfOpLambda = "keras.tf_op_lambda";
 inline constexpr std::string_view kKerasMalformed = "keras.malformed";
+inline constexpr std::string_view kTfUnsafeOp = "tf.unsafe_op";
+inline constexpr std::string_view kTfMalformed = "tf.malformed";
 // Registry gate (whole models).
 inline constexpr std::string_view kUnapprovedFormat = "policy.unapproved_format";
 inline constexpr std::string_view kLicenseNotAllowed = "policy.license_not_allowed";
