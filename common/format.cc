@@ -141,6 +141,8 @@ std::string_view FormatName(Format format) {
       return "numpy";
     case Format::kSevenZip:
       return "7z";
+    case Format::kRar:
+      return "rar";
     case Format::kSafetensors:
       return "safetensors";
     case Format::kGguf:
@@ -186,6 +188,7 @@ Format SniffFormat(std::string_view head) {
     return Format::kXz;
   if (StartsWith(head, "\x28\xb5\x2f\xfd")) return Format::kZstd;
   if (StartsWith(head, "7z\xbc\xaf\x27\x1c")) return Format::kSevenZip;
+  if (StartsWith(head, "Rar!\x1a\x07")) return Format::kRar;
   if (StartsWith(head, "\x93NUMPY")) return Format::kNumpy;
   if (StartsWith(head, "GGUF")) return Format::kGguf;
   if (StartsWith(head, "\x89HDF\r\n\x1a\n")) return Format::kHdf5;

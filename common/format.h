@@ -21,6 +21,7 @@ enum class Format {
   kTar,
   kNumpy,
   kSevenZip,
+  kRar,
   kSafetensors,
   kGguf,
   kHdf5,

@@ -271,6 +271,29 @@ TEST(TarScanner, CorruptHeaderIsAnError) {
   EXPECT_EQ(report.verdict, Verdict::kError) << Describe(report);
 }
 
+TEST(LibarchiveScanner, SevenZipBundleWithPayloadLinksAndEscapes) {
+  auto archive = testing::BuildSevenZip(
+      {{"model/pytorch_model.bin", BuildZip({{"archive/data.pkl", EvilPickle()}})},
+       {"model/config.json", "{}"},
+       {"model/link", "", '2', "/etc/passwd"},
+       {"../escape.txt", "x"}});
+  auto report = Scan(archive, "bundle.7z");
+  EXPECT_EQ(report.format, "7z");
+  ExpectPayloadFound(report, "model/pytorch_model.bin!/archive/data.pkl");
+  EXPECT_NE(FindFinding(report, rules::kArchivePathTraversal, "/etc/passwd"), nullptr)
+      << Describe(report);
+  EXPECT_NE(FindFinding(report, rules::kArchivePathTraversal, "../escape.txt"), nullptr);
+}
+
+TEST(LibarchiveScanner, TruncatedSevenZipIsAnError) {
+  auto archive =
+      testing::BuildSevenZip({{"a.pkl", BenignPickle()}, {"b.txt", std::string(5000, 'b')}});
+  for (size_t cut : {archive.size() / 4, archive.size() / 2, archive.size() - 3}) {
+    auto report = Scan(archive.substr(0, cut), "bundle.7z");
+    EXPECT_EQ(report.verdict, Verdict::kError) << "cut at " << cut << Describe(report);
+  }
+}
+
 TEST(NestingLimit, DeeplyNestedArchivesStopWithAFinding) {
   std::string bytes = EvilPickle();
   for (int i = 0; i < 12; ++i) bytes = testing::GzipCompress(bytes);

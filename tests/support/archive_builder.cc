@@ -1,5 +1,7 @@
 #include "tests/support/archive_builder.h"
 
+#include <archive.h>
+#include <archive_entry.h>
 #include <bzlib.h>
 #include <lzma.h>
 #include <zlib.h>
@@ -123,6 +125,33 @@ std::string BuildTar(const std::vector<TarMember>& members) {
     out.append((512 - m.data.size() % 512) % 512, '\0');
   }
   out.append(1024, '\0');
+  return out;
+}
+
+std::string BuildSevenZip(const std::vector<TarMember>& members) {
+  std::string out(1 << 20, '\0');
+  size_t used = 0;
+  archive* a = archive_write_new();
+  archive_write_set_format_7zip(a);
+  archive_write_open_memory(a, out.data(), out.size(), &used);
+  for (const TarMember& m : members) {
+    archive_entry* e = archive_entry_new();
+    archive_entry_set_pathname(e, m.name.c_str());
+    if (!m.link_target.empty()) {
+      archive_entry_set_filetype(e, AE_IFLNK);
+      archive_entry_set_symlink(e, m.link_target.c_str());
+    } else {
+      archive_entry_set_filetype(e, AE_IFREG);
+      archive_entry_set_size(e, static_cast<la_int64_t>(m.data.size()));
+    }
+    archive_entry_set_perm(e, 0644);
+    archive_write_header(a, e);
+    if (m.link_target.empty()) archive_write_data(a, m.data.data(), m.data.size());
+    archive_entry_free(e);
+  }
+  archive_write_close(a);
+  archive_write_free(a);
+  out.resize(used);
   return out;
 }
 

@@ -33,6 +33,10 @@ struct TarMember {
 };
 std::string BuildTar(const std::vector<TarMember>& members);
 
+// A 7z archive written by libarchive; members with a link_target become
+// symbolic links.
+std::string BuildSevenZip(const std::vector<TarMember>& members);
+
 // Stream compressors for wrapper fixtures.
 std::string GzipCompress(std::string_view data);
 std::string ZlibCompress(std::string_view data);

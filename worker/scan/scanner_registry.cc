@@ -5,6 +5,7 @@
 #include "worker/scan/compressed_scanner.h"
 #include "worker/scan/gguf_scanner.h"
 #include "worker/scan/hdf5_scanner.h"
+#include "worker/scan/libarchive_scanner.h"
 #include "worker/scan/numpy_scanner.h"
 #include "worker/scan/onnx_scanner.h"
 #include "worker/scan/pickle_scanner.h"
@@ -20,6 +21,7 @@ std::span<const std::unique_ptr<Scanner>> DefaultScanners() {
     auto* list = new std::vector<std::unique_ptr<Scanner>>();
     list->push_back(std::make_unique<ZipScanner>());
     list->push_back(std::make_unique<TarScanner>());
+    list->push_back(std::make_unique<LibarchiveScanner>());
     list->push_back(std::make_unique<CompressedScanner>());
     list->push_back(std::make_unique<NumpyScanner>());
     list->push_back(std::make_unique<SafetensorsScanner>());
