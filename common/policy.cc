@@ -44,13 +44,13 @@ absl::StatusOr<std::vector<std::string>> StringList(const toml::node& node,
 }
 
 template <typename T>
-absl::Status ReadLimit(const toml::table& limits, std::string_view key, T& field,
-                       const std::string& source) {
-  const toml::node* node = limits.get(key);
+absl::Status ReadPositive(const toml::table& table, std::string_view section, std::string_view key,
+                          T& field, const std::string& source) {
+  const toml::node* node = table.get(key);
   if (!node) return absl::OkStatus();
   std::optional<double> value = node->value<double>();
   if (!value || *value <= 0) {
-    return Invalid(source, StrCat("limits.", key, " must be a positive number"));
+    return Invalid(source, StrCat(section, ".", key, " must be a positive number"));
   }
   field = static_cast<T>(*value);
   return absl::OkStatus();
@@ -100,9 +100,9 @@ absl::StatusOr<Policy> Policy::FromToml(std::string_view toml_text, std::string 
     where << error.source().begin;
     return Invalid(source, StrCat(error.description(), " at ", where.str()));
   }
-  if (auto status =
-          CheckKeys(root, {"version", "extends", "limits", "imports", "registry", "rules"},
-                    "the top level", source);
+  if (auto status = CheckKeys(
+          root, {"version", "extends", "limits", "imports", "registry", "signatures", "rules"},
+          "the top level", source);
       !status.ok()) {
     return status;
   }
@@ -119,14 +119,15 @@ absl::StatusOr<Policy> Policy::FromToml(std::string_view toml_text, std::string 
   if (const toml::table* limits = root["limits"].as_table()) {
     ScanLimits& l = policy.limits_;
     for (auto status :
-         {ReadLimit(*limits, "max_decompressed_bytes", l.max_decompressed_bytes, source),
-          ReadLimit(*limits, "max_expansion_ratio", l.max_expansion_ratio, source),
-          ReadLimit(*limits, "max_nesting_depth", l.max_nesting_depth, source),
-          ReadLimit(*limits, "max_archive_members", l.max_archive_members, source),
-          ReadLimit(*limits, "max_pickle_opcodes", l.max_pickle_opcodes, source),
-          ReadLimit(*limits, "max_pickle_stack", l.max_pickle_stack, source),
-          ReadLimit(*limits, "max_pickle_memo", l.max_pickle_memo, source),
-          ReadLimit(*limits, "timeout_seconds", l.timeout_seconds, source)}) {
+         {ReadPositive(*limits, "limits", "max_decompressed_bytes", l.max_decompressed_bytes,
+                       source),
+          ReadPositive(*limits, "limits", "max_expansion_ratio", l.max_expansion_ratio, source),
+          ReadPositive(*limits, "limits", "max_nesting_depth", l.max_nesting_depth, source),
+          ReadPositive(*limits, "limits", "max_archive_members", l.max_archive_members, source),
+          ReadPositive(*limits, "limits", "max_pickle_opcodes", l.max_pickle_opcodes, source),
+          ReadPositive(*limits, "limits", "max_pickle_stack", l.max_pickle_stack, source),
+          ReadPositive(*limits, "limits", "max_pickle_memo", l.max_pickle_memo, source),
+          ReadPositive(*limits, "limits", "timeout_seconds", l.timeout_seconds, source)}) {
       if (!status.ok()) return status;
     }
     if (auto status = CheckKeys(*limits,
@@ -203,6 +204,35 @@ absl::StatusOr<Policy> Policy::FromToml(std::string_view toml_text, std::string 
       auto severity = SeverityField(*node, source, "registry.violation_severity");
       if (!severity.ok()) return severity.status();
       r.violation_severity = *severity;
+    }
+  }
+
+  if (const toml::table* signatures = root["signatures"].as_table()) {
+    if (auto status = CheckKeys(*signatures, {"builtin", "rule_files", "max_scan_bytes"},
+                                "[signatures]", source);
+        !status.ok()) {
+      return status;
+    }
+    SignaturePolicy& sig = policy.signatures_;
+    if (const toml::node* node = signatures->get("builtin")) {
+      auto builtin = node->value<bool>();
+      if (!builtin) return Invalid(source, "signatures.builtin must be true or false");
+      sig.builtin = *builtin;
+    }
+    if (const toml::node* node = signatures->get("rule_files")) {
+      auto files = StringList(*node, source, "signatures.rule_files");
+      if (!files.ok()) return files.status();
+      // Relative rule files are relative to the policy file.
+      std::string dir =
+          source.find('/') == std::string::npos ? "" : source.substr(0, source.rfind('/') + 1);
+      for (std::string& file : *files) {
+        sig.rule_files.push_back(file.front() == '/' ? file : dir + file);
+      }
+    }
+    if (auto status =
+            ReadPositive(*signatures, "signatures", "max_scan_bytes", sig.max_scan_bytes, source);
+        !status.ok()) {
+      return status;
     }
   }
 

@@ -40,6 +40,14 @@ struct RegistryPolicy {
   Severity violation_severity = Severity::kHigh;
 };
 
+// Signature (YARA) rules: the built-in set and the user's rule files, run
+// over non-text content up to max_scan_bytes and over decoded payload strings.
+struct SignaturePolicy {
+  bool builtin = true;
+  std::vector<std::string> rule_files;
+  uint64_t max_scan_bytes = 32ull << 20;
+};
+
 enum class ImportClass { kAllowed, kDenied, kUnknown };
 
 struct ImportDecision {
@@ -66,6 +74,7 @@ class Policy {
 
   const ScanLimits& limits() const { return limits_; }
   const RegistryPolicy& registry() const { return registry_; }
+  const SignaturePolicy& signatures() const { return signatures_; }
   Severity unknown_called_severity() const { return unknown_called_; }
   Severity unknown_referenced_severity() const { return unknown_referenced_; }
   const std::string& source() const { return source_; }
@@ -79,6 +88,7 @@ class Policy {
   std::map<std::string, std::optional<Severity>, std::less<>> rule_overrides_;
   ScanLimits limits_;
   RegistryPolicy registry_;
+  SignaturePolicy signatures_;
   Severity unknown_called_ = Severity::kMedium;
   Severity unknown_referenced_ = Severity::kLow;
   std::string source_ = "built-in";
@@ -89,6 +99,9 @@ bool GlobMatch(std::string_view pattern, std::string_view text);
 
 // The TOML text of the built-in policy, printed by `gauntlet policy show`.
 std::string_view DefaultPolicyToml();
+
+// The YARA source of the built-in signature rules.
+std::string_view DefaultSignatureRules();
 
 }  // namespace gauntlet
 

@@ -179,6 +179,11 @@ constexpr std::array kRules = {
              "The SavedModel, GraphDef or Keras metadata protobuf could not be parsed, so it "
              "was not fully analysed.",
              "Re-export the model with TensorFlow."},
+    RuleInfo{rules::kSignatureMatch, S::kHigh, "Known malicious pattern (YARA)",
+             "A YARA signature rule matched the raw bytes of a member, or strings decoded from a "
+             "pickle or template: reverse shells, download-and-execute, credential theft, miners, "
+             "or the user's own rules. The rule's meta.severity sets the severity.",
+             "Inspect the matched content; treat the file as hostile."},
     RuleInfo{rules::kUnapprovedFormat, S::kHigh, "Model file format not approved",
              "The registry policy approves only some serialization formats (for example "
              "safetensors, GGUF and ONNX); this file is in another.",

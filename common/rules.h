@@ -65,6 +65,7 @@ inline constexpr std::string_view kKerasTfOpLambda = "keras.tf_op_lambda";
 inline constexpr std::string_view kKerasMalformed = "keras.malformed";
 inline constexpr std::string_view kTfUnsafeOp = "tf.unsafe_op";
 inline constexpr std::string_view kTfMalformed = "tf.malformed";
+inline constexpr std::string_view kSignatureMatch = "signature.match";
 // Registry gate (whole models).
 inline constexpr std::string_view kUnapprovedFormat = "policy.unapproved_format";
 inline constexpr std::string_view kLicenseNotAllowed = "policy.license_not_allowed";

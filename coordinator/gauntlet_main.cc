@@ -17,6 +17,7 @@
 #include "common/strings.h"
 #include "coordinator/local_scan_job.h"
 #include "coordinator/model_aggregator.h"
+#include "worker/scan/signatures.h"
 
 namespace gauntlet {
 namespace {
@@ -126,6 +127,10 @@ int Scan(const std::vector<std::string>& args) {
     auto loaded = Policy::LoadFile(*policy_path);
     if (!loaded.ok()) return UsageError(std::string(loaded.status().message()));
     policy = std::move(*loaded);
+  }
+  // A broken user rule file is a usage error, not a per-file surprise.
+  if (auto signatures = scan::SignatureSet::ForPolicy(policy.signatures()); !signatures.ok()) {
+    return UsageError(std::string(signatures.status().message()));
   }
   auto files = ExpandScanPaths(paths);
   if (!files.ok()) return UsageError(std::string(files.status().message()));

@@ -9,7 +9,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git clang-format
   # Libraries linked by the C++ code
   libabsl-dev zlib1g-dev libbz2-dev liblzma-dev libzstd-dev
-  nlohmann-json3-dev libtomlplusplus-dev libhdf5-dev libarchive-dev
+  nlohmann-json3-dev libtomlplusplus-dev libhdf5-dev libarchive-dev libyara-dev
   # Tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   # Real-library fixtures (torch.save, numpy, sklearn, joblib) for the tests,

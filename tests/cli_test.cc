@@ -134,6 +134,11 @@ TEST_F(CliTest, BadInputGetsAClearMessageAndExitTwo) {
     EXPECT_EQ(r.exit_code, 2) << c.args;
     EXPECT_NE(r.err.find(c.message), std::string::npos) << c.args << " -> " << r.err;
   }
+  Write("rules.toml", "[signatures]\nrule_files = [\"missing.yar\"]\n");
+  Result missing_rules = Run("scan --policy " + Path("rules.toml") + " " + Path("clean"));
+  EXPECT_EQ(missing_rules.exit_code, 2);
+  EXPECT_NE(missing_rules.err.find("missing.yar cannot be opened"), std::string::npos)
+      << missing_rules.err;
   Write("bad.toml", "[limits]\nmax_nesting_depth = \"deep\"\n");
   Result r = Run("scan --policy " + Path("bad.toml") + " " + Path("clean"));
   EXPECT_EQ(r.exit_code, 2);

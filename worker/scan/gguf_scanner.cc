@@ -150,6 +150,7 @@ class Parser {
   void CheckString(std::string_view key, std::string_view text, uint64_t offset) {
     bool chat_template = StartsWith(key, "tokenizer.chat_template");
     if (chat_template || LooksLikeTemplate(text)) {
+      ctx_.MatchSignatures(text, StrCat("in metadata '", key, "'"), offset);
       if (auto threat = FindTemplateThreat(text)) {
         ctx_.Report(rules::kGgufTemplateInjection, Severity::kCritical,
                     StrCat("'", key, "' is a Jinja template that reaches ", threat->token), offset,

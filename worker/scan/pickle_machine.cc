@@ -143,6 +143,10 @@ class Machine {
   // --- Value construction -------------------------------------------------
   Value* New(K kind) { return arena_.New(kind); }
   Value* NewText(K kind, std::string_view text) {
+    constexpr size_t kMaxStrings = 1 << 20;
+    if (kind == K::kStr && text.size() >= 4 && result_.strings.size() + text.size() < kMaxStrings) {
+      result_.strings.append(text).push_back('\n');
+    }
     Value* v = New(kind);
     v->text = text;
     return v;

@@ -70,6 +70,9 @@ struct PickleResult {
   // (legacy torch files start with a magic-number pickle).
   std::optional<std::string> int_result;
   bool is_joblib = false;  // Saw joblib's interleaved array data.
+  // Every string constant of 4+ characters, newline-separated (capped), for
+  // signature rules: commands and URLs hide in call arguments.
+  std::string strings;
 };
 
 // Analyses the one pickle that starts at `start` in `data`, up to its STOP.

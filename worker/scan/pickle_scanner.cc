@@ -79,6 +79,9 @@ void ReportResult(const PickleResult& result, ScanContext& ctx) {
   for (const PickleEvent& event : result.events) {
     ctx.Report(event.rule_id, event.severity, event.message, event.offset, event.evidence);
   }
+  if (!result.strings.empty()) {
+    ctx.MatchSignatures(result.strings, "in strings decoded from the pickle", result.start);
+  }
   for (const EmbeddedBlob& blob : result.blobs) {
     ctx.Report(rules::kEmbeddedPayload, Severity::kInfo,
                StrCat("embedded payload from ", blob.how, " scanned as a nested member"),

@@ -38,6 +38,28 @@ ScanContext::ScanContext(const Policy& policy, std::span<const std::unique_ptr<S
                 std::chrono::duration_cast<Clock::duration>(
                     std::chrono::duration<double>(policy.limits().timeout_seconds))) {}
 
+void ScanContext::MatchSignatures(std::string_view data, std::string_view what, uint64_t offset) {
+  if (!signatures_ && !signatures_failed_) {
+    // Compiled (once per process) on first use, so text-only runs skip it.
+    auto signatures = SignatureSet::ForPolicy(policy_.signatures());
+    if (!signatures.ok()) {
+      signatures_failed_ = true;
+      ReportIncomplete(rules::kReadError,
+                       StrCat("signature rules unavailable: ", signatures.status().message()), 0);
+      return;
+    }
+    signatures_ = *signatures;
+  }
+  if (!signatures_) return;
+  for (const SignatureMatch& match : signatures_->Match(data)) {
+    if (!reported_signatures_.insert(StrCat(MemberPath(), "|", match.rule)).second) continue;
+    Report(rules::kSignatureMatch, match.severity,
+           StrCat("YARA rule ", match.rule, " matched ", what,
+                  match.description.empty() ? "" : StrCat(": ", match.description)),
+           offset, match.rule);
+  }
+}
+
 std::string ScanContext::MemberPath() const { return StrJoin(member_path_, "!/"); }
 
 void ScanContext::Report(std::string_view rule_id, Severity severity, std::string message,
@@ -96,6 +118,11 @@ void ScanContext::ScanContent(std::string_view content) {
   }
   if (format == Format::kEmpty) return;
   if (TimedOut()) return;
+  // Text is scanned for what it does when loaded (the pickle probe), not for
+  // what it mentions: a model card may well say "curl ... | sh".
+  if (format != Format::kText && content.size() <= policy_.signatures().max_scan_bytes) {
+    MatchSignatures(content, "in the raw bytes", 0);
+  }
   for (const auto& scanner : scanners_) {
     if (scanner->Accepts(format)) {
       scanner->Scan(content, *this);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -16,6 +17,7 @@
 #include "common/finding.h"
 #include "common/policy.h"
 #include "worker/scan/scanner.h"
+#include "worker/scan/signatures.h"
 
 namespace gauntlet::scan {
 
@@ -49,6 +51,11 @@ class ScanContext {
   void ReleaseDecompressed(uint64_t bytes) {
     held_decompressed_ -= std::min(bytes, held_decompressed_);
   }
+
+  // Runs the policy's signature (YARA) rules over `data` (raw member bytes,
+  // or strings decoded from a payload, as `what` says) and reports matches,
+  // each rule once per member.
+  void MatchSignatures(std::string_view data, std::string_view what, uint64_t offset);
 
   // Findings reported while a MemberScope lives are located in `name`, for
   // scanners that interpret a member themselves (a Keras zip's config.json).
@@ -98,6 +105,9 @@ class ScanContext {
   bool fully_analysed_ = true;
   bool timeout_reported_ = false;
   uint64_t held_decompressed_ = 0;
+  std::shared_ptr<const SignatureSet> signatures_;
+  bool signatures_failed_ = false;
+  std::set<std::string> reported_signatures_;
   std::string format_label_;
   std::vector<std::pair<std::string, std::string>> metadata_;
   Clock::time_point deadline_;
