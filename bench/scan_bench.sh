@@ -5,14 +5,19 @@
 #   2. scan time of a multi-GB checkpoint against `cat FILE > /dev/null` and
 #      against a tiny checkpoint of the same layout (target: independent of
 #      tensor size);
-#   3. start-up time of the CLI (`gauntlet version`).
-# Usage: bench/scan_bench.sh [BIG_GIB]   (default 2)
+#   3. start-up time of the CLI (`gauntlet version`);
+#   4. files/s over a mixed-format directory (torch, pickle, joblib, numpy,
+#      ONNX, Keras, text; benign and malicious), 20 copies of the fixture set;
+#   5. peak memory (max RSS) scanning a tar archive of ARCHIVE_GIB GiB holding
+#      a checkpoint of that size (target: bounded, far below the archive).
+# Usage: bench/scan_bench.sh [BIG_GIB] [ARCHIVE_GIB]   (defaults 2 and 5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_WAIT_POLICY=PASSIVE
 GAUNTLET=${GAUNTLET:-build/coordinator/gauntlet}
 [ -x "$GAUNTLET" ] || scripts/build.sh
 BIG_GIB=${1:-2}
+ARCHIVE_GIB=${2:-5}
 WORK=$(mktemp -d /tmp/gauntlet-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
@@ -62,3 +67,19 @@ printf "tiny checkpoint of the same layout: %.4f s (big/tiny = %.2f)\n" "$scan_t
 echo "== 3. Start-up =="
 t=$(best_of 10 "$GAUNTLET" version)
 printf "gauntlet version: %.4f s\n" "$t"
+
+echo "== 4. Mixed-format directory =="
+/usr/bin/python3 tests/fixtures/make_real_fixtures.py "$WORK/fixtures" >/dev/null
+for i in $(seq 20); do cp -r "$WORK/fixtures" "$WORK/mixed/$i" 2>/dev/null || { mkdir -p "$WORK/mixed"; cp -r "$WORK/fixtures" "$WORK/mixed/$i"; }; done
+count=$(find "$WORK/mixed" -type f | wc -l)
+t=$(best_of 5 "$GAUNTLET" scan --no-progress --format json --output "$WORK/r.json" "$WORK/mixed")
+printf "%d mixed files in %.4f s: %.0f files/s\n" "$count" "$t" "$(calc "$count / $t")"
+
+echo "== 5. Memory on a large archive =="
+rm -rf "$WORK/small" "$WORK/mixed"
+/usr/bin/python3 bench/make_bench_corpus.py big "$WORK/huge.pt" "$ARCHIVE_GIB"
+tar -C "$WORK" -cf "$WORK/huge.tar" huge.pt && rm "$WORK/huge.pt"
+tar_size=$(stat -c %s "$WORK/huge.tar")
+rss=$( { /usr/bin/time -f "%M" "$GAUNTLET" scan --no-progress "$WORK/huge.tar" >/dev/null; } 2>&1 | tail -1)
+printf "%.2f GiB tar: peak RSS %.1f MiB (%.4f%% of the archive)\n" "$(calc "$tar_size / 1073741824")" \
+  "$(calc "$rss / 1024")" "$(calc "100 * $rss * 1024 / $tar_size")"

@@ -128,9 +128,13 @@ int Scan(const std::vector<std::string>& args) {
     if (!loaded.ok()) return UsageError(std::string(loaded.status().message()));
     policy = std::move(*loaded);
   }
-  // A broken user rule file is a usage error, not a per-file surprise.
-  if (auto signatures = scan::SignatureSet::ForPolicy(policy.signatures()); !signatures.ok()) {
-    return UsageError(std::string(signatures.status().message()));
+  // A broken user rule file is a usage error, not a per-file surprise. The
+  // built-in rules are compiled on first use instead, so runs that never
+  // meet binary content do not pay for it.
+  if (!policy.signatures().rule_files.empty()) {
+    if (auto signatures = scan::SignatureSet::ForPolicy(policy.signatures()); !signatures.ok()) {
+      return UsageError(std::string(signatures.status().message()));
+    }
   }
   auto files = ExpandScanPaths(paths);
   if (!files.ok()) return UsageError(std::string(files.status().message()));
