@@ -10,4 +10,5 @@ scripts/build.sh
 
 echo "== Again under ASan + UBSan =="
 BUILD_DIR=build-sanitize BUILD_TYPE=Debug scripts/build.sh -DGAUNTLET_SANITIZE=ON -DGAUNTLET_BUILD_BENCH=OFF
-(cd build-sanitize && ctest --output-on-failure --timeout 900 -j "$(nproc)")
+(cd build-sanitize &&
+  LSAN_OPTIONS="suppressions=$PWD/../tests/lsan.supp" ctest --output-on-failure --timeout 900 -j "$(nproc)")
