@@ -7,7 +7,9 @@
 
 #include "common/format.h"
 #include "tests/support/archive_builder.h"
+#include "tests/support/gguf_builder.h"
 #include "tests/support/pickle_builder.h"
+#include "tests/support/proto_writer.h"
 #include "tests/support/scan_assertions.h"
 #include "worker/scan/file_scanner.h"
 
@@ -20,6 +22,15 @@ struct Fixture {
   std::string name;
   std::string bytes;
 };
+
+std::string OnnxModel() {
+  testing::ProtoWriter node;
+  node.Bytes(1, "x").Bytes(2, "y").Bytes(4, "Relu");
+  testing::ProtoWriter model;
+  model.Varint(1, 8).Message(7, testing::ProtoWriter().Message(1, node));
+  model.Message(8, testing::ProtoWriter().Bytes(1, "").Varint(2, 17));
+  return model.str();
+}
 
 std::vector<Fixture> Fixtures() {
   std::string body = PickleBuilder()
@@ -55,6 +66,18 @@ std::vector<Fixture> Fixtures() {
       {"model.pkl.bz2", testing::Bzip2Compress(benign)},
       {"model.pt.xz", testing::XzCompress(torch_zip)},
       {"model.pkl.zst", testing::ZstdCompress(benign)},
+      {"model.gguf",
+       testing::GgufBuilder()
+           .String("general.architecture", "llama")
+           .String("tokenizer.chat_template", "{% for m in messages %}{{ m }}{% endfor %}")
+           .F32Tensor("w", 8, 0)
+           .Build(32)},
+      {"model.onnx", OnnxModel()},
+      {"bundle.7z", testing::BuildSevenZip({{"m/model.pkl", benign}, {"m/config.json", "{}"}})},
+      {"model.keras",
+       testing::BuildZip(
+           {{"metadata.json", "{}"},
+            {"config.json", R"({"module":"keras","class_name":"Sequential","config":{}})"}})},
   };
 }
 
