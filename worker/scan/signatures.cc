@@ -3,12 +3,16 @@
 #include <yara.h>
 
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <mutex>
 
 #include "common/strings.h"
 
 namespace gauntlet::scan {
+
+// The built-in rules, compiled at build time (builtin_signatures.cc).
+std::string_view CompiledBuiltinSignatures();
 
 struct SignatureSet::Compiled {
   YR_RULES* rules = nullptr;
@@ -29,6 +33,20 @@ void OnCompileMessage(int level, const char* file, int line, const YR_RULE*, con
   if (level == YARA_ERROR_LEVEL_ERROR && errors->first.empty()) {
     errors->first = StrCat(file ? file : "built-in rules", ":", line, ": ", message ? message : "");
   }
+}
+
+struct ByteReader {
+  std::string_view data;
+  size_t pos = 0;
+};
+
+size_t ReadBytes(void* out, size_t size, size_t count, void* user) {
+  auto* reader = static_cast<ByteReader*>(user);
+  size_t wanted = size * count;
+  if (size == 0 || reader->data.size() - reader->pos < wanted) return 0;
+  std::memcpy(out, reader->data.data() + reader->pos, wanted);
+  reader->pos += wanted;
+  return count;
 }
 
 int OnScanMessage(YR_SCAN_CONTEXT*, int message, void* data, void* user) {
@@ -60,6 +78,21 @@ absl::StatusOr<std::shared_ptr<const SignatureSet>> SignatureSet::ForPolicy(
   std::string key = StrCat(policy.builtin ? "builtin" : "", "|", StrJoin(policy.rule_files, "|"));
   std::lock_guard<std::mutex> lock(mutex);
   if (auto it = cache.find(key); it != cache.end()) return it->second;
+  auto keep = [&](std::unique_ptr<Compiled> compiled) {
+    auto set = std::shared_ptr<const SignatureSet>(new SignatureSet(std::move(compiled)));
+    cache.emplace(key, set);
+    return set;
+  };
+
+  if (policy.builtin && policy.rule_files.empty()) {
+    ByteReader reader{CompiledBuiltinSignatures()};
+    YR_STREAM stream{&reader, &ReadBytes, nullptr};
+    auto compiled = std::make_unique<Compiled>();
+    if (yr_rules_load_stream(&stream, &compiled->rules) != ERROR_SUCCESS) {
+      return absl::InternalError("embedded built-in signatures cannot be loaded");
+    }
+    return keep(std::move(compiled));
+  }
 
   YR_COMPILER* compiler = nullptr;
   if (yr_compiler_create(&compiler) != ERROR_SUCCESS) return absl::InternalError("yara compiler");
@@ -85,9 +118,7 @@ absl::StatusOr<std::shared_ptr<const SignatureSet>> SignatureSet::ForPolicy(
   if (yr_compiler_get_rules(compiler, &compiled->rules) != ERROR_SUCCESS) {
     return absl::InternalError("yara rules could not be built");
   }
-  auto set = std::shared_ptr<const SignatureSet>(new SignatureSet(std::move(compiled)));
-  cache.emplace(key, set);
-  return set;
+  return keep(std::move(compiled));
 }
 
 std::vector<SignatureMatch> SignatureSet::Match(std::string_view data) const {
