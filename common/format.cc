@@ -82,9 +82,11 @@ bool LooksLikeOnnx(std::string_view head) {
           next_tag == 0x32 || next_tag == 0x3a || next_tag == 0x42);
 }
 
-// GraphDef and KerasMetadata both start with a repeated field 1 message; its
-// first fields tell them apart: NodeDef is name (1, string) then op (2,
-// string); SavedObject is node_id (1, varint) then node_path (2, string).
+// GraphDef, KerasMetadata and SentencePiece models all start with a repeated
+// field 1 message; its first fields tell them apart: NodeDef is name (1,
+// string) then op (2, string); SavedObject is node_id (1, varint) then
+// node_path (2, string); SentencePiece is piece (1, string) then score (2,
+// float).
 Format SniffTfRepeatedMessage(std::string_view head) {
   if (head.size() < 6 || head[0] != 0x0a) return Format::kUnknown;
   size_t pos = 1;
@@ -107,6 +109,9 @@ Format SniffTfRepeatedMessage(std::string_view head) {
     size_t op_tag = pos + 2 + name_length;
     if (name_length < 0x80 && op_tag < head.size() && head[op_tag] == 0x12)
       return Format::kTfGraphDef;
+    // A SentencePiece model's first piece: text (1), then its score (2, float).
+    if (name_length < 0x80 && op_tag < head.size() && head[op_tag] == 0x15)
+      return Format::kSentencePiece;
   }
   return Format::kUnknown;
 }
@@ -157,6 +162,8 @@ std::string_view FormatName(Format format) {
       return "tf-graphdef";
     case Format::kTfKerasMetadata:
       return "tf-keras-metadata";
+    case Format::kSentencePiece:
+      return "sentencepiece";
   }
   return "unknown";
 }

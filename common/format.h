@@ -29,6 +29,7 @@ enum class Format {
   kTfSavedModel,     // saved_model.pb: schema version 1, then meta graphs.
   kTfGraphDef,       // A bare frozen GraphDef (.pb): NodeDef name, then op.
   kTfKerasMetadata,  // keras_metadata.pb: Keras layer configs as JSON.
+  kSentencePiece,    // tokenizer.model: a SentencePiece ModelProto.
 };
 
 std::string_view FormatName(Format format);

@@ -184,6 +184,9 @@ constexpr std::array kRules = {
              "pickle or template: reverse shells, download-and-execute, credential theft, miners, "
              "or the user's own rules. The rule's meta.severity sets the severity.",
              "Inspect the matched content; treat the file as hostile."},
+    RuleInfo{rules::kTokenizerMalformed, S::kMedium, "Malformed tokenizer model",
+             "A SentencePiece tokenizer.model could not be parsed, so it was not fully analysed.",
+             "Regenerate the tokenizer with sentencepiece."},
     RuleInfo{rules::kUnapprovedFormat, S::kHigh, "Model file format not approved",
              "The registry policy approves only some serialization formats (for example "
              "safetensors, GGUF and ONNX); this file is in another.",

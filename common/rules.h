@@ -66,6 +66,7 @@ inline constexpr std::string_view kKerasMalformed = "keras.malformed";
 inline constexpr std::string_view kTfUnsafeOp = "tf.unsafe_op";
 inline constexpr std::string_view kTfMalformed = "tf.malformed";
 inline constexpr std::string_view kSignatureMatch = "signature.match";
+inline constexpr std::string_view kTokenizerMalformed = "tokenizer.malformed";
 // Registry gate (whole models).
 inline constexpr std::string_view kUnapprovedFormat = "policy.unapproved_format";
 inline constexpr std::string_view kLicenseNotAllowed = "policy.license_not_allowed";

@@ -10,6 +10,7 @@
 #include "worker/scan/onnx_scanner.h"
 #include "worker/scan/pickle_scanner.h"
 #include "worker/scan/safetensors_scanner.h"
+#include "worker/scan/sentencepiece_scanner.h"
 #include "worker/scan/tar_scanner.h"
 #include "worker/scan/tf_scanner.h"
 #include "worker/scan/zip_scanner.h"
@@ -29,6 +30,7 @@ std::span<const std::unique_ptr<Scanner>> DefaultScanners() {
     list->push_back(std::make_unique<OnnxScanner>());
     list->push_back(std::make_unique<Hdf5Scanner>());
     list->push_back(std::make_unique<TfScanner>());
+    list->push_back(std::make_unique<SentencePieceScanner>());
     list->push_back(std::make_unique<PickleScanner>());
     return list;
   }();
