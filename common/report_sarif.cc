@@ -24,6 +24,17 @@ std::string_view SarifLevel(Severity severity) {
   }
 }
 
+// FNV-1a: a fingerprint that stays the same across runs, builds and
+// machines, so dashboards can track a finding over time.
+std::string StableFingerprint(std::string_view text) {
+  uint64_t hash = 0xcbf29ce484222325ull;
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= 0x100000001b3ull;
+  }
+  return StrCat(Hex{hash, 16});
+}
+
 nlohmann::json RuleDescriptor(const RuleInfo& rule) {
   return {{"id", rule.id},
           {"name", rule.id},
@@ -61,8 +72,7 @@ void WriteSarifReport(const ScanReport& report, std::ostream& out) {
             {{"artifactLocation", {{"uri", f.location.file}}},
              {"region",
               {{"startLine", 1}, {"startColumn", 1}, {"endLine", 1}, {"endColumn", 1}}}}}}}},
-        {"partialFingerprints",
-         {{"gauntletFinding/v1", StrCat(std::hash<std::string>{}(fingerprint_input))}}},
+        {"partialFingerprints", {{"gauntletFinding/v1", StableFingerprint(fingerprint_input)}}},
         {"properties",
          {{"security-severity", SecuritySeverityScore(f.severity)},
           {"severity", SeverityName(f.severity)},

@@ -16,6 +16,8 @@ std::string Where(const Location& loc) {
   return StrCat("[", where, "@", loc.offset, "]");
 }
 
+constexpr size_t kListCleanUpTo = 100;
+
 // Worst first, each with its location and evidence.
 void WriteFindings(const std::vector<Finding>& findings, std::ostream& out) {
   std::vector<const Finding*> sorted;
@@ -32,10 +34,20 @@ void WriteFindings(const std::vector<Finding>& findings, std::ostream& out) {
 }  // namespace
 
 void WriteTextReport(const ScanReport& report, std::ostream& out) {
+  // A registry-sized run shows what needs attention; JSON has every file.
+  const bool list_clean = report.files.size() <= kListCleanUpTo;
+  size_t hidden = 0;
   for (const FileReport& file : report.files) {
+    if (!list_clean && file.verdict == Verdict::kClean) {
+      ++hidden;
+      continue;
+    }
     out << absl::StrFormat("%-10s %s  (%s, %d bytes)\n", VerdictName(file.verdict), file.path,
                            file.format, file.size_bytes);
     WriteFindings(file.findings, out);
+  }
+  if (hidden > 0) {
+    out << absl::StrFormat("(%d clean files not listed; --format json lists every file)\n", hidden);
   }
   if (!report.models.empty()) out << "\nModels:\n";
   for (const ModelReport& model : report.models) {

@@ -115,5 +115,31 @@ TEST(TextReport, ShowsVerdictFindingAndEvidence) {
   EXPECT_NE(text.find("Overall: MALICIOUS"), std::string::npos) << text;
 }
 
+TEST(TextReport, LargeRunsListOnlyFilesThatNeedAttention) {
+  ScanReport report = SampleReport();
+  for (int i = 0; i < 150; ++i) {
+    FileReport clean;
+    clean.path = "models/shard-" + std::to_string(i) + ".json";
+    clean.format = "text";
+    report.files.push_back(clean);
+  }
+  std::ostringstream out;
+  WriteTextReport(report, out);
+  EXPECT_NE(out.str().find("MALICIOUS  models/evil.pt"), std::string::npos);
+  EXPECT_NE(out.str().find("ERROR      models/broken.pkl"), std::string::npos);
+  EXPECT_EQ(out.str().find("shard-7.json"), std::string::npos);
+  EXPECT_NE(out.str().find("(151 clean files not listed"), std::string::npos) << out.str();
+}
+
+TEST(SarifReport, FingerprintsAreStableAcrossRuns) {
+  std::ostringstream a, b;
+  WriteSarifReport(SampleReport(), a);
+  WriteSarifReport(SampleReport(), b);
+  auto fa = nlohmann::json::parse(a.str())["runs"][0]["results"][0]["partialFingerprints"];
+  auto fb = nlohmann::json::parse(b.str())["runs"][0]["results"][0]["partialFingerprints"];
+  EXPECT_EQ(fa, fb);
+  EXPECT_EQ(fa["gauntletFinding/v1"].get<std::string>().size(), 16u);
+}
+
 }  // namespace
 }  // namespace gauntlet
