@@ -164,6 +164,10 @@ std::string_view FormatName(Format format) {
       return "tf-keras-metadata";
     case Format::kSentencePiece:
       return "sentencepiece";
+    case Format::kImage:
+      return "image";
+    case Format::kMsgpack:
+      return "msgpack";
   }
   return "unknown";
 }
@@ -199,6 +203,11 @@ Format SniffFormat(std::string_view head) {
   if (StartsWith(head, "\x93NUMPY")) return Format::kNumpy;
   if (StartsWith(head, "GGUF")) return Format::kGguf;
   if (StartsWith(head, "\x89HDF\r\n\x1a\n")) return Format::kHdf5;
+  if (StartsWith(head, "\x89PNG\r\n\x1a\n") || StartsWith(head, "\xff\xd8\xff") ||
+      StartsWith(head, "GIF87a") || StartsWith(head, "GIF89a") ||
+      (StartsWith(head, "RIFF") && head.size() >= 12 && head.substr(8, 4) == "WEBP")) {
+    return Format::kImage;
+  }
   if (LooksLikeBinaryPickle(head)) return Format::kPickle;
   if (head.size() >= 2 && static_cast<unsigned char>(head[0]) == 0x78) {
     unsigned flags = static_cast<unsigned char>(head[1]);
@@ -216,6 +225,16 @@ Format SniffFormat(std::string_view head) {
   if (Format tf = SniffTfRepeatedMessage(head); tf != Format::kUnknown) return tf;
   if (LooksLikeSafetensors(head)) return Format::kSafetensors;
   if (LooksLikeText(head.substr(0, 512), head.size() > 512)) return Format::kText;
+  // A msgpack map whose first key is a string: the shape of a Flax
+  // checkpoint. Weak by itself; the msgpack scanner parses the whole file.
+  if (head.size() >= 3) {
+    auto first = static_cast<unsigned char>(head[0]);
+    size_t key = first >= 0x81 && first <= 0x8f ? 1 : first == 0xde ? 3 : first == 0xdf ? 5 : 0;
+    if (key && key < head.size()) {
+      auto k = static_cast<unsigned char>(head[key]);
+      if ((k >= 0xa1 && k <= 0xbf) || k == 0xd9) return Format::kMsgpack;
+    }
+  }
   return Format::kUnknown;
 }
 

@@ -30,6 +30,8 @@ enum class Format {
   kTfGraphDef,       // A bare frozen GraphDef (.pb): NodeDef name, then op.
   kTfKerasMetadata,  // keras_metadata.pb: Keras layer configs as JSON.
   kSentencePiece,    // tokenizer.model: a SentencePiece ModelProto.
+  kImage,            // PNG, JPEG, GIF, WebP: model-card assets.
+  kMsgpack,          // A msgpack map (Flax's flax_model.msgpack).
 };
 
 std::string_view FormatName(Format format);

@@ -15,7 +15,7 @@ PACKAGES=(
   # Real-library fixtures (torch.save, numpy, sklearn, joblib) for the tests,
   # always through Debian's /usr/bin/python3.
   python3 python3-torch python3-numpy python3-h5py python3-onnx
-  python3-sklearn python3-joblib python3-sentencepiece
+  python3-sklearn python3-joblib python3-sentencepiece python3-msgpack
   # Without OpenBLAS torch falls back to a reference BLAS that is ~15x slower.
   libopenblas0-pthread
 )

@@ -103,7 +103,8 @@ void ScanContext::LabelFormat(std::string label) {
 
 void ScanContext::ScanContent(std::string_view content) {
   Format format = SniffFormat(content.substr(0, 4096));
-  if ((format == Format::kText || format == Format::kUnknown) && HasZipEndRecord(content)) {
+  if ((format == Format::kText || format == Format::kUnknown || format == Format::kImage) &&
+      HasZipEndRecord(content)) {
     // Bytes before a zip (a polyglot): zipfile-based loaders still open it.
     format = Format::kZip;
   }

@@ -5,6 +5,7 @@
 #include "worker/scan/compressed_scanner.h"
 #include "worker/scan/gguf_scanner.h"
 #include "worker/scan/hdf5_scanner.h"
+#include "worker/scan/inert_data_scanner.h"
 #include "worker/scan/libarchive_scanner.h"
 #include "worker/scan/numpy_scanner.h"
 #include "worker/scan/onnx_scanner.h"
@@ -31,6 +32,7 @@ std::span<const std::unique_ptr<Scanner>> DefaultScanners() {
     list->push_back(std::make_unique<Hdf5Scanner>());
     list->push_back(std::make_unique<TfScanner>());
     list->push_back(std::make_unique<SentencePieceScanner>());
+    list->push_back(std::make_unique<InertDataScanner>());
     list->push_back(std::make_unique<PickleScanner>());
     return list;
   }();
