@@ -1,6 +1,6 @@
 // Gauntlet's built-in signatures: payloads seen in malicious model files.
-// They run over the raw bytes of every non-text member Gauntlet analyses and
-// over the strings decoded from pickles and templates. Add your own with
+// They run over the strings decoded from pickles and templates, and over the
+// raw bytes of content no scanner recognises. Add your own with
 // [signatures] rule_files in the policy. meta.severity sets the finding's
 // severity (default HIGH).
 

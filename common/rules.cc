@@ -180,9 +180,10 @@ constexpr std::array kRules = {
              "was not fully analysed.",
              "Re-export the model with TensorFlow."},
     RuleInfo{rules::kSignatureMatch, S::kHigh, "Known malicious pattern (YARA)",
-             "A YARA signature rule matched the raw bytes of a member, or strings decoded from a "
-             "pickle or template: reverse shells, download-and-execute, credential theft, miners, "
-             "or the user's own rules. The rule's meta.severity sets the severity.",
+             "A YARA signature rule matched strings decoded from a pickle or template, or the raw "
+             "bytes of content no scanner recognises: reverse shells, download-and-execute, "
+             "credential theft, miners, or the user's own rules. The rule's meta.severity sets "
+             "the severity.",
              "Inspect the matched content; treat the file as hostile."},
     RuleInfo{rules::kTokenizerMalformed, S::kMedium, "Malformed tokenizer model",
              "A SentencePiece tokenizer.model could not be parsed, so it was not fully analysed.",

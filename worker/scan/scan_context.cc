@@ -119,9 +119,13 @@ void ScanContext::ScanContent(std::string_view content) {
   }
   if (format == Format::kEmpty) return;
   if (TimedOut()) return;
-  // Text is scanned for what it does when loaded (the pickle probe), not for
-  // what it mentions: a model card may well say "curl ... | sh".
-  if (format != Format::kText && content.size() <= policy_.signatures().max_scan_bytes) {
+  // Raw bytes are matched only where nothing better exists: content no
+  // scanner understands. Known formats are matched on what they decode to
+  // (pickle strings, templates, members), never on tensor bytes, which
+  // would be a full read and, at registry scale, random matches. Text is
+  // judged by what it does when loaded, not by what it mentions: a model
+  // card may well say "curl ... | sh".
+  if (format == Format::kUnknown && content.size() <= policy_.signatures().max_scan_bytes) {
     MatchSignatures(content, "in the raw bytes", 0);
   }
   for (const auto& scanner : scanners_) {
