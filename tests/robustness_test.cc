@@ -113,6 +113,50 @@ TEST(Robustness, RandomBitFlipsScanToAVerdict) {
   }
 }
 
+TEST(Robustness, RandomBytesBehindEveryMagicScanToAVerdict) {
+  // Every sniffed format's scanner gets hostile garbage after a valid magic;
+  // under the sanitizer build this is where memory errors would surface.
+  const std::string magics[] = {
+      std::string("PK\x03\x04", 4),
+      "\x1f\x8b\x08",
+      "BZh9",
+      std::string("\xfd"
+                  "7zXZ\x00",
+                  6),
+      "\x28\xb5\x2f\xfd",
+      "7z\xbc\xaf\x27\x1c",
+      "Rar!\x1a\x07",
+      "\x93NUMPY\x01",
+      "GGUF\x03",
+      "\x89HDF\r\n\x1a\n",
+      std::string("\x80\x04\x95", 3),
+      std::string("\x80\x02}", 3),
+      "\x08\x07\x12",
+      std::string("\x08\x01\x12", 3),
+      "\x0a\x10\x0a\x02"
+      "ab"
+      "\x12",
+      "\x0a\x10\x0a\x02"
+      "ab"
+      "\x15",
+      "\x0a\x10\x08\x01\x12",
+      "\x81\xa1k",
+      "\x89PNG\r\n\x1a\n",
+      std::string("\x20\x00\x00\x00\x00\x00\x00\x00{\"", 10),
+      "x\x9c",
+  };
+  std::mt19937 rng(99);
+  for (const std::string& magic : magics) {
+    for (int trial = 0; trial < 150; ++trial) {
+      std::string data = magic;
+      size_t tail = rng() % 700;
+      for (size_t i = 0; i < tail; ++i) data.push_back(static_cast<char>(rng() & 0xff));
+      FileReport report = scan::ScanBytes("fuzz.bin", data, Policy::Default());
+      EXPECT_FALSE(report.format.empty());
+    }
+  }
+}
+
 TEST(Robustness, NoSingleBitFlipTurnsAPayloadClean) {
   std::string evil = testing::OsSystemPickle();
   const Fixture payloads[] = {
