@@ -41,6 +41,34 @@ void Walk(const fs::path& dir, std::set<std::pair<dev_t, ino_t>>& seen,
   }
 }
 
+// The Hugging Face cache links snapshots/REV/NAME to blobs/SHA: scanning the
+// cache would report every file twice. The snapshot path names the file and
+// places it in its model, so a blob reached through a snapshot is dropped.
+std::vector<std::string> DropLinkedDuplicates(std::vector<std::string> files) {
+  auto rank = [](const std::string& path) {
+    return path.find("/blobs/") == std::string::npos ? 0 : 1;
+  };
+  std::vector<size_t> order(files.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return rank(files[a]) < rank(files[b]); });
+  std::set<std::pair<dev_t, ino_t>> seen;
+  std::vector<bool> keep(files.size(), true);
+  for (size_t index : order) {
+    struct stat st {};
+    if (stat(files[index].c_str(), &st) != 0) continue;  // Reported as unreadable later.
+    bool first = seen.insert({st.st_dev, st.st_ino}).second;
+    // Other links (hard links across model folders, symlinked files) keep
+    // every path: each model's report must list all of its files.
+    keep[index] = first || rank(files[index]) == 0;
+  }
+  std::vector<std::string> kept;
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (keep[i]) kept.push_back(std::move(files[i]));
+  }
+  return kept;
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<std::string>> ExpandScanPaths(const std::vector<std::string>& paths) {
@@ -60,7 +88,7 @@ absl::StatusOr<std::vector<std::string>> ExpandScanPaths(const std::vector<std::
   }
   std::sort(files.begin(), files.end());
   files.erase(std::unique(files.begin(), files.end()), files.end());
-  return files;
+  return DropLinkedDuplicates(std::move(files));
 }
 
 ScanReport RunLocalScanJob(const std::vector<std::string>& files, const Policy& policy,

@@ -18,7 +18,9 @@
 namespace gauntlet {
 
 // Files named by `paths`, directories walked recursively (following
-// symlinks, each directory once, skipping .git). Sorted and de-duplicated.
+// symlinks, each directory once, skipping .git). Sorted; a Hugging Face
+// cache blob reached through a snapshot link is listed once, by its snapshot
+// path.
 // NotFound names the first path that does not exist.
 absl::StatusOr<std::vector<std::string>> ExpandScanPaths(const std::vector<std::string>& paths);
 

@@ -97,6 +97,25 @@ TEST_F(ModelGroupingTest, EachSnapshotIsOneModelWithTheWorstVerdictOfItsFiles) {
   EXPECT_TRUE(good->findings.empty());  // No registry checks switched on by default.
 }
 
+TEST_F(ModelGroupingTest, HuggingFaceCacheBlobsAreScannedOnceUnderTheirSnapshotName) {
+  // The real cache layout: snapshot entries are symlinks to content blobs.
+  Write("hub/models--acme--m/blobs/3f2a9c",
+        testing::BuildZip({{"archive/data.pkl", testing::OsSystemPickle()}}));
+  Write("hub/models--acme--m/blobs/77ab01", "{}");
+  fs::create_directories(root_ / "hub/models--acme--m/snapshots/r1");
+  fs::create_symlink("../../blobs/3f2a9c",
+                     root_ / "hub/models--acme--m/snapshots/r1/pytorch_model.bin");
+  fs::create_symlink("../../blobs/77ab01", root_ / "hub/models--acme--m/snapshots/r1/config.json");
+  ScanReport report = Scan(Policy::Default());
+  ASSERT_EQ(report.files.size(), 2u);
+  for (const FileReport& f : report.files) {
+    EXPECT_NE(f.path.find("/snapshots/r1/"), std::string::npos) << f.path;
+  }
+  ASSERT_EQ(report.models.size(), 1u);
+  EXPECT_EQ(report.models[0].publisher, "acme");
+  EXPECT_EQ(report.models[0].verdict, Verdict::kMalicious);
+}
+
 TEST_F(ModelGroupingTest, RegistryChecksAreSwitchedOnByThePolicy) {
   Write("m/README.md", "---\nlicense: cc-by-nc-4.0\n---\n");
   Write("m/model.pt", testing::BuildZip({{"archive/data.pkl", testing::BenignPickle()}}));
