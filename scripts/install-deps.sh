@@ -11,7 +11,7 @@ PACKAGES=(
   libabsl-dev zlib1g-dev libbz2-dev liblzma-dev libzstd-dev
   nlohmann-json3-dev libtomlplusplus-dev libhdf5-dev libarchive-dev libyara-dev
   # Tests and benchmarks
-  googletest libgtest-dev libgmock-dev libbenchmark-dev
+  googletest libgtest-dev libgmock-dev libbenchmark-dev time
   # Real-library fixtures (torch.save, numpy, sklearn, joblib) for the tests,
   # always through Debian's /usr/bin/python3.
   python3 python3-torch python3-numpy python3-h5py python3-onnx
