@@ -1,6 +1,5 @@
 #include "worker/scan/pickle_scanner.h"
 
-#include <map>
 #include <span>
 
 #include "common/rules.h"
