@@ -1,6 +1,8 @@
 #include "worker/scan/archive_names.h"
 
+#include "common/rules.h"
 #include "common/strings.h"
+#include "worker/scan/scan_context.h"
 
 namespace gauntlet::scan {
 
@@ -11,6 +13,31 @@ bool EscapesExtractionRoot(std::string_view name) {
   for (std::string_view part : StrSplit(name, "/\\")) {
     if (part == "..") return true;
   }
+  return false;
+}
+
+bool ReportEscapingName(ScanContext& ctx, std::string_view name, uint64_t offset) {
+  if (!EscapesExtractionRoot(name)) return false;
+  ctx.Report(rules::kArchivePathTraversal, Severity::kHigh,
+             StrCat("member '", name, "' extracts outside the target folder"), offset,
+             std::string(name));
+  return true;
+}
+
+void ReportLink(ScanContext& ctx, std::string_view kind, std::string_view name,
+                std::string_view target, uint64_t offset) {
+  bool escapes = EscapesExtractionRoot(target);
+  ctx.Report(escapes ? rules::kArchivePathTraversal : rules::kArchiveLinkMember,
+             escapes ? Severity::kHigh : Severity::kMedium,
+             StrCat(kind, " link '", name, "' -> '", target, "'"), offset, std::string(target));
+}
+
+bool WithinMemberLimit(ScanContext& ctx, uint64_t members, uint64_t offset) {
+  if (members <= ctx.limits().max_archive_members) return true;
+  ctx.ReportIncomplete(rules::kLimitExceeded,
+                       StrCat("archive has more than max_archive_members=",
+                              ctx.limits().max_archive_members, " members"),
+                       offset);
   return false;
 }
 

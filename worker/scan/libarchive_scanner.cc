@@ -43,27 +43,16 @@ void LibarchiveScanner::Scan(std::string_view content, ScanContext& ctx) const {
       return;
     }
     if (ctx.TimedOut()) return;
-    if (++members > ctx.limits().max_archive_members) {
-      ctx.ReportIncomplete(rules::kLimitExceeded,
-                           StrCat("archive has more than max_archive_members=",
-                                  ctx.limits().max_archive_members, " members"),
-                           0);
-      return;
-    }
+    if (!WithinMemberLimit(ctx, ++members, 0)) return;
     const char* raw_name = archive_entry_pathname(entry);
     std::string name = raw_name ? raw_name : "";
-    if (EscapesExtractionRoot(name)) {
-      ctx.Report(rules::kArchivePathTraversal, Severity::kHigh,
-                 StrCat("member '", name, "' extracts outside the target folder"), 0, name);
+    ReportEscapingName(ctx, name, 0);
+    if (const char* symlink = archive_entry_symlink(entry)) {
+      ReportLink(ctx, "symbolic", name, symlink, 0);
+      continue;
     }
-    if (archive_entry_filetype(entry) == AE_IFLNK || archive_entry_hardlink(entry)) {
-      const char* target = archive_entry_symlink(entry) ? archive_entry_symlink(entry)
-                                                        : archive_entry_hardlink(entry);
-      std::string to = target ? target : "";
-      bool escapes = EscapesExtractionRoot(to);
-      ctx.Report(escapes ? rules::kArchivePathTraversal : rules::kArchiveLinkMember,
-                 escapes ? Severity::kHigh : Severity::kMedium,
-                 StrCat("link '", name, "' -> '", to, "'"), 0, to);
+    if (const char* hardlink = archive_entry_hardlink(entry)) {
+      ReportLink(ctx, "hard", name, hardlink, 0);
       continue;
     }
     if (archive_entry_filetype(entry) != AE_IFREG) continue;

@@ -111,25 +111,11 @@ void TarScanner::Scan(std::string_view content, ScanContext& ctx) const {
       continue;
     }
     if (type == 'g') continue;  // pax global header.
-    if (++members > ctx.limits().max_archive_members) {
-      ctx.ReportIncomplete(rules::kLimitExceeded,
-                           StrCat("archive has more than max_archive_members=",
-                                  ctx.limits().max_archive_members, " members"),
-                           data - kBlock);
-      return;
-    }
-    if (EscapesExtractionRoot(name)) {
-      ctx.Report(rules::kArchivePathTraversal, Severity::kHigh,
-                 StrCat("member '", name, "' extracts outside the target folder"), data - kBlock,
-                 name);
-    }
+    if (!WithinMemberLimit(ctx, ++members, data - kBlock)) return;
+    ReportEscapingName(ctx, name, data - kBlock);
     if (type == '1' || type == '2') {
-      std::string target(Field(header, 157, 100));
-      bool escapes = EscapesExtractionRoot(target);
-      ctx.Report(escapes ? rules::kArchivePathTraversal : rules::kArchiveLinkMember,
-                 escapes ? Severity::kHigh : Severity::kMedium,
-                 StrCat(type == '2' ? "symbolic" : "hard", " link '", name, "' -> '", target, "'"),
-                 data - kBlock, target);
+      ReportLink(ctx, type == '2' ? "symbolic" : "hard", name, Field(header, 157, 100),
+                 data - kBlock);
       continue;
     }
     if (type == '0' || type == '\0' || type == '7') ctx.ScanMember(name, body);

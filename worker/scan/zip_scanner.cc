@@ -180,10 +180,8 @@ void ZipScanner::Scan(std::string_view content, ScanContext& ctx) const {
   MemberReader reader(content, ctx);
   for (const ZipEntry& e : listing.entries) {
     if (ctx.TimedOut()) return;
-    if (EscapesExtractionRoot(e.name) || EscapesExtractionRoot(e.local_name)) {
-      ctx.Report(rules::kArchivePathTraversal, Severity::kHigh,
-                 StrCat("member '", e.name, "' extracts outside the target folder"), e.local_offset,
-                 e.name);
+    if (!ReportEscapingName(ctx, e.name, e.local_offset)) {
+      ReportEscapingName(ctx, e.local_name, e.local_offset);
     }
     if (!e.data_readable || EndsWith(e.name, "/")) continue;
     bool storage = layout != Layout::kPlain && layout != Layout::kNpz && IsTensorStorage(e.name);
