@@ -175,6 +175,12 @@ constexpr std::array kRules = {
              "WriteFile, Save ops outside TensorFlow's own checkpoint functions) or runs Python "
              "(PyFunc, EagerPyFunc), which executes when the graph runs.",
              "Do not serve the model; inspect where the op's inputs come from."},
+    RuleInfo{rules::kTfNonStandardOp, S::kMedium,
+             "TensorFlow graph uses an op outside the standard set",
+             "A node in the graph or its function library runs an op that stock TensorFlow does "
+             "not register. It only runs if the loader first loads a custom op library, native "
+             "code this scan cannot see.",
+             "Find the op library the model needs and review it before loading the model."},
     RuleInfo{rules::kTfMalformed, S::kMedium, "Malformed TensorFlow protobuf",
              "The SavedModel, GraphDef or Keras metadata protobuf could not be parsed, so it "
              "was not fully analysed.",

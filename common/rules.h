@@ -65,6 +65,7 @@ inline constexpr std::string_view kKerasTfOpLambda = "keras.tf_op_lambda";
 inline constexpr std::string_view kKerasMalformed = "keras.malformed";
 inline constexpr std::string_view kTfUnsafeOp = "tf.unsafe_op";
 inline constexpr std::string_view kTfMalformed = "tf.malformed";
+inline constexpr std::string_view kTfNonStandardOp = "tf.non_standard_op";
 inline constexpr std::string_view kSignatureMatch = "signature.match";
 inline constexpr std::string_view kTokenizerMalformed = "tokenizer.malformed";
 // Registry gate (whole models).

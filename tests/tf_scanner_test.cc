@@ -60,6 +60,38 @@ TEST(TfScanner, CheckpointOpsOfTheFormatItselfAreNotFlagged) {
                          rules::kTfUnsafeOp, Severity::kMedium, Verdict::kSuspicious, "SaveV2"));
 }
 
+TEST(TfScanner, OpOutsideTheStandardSetIsReviewable) {
+  ProtoWriter graph;
+  graph.Message(1, Node("x", "Placeholder"))
+      .Message(1, Node("y", "MatMul"))
+      .Message(1, Node("z", "ZzCustomDecrypt"))
+      .Message(1, Node("z2", "ZzCustomDecrypt"));
+  auto report = testing::ScanFixture(SavedModel(graph), "saved_model.pb");
+  EXPECT_TRUE(HasFinding(report, rules::kTfNonStandardOp, Severity::kMedium, Verdict::kSuspicious,
+                         "ZzCustomDecrypt"));
+  // One finding per distinct op, naming its first use.
+  int count = 0;
+  for (const auto& finding : report.findings) count += finding.rule_id == rules::kTfNonStandardOp;
+  EXPECT_EQ(count, 1) << testing::Describe(report);
+}
+
+TEST(TfScanner, StandardOpsAndCallsToLibraryFunctionsAreClean) {
+  // TF2 SavedModels call their own functions by name, and the library may
+  // come after the caller.
+  ProtoWriter function;
+  function.Message(1, ProtoWriter().Bytes(1, "__inference_serve_7"))
+      .Message(3, Node("r", "ReadVariableOp"))
+      .Message(3, Node("m", "BatchMatMulV2"));
+  ProtoWriter graph;
+  graph.Message(1, Node("x", "Placeholder"))
+      .Message(1, Node("v", "VarHandleOp"))
+      .Message(1, Node("call", "__inference_serve_7"))
+      .Message(1, Node("spc", "StatefulPartitionedCall"))
+      .Message(2, ProtoWriter().Message(1, function));
+  auto report = testing::ScanFixture(SavedModel(graph), "saved_model.pb");
+  EXPECT_EQ(report.verdict, Verdict::kClean) << testing::Describe(report);
+}
+
 TEST(TfScanner, BareGraphDef) {
   ProtoWriter graph;
   graph.Message(1, Node("w", "WriteFile"));

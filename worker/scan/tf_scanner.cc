@@ -8,6 +8,7 @@
 #include "worker/scan/keras_config.h"
 #include "worker/scan/protobuf_wire.h"
 #include "worker/scan/scan_context.h"
+#include "worker/scan/tf_standard_ops.h"
 
 namespace gauntlet::scan {
 namespace {
@@ -68,6 +69,7 @@ class TfWalker {
         std::string_view name;
         ForEach(function, kFunctionSignature,
                 [&](std::string_view signature) { name = StringField(signature, kOpDefName); });
+        library_functions_.insert(std::string(name));
         ForEach(function, kFunctionNodeDef, [&](std::string_view node) { Node(node, name); });
       });
     });
@@ -80,7 +82,16 @@ class TfWalker {
     });
   }
 
+  // Runs after the whole file: a node may call a library function by name,
+  // and the library can come after the nodes that call it.
   void Finish() {
+    for (const auto& [op, first_use] : non_standard_ops_) {
+      if (library_functions_.count(op) > 0) continue;
+      ctx_.Report(rules::kTfNonStandardOp, Severity::kMedium,
+                  StrCat(first_use.where, " runs op '", op,
+                         "', which stock TensorFlow does not define (custom op library needed)"),
+                  first_use.offset, op);
+    }
     if (!failed_ && !ops_.empty()) ctx_.AddMetadata("tf.ops", StrJoin(ops_, ","));
   }
 
@@ -109,20 +120,34 @@ class TfWalker {
     std::string_view op = StringField(node, kNodeOp);
     if (op.empty()) return;
     if (ops_.size() < kMaxListedOps) ops_.insert(std::string(op));
+    auto where = [&] {
+      return StrCat("node '", name, "'",
+                    function.empty() ? "" : StrCat(" in function '", function, "'"));
+    };
+    uint64_t offset = static_cast<uint64_t>(node.data() - file_.data());
     auto unsafe = UnsafeOps().find(op);
-    if (unsafe == UnsafeOps().end()) return;
+    if (unsafe == UnsafeOps().end()) {
+      if (!IsStandardTfOp(op) && non_standard_ops_.size() < kMaxListedOps &&
+          non_standard_ops_.count(op) == 0)
+        non_standard_ops_.emplace(std::string(op), OpUse{where(), offset});
+      return;
+    }
     if (unsafe->second == Severity::kMedium && InCheckpointMachinery(name, function)) return;
-    ctx_.Report(
-        rules::kTfUnsafeOp, unsafe->second,
-        StrCat("node '", name, "'", function.empty() ? "" : StrCat(" in function '", function, "'"),
-               " runs ", op),
-        static_cast<uint64_t>(node.data() - file_.data()), std::string(op));
+    ctx_.Report(rules::kTfUnsafeOp, unsafe->second, StrCat(where(), " runs ", op), offset,
+                std::string(op));
   }
+
+  struct OpUse {
+    std::string where;
+    uint64_t offset;
+  };
 
   std::string_view file_;
   ScanContext& ctx_;
   bool failed_ = false;
   std::set<std::string> ops_;
+  std::map<std::string, OpUse, std::less<>> non_standard_ops_;  // op -> its first use
+  std::set<std::string, std::less<>> library_functions_;
 };
 
 }  // namespace
