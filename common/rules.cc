@@ -234,6 +234,27 @@ constexpr std::array kRules = {
              "Raise limits.timeout_seconds in the policy, or treat as unverified."},
     RuleInfo{rules::kReadError, S::kMedium, "File could not be read",
              "The file could not be opened or read.", "Check permissions and the path."},
+    RuleInfo{rules::kSandboxTimeout, S::kMedium, "Parser ran past its time limit",
+             "The cluster worker's sandboxed parser did not finish within its wall-clock limit "
+             "and was killed, so the file was not fully analysed.",
+             "Raise [limits] timeout_seconds if the file is just large; otherwise treat the file "
+             "as hostile (parser denial of service)."},
+    RuleInfo{rules::kSandboxCrash, S::kMedium, "Parser crashed",
+             "The sandboxed parser process died on a signal while reading the file, so it was not "
+             "fully analysed. Malformed files built to exploit parsers do this.",
+             "Do not load the file; report the crash with the file to the Gauntlet team."},
+    RuleInfo{rules::kSandboxMemory, S::kMedium, "Parser ran out of memory",
+             "The sandboxed parser hit its address-space limit on this file.",
+             "Treat the file as a decompression or allocation bomb unless it is known to be "
+             "huge."},
+    RuleInfo{rules::kSandboxViolation, S::kHigh, "Parser attempted a forbidden system call",
+             "While parsing the file the sandboxed parser tried a system call outside its "
+             "allowlist (open, socket, exec...): a parser exploit in progress, or a bug.",
+             "Quarantine the file and report it."},
+    RuleInfo{rules::kClusterDeadLettered, S::kMedium, "File was not scanned (dead-lettered)",
+             "Every attempt to scan the file failed (worker lost, I/O errors), so the cluster "
+             "gave up after the attempt cap; the last error is in the evidence.",
+             "Fix the cause in the evidence and submit the file again."},
 };
 
 }  // namespace

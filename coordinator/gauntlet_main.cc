@@ -3,11 +3,14 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_format.h"
@@ -15,8 +18,12 @@
 #include "common/report.h"
 #include "common/rules.h"
 #include "common/strings.h"
-#include "coordinator/local_scan_job.h"
-#include "coordinator/model_aggregator.h"
+#include "coordinator/cluster_client.h"
+#include "coordinator/embedded_scan.h"
+#include "coordinator/scan_paths.h"
+#include "nlohmann/json.hpp"
+#include "proto/convert.h"
+#include "worker/cluster/scan_runner.h"
 #include "worker/scan/signatures.h"
 
 namespace gauntlet {
@@ -30,6 +37,8 @@ constexpr char kUsage[] = R"(Gauntlet: decides whether a machine-learning model 
 
 Usage:
   gauntlet scan PATH... [options]   Scan model files and directories.
+  gauntlet jobs list|get|watch|cancel [JOB] --coordinator HOST:PORT
+                                    Jobs on a cluster (list takes --tenant).
   gauntlet policy show              Print the built-in policy (TOML) to extend.
   gauntlet rules                    List every rule id with its default severity.
   gauntlet version
@@ -42,8 +51,19 @@ Scan options:
                              (INFO, LOW, MEDIUM, HIGH, CRITICAL; default HIGH).
   --publisher ORG            Publisher of the scanned models, for the registry
                              policy (Hugging Face cache paths carry their own).
-  --jobs N                   Worker threads (default: one per core).
+  --jobs N                   Files scanned at once (default: one per core).
+  --isolate                  Parse each file in a fresh sandboxed process, as
+                             cluster workers do (slower; default in-process).
   --no-progress              No progress bar, even on a terminal.
+
+Cluster options (without --coordinator the scan runs on an embedded
+coordinator with local workers: the same job code, in this process):
+  --coordinator HOST:PORT    Submit to a Gauntlet cluster and print its report.
+                             PATHs must be readable by its workers, under
+                             its --allow-root directories.
+  --tenant NAME              Tenant the job belongs to (default "default").
+  --upload                   Upload the files to the cluster's content store
+                             instead of sending paths.
 
 Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage error or a
 file that could not be fully analysed (and no finding at the threshold).
@@ -82,6 +102,8 @@ int Scan(const std::vector<std::string>& args) {
   Severity fail_on = Severity::kHigh;
   int jobs = 0;
   bool progress = isatty(STDERR_FILENO);
+  bool isolate = false, upload = false;
+  std::string coordinator, tenant;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     auto value = [&](std::string& out) {
@@ -114,6 +136,15 @@ int Scan(const std::vector<std::string>& args) {
       }
     } else if (arg == "--no-progress") {
       progress = false;
+    } else if (arg == "--isolate") {
+      isolate = true;
+    } else if (arg == "--upload") {
+      upload = true;
+    } else if (arg == "--coordinator") {
+      if (!value(coordinator) || coordinator.empty())
+        return UsageError("--coordinator needs HOST:PORT");
+    } else if (arg == "--tenant") {
+      if (!value(tenant) || tenant.empty()) return UsageError("--tenant needs a name");
     } else if (arg.size() > 1 && arg[0] == '-') {
       return UsageError(StrCat("unknown option ", arg));
     } else {
@@ -122,55 +153,181 @@ int Scan(const std::vector<std::string>& args) {
   }
   if (paths.empty()) return UsageError("scan needs at least one PATH");
 
-  Policy policy = Policy::Default();
+  std::string policy_toml;
   if (policy_path) {
     auto loaded = Policy::LoadFile(*policy_path);
     if (!loaded.ok()) return UsageError(std::string(loaded.status().message()));
-    policy = std::move(*loaded);
-  }
-  // A broken user rule file is a usage error, not a per-file surprise. The
-  // built-in rules are compiled on first use instead, so runs that never
-  // meet binary content do not pay for it.
-  if (!policy.signatures().rule_files.empty()) {
-    if (auto signatures = scan::SignatureSet::ForPolicy(policy.signatures()); !signatures.ok()) {
-      return UsageError(std::string(signatures.status().message()));
+    // A broken user rule file is a usage error, not a per-file surprise.
+    if (!loaded->signatures().rule_files.empty()) {
+      if (auto signatures = scan::SignatureSet::ForPolicy(loaded->signatures()); !signatures.ok())
+        return UsageError(std::string(signatures.status().message()));
     }
+    std::ifstream in(*policy_path, std::ios::binary);
+    policy_toml.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
-  auto files = ExpandScanPaths(paths);
-  if (!files.ok()) return UsageError(std::string(files.status().message()));
 
   ProgressBar bar;
-  LocalScanOptions options;
-  options.workers = jobs;
-  if (progress)
-    options.on_progress = [&bar](size_t done, size_t total) { bar.Update(done, total); };
-  ScanReport report = RunLocalScanJob(*files, policy, options);
-  std::vector<std::string> directories;
-  for (const std::string& path : paths) {
-    if (std::filesystem::is_directory(path)) directories.push_back(path);
+  std::string report_text;
+  Severity max_severity = Severity::kInfo;
+  bool any_finding = false;
+  size_t errors = 0, file_count = 0;
+  Verdict overall = Verdict::kClean;
+  if (coordinator.empty()) {
+    EmbeddedScanOptions options;
+    options.workers = static_cast<uint32_t>(jobs);
+    options.isolate = isolate;
+    options.sandbox_binary = DefaultSandboxBinary();
+    options.policy_toml = policy_toml;
+    options.policy_name = policy_path.value_or("");
+    options.publisher = publisher;
+    if (progress)
+      options.on_progress = [&bar](size_t done, size_t total) { bar.Update(done, total); };
+    auto report = RunEmbeddedScan(paths, options);
+    if (!report.ok()) return UsageError(std::string(report.status().message()));
+    std::ostringstream out;
+    WriteReport(*report, format, out);
+    report_text = out.str();
+    if (auto max = report->MaxSeverity()) {
+      any_finding = true;
+      max_severity = *max;
+    }
+    errors = report->CountVerdict(Verdict::kError);
+    file_count = report->files.size();
+    overall = report->OverallVerdict();
+  } else {
+    ClusterClient client(coordinator);
+    v1::SubmitScanRequest request;
+    request.set_tenant(tenant);
+    request.set_policy_toml(policy_toml);
+    request.set_policy_name(policy_path.value_or(""));
+    request.set_publisher(publisher);
+    if (upload) {
+      auto files = ExpandScanPaths(paths);
+      if (!files.ok()) return UsageError(std::string(files.status().message()));
+      auto uploads = client.Upload(*files);
+      if (!uploads.ok()) return UsageError(StrCat("upload: ", uploads.status().message()));
+      for (auto& item : *uploads) *request.add_uploads() = std::move(item);
+    } else {
+      for (const std::string& path : paths)
+        request.add_paths(std::filesystem::absolute(path).lexically_normal().string());
+    }
+    auto job = client.Submit(request);
+    if (!job.ok()) return UsageError(StrCat(coordinator, ": ", job.status().message()));
+    auto finished = client.Watch(job->id(), [&](const v1::WatchJobEvent& event) {
+      if (progress) bar.Update(event.job().done_tasks(), event.job().total_tasks());
+    });
+    if (!finished.ok()) return UsageError(StrCat(job->id(), ": ", finished.status().message()));
+    // The JSON report carries what the exit code needs; other formats are
+    // fetched as asked.
+    auto json_text = client.Report(job->id(), v1::JSON);
+    if (!json_text.ok()) return UsageError(StrCat(job->id(), ": ", json_text.status().message()));
+    auto json = nlohmann::json::parse(*json_text, nullptr, false);
+    if (json.is_discarded()) return UsageError("the coordinator sent an unreadable report");
+    auto note = [&](const nlohmann::json& findings) {
+      for (const auto& finding : findings) {
+        auto severity = ParseSeverity(finding.value("severity", "INFO"));
+        if (severity && (!any_finding || *severity > max_severity)) max_severity = *severity;
+        any_finding |= severity.has_value();
+      }
+    };
+    for (const auto& file : json["files"]) note(file["findings"]);
+    for (const auto& model : json["models"]) note(model["findings"]);
+    errors = json["summary"].value("error", 0);
+    file_count = json["summary"].value("files", 0);
+    overall = FromProto(finished->verdict());
+    if (format == ReportFormat::kJson) {
+      report_text = std::move(*json_text);
+    } else {
+      auto text = client.Report(job->id(), format == ReportFormat::kSarif ? v1::SARIF : v1::TEXT);
+      if (!text.ok()) return UsageError(StrCat(job->id(), ": ", text.status().message()));
+      report_text = std::move(*text);
+    }
   }
-  AggregateModels(directories, policy, publisher, report);
 
   if (output) {
     std::string temp = *output + ".tmp";
     {
       std::ofstream out(temp, std::ios::binary | std::ios::trunc);
       if (!out) return UsageError(StrCat("cannot write ", *output));
-      WriteReport(report, format, out);
+      out << report_text;
       if (!out.flush()) return UsageError(StrCat("cannot write ", *output));
     }
     if (std::rename(temp.c_str(), output->c_str()) != 0) {
       return UsageError(StrCat("cannot write ", *output));
     }
-    std::cerr << absl::StrFormat("gauntlet: %d files, verdict %s, report in %s\n",
-                                 report.files.size(), VerdictName(report.OverallVerdict()),
-                                 *output);
+    std::cerr << absl::StrFormat("gauntlet: %d files, verdict %s, report in %s\n", file_count,
+                                 VerdictName(overall), *output);
   } else {
-    WriteReport(report, format, std::cout);
+    std::cout << report_text;
   }
 
-  if (auto max = report.MaxSeverity(); max && *max >= fail_on) return kExitFindings;
-  return report.CountVerdict(Verdict::kError) > 0 ? kExitError : kExitClean;
+  if (any_finding && max_severity >= fail_on) return kExitFindings;
+  return errors > 0 ? kExitError : kExitClean;
+}
+
+void PrintJob(const v1::Job& job) {
+  auto when = [](double seconds) {
+    if (seconds <= 0) return std::string("-");
+    std::time_t t = static_cast<std::time_t>(seconds);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+    return std::string(text);
+  };
+  std::cout << absl::StrFormat(
+      "%s  tenant=%s  state=%s  files=%d/%d  verdict=%s  clean=%d suspicious=%d malicious=%d "
+      "error=%d  cached=%d dead_lettered=%d  created=%s finished=%s\n",
+      job.id(), job.tenant(), v1::JobState_Name(job.state()), job.done_tasks(), job.total_tasks(),
+      v1::Verdict_Name(job.verdict()), job.clean(), job.suspicious(), job.malicious(), job.error(),
+      job.cached_tasks(), job.dead_lettered_tasks(), when(job.created_unix_seconds()),
+      when(job.finished_unix_seconds()));
+}
+
+int Jobs(const std::vector<std::string>& args) {
+  std::string coordinator, tenant, action, job_id;
+  if (const char* env = std::getenv("GAUNTLET_COORDINATOR")) coordinator = env;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--coordinator" && i + 1 < args.size()) {
+      coordinator = args[++i];
+    } else if (args[i] == "--tenant" && i + 1 < args.size()) {
+      tenant = args[++i];
+    } else if (args[i].size() > 1 && args[i][0] == '-') {
+      return UsageError(StrCat("unknown option ", args[i]));
+    } else if (action.empty()) {
+      action = args[i];
+    } else if (job_id.empty()) {
+      job_id = args[i];
+    } else {
+      return UsageError(StrCat("unexpected argument ", args[i]));
+    }
+  }
+  if (coordinator.empty())
+    return UsageError("jobs needs --coordinator HOST:PORT (or GAUNTLET_COORDINATOR)");
+  ClusterClient client(coordinator);
+  if (action == "list") {
+    auto jobs = client.List(tenant, 50);
+    if (!jobs.ok()) return UsageError(StrCat(coordinator, ": ", jobs.status().message()));
+    for (const v1::Job& job : *jobs) PrintJob(job);
+    return kExitClean;
+  }
+  if (action != "get" && action != "watch" && action != "cancel")
+    return UsageError("jobs takes list, get JOB, watch JOB or cancel JOB");
+  if (job_id.empty()) return UsageError(StrCat("jobs ", action, " needs a job id"));
+  absl::StatusOr<v1::Job> job;
+  if (action == "get") {
+    job = client.Get(job_id);
+  } else if (action == "cancel") {
+    job = client.Cancel(job_id);
+  } else {
+    job = client.Watch(job_id, [](const v1::WatchJobEvent& event) {
+      for (const v1::FileResult& result : event.results())
+        std::cout << absl::StrFormat("%-10s %s\n", v1::Verdict_Name(result.verdict()),
+                                     result.path());
+      std::cout.flush();
+    });
+  }
+  if (!job.ok()) return UsageError(StrCat(coordinator, ": ", job.status().message()));
+  PrintJob(*job);
+  return kExitClean;
 }
 
 int Main(int argc, char** argv) {
@@ -190,6 +347,7 @@ int Main(int argc, char** argv) {
     }
     return Scan(rest);
   }
+  if (command == "jobs") return Jobs(rest);
   if (command == "policy" && rest.size() == 1 && rest[0] == "show") {
     std::cout << DefaultPolicyToml();
     return kExitClean;

@@ -10,6 +10,11 @@ PACKAGES=(
   # Libraries linked by the C++ code
   libabsl-dev zlib1g-dev libbz2-dev liblzma-dev libzstd-dev
   nlohmann-json3-dev libtomlplusplus-dev libhdf5-dev libarchive-dev libyara-dev
+  # The cluster: gRPC services, durable job store, metrics, parser sandbox
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libsqlite3-dev prometheus-cpp-dev libseccomp-dev libssl-dev
+  # promtool validates the /metrics exposition in the tests
+  prometheus
   # Tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev time
   # Real-library fixtures (torch.save, numpy, sklearn, joblib) for the tests,

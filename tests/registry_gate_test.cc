@@ -9,7 +9,8 @@
 #include <fstream>
 
 #include "common/rules.h"
-#include "coordinator/local_scan_job.h"
+#include "coordinator/scan_paths.h"
+#include "worker/scan/file_scanner.h"
 #include "coordinator/model_aggregator.h"
 #include "tests/support/archive_builder.h"
 #include "tests/support/pickle_builder.h"
@@ -59,7 +60,8 @@ class ModelGroupingTest : public ::testing::Test {
   ScanReport Scan(const Policy& policy, std::string_view publisher = {}) {
     auto files = ExpandScanPaths({root_.string()});
     EXPECT_TRUE(files.ok());
-    ScanReport report = RunLocalScanJob(*files, policy, {});
+    ScanReport report;
+    for (const std::string& file : *files) report.files.push_back(scan::ScanFile(file, policy));
     AggregateModels({root_.string()}, policy, publisher, report);
     return report;
   }

@@ -52,6 +52,10 @@ FileReport ScanBytes(std::string_view display_path, std::string_view content,
 FileReport ScanFile(const std::string& path, const Policy& policy) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Unreadable(path, StrCat("cannot open: ", std::strerror(errno)));
+  return ScanOpenFile(fd, path, policy);
+}
+
+FileReport ScanOpenFile(int fd, const std::string& path, const Policy& policy) {
   struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);

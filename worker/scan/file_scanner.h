@@ -14,6 +14,10 @@ namespace gauntlet::scan {
 // Never fails: unreadable files come back as ERROR reports.
 FileReport ScanFile(const std::string& path, const Policy& policy);
 
+// The same for a file already open (the sandboxed parser gets its file as a
+// descriptor and may not open anything). Takes ownership of `fd`.
+FileReport ScanOpenFile(int fd, const std::string& display_path, const Policy& policy);
+
 // Scans bytes already in memory, reported under `display_path`.
 FileReport ScanBytes(std::string_view display_path, std::string_view content, const Policy& policy);
 

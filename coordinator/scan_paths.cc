@@ -1,4 +1,4 @@
-#include "coordinator/local_scan_job.h"
+#include "coordinator/scan_paths.h"
 
 #include <sys/stat.h>
 
@@ -10,7 +10,6 @@
 #include <thread>
 
 #include "common/strings.h"
-#include "worker/scan/file_scanner.h"
 
 namespace gauntlet {
 namespace fs = std::filesystem;
@@ -89,42 +88,6 @@ absl::StatusOr<std::vector<std::string>> ExpandScanPaths(const std::vector<std::
   std::sort(files.begin(), files.end());
   files.erase(std::unique(files.begin(), files.end()), files.end());
   return DropLinkedDuplicates(std::move(files));
-}
-
-ScanReport RunLocalScanJob(const std::vector<std::string>& files, const Policy& policy,
-                           const LocalScanOptions& options) {
-  const auto started = std::chrono::steady_clock::now();
-  ScanReport report;
-  report.tool_version = GAUNTLET_VERSION;
-  report.policy_source = policy.source();
-  report.files.resize(files.size());
-
-  int workers = options.workers > 0
-                    ? options.workers
-                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  workers = static_cast<int>(
-      std::min<size_t>(static_cast<size_t>(workers), std::max<size_t>(files.size(), 1)));
-  std::atomic<size_t> next{0}, done{0};
-  std::vector<std::thread> threads;
-  for (int i = 0; i < workers; ++i) {
-    threads.emplace_back([&] {
-      for (size_t index; (index = next.fetch_add(1)) < files.size();) {
-        report.files[index] = scan::ScanFile(files[index], policy);
-        done.fetch_add(1, std::memory_order_release);
-      }
-    });
-  }
-  if (options.on_progress) {
-    while (done.load(std::memory_order_acquire) < files.size()) {
-      options.on_progress(done.load(), files.size());
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-  }
-  for (std::thread& t : threads) t.join();
-  if (options.on_progress) options.on_progress(files.size(), files.size());
-  report.duration_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  return report;
 }
 
 }  // namespace gauntlet

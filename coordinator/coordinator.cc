@@ -1,0 +1,964 @@
+#include "coordinator/coordinator.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <random>
+
+#include "common/rules.h"
+#include "common/strings.h"
+#include "coordinator/model_aggregator.h"
+#include "coordinator/scan_paths.h"
+#include "proto/convert.h"
+
+namespace gauntlet {
+namespace {
+
+constexpr int kQueued = 0, kDone = 1, kDeadLettered = 2, kCancelled = 3;
+constexpr size_t kLoadBatch = 512;
+constexpr uint32_t kMaxLeaseBatch = 256;
+constexpr std::string_view kJobPrefix = "job-";
+
+std::string JobName(int64_t id) { return StrCat(kJobPrefix, id); }
+
+std::optional<int64_t> ParseJobName(std::string_view name) {
+  if (!StartsWith(name, kJobPrefix)) return std::nullopt;
+  auto id = ParseInt<int64_t>(name.substr(kJobPrefix.size()));
+  if (!id || *id <= 0) return std::nullopt;
+  return *id;
+}
+
+absl::Status ValidTenant(std::string_view tenant) {
+  if (tenant.size() > 64)
+    return absl::InvalidArgumentError("tenant names are at most 64 characters");
+  for (char c : tenant) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.')
+      return absl::InvalidArgumentError(
+          StrCat("tenant '", tenant, "' may only use letters, digits, '-', '_' and '.'"));
+  }
+  return absl::OkStatus();
+}
+
+bool IsUnder(const std::string& path, const std::string& root) {
+  if (root == "/") return true;
+  return path == root || StartsWith(path, root + "/");
+}
+
+void Count(v1::Job& job, v1::Verdict verdict) {
+  switch (verdict) {
+    case v1::CLEAN:
+      job.set_clean(job.clean() + 1);
+      break;
+    case v1::SUSPICIOUS:
+      job.set_suspicious(job.suspicious() + 1);
+      break;
+    case v1::MALICIOUS:
+      job.set_malicious(job.malicious() + 1);
+      break;
+    default:
+      job.set_error(job.error() + 1);
+      break;
+  }
+  job.set_verdict(ToProto(WorseVerdict(FromProto(job.verdict()), FromProto(verdict))));
+}
+
+v1::FileResult DeadLetterResult(const std::string& path, uint32_t attempts,
+                                const std::string& error) {
+  FileReport report;
+  report.path = path;
+  report.fully_analysed = false;
+  report.findings.push_back(
+      Finding{std::string(rules::kClusterDeadLettered), Severity::kMedium,
+              StrCat("not scanned: ", attempts, " attempts failed; last error: ", error),
+              Location{path, "", 0}, error});
+  report.verdict = DeriveVerdict(report.findings, report.fully_analysed);
+  return ToProto(report);
+}
+
+double SteadyNow() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+double WallNow() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Open(CoordinatorOptions options) {
+  bool own_clock = !options.now;
+  if (own_clock) options.now = SteadyNow;
+  std::unique_ptr<Coordinator> coordinator(new Coordinator(std::move(options)));
+  auto db = Sqlite::Open(coordinator->options_.db_path);
+  if (!db.ok()) return db.status();
+  coordinator->db_ = std::move(*db);
+  if (auto status = coordinator->InitSchema(); !status.ok()) return status;
+  if (auto status = coordinator->Recover(); !status.ok()) return status;
+  if (own_clock) {
+    Coordinator* self = coordinator.get();
+    coordinator->sweeper_ = std::thread([self] {
+      std::unique_lock lock(self->mu_);
+      while (!self->stopping_) {
+        self->sweeper_wake_.wait_for(lock, std::chrono::milliseconds(100));
+        if (self->stopping_) break;
+        lock.unlock();
+        self->ExpireLeases();
+        lock.lock();
+      }
+    });
+  }
+  return coordinator;
+}
+
+Coordinator::Coordinator(CoordinatorOptions options)
+    : options_(std::move(options)), blobs_(options_.blob_directory) {
+  std::random_device random;
+  epoch_ = StrCat(Hex(random()), Hex(random() & 0xffff));
+}
+
+Coordinator::~Coordinator() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  sweeper_wake_.notify_all();
+  changed_.notify_all();
+  if (sweeper_.joinable()) sweeper_.join();
+}
+
+absl::Status Coordinator::InitSchema() {
+  return db_->Exec(R"sql(
+    CREATE TABLE IF NOT EXISTS jobs (
+      id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, state INTEGER NOT NULL,
+      created REAL NOT NULL, finished REAL NOT NULL DEFAULT 0,
+      policy_toml TEXT NOT NULL, policy_source TEXT NOT NULL, publisher TEXT NOT NULL,
+      directories TEXT NOT NULL, total INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS tasks (
+      id INTEGER PRIMARY KEY, job_id INTEGER NOT NULL, display TEXT NOT NULL,
+      path TEXT NOT NULL, blob_sha TEXT NOT NULL, blob_size INTEGER NOT NULL,
+      state INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,
+      verdict INTEGER NOT NULL DEFAULT 0, cached INTEGER NOT NULL DEFAULT 0,
+      done_seq INTEGER, result BLOB);
+    CREATE INDEX IF NOT EXISTS tasks_queue ON tasks(job_id, state, id);
+    CREATE INDEX IF NOT EXISTS tasks_done ON tasks(job_id, done_seq);
+    CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, result BLOB NOT NULL);
+  )sql");
+}
+
+// Rebuilds the in-memory view of unfinished jobs. Leases do not survive a
+// restart: their tasks are simply queued again, and results still in flight
+// from before the restart are dropped as late.
+absl::Status Coordinator::Recover() {
+  auto jobs = db_->Prepare(
+      "SELECT id, tenant, state, created, finished, policy_toml, policy_source, publisher, "
+      "directories, total FROM jobs WHERE state IN (1, 2) ORDER BY id");
+  if (!jobs.ok()) return jobs.status();
+  auto counts = db_->Prepare(
+      "SELECT state, verdict, cached, COUNT(*) FROM tasks WHERE job_id = ? GROUP BY 1, 2, 3");
+  if (!counts.ok()) return counts.status();
+  while (true) {
+    auto row = jobs->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    JobState job;
+    job.id = jobs->Int(0);
+    job.proto.set_id(JobName(job.id));
+    job.proto.set_tenant(std::string(jobs->Text(1)));
+    job.proto.set_state(static_cast<v1::JobState>(jobs->Int(2)));
+    job.proto.set_created_unix_seconds(jobs->Double(3));
+    job.policy_toml = std::string(jobs->Text(5));
+    job.proto.set_policy_source(std::string(jobs->Text(6)));
+    job.publisher = std::string(jobs->Text(7));
+    for (auto dir : StrSplit(jobs->Text(8), "\n"))
+      if (!dir.empty()) job.directories.emplace_back(dir);
+    job.proto.set_total_tasks(static_cast<uint64_t>(jobs->Int(9)));
+    job.proto.set_verdict(v1::CLEAN);
+    auto policy = job.policy_toml.empty()
+                      ? absl::StatusOr<Policy>(Policy::Default())
+                      : Policy::FromToml(job.policy_toml, job.proto.policy_source());
+    if (!policy.ok()) return policy.status();
+    job.policy = std::make_shared<const Policy>(std::move(*policy));
+    job.policy_digest = Sha256Hex(job.policy_toml);
+    counts->Bind(1, job.id);
+    while (true) {
+      auto count_row = counts->Step();
+      if (!count_row.ok()) return count_row.status();
+      if (!*count_row) break;
+      int state = static_cast<int>(counts->Int(0));
+      auto verdict = static_cast<v1::Verdict>(counts->Int(1));
+      uint64_t n = static_cast<uint64_t>(counts->Int(3));
+      if (state == kQueued) {
+        job.unfinished += n;
+        continue;
+      }
+      job.proto.set_done_tasks(job.proto.done_tasks() + n);
+      if (state == kDeadLettered)
+        job.proto.set_dead_lettered_tasks(job.proto.dead_lettered_tasks() + n);
+      if (counts->Int(2)) job.proto.set_cached_tasks(job.proto.cached_tasks() + n);
+      for (uint64_t i = 0; i < n; ++i) Count(job.proto, verdict);
+    }
+    counts->Reset();
+    TenantState& tenant = tenants_[job.proto.tenant()];
+    if (tenant.jobs.empty() && tenant.unfinished == 0)
+      tenant_rotation_.push_back(job.proto.tenant());
+    tenant.unfinished += job.unfinished;
+    tenant.jobs.push_back(job.id);
+    int64_t id = job.id;
+    auto [it, inserted] = jobs_.emplace(id, std::move(job));
+    FinishJobIfDone(it->second);
+  }
+  PublishGauges();
+  return absl::OkStatus();
+}
+
+std::string Coordinator::NewId(std::string_view prefix) {
+  return StrCat(prefix, epoch_, "-", ++id_counter_);
+}
+
+Coordinator::JobState* Coordinator::FindJob(const std::string& job_id) {
+  auto id = ParseJobName(job_id);
+  if (!id) return nullptr;
+  auto it = jobs_.find(*id);
+  return it == jobs_.end() ? nullptr : &it->second;
+}
+
+// ------------------------------------------------------------------ clients
+
+absl::StatusOr<v1::Job> Coordinator::SubmitScan(const v1::SubmitScanRequest& request) {
+  std::string tenant = request.tenant().empty() ? "default" : request.tenant();
+  if (auto status = ValidTenant(tenant); !status.ok()) return status;
+  if (request.paths().empty() && request.uploads().empty())
+    return absl::InvalidArgumentError("a scan job needs at least one path or uploaded file");
+
+  auto policy = request.policy_toml().empty()
+                    ? absl::StatusOr<Policy>(Policy::Default())
+                    : Policy::FromToml(request.policy_toml(), request.policy_name().empty()
+                                                                  ? "submitted policy"
+                                                                  : request.policy_name());
+  if (!policy.ok())
+    return absl::InvalidArgumentError(StrCat("policy: ", policy.status().message()));
+
+  // A cluster resolves every path the way a worker will open it, so that a
+  // symlink cannot lead a job out of the allowed roots. The embedded
+  // coordinator (no roots) runs as the user and keeps paths as they were typed.
+  const bool confined = !options_.allow_roots.empty();
+  std::vector<std::string> resolved, directories;
+  for (const std::string& path : request.paths()) {
+    if (confined && (path.empty() || path.front() != '/'))
+      return absl::InvalidArgumentError(
+          StrCat("path '", path, "' is not absolute; workers resolve paths on their own hosts"));
+    std::error_code error;
+    std::string canonical = std::filesystem::canonical(path, error).string();
+    if (error) return absl::NotFoundError(StrCat("no such file or directory: ", path));
+    resolved.push_back(confined ? canonical : path);
+    if (std::filesystem::is_directory(canonical)) directories.push_back(resolved.back());
+  }
+  auto files = resolved.empty()
+                   ? absl::StatusOr<std::vector<std::string>>(std::vector<std::string>())
+                   : ExpandScanPaths(resolved);
+  if (!files.ok()) return files.status();
+  if (confined) {
+    for (const std::string& file : *files) {
+      std::error_code error;
+      std::string real = std::filesystem::canonical(file, error).string();
+      bool allowed = false;
+      for (const std::string& root : options_.allow_roots) allowed |= !error && IsUnder(real, root);
+      if (!allowed)
+        return absl::PermissionDeniedError(
+            StrCat("'", file, "' is outside the roots this cluster may read (",
+                   StrJoin(options_.allow_roots, ", "), "); upload it instead"));
+    }
+  }
+  for (const v1::UploadedFile& upload : request.uploads()) {
+    BlobDigest digest{upload.digest().sha256(), upload.digest().size_bytes()};
+    if (auto status = ValidateDigest(digest); !status.ok()) return status;
+    if (!blobs_.Contains(digest))
+      return absl::NotFoundError(StrCat("blob ", digest.sha256, "/", digest.size_bytes, " ('",
+                                        upload.name(),
+                                        "') is not in the content store; upload it first"));
+  }
+  const uint64_t task_count = files->size() + static_cast<uint64_t>(request.uploads_size());
+  if (task_count == 0) return absl::InvalidArgumentError("the paths hold no files to scan");
+
+  std::lock_guard lock(mu_);
+  TenantState& tenant_state = tenants_[tenant];
+  if (tenant_state.unfinished + task_count > options_.tenant_queue_limit)
+    return absl::ResourceExhaustedError(
+        StrCat("tenant '", tenant, "' has ", tenant_state.unfinished,
+               " unfinished tasks; this job adds ", task_count, " and the limit is ",
+               options_.tenant_queue_limit, ". Retry when earlier jobs finish, or split the job."));
+
+  if (auto status = db_->Exec("BEGIN"); !status.ok()) return status;
+  auto insert_job = db_->Prepare(
+      "INSERT INTO jobs (tenant, state, created, policy_toml, policy_source, publisher, "
+      "directories, total) VALUES (?, 1, ?, ?, ?, ?, ?, ?)");
+  auto insert_task = db_->Prepare(
+      "INSERT INTO tasks (job_id, display, path, blob_sha, blob_size) VALUES (?, ?, ?, ?, ?)");
+  if (!insert_job.ok() || !insert_task.ok()) {
+    db_->Exec("ROLLBACK").IgnoreError();
+    return insert_job.ok() ? insert_task.status() : insert_job.status();
+  }
+  double created = WallNow();
+  std::string source = request.policy_toml().empty()   ? "built-in"
+                       : request.policy_name().empty() ? "submitted policy"
+                                                       : request.policy_name();
+  absl::Status status = insert_job->Bind(1, tenant)
+                            .Bind(2, created)
+                            .Bind(3, request.policy_toml())
+                            .Bind(4, source)
+                            .Bind(5, request.publisher())
+                            .Bind(6, StrJoin(directories, "\n"))
+                            .Bind(7, static_cast<int64_t>(task_count))
+                            .Run();
+  int64_t job_id = db_->LastInsertId();
+  for (size_t i = 0; status.ok() && i < files->size(); ++i) {
+    status = insert_task->Bind(1, job_id)
+                 .Bind(2, (*files)[i])
+                 .Bind(3, (*files)[i])
+                 .Bind(4, std::string_view())
+                 .Bind(5, int64_t{0})
+                 .Run();
+  }
+  for (int i = 0; status.ok() && i < request.uploads_size(); ++i) {
+    const v1::UploadedFile& upload = request.uploads(i);
+    status = insert_task->Bind(1, job_id)
+                 .Bind(2, upload.name().empty() ? upload.digest().sha256() : upload.name())
+                 .Bind(3, std::string_view())
+                 .Bind(4, upload.digest().sha256())
+                 .Bind(5, upload.digest().size_bytes())
+                 .Run();
+  }
+  if (status.ok()) status = db_->Exec("COMMIT");
+  if (!status.ok()) {
+    db_->Exec("ROLLBACK").IgnoreError();
+    return status;
+  }
+
+  JobState job;
+  job.id = job_id;
+  job.proto.set_id(JobName(job_id));
+  job.proto.set_tenant(tenant);
+  job.proto.set_state(v1::QUEUED);
+  job.proto.set_total_tasks(task_count);
+  job.proto.set_verdict(v1::CLEAN);
+  job.proto.set_created_unix_seconds(created);
+  job.proto.set_policy_source(source);
+  job.policy_toml = request.policy_toml();
+  job.policy_digest = Sha256Hex(job.policy_toml);
+  job.policy = std::make_shared<const Policy>(std::move(*policy));
+  job.directories = std::move(directories);
+  job.publisher = request.publisher();
+  job.unfinished = task_count;
+  if (tenant_state.jobs.empty() && tenant_state.unfinished == 0) tenant_rotation_.push_back(tenant);
+  tenant_state.jobs.push_back(job_id);
+  tenant_state.unfinished += task_count;
+  v1::Job proto = job.proto;
+  jobs_.emplace(job_id, std::move(job));
+  metrics_.JobSubmitted();
+  PublishGauges();
+  changed_.notify_all();
+  return proto;
+}
+
+absl::StatusOr<v1::Job> Coordinator::GetJob(const std::string& job_id) {
+  std::lock_guard lock(mu_);
+  if (JobState* job = FindJob(job_id)) return job->proto;
+  auto id = ParseJobName(job_id);
+  if (!id) return absl::InvalidArgumentError(StrCat("'", job_id, "' is not a job id (job-N)"));
+  auto row = db_->Prepare(
+      "SELECT j.tenant, j.state, j.created, j.finished, j.policy_source, j.total, "
+      "SUM(t.state = 1 OR t.state = 2), SUM(t.state = 2), SUM(t.cached), "
+      "SUM(t.verdict = 1), SUM(t.verdict = 2), SUM(t.verdict = 3), "
+      "SUM(t.verdict = 4 AND t.state != 3) "
+      "FROM jobs j LEFT JOIN tasks t ON t.job_id = j.id WHERE j.id = ? GROUP BY j.id");
+  if (!row.ok()) return row.status();
+  row->Bind(1, *id);
+  auto found = row->Step();
+  if (!found.ok()) return found.status();
+  if (!*found) return absl::NotFoundError(StrCat("no job ", job_id));
+  v1::Job job;
+  job.set_id(job_id);
+  job.set_tenant(std::string(row->Text(0)));
+  job.set_state(static_cast<v1::JobState>(row->Int(1)));
+  job.set_created_unix_seconds(row->Double(2));
+  job.set_finished_unix_seconds(row->Double(3));
+  job.set_policy_source(std::string(row->Text(4)));
+  job.set_total_tasks(static_cast<uint64_t>(row->Int(5)));
+  job.set_done_tasks(static_cast<uint64_t>(row->Int(6)));
+  job.set_dead_lettered_tasks(static_cast<uint64_t>(row->Int(7)));
+  job.set_cached_tasks(static_cast<uint64_t>(row->Int(8)));
+  job.set_clean(static_cast<uint64_t>(row->Int(9)));
+  job.set_suspicious(static_cast<uint64_t>(row->Int(10)));
+  job.set_malicious(static_cast<uint64_t>(row->Int(11)));
+  job.set_error(static_cast<uint64_t>(row->Int(12)));
+  Verdict worst = Verdict::kClean;
+  if (job.suspicious()) worst = WorseVerdict(worst, Verdict::kSuspicious);
+  if (job.error()) worst = WorseVerdict(worst, Verdict::kError);
+  if (job.malicious()) worst = WorseVerdict(worst, Verdict::kMalicious);
+  job.set_verdict(ToProto(worst));
+  return job;
+}
+
+std::vector<v1::Job> Coordinator::ListJobs(const std::string& tenant, uint32_t limit) {
+  std::vector<int64_t> ids;
+  {
+    std::lock_guard lock(mu_);
+    auto rows =
+        db_->Prepare("SELECT id FROM jobs WHERE (? = '' OR tenant = ?) ORDER BY id DESC LIMIT ?");
+    if (!rows.ok()) return {};
+    rows->Bind(1, tenant).Bind(2, tenant).Bind(3, static_cast<int64_t>(limit ? limit : 50));
+    while (true) {
+      auto row = rows->Step();
+      if (!row.ok() || !*row) break;
+      ids.push_back(rows->Int(0));
+    }
+  }
+  std::vector<v1::Job> jobs;
+  for (int64_t id : ids)
+    if (auto job = GetJob(JobName(id)); job.ok()) jobs.push_back(*job);
+  return jobs;
+}
+
+absl::StatusOr<v1::Job> Coordinator::CancelJob(const std::string& job_id) {
+  {
+    std::lock_guard lock(mu_);
+    JobState* job = FindJob(job_id);
+    if (!job) {
+      if (!ParseJobName(job_id))
+        return absl::InvalidArgumentError(StrCat("'", job_id, "' is not a job id (job-N)"));
+    } else {
+      for (auto it = leases_.begin(); it != leases_.end();) {
+        if (it->second.job_id == job->id) {
+          if (!it->second.cache_key.empty()) {
+            in_flight_.erase(it->second.cache_key);
+            ReleaseFollowers(it->second.cache_key);
+          }
+          it = leases_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      for (auto& [key, followers] : followers_)
+        std::erase_if(followers, [&](const Follower& f) { return f.job_id == job->id; });
+      auto update = db_->Prepare("UPDATE jobs SET state = 4, finished = ? WHERE id = ?");
+      if (!update.ok()) return update.status();
+      if (auto status = update->Bind(1, WallNow()).Bind(2, job->id).Run(); !status.ok())
+        return status;
+      auto tasks = db_->Prepare("UPDATE tasks SET state = 3 WHERE job_id = ? AND state = 0");
+      if (!tasks.ok()) return tasks.status();
+      if (auto status = tasks->Bind(1, job->id).Run(); !status.ok()) return status;
+      if (auto status = RemoveTenantJob(*job); !status.ok()) return status;
+      metrics_.JobCancelled();
+      jobs_.erase(job->id);
+      PublishGauges();
+      changed_.notify_all();
+    }
+  }
+  return GetJob(job_id);
+}
+
+absl::StatusOr<v1::WatchJobEvent> Coordinator::WatchJob(const std::string& job_id,
+                                                        uint64_t after_result,
+                                                        std::chrono::milliseconds wait) {
+  std::unique_lock lock(mu_);
+  JobState* job = FindJob(job_id);
+  if (job && job->proto.done_tasks() <= after_result) {
+    int64_t id = job->id;
+    changed_.wait_for(lock, wait, [&] {
+      auto it = jobs_.find(id);
+      return stopping_ || it == jobs_.end() || it->second.proto.done_tasks() > after_result;
+    });
+  }
+  lock.unlock();
+  auto proto = GetJob(job_id);
+  if (!proto.ok()) return proto.status();
+  lock.lock();
+  v1::WatchJobEvent event;
+  *event.mutable_job() = *proto;
+  if (after_result >= proto->done_tasks()) return event;
+  auto rows = db_->Prepare(
+      "SELECT result FROM tasks WHERE job_id = ? AND done_seq > ? ORDER BY done_seq LIMIT 1000");
+  if (!rows.ok()) return rows.status();
+  rows->Bind(1, *ParseJobName(job_id)).Bind(2, static_cast<int64_t>(after_result));
+  while (true) {
+    auto row = rows->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    event.add_results()->ParseFromString(std::string(rows->Text(0)));
+  }
+  return event;
+}
+
+absl::StatusOr<ScanReport> Coordinator::BuildReport(const std::string& job_id) {
+  auto id = ParseJobName(job_id);
+  if (!id) return absl::InvalidArgumentError(StrCat("'", job_id, "' is not a job id (job-N)"));
+  ScanReport report;
+  std::string policy_toml, policy_source, publisher;
+  std::vector<std::string> directories;
+  double created = 0, finished = 0;
+  {
+    std::lock_guard lock(mu_);
+    auto job = db_->Prepare(
+        "SELECT policy_toml, policy_source, publisher, directories, created, finished "
+        "FROM jobs WHERE id = ?");
+    if (!job.ok()) return job.status();
+    job->Bind(1, *id);
+    auto found = job->Step();
+    if (!found.ok()) return found.status();
+    if (!*found) return absl::NotFoundError(StrCat("no job ", job_id));
+    policy_toml = std::string(job->Text(0));
+    policy_source = std::string(job->Text(1));
+    publisher = std::string(job->Text(2));
+    for (auto dir : StrSplit(job->Text(3), "\n"))
+      if (!dir.empty()) directories.emplace_back(dir);
+    created = job->Double(4);
+    finished = job->Double(5);
+    auto rows = db_->Prepare(
+        "SELECT result FROM tasks WHERE job_id = ? AND state IN (1, 2) ORDER BY display");
+    if (!rows.ok()) return rows.status();
+    rows->Bind(1, *id);
+    while (true) {
+      auto row = rows->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      v1::FileResult result;
+      result.ParseFromString(std::string(rows->Text(0)));
+      report.files.push_back(FromProto(result));
+    }
+  }
+  auto policy = policy_toml.empty() ? absl::StatusOr<Policy>(Policy::Default())
+                                    : Policy::FromToml(policy_toml, policy_source);
+  if (!policy.ok()) return policy.status();
+  report.tool_version = GAUNTLET_VERSION;
+  report.policy_source = policy_source;
+  report.duration_seconds = finished > created ? finished - created : 0;
+  std::sort(report.files.begin(), report.files.end(),
+            [](const FileReport& a, const FileReport& b) { return a.path < b.path; });
+  AggregateModels(directories, *policy, publisher, report);
+  return report;
+}
+
+// ------------------------------------------------------------------ workers
+
+v1::RegisterResponse Coordinator::Register(const v1::RegisterRequest& request) {
+  std::lock_guard lock(mu_);
+  std::string id = NewId("w-");
+  workers_[id] = WorkerState{request.name(), std::max<uint32_t>(1, request.max_leases()),
+                             request.draining(), Now()};
+  PublishGauges();
+  v1::RegisterResponse response;
+  response.set_worker_id(id);
+  response.set_lease_ttl_ms(static_cast<uint32_t>(options_.lease_ttl.count()));
+  response.set_heartbeat_interval_ms(
+      static_cast<uint32_t>(std::max<int64_t>(1, options_.lease_ttl.count() / 3)));
+  response.set_scanner_version(GAUNTLET_VERSION);
+  return response;
+}
+
+absl::StatusOr<v1::LeaseResponse> Coordinator::Lease(const v1::LeaseRequest& request) {
+  std::lock_guard lock(mu_);
+  auto worker = workers_.find(request.worker_id());
+  if (worker == workers_.end())
+    return absl::NotFoundError(StrCat("unknown worker '", request.worker_id(),
+                                      "' (coordinator restarted?): register again"));
+  worker->second.last_seen = Now();
+  v1::LeaseResponse response;
+  if (worker->second.draining) return response;
+  uint32_t held = 0;
+  for (const auto& [id, lease] : leases_) held += lease.worker_id == request.worker_id();
+  uint32_t room = worker->second.max_leases > held ? worker->second.max_leases - held : 0;
+  uint32_t wanted = std::min({request.max_tasks() ? request.max_tasks() : 1, room, kMaxLeaseBatch});
+
+  // One task per tenant per turn, then one per job within the tenant.
+  size_t idle_tenants = 0;
+  while (response.tasks_size() < static_cast<int>(wanted) && !tenant_rotation_.empty() &&
+         idle_tenants < tenant_rotation_.size()) {
+    std::string tenant = tenant_rotation_.front();
+    tenant_rotation_.pop_front();
+    tenant_rotation_.push_back(tenant);
+    TenantState& state = tenants_[tenant];
+    std::optional<PendingTask> task;
+    JobState* job = nullptr;
+    for (size_t tries = 0; !task && tries < state.jobs.size(); ++tries) {
+      int64_t job_id = state.jobs.front();
+      state.jobs.pop_front();
+      state.jobs.push_back(job_id);
+      job = &jobs_.at(job_id);
+      task = NextTask(*job);
+    }
+    if (!task) {
+      ++idle_tenants;
+      continue;
+    }
+    idle_tenants = 0;
+    task->attempts++;
+    LeaseState lease{NewId("l-"),
+                     request.worker_id(),
+                     "",
+                     job->id,
+                     *task,
+                     Now(),
+                     Now() + std::chrono::duration<double>(options_.lease_ttl).count()};
+    metrics_.QueueWait(std::max(0.0, lease.leased_at - task->queued_at));
+    if (job->proto.state() == v1::QUEUED) job->proto.set_state(v1::RUNNING);
+    v1::ScanTask* out = response.add_tasks();
+    out->set_lease_id(lease.lease_id);
+    out->set_attempt(task->attempts);
+    out->set_display_path(task->display_path);
+    if (!task->path.empty()) {
+      out->set_path(task->path);
+    } else {
+      out->mutable_blob()->set_sha256(task->blob.sha256);
+      out->mutable_blob()->set_size_bytes(task->blob.size_bytes);
+    }
+    out->set_policy_toml(job->policy_toml);
+    out->set_policy_digest(job->policy_digest);
+    out->set_verdict_cache(options_.verdict_cache);
+    leases_.emplace(lease.lease_id, std::move(lease));
+  }
+  if (response.tasks_size() > 0) {
+    auto attempts = db_->Prepare("UPDATE tasks SET attempts = attempts + 1 WHERE id = ?");
+    if (!attempts.ok()) return attempts.status();
+    db_->Exec("BEGIN").IgnoreError();
+    for (const v1::ScanTask& task : response.tasks())
+      attempts->Bind(1, leases_.at(task.lease_id()).task.task_id).Run().IgnoreError();
+    db_->Exec("COMMIT").IgnoreError();
+  }
+  metrics_.SetLeasesActive(static_cast<double>(leases_.size()));
+  return response;
+}
+
+absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::HeartbeatRequest& request) {
+  std::lock_guard lock(mu_);
+  auto worker = workers_.find(request.worker_id());
+  if (worker == workers_.end())
+    return absl::NotFoundError(StrCat("unknown worker '", request.worker_id(),
+                                      "' (coordinator restarted?): register again"));
+  worker->second.last_seen = Now();
+  if (worker->second.draining != request.draining()) {
+    worker->second.draining = request.draining();
+    PublishGauges();
+  }
+  v1::HeartbeatResponse response;
+  double expires = Now() + std::chrono::duration<double>(options_.lease_ttl).count();
+  for (const std::string& lease_id : request.lease_ids()) {
+    auto lease = leases_.find(lease_id);
+    if (lease == leases_.end() || lease->second.worker_id != request.worker_id()) {
+      response.add_lost_lease_ids(lease_id);
+      continue;
+    }
+    lease->second.expires_at = expires;
+  }
+  return response;
+}
+
+std::string Coordinator::CacheKey(const JobState& job, const v1::Digest& digest) const {
+  return StrCat(digest.sha256(), "/", digest.size_bytes(), "/", GAUNTLET_VERSION, "/",
+                job.policy_digest, "/", options_.cache_salt);
+}
+
+absl::StatusOr<v1::CheckCacheResponse> Coordinator::CheckCache(
+    const v1::CheckCacheRequest& request) {
+  BlobDigest digest{request.digest().sha256(), request.digest().size_bytes()};
+  if (auto status = ValidateDigest(digest); !status.ok()) return status;
+  std::lock_guard lock(mu_);
+  v1::CheckCacheResponse response;
+  auto lease_it = leases_.find(request.lease_id());
+  if (lease_it == leases_.end())
+    return absl::NotFoundError(StrCat("lease '", request.lease_id(), "' is not held"));
+  LeaseState& lease = lease_it->second;
+  JobState& job = jobs_.at(lease.job_id);
+  std::string key = CacheKey(job, request.digest());
+
+  auto cached = db_->Prepare("SELECT result FROM cache WHERE key = ?");
+  if (!cached.ok()) return cached.status();
+  cached->Bind(1, key);
+  auto hit = cached->Step();
+  if (!hit.ok()) return hit.status();
+  if (*hit) {
+    v1::FileResult result;
+    result.ParseFromString(std::string(cached->Text(0)));
+    cached->Reset();
+    PendingTask task = lease.task;
+    leases_.erase(lease_it);
+    metrics_.CacheHit();
+    result.set_from_cache(true);
+    if (auto status = ApplyResult(job, task, std::move(result)); !status.ok()) return status;
+    response.set_outcome(v1::CheckCacheResponse::HIT);
+    return response;
+  }
+  cached->Reset();
+  auto leader = in_flight_.find(key);
+  if (leader != in_flight_.end() && leases_.count(leader->second) > 0) {
+    followers_[key].push_back(Follower{job.id, lease.task});
+    leases_.erase(lease_it);
+    metrics_.CacheMerged();
+    response.set_outcome(v1::CheckCacheResponse::MERGED);
+    return response;
+  }
+  in_flight_[key] = lease.lease_id;
+  lease.cache_key = key;
+  metrics_.CacheMiss();
+  response.set_outcome(v1::CheckCacheResponse::MISS);
+  return response;
+}
+
+absl::StatusOr<v1::ReportResultsResponse> Coordinator::ReportResults(
+    const v1::ReportResultsRequest& request) {
+  std::lock_guard lock(mu_);
+  v1::ReportResultsResponse response;
+  if (auto status = db_->Exec("BEGIN"); !status.ok()) return status;
+  absl::Status status;
+  for (const v1::TaskResult& result : request.results()) {
+    auto lease_it = leases_.find(result.lease_id());
+    if (lease_it == leases_.end() || lease_it->second.worker_id != request.worker_id()) {
+      metrics_.LateResultDropped();
+      response.add_accepted(false);
+      continue;
+    }
+    LeaseState lease = std::move(lease_it->second);
+    leases_.erase(lease_it);
+    response.add_accepted(true);
+    if (result.has_result()) {
+      JobState& job = jobs_.at(lease.job_id);
+      metrics_.TaskDuration(std::max(0.0, Now() - lease.leased_at));
+      v1::FileResult file = result.result();
+      file.set_path(lease.task.display_path);
+      if (!lease.cache_key.empty()) {
+        in_flight_.erase(lease.cache_key);
+        if (!result.transient()) {
+          auto insert = db_->Prepare("INSERT OR REPLACE INTO cache (key, result) VALUES (?, ?)");
+          if (insert.ok())
+            status.Update(
+                insert->Bind(1, lease.cache_key).BindBlob(2, file.SerializeAsString()).Run());
+          auto followers = followers_.extract(lease.cache_key);
+          if (!followers.empty()) {
+            for (Follower& follower : followers.mapped()) {
+              auto follower_job = jobs_.find(follower.job_id);
+              if (follower_job == jobs_.end()) continue;
+              v1::FileResult copy = file;
+              copy.set_from_cache(true);
+              status.Update(ApplyResult(follower_job->second, follower.task, std::move(copy)));
+            }
+          }
+        } else {
+          ReleaseFollowers(lease.cache_key);
+        }
+      }
+      status.Update(ApplyResult(job, lease.task, std::move(file)));
+    } else if (result.has_failure()) {
+      status.Update(FailLease(std::move(lease), result.failure(), true));
+    } else {
+      status.Update(FailLease(std::move(lease), "released by a draining worker", false));
+    }
+  }
+  if (status.ok()) status = db_->Exec("COMMIT");
+  if (!status.ok()) {
+    db_->Exec("ROLLBACK").IgnoreError();
+    return status;
+  }
+  metrics_.SetLeasesActive(static_cast<double>(leases_.size()));
+  return response;
+}
+
+void Coordinator::ExpireLeases() {
+  std::lock_guard lock(mu_);
+  double now = Now();
+  double grace = std::chrono::duration<double>(options_.lease_grace).count();
+  std::vector<LeaseState> expired;
+  for (auto it = leases_.begin(); it != leases_.end();) {
+    if (it->second.expires_at + grace < now) {
+      expired.push_back(std::move(it->second));
+      it = leases_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  double stale = 3 * std::chrono::duration<double>(options_.lease_ttl).count();
+  size_t workers_before = workers_.size();
+  std::erase_if(workers_, [&](const auto& entry) { return entry.second.last_seen + stale < now; });
+  if (expired.empty()) {
+    if (workers_.size() != workers_before) PublishGauges();
+    return;
+  }
+  db_->Exec("BEGIN").IgnoreError();
+  for (LeaseState& lease : expired) {
+    metrics_.LeaseExpired();
+    std::string worker = lease.worker_id;
+    FailLease(std::move(lease), StrCat("lease expired on worker ", worker), true).IgnoreError();
+  }
+  db_->Exec("COMMIT").IgnoreError();
+  metrics_.SetLeasesActive(static_cast<double>(leases_.size()));
+  PublishGauges();
+}
+
+// ------------------------------------------------------------------ internals
+
+std::optional<Coordinator::PendingTask> Coordinator::NextTask(JobState& job) {
+  if (job.ready.empty() && !job.exhausted) LoadMore(job).IgnoreError();
+  if (job.ready.empty()) return std::nullopt;
+  PendingTask task = std::move(job.ready.front());
+  job.ready.pop_front();
+  return task;
+}
+
+absl::Status Coordinator::LoadMore(JobState& job) {
+  auto rows = db_->Prepare(
+      "SELECT id, display, path, blob_sha, blob_size, attempts FROM tasks "
+      "WHERE job_id = ? AND state = 0 AND id > ? ORDER BY id LIMIT ?");
+  if (!rows.ok()) return rows.status();
+  rows->Bind(1, job.id).Bind(2, job.load_cursor).Bind(3, static_cast<int64_t>(kLoadBatch));
+  size_t loaded = 0;
+  while (true) {
+    auto row = rows->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    PendingTask task;
+    task.task_id = rows->Int(0);
+    task.display_path = std::string(rows->Text(1));
+    task.path = std::string(rows->Text(2));
+    task.blob = BlobDigest{std::string(rows->Text(3)), rows->Int(4)};
+    task.attempts = static_cast<uint32_t>(rows->Int(5));
+    task.queued_at = Now();
+    job.load_cursor = task.task_id;
+    job.ready.push_back(std::move(task));
+    ++loaded;
+  }
+  if (loaded < kLoadBatch) job.exhausted = true;
+  return absl::OkStatus();
+}
+
+void Coordinator::Requeue(JobState& job, PendingTask task, bool front) {
+  task.queued_at = Now();
+  if (front)
+    job.ready.push_front(std::move(task));
+  else
+    job.ready.push_back(std::move(task));
+  changed_.notify_all();
+}
+
+absl::Status Coordinator::FailLease(LeaseState lease, const std::string& error,
+                                    bool spend_attempt) {
+  if (!lease.cache_key.empty()) {
+    in_flight_.erase(lease.cache_key);
+    ReleaseFollowers(lease.cache_key);
+  }
+  auto job_it = jobs_.find(lease.job_id);
+  if (job_it == jobs_.end()) return absl::OkStatus();
+  JobState& job = job_it->second;
+  PendingTask task = std::move(lease.task);
+  task.last_error = error;
+  if (!spend_attempt) {
+    task.attempts = task.attempts > 0 ? task.attempts - 1 : 0;
+    auto undo = db_->Prepare("UPDATE tasks SET attempts = ? WHERE id = ?");
+    if (undo.ok())
+      undo->Bind(1, static_cast<int64_t>(task.attempts)).Bind(2, task.task_id).Run().IgnoreError();
+    Requeue(job, std::move(task), true);
+    return absl::OkStatus();
+  }
+  if (task.attempts < options_.max_attempts) {
+    metrics_.TaskRetried();
+    Requeue(job, std::move(task), true);
+    return absl::OkStatus();
+  }
+  metrics_.TaskDeadLettered();
+  v1::FileResult result = DeadLetterResult(task.display_path, task.attempts, error);
+  auto update = db_->Prepare(
+      "UPDATE tasks SET state = 2, verdict = ?, done_seq = ?, result = ? WHERE id = ? AND state = "
+      "0");
+  if (!update.ok()) return update.status();
+  uint64_t seq = job.proto.done_tasks() + 1;
+  if (auto status = update->Bind(1, static_cast<int64_t>(result.verdict()))
+                        .Bind(2, static_cast<int64_t>(seq))
+                        .BindBlob(3, result.SerializeAsString())
+                        .Bind(4, task.task_id)
+                        .Run();
+      !status.ok())
+    return status;
+  if (db_->Changes() == 0) return absl::OkStatus();
+  job.proto.set_dead_lettered_tasks(job.proto.dead_lettered_tasks() + 1);
+  job.proto.set_done_tasks(seq);
+  Count(job.proto, result.verdict());
+  metrics_.TaskCompleted(FromProto(result.verdict()), 0);
+  return FinishTask(job);
+}
+
+absl::Status Coordinator::ApplyResult(JobState& job, const PendingTask& task,
+                                      v1::FileResult result) {
+  result.set_path(task.display_path);
+  for (v1::Finding& finding : *result.mutable_findings()) finding.set_file(task.display_path);
+  auto update = db_->Prepare(
+      "UPDATE tasks SET state = 1, verdict = ?, cached = ?, done_seq = ?, result = ? "
+      "WHERE id = ? AND state = 0");
+  if (!update.ok()) return update.status();
+  uint64_t seq = job.proto.done_tasks() + 1;
+  if (auto status = update->Bind(1, static_cast<int64_t>(result.verdict()))
+                        .Bind(2, int64_t{result.from_cache() ? 1 : 0})
+                        .Bind(3, static_cast<int64_t>(seq))
+                        .BindBlob(4, result.SerializeAsString())
+                        .Bind(5, task.task_id)
+                        .Run();
+      !status.ok())
+    return status;
+  if (db_->Changes() == 0) return absl::OkStatus();  // Already applied: idempotent.
+  job.proto.set_done_tasks(seq);
+  if (result.from_cache()) job.proto.set_cached_tasks(job.proto.cached_tasks() + 1);
+  Count(job.proto, result.verdict());
+  metrics_.TaskCompleted(FromProto(result.verdict()),
+                         result.from_cache() ? 0 : result.size_bytes());
+  return FinishTask(job);
+}
+
+absl::Status Coordinator::FinishTask(JobState& job) {
+  if (job.unfinished > 0) --job.unfinished;
+  TenantState& tenant = tenants_[job.proto.tenant()];
+  if (tenant.unfinished > 0) --tenant.unfinished;
+  metrics_.SetQueueDepth(job.proto.tenant(), static_cast<double>(tenant.unfinished));
+  changed_.notify_all();
+  FinishJobIfDone(job);
+  return absl::OkStatus();
+}
+
+void Coordinator::FinishJobIfDone(JobState& job) {
+  if (job.proto.done_tasks() < job.proto.total_tasks()) return;
+  auto update = db_->Prepare("UPDATE jobs SET state = 3, finished = ? WHERE id = ?");
+  if (update.ok()) update->Bind(1, WallNow()).Bind(2, job.id).Run().IgnoreError();
+  metrics_.JobCompleted(FromProto(job.proto.verdict()));
+  RemoveTenantJob(job).IgnoreError();
+  jobs_.erase(job.id);
+  changed_.notify_all();
+}
+
+absl::Status Coordinator::RemoveTenantJob(JobState& job) {
+  auto tenant_it = tenants_.find(job.proto.tenant());
+  if (tenant_it == tenants_.end()) return absl::OkStatus();
+  TenantState& tenant = tenant_it->second;
+  std::erase(tenant.jobs, job.id);
+  tenant.unfinished = tenant.unfinished >= job.unfinished ? tenant.unfinished - job.unfinished : 0;
+  metrics_.SetQueueDepth(job.proto.tenant(), static_cast<double>(tenant.unfinished));
+  if (tenant.jobs.empty()) {
+    std::erase(tenant_rotation_, job.proto.tenant());
+    tenants_.erase(tenant_it);
+  }
+  return absl::OkStatus();
+}
+
+void Coordinator::ReleaseFollowers(const std::string& cache_key) {
+  auto followers = followers_.extract(cache_key);
+  if (followers.empty()) return;
+  for (Follower& follower : followers.mapped()) {
+    auto job = jobs_.find(follower.job_id);
+    if (job != jobs_.end()) Requeue(job->second, std::move(follower.task), true);
+  }
+}
+
+void Coordinator::PublishGauges() {
+  double active = 0, draining = 0;
+  for (const auto& [id, worker] : workers_) (worker.draining ? draining : active) += 1;
+  metrics_.SetWorkers(active, draining);
+  for (const auto& [name, tenant] : tenants_)
+    metrics_.SetQueueDepth(name, static_cast<double>(tenant.unfinished));
+}
+
+}  // namespace gauntlet

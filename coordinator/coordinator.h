@@ -1,0 +1,182 @@
+// The coordinator: turns scan jobs into one task per file, leases tasks to
+// workers that pull them, and applies each result exactly once.
+//
+// - Leases have a TTL and are renewed by heartbeats; an expired lease (plus a
+//   grace period) re-queues its task, and a late result from it is dropped
+//   and counted. Attempts are capped, then the task is dead-lettered with
+//   its last error and reported as ERROR (never clean).
+// - Tenants share the cluster fairly: leases rotate over tenants with work,
+//   then over each tenant's jobs (deficit round-robin with a quantum of one
+//   task), and each tenant has a limit on unfinished tasks.
+// - A verdict cache keyed by (sha256, size, scanner version, policy digest,
+//   salt) answers repeated content; identical tasks in flight together are
+//   merged onto one scan.
+// - State is in SQLite (WAL): a restarted coordinator re-queues whatever was
+//   not finished and loses no verdict. Only a window of each job's queued
+//   tasks is held in memory, so a 100,000-file job costs a few rows at a time.
+//
+// The gRPC services and the CLI's embedded mode are thin layers over this
+// class: both speak in gauntlet.v1 messages. Thread-safe.
+#ifndef GAUNTLET_COORDINATOR_COORDINATOR_H_
+#define GAUNTLET_COORDINATOR_COORDINATOR_H_
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/policy.h"
+#include "common/report.h"
+#include "coordinator/content_store.h"
+#include "coordinator/coordinator_metrics.h"
+#include "coordinator/sqlite.h"
+#include "gauntlet/v1/gauntlet.pb.h"
+
+namespace gauntlet {
+
+struct CoordinatorOptions {
+  std::string db_path = ":memory:";
+  // Paths a job may name must resolve under one of these; empty allows any
+  // path (the CLI's embedded coordinator, which runs as the user).
+  std::vector<std::string> allow_roots;
+  std::string blob_directory;  // Content store; empty disables uploads.
+  std::chrono::milliseconds lease_ttl{30000};
+  std::chrono::milliseconds lease_grace{2000};
+  uint32_t max_attempts = 3;
+  uint64_t tenant_queue_limit = 200000;
+  bool verdict_cache = true;
+  std::string cache_salt;  // Change it to forget every cached verdict.
+  // Seconds since an arbitrary epoch; tests substitute their own clock.
+  std::function<double()> now;
+};
+
+class Coordinator {
+ public:
+  static absl::StatusOr<std::unique_ptr<Coordinator>> Open(CoordinatorOptions options);
+  ~Coordinator();
+
+  // ---- Clients.
+  absl::StatusOr<v1::Job> SubmitScan(const v1::SubmitScanRequest& request);
+  absl::StatusOr<v1::Job> GetJob(const std::string& job_id);
+  std::vector<v1::Job> ListJobs(const std::string& tenant, uint32_t limit);
+  absl::StatusOr<v1::Job> CancelJob(const std::string& job_id);
+  // Results finished after the first `after_result`, waiting up to `wait`
+  // for one when there are none yet and the job still runs.
+  absl::StatusOr<v1::WatchJobEvent> WatchJob(const std::string& job_id, uint64_t after_result,
+                                             std::chrono::milliseconds wait);
+  // The same ScanReport the local CLI builds: files sorted by path, models
+  // aggregated and gated by the job's policy.
+  absl::StatusOr<ScanReport> BuildReport(const std::string& job_id);
+  ContentStore& content_store() { return blobs_; }
+
+  // ---- Workers.
+  v1::RegisterResponse Register(const v1::RegisterRequest& request);
+  absl::StatusOr<v1::LeaseResponse> Lease(const v1::LeaseRequest& request);
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request);
+  absl::StatusOr<v1::CheckCacheResponse> CheckCache(const v1::CheckCacheRequest& request);
+  absl::StatusOr<v1::ReportResultsResponse> ReportResults(const v1::ReportResultsRequest& request);
+
+  // Re-queues tasks whose leases ran out. A background thread calls it; tests
+  // call it after moving their clock.
+  void ExpireLeases();
+
+  CoordinatorMetrics& metrics() { return metrics_; }
+  const CoordinatorOptions& options() const { return options_; }
+
+ private:
+  struct PendingTask {
+    int64_t task_id = 0;
+    std::string display_path;
+    std::string path;  // Empty for blobs.
+    BlobDigest blob;
+    uint32_t attempts = 0;
+    std::string last_error;
+    double queued_at = 0;
+  };
+  struct JobState {
+    int64_t id = 0;
+    v1::Job proto;
+    std::string policy_toml, policy_digest;
+    std::shared_ptr<const Policy> policy;
+    std::vector<std::string> directories;  // Directory arguments, for model aggregation.
+    std::string publisher;
+    int64_t load_cursor = 0;  // Highest task id loaded into `ready`.
+    bool exhausted = false;   // Every queued task row has been loaded.
+    std::deque<PendingTask> ready;
+    uint64_t unfinished = 0;  // Queued, leased or merged.
+  };
+  struct LeaseState {
+    std::string lease_id, worker_id, cache_key;
+    int64_t job_id = 0;
+    PendingTask task;
+    double leased_at = 0, expires_at = 0;
+  };
+  struct Follower {  // A task merged onto an identical one in flight.
+    int64_t job_id;
+    PendingTask task;
+  };
+  struct WorkerState {
+    std::string name;
+    uint32_t max_leases = 1;
+    bool draining = false;
+    double last_seen = 0;
+  };
+  struct TenantState {
+    std::deque<int64_t> jobs;  // Jobs with unfinished tasks, in rotation order.
+    uint64_t unfinished = 0;
+  };
+
+  explicit Coordinator(CoordinatorOptions options);
+  absl::Status InitSchema();
+  absl::Status Recover();
+  double Now() const { return options_.now(); }
+  std::string NewId(std::string_view prefix);
+  JobState* FindJob(const std::string& job_id);
+
+  std::optional<PendingTask> NextTask(JobState& job);
+  absl::Status LoadMore(JobState& job);
+  void Requeue(JobState& job, PendingTask task, bool front);
+  // Ends a lease without a result: retry or dead-letter the task, and
+  // re-queue anything merged onto it.
+  absl::Status FailLease(LeaseState lease, const std::string& error, bool spend_attempt);
+  absl::Status ApplyResult(JobState& job, const PendingTask& task, v1::FileResult result);
+  absl::Status FinishTask(JobState& job);
+  void FinishJobIfDone(JobState& job);
+  void ReleaseFollowers(const std::string& cache_key);
+  std::string CacheKey(const JobState& job, const v1::Digest& digest) const;
+  absl::Status RemoveTenantJob(JobState& job);
+  void PublishGauges();
+
+  CoordinatorOptions options_;
+  CoordinatorMetrics metrics_;
+  ContentStore blobs_;
+  std::unique_ptr<Sqlite> db_;
+  std::string epoch_;  // Per process: lease ids never repeat across restarts.
+  uint64_t id_counter_ = 0;
+
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::map<int64_t, JobState> jobs_;  // Unfinished jobs (finished ones live in SQLite).
+  std::map<std::string, TenantState> tenants_;
+  std::deque<std::string> tenant_rotation_;
+  std::map<std::string, LeaseState> leases_;
+  std::map<std::string, WorkerState> workers_;
+  std::map<std::string, std::string> in_flight_;  // cache key -> leader lease id
+  std::map<std::string, std::vector<Follower>> followers_;
+
+  std::thread sweeper_;
+  bool stopping_ = false;
+  std::condition_variable sweeper_wake_;
+};
+
+}  // namespace gauntlet
+
+#endif  // GAUNTLET_COORDINATOR_COORDINATOR_H_

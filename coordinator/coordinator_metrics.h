@@ -1,0 +1,55 @@
+// The coordinator's Prometheus metrics, named by docs/operations.md's
+// conventions: one `gauntlet_` prefix, base units, counters ending in
+// `_total`, histograms for latency, and no unbounded labels (a tenant is
+// the only per-user label).
+#ifndef GAUNTLET_COORDINATOR_COORDINATOR_METRICS_H_
+#define GAUNTLET_COORDINATOR_COORDINATOR_METRICS_H_
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
+
+#include "common/verdict.h"
+
+namespace gauntlet {
+
+class CoordinatorMetrics {
+ public:
+  CoordinatorMetrics();
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+
+  void JobSubmitted() { jobs_submitted_->Increment(); }
+  void JobCompleted(Verdict verdict);
+  void JobCancelled() { jobs_cancelled_->Increment(); }
+  void TaskCompleted(Verdict verdict, uint64_t bytes);
+  void TaskDeadLettered() { dead_lettered_->Increment(); }
+  void TaskRetried() { retries_->Increment(); }
+  void LeaseExpired() { lease_expiries_->Increment(); }
+  void LateResultDropped() { late_results_->Increment(); }
+  void CacheHit() { cache_hit_->Increment(); }
+  void CacheMiss() { cache_miss_->Increment(); }
+  void CacheMerged() { cache_merged_->Increment(); }
+  void QueueWait(double seconds) { queue_wait_->Observe(seconds); }
+  void TaskDuration(double seconds) { task_duration_->Observe(seconds); }
+  void SetQueueDepth(const std::string& tenant, double depth);
+  void SetWorkers(double active, double draining);
+  void SetLeasesActive(double leases) { leases_active_->Set(leases); }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Counter *jobs_submitted_, *jobs_cancelled_, *dead_lettered_, *retries_,
+      *lease_expiries_, *late_results_, *cache_hit_, *cache_miss_, *cache_merged_, *scanned_bytes_;
+  prometheus::Family<prometheus::Counter>* jobs_completed_;
+  prometheus::Family<prometheus::Counter>* tasks_completed_;
+  prometheus::Family<prometheus::Gauge>* queue_depth_;
+  prometheus::Gauge *workers_active_, *workers_draining_, *leases_active_;
+  prometheus::Histogram *queue_wait_, *task_duration_;
+};
+
+}  // namespace gauntlet
+
+#endif  // GAUNTLET_COORDINATOR_COORDINATOR_METRICS_H_

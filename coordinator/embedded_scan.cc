@@ -1,0 +1,88 @@
+#include "coordinator/embedded_scan.h"
+
+#include <thread>
+
+#include "coordinator/coordinator.h"
+#include "worker/cluster/scan_runner.h"
+#include "worker/cluster/worker.h"
+
+namespace gauntlet {
+namespace {
+
+// The worker side of the embedded cluster: direct calls, no network.
+class DirectWorkerApi : public WorkerApi {
+ public:
+  explicit DirectWorkerApi(Coordinator& coordinator) : coordinator_(coordinator) {}
+  absl::StatusOr<v1::RegisterResponse> Register(const v1::RegisterRequest& request) override {
+    return coordinator_.Register(request);
+  }
+  absl::StatusOr<v1::LeaseResponse> Lease(const v1::LeaseRequest& request) override {
+    return coordinator_.Lease(request);
+  }
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request) override {
+    return coordinator_.Heartbeat(request);
+  }
+  absl::StatusOr<v1::CheckCacheResponse> CheckCache(const v1::CheckCacheRequest& request) override {
+    return coordinator_.CheckCache(request);
+  }
+  absl::StatusOr<v1::ReportResultsResponse> ReportResults(
+      const v1::ReportResultsRequest& request) override {
+    return coordinator_.ReportResults(request);
+  }
+  absl::Status FetchBlob(const v1::Digest&, const std::string&) override {
+    return absl::UnimplementedError("the embedded coordinator has no content store");
+  }
+
+ private:
+  Coordinator& coordinator_;
+};
+
+}  // namespace
+
+absl::StatusOr<ScanReport> RunEmbeddedScan(const std::vector<std::string>& paths,
+                                           const EmbeddedScanOptions& options) {
+  CoordinatorOptions coordinator_options;
+  // Within one run the HF-cache de-duplication already removes repeats;
+  // hashing every byte would cost more than it saves.
+  coordinator_options.verdict_cache = false;
+  coordinator_options.tenant_queue_limit = UINT64_MAX;
+  auto coordinator = Coordinator::Open(coordinator_options);
+  if (!coordinator.ok()) return coordinator.status();
+
+  v1::SubmitScanRequest request;
+  for (const std::string& path : paths) request.add_paths(path);
+  request.set_policy_toml(options.policy_toml);
+  request.set_policy_name(options.policy_name);
+  request.set_publisher(options.publisher);
+  auto job = (*coordinator)->SubmitScan(request);
+  if (!job.ok()) return job.status();
+
+  DirectWorkerApi api(**coordinator);
+  InProcessRunner in_process;
+  SandboxRunner sandboxed(SandboxOptions{options.sandbox_binary});
+  WorkerOptions worker_options;
+  worker_options.name = "embedded";
+  worker_options.slots =
+      options.workers ? options.workers : std::max(1u, std::thread::hardware_concurrency());
+  worker_options.max_poll_interval = std::chrono::milliseconds(5);
+  ScanRunner& runner = options.isolate ? static_cast<ScanRunner&>(sandboxed) : in_process;
+  Worker worker(api, runner, worker_options, nullptr);
+  std::thread serving([&] { worker.Run(); });
+
+  while (true) {
+    auto event = (*coordinator)->WatchJob(job->id(), UINT64_MAX, std::chrono::milliseconds(100));
+    if (!event.ok()) {
+      worker.Stop();
+      serving.join();
+      return event.status();
+    }
+    if (options.on_progress)
+      options.on_progress(event->job().done_tasks(), event->job().total_tasks());
+    if (event->job().state() == v1::SUCCEEDED) break;
+  }
+  worker.Stop();
+  serving.join();
+  return (*coordinator)->BuildReport(job->id());
+}
+
+}  // namespace gauntlet

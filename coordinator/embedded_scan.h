@@ -1,0 +1,34 @@
+// The CLI's default mode: an embedded coordinator (in-memory store, no gRPC)
+// with local worker threads, so that `gauntlet scan` on one machine runs the
+// same job, lease and result code as a cluster.
+#ifndef GAUNTLET_COORDINATOR_EMBEDDED_SCAN_H_
+#define GAUNTLET_COORDINATOR_EMBEDDED_SCAN_H_
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/report.h"
+
+namespace gauntlet {
+
+struct EmbeddedScanOptions {
+  uint32_t workers = 0;  // Files scanned at once; 0: one per core.
+  // Parse each file in a fresh sandboxed process, as cluster workers do.
+  // Off by default: the CLI already runs as the user who asked.
+  bool isolate = false;
+  std::string sandbox_binary;  // Needed when isolating.
+  std::string policy_toml, policy_name, publisher;
+  // Called about ten times a second while the job runs, and once at the end.
+  std::function<void(size_t done, size_t total)> on_progress;
+};
+
+// NOT_FOUND for a path that does not exist, INVALID_ARGUMENT for a bad
+// policy; per-file problems are ERROR verdicts in the report.
+absl::StatusOr<ScanReport> RunEmbeddedScan(const std::vector<std::string>& paths,
+                                           const EmbeddedScanOptions& options);
+
+}  // namespace gauntlet
+
+#endif  // GAUNTLET_COORDINATOR_EMBEDDED_SCAN_H_

@@ -1,0 +1,86 @@
+#include "proto/convert.h"
+
+namespace gauntlet {
+namespace {
+
+v1::Severity ToProto(Severity severity) {
+  return static_cast<v1::Severity>(static_cast<int>(severity) + 1);
+}
+
+Severity FromProto(v1::Severity severity) {
+  int value = static_cast<int>(severity) - 1;
+  return static_cast<Severity>(value < 0 ? 0 : (value > 4 ? 4 : value));
+}
+
+}  // namespace
+
+v1::Verdict ToProto(Verdict verdict) {
+  switch (verdict) {
+    case Verdict::kClean:
+      return v1::CLEAN;
+    case Verdict::kSuspicious:
+      return v1::SUSPICIOUS;
+    case Verdict::kMalicious:
+      return v1::MALICIOUS;
+    case Verdict::kError:
+      return v1::ERROR;
+  }
+  return v1::ERROR;
+}
+
+Verdict FromProto(v1::Verdict verdict) {
+  switch (verdict) {
+    case v1::CLEAN:
+      return Verdict::kClean;
+    case v1::SUSPICIOUS:
+      return Verdict::kSuspicious;
+    case v1::MALICIOUS:
+      return Verdict::kMalicious;
+    default:
+      return Verdict::kError;  // Unknown or unset is never a pass.
+  }
+}
+
+v1::FileResult ToProto(const FileReport& report) {
+  v1::FileResult result;
+  result.set_path(report.path);
+  result.set_format(report.format);
+  result.set_size_bytes(report.size_bytes);
+  result.set_fully_analysed(report.fully_analysed);
+  result.set_verdict(ToProto(report.verdict));
+  for (const Finding& finding : report.findings) {
+    v1::Finding* out = result.add_findings();
+    out->set_rule_id(finding.rule_id);
+    out->set_severity(ToProto(finding.severity));
+    out->set_message(finding.message);
+    out->set_file(finding.location.file);
+    out->set_member(finding.location.member);
+    out->set_offset(finding.location.offset);
+    out->set_evidence(finding.evidence);
+  }
+  for (const auto& [key, value] : report.metadata) {
+    v1::KeyValue* kv = result.add_metadata();
+    kv->set_key(key);
+    kv->set_value(value);
+  }
+  return result;
+}
+
+FileReport FromProto(const v1::FileResult& result) {
+  FileReport report;
+  report.path = result.path();
+  report.format = result.format();
+  report.size_bytes = result.size_bytes();
+  report.fully_analysed = result.fully_analysed();
+  report.verdict = FromProto(result.verdict());
+  for (const v1::Finding& finding : result.findings()) {
+    report.findings.push_back(
+        Finding{finding.rule_id(), FromProto(finding.severity()), finding.message(),
+                Location{finding.file(), finding.member(), finding.offset()}, finding.evidence()});
+  }
+  for (const v1::KeyValue& kv : result.metadata())
+    report.metadata.emplace_back(kv.key(), kv.value());
+  return report;
+}
+
+}  // namespace gauntlet

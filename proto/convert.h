@@ -1,0 +1,20 @@
+// Conversions between the scanner's own types (FileReport, Finding) and
+// their wire form (gauntlet.v1.FileResult). Both directions are lossless for
+// every field a report writer reads.
+#ifndef GAUNTLET_PROTO_CONVERT_H_
+#define GAUNTLET_PROTO_CONVERT_H_
+
+#include "common/verdict.h"
+#include "gauntlet/v1/gauntlet.pb.h"
+
+namespace gauntlet {
+
+v1::FileResult ToProto(const FileReport& report);
+FileReport FromProto(const v1::FileResult& result);
+
+v1::Verdict ToProto(Verdict verdict);
+Verdict FromProto(v1::Verdict verdict);
+
+}  // namespace gauntlet
+
+#endif  // GAUNTLET_PROTO_CONVERT_H_

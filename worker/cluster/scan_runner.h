@@ -1,0 +1,61 @@
+// How a worker turns one local file into a FileResult. InProcessRunner calls
+// the scanners directly (the CLI's embedded mode, where speed matters and
+// the user already trusts the process); SandboxRunner runs them in a fresh
+// gauntlet-scan-sandbox child per file, so a crashing, hanging or exploited
+// parser kills only the child and the file gets an ERROR verdict saying why.
+#ifndef GAUNTLET_WORKER_CLUSTER_SCAN_RUNNER_H_
+#define GAUNTLET_WORKER_CLUSTER_SCAN_RUNNER_H_
+
+#include <atomic>
+#include <chrono>
+#include <string>
+
+#include "gauntlet/v1/gauntlet.pb.h"
+
+namespace gauntlet {
+
+struct ScanOutcome {
+  v1::FileResult result;
+  // Depends on this run only (timeout, out of memory): reported, never cached.
+  bool transient = false;
+  // Why the sandbox killed the parser ("timeout", "crash", "memory",
+  // "violation"), empty when the scan ran to the end.
+  std::string killed;
+};
+
+class ScanRunner {
+ public:
+  virtual ~ScanRunner() = default;
+  // `policy_toml` empty means the built-in policy.
+  virtual ScanOutcome Scan(const std::string& local_path, const std::string& display_path,
+                           const std::string& policy_toml) = 0;
+};
+
+class InProcessRunner : public ScanRunner {
+ public:
+  ScanOutcome Scan(const std::string& local_path, const std::string& display_path,
+                   const std::string& policy_toml) override;
+};
+
+struct SandboxOptions {
+  std::string binary;  // Path of gauntlet-scan-sandbox.
+  std::chrono::milliseconds timeout{120000};
+  uint64_t memory_bytes = 2ull << 30;  // Address space on top of the file's own size.
+};
+
+class SandboxRunner : public ScanRunner {
+ public:
+  explicit SandboxRunner(SandboxOptions options) : options_(std::move(options)) {}
+  ScanOutcome Scan(const std::string& local_path, const std::string& display_path,
+                   const std::string& policy_toml) override;
+
+ private:
+  SandboxOptions options_;
+};
+
+// gauntlet-scan-sandbox beside the running executable.
+std::string DefaultSandboxBinary();
+
+}  // namespace gauntlet
+
+#endif  // GAUNTLET_WORKER_CLUSTER_SCAN_RUNNER_H_

@@ -1,0 +1,298 @@
+#include "worker/cluster/worker.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <iostream>
+#include <random>
+
+#include "common/digest.h"
+#include "common/strings.h"
+
+namespace gauntlet {
+namespace {
+
+using std::chrono::milliseconds;
+
+bool LeaseGone(const absl::Status& status) { return status.code() == absl::StatusCode::kNotFound; }
+
+}  // namespace
+
+Worker::Worker(WorkerApi& api, ScanRunner& runner, WorkerOptions options, WorkerMetrics* metrics)
+    : api_(api), runner_(runner), options_(std::move(options)), metrics_(metrics) {}
+
+Worker::~Worker() {
+  Stop();
+  for (std::thread& thread : threads_)
+    if (thread.joinable()) thread.join();
+}
+
+void Worker::Drain() {
+  draining_ = true;
+  if (metrics_) metrics_->SetDraining(true);
+  wake_.notify_all();
+}
+
+void Worker::Stop() {
+  stopping_ = true;
+  wake_.notify_all();
+}
+
+void Worker::Sleep(milliseconds duration) {
+  std::unique_lock lock(mu_);
+  wake_.wait_for(lock, duration, [&] { return stopping_.load(); });
+}
+
+bool Worker::Register() {
+  v1::RegisterRequest request;
+  request.set_name(options_.name);
+  request.mutable_capabilities()->set_scan(true);
+  request.set_max_leases(options_.slots);
+  request.set_draining(draining_);
+  auto response = api_.Register(request);
+  if (!response.ok()) return false;
+  std::lock_guard lock(mu_);
+  worker_id_ = response->worker_id();
+  heartbeat_interval_ = milliseconds(std::max<uint32_t>(10, response->heartbeat_interval_ms()));
+  // Leases from an earlier registration died with it.
+  for (const std::string& lease : held_) lost_.insert(lease);
+  if (metrics_) metrics_->Reconnect();
+  return true;
+}
+
+void Worker::Run() {
+  for (uint32_t i = 0; i < options_.slots; ++i) threads_.emplace_back([this] { Execute(); });
+  threads_.emplace_back([this] { HeartbeatLoop(); });
+  std::mt19937 jitter(std::random_device{}());
+  milliseconds backoff(100), poll(5);
+  bool registered = false;
+  while (!stopping_) {
+    if (!registered) {
+      registered = Register();
+      if (!registered) {
+        Sleep(backoff + milliseconds(jitter() % (backoff.count() / 2 + 1)));
+        backoff = std::min(backoff * 2, milliseconds(5000));
+        continue;
+      }
+      backoff = milliseconds(100);
+    }
+    if (draining_) {
+      // Hand back what has not started; finish (and keep heartbeating) the rest.
+      std::deque<v1::ScanTask> unstarted;
+      {
+        std::lock_guard lock(mu_);
+        unstarted.swap(queue_);
+      }
+      for (const v1::ScanTask& task : unstarted) {
+        v1::TaskResult result;
+        result.set_lease_id(task.lease_id());
+        result.set_released(true);
+        Report(std::move(result));
+        if (metrics_) metrics_->Task("released");
+      }
+      std::unique_lock lock(mu_);
+      if (running_ == 0 && queue_.empty()) break;
+      wake_.wait_for(lock, milliseconds(50));
+      continue;
+    }
+    uint32_t room;
+    std::string worker_id;
+    {
+      std::unique_lock lock(mu_);
+      wake_.wait_for(lock, milliseconds(200), [&] {
+        return stopping_ || draining_ || queue_.size() + running_ < options_.slots;
+      });
+      room = options_.slots - std::min<uint32_t>(options_.slots, queue_.size() + running_);
+      worker_id = worker_id_;
+    }
+    if (room == 0 || stopping_ || draining_) continue;
+    v1::LeaseRequest request;
+    request.set_worker_id(worker_id);
+    request.set_max_tasks(room);
+    auto leased = api_.Lease(request);
+    if (!leased.ok()) {
+      if (LeaseGone(leased.status())) {
+        registered = false;  // The coordinator restarted and forgot us.
+      } else {
+        Sleep(backoff);
+        backoff = std::min(backoff * 2, milliseconds(5000));
+        if (leased.status().code() == absl::StatusCode::kUnavailable) registered = false;
+      }
+      continue;
+    }
+    backoff = milliseconds(100);
+    if (leased->tasks().empty()) {
+      Sleep(poll);
+      poll = std::min(poll * 2, options_.max_poll_interval);
+      continue;
+    }
+    poll = milliseconds(5);
+    {
+      std::lock_guard lock(mu_);
+      for (const v1::ScanTask& task : leased->tasks()) {
+        held_.insert(task.lease_id());
+        queue_.push_back(task);
+      }
+      if (metrics_) metrics_->SetLeasesHeld(static_cast<double>(held_.size()));
+    }
+    wake_.notify_all();
+  }
+  stopping_ = true;
+  wake_.notify_all();
+  for (std::thread& thread : threads_)
+    if (thread.joinable()) thread.join();
+  threads_.clear();
+}
+
+void Worker::Execute() {
+  while (true) {
+    v1::ScanTask task;
+    {
+      std::unique_lock lock(mu_);
+      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      task = std::move(queue_.front());
+      queue_.pop_front();
+      ++running_;
+    }
+    Process(task);
+    {
+      std::lock_guard lock(mu_);
+      --running_;
+    }
+    wake_.notify_all();
+  }
+}
+
+void Worker::HeartbeatLoop() {
+  while (!stopping_) {
+    v1::HeartbeatRequest request;
+    milliseconds interval;
+    {
+      std::lock_guard lock(mu_);
+      request.set_worker_id(worker_id_);
+      for (const std::string& lease : held_) request.add_lease_ids(lease);
+      interval = heartbeat_interval_;
+    }
+    request.set_draining(draining_);
+    if (!request.worker_id().empty()) {
+      auto response = api_.Heartbeat(request);
+      if (response.ok()) {
+        std::lock_guard lock(mu_);
+        for (const std::string& lost : response->lost_lease_ids()) lost_.insert(lost);
+      }
+    }
+    Sleep(interval);
+  }
+}
+
+void Worker::Forget(const std::string& lease_id) {
+  std::lock_guard lock(mu_);
+  held_.erase(lease_id);
+  lost_.erase(lease_id);
+  if (metrics_) metrics_->SetLeasesHeld(static_cast<double>(held_.size()));
+}
+
+void Worker::Report(v1::TaskResult result) {
+  std::string lease_id = result.lease_id();
+  v1::ReportResultsRequest request;
+  {
+    std::lock_guard lock(mu_);
+    request.set_worker_id(worker_id_);
+  }
+  *request.add_results() = std::move(result);
+  // A coordinator that is restarting will not know this lease when it is
+  // back; retry only while the lease could still be alive.
+  milliseconds backoff(100);
+  for (int attempt = 0; attempt < 8 && !stopping_; ++attempt) {
+    auto response = api_.ReportResults(request);
+    if (response.ok()) {
+      if (metrics_ && !response->accepted().empty() && !response->accepted(0))
+        metrics_->Task("dropped");
+      break;
+    }
+    if (response.status().code() != absl::StatusCode::kUnavailable &&
+        response.status().code() != absl::StatusCode::kDeadlineExceeded)
+      break;
+    Sleep(backoff);
+    backoff = std::min(backoff * 2, milliseconds(2000));
+  }
+  Forget(lease_id);
+}
+
+void Worker::Process(const v1::ScanTask& task) {
+  std::string local_path = task.path();
+  std::string fetched;
+  if (task.has_blob()) {
+    fetched = StrCat(options_.scratch_directory, "/gauntlet-blob-", getpid(), "-", task.lease_id());
+    if (auto status = api_.FetchBlob(task.blob(), fetched); !status.ok()) {
+      unlink(fetched.c_str());
+      v1::TaskResult result;
+      result.set_lease_id(task.lease_id());
+      result.set_failure(StrCat("cannot fetch blob: ", status.message()));
+      Report(std::move(result));
+      if (metrics_) metrics_->Task("failed");
+      return;
+    }
+    local_path = fetched;
+  }
+  v1::Digest digest;
+  if (task.verdict_cache()) {
+    auto file_digest = DigestFile(local_path);
+    if (!file_digest.ok()) {
+      if (!fetched.empty()) unlink(fetched.c_str());
+      v1::TaskResult result;
+      result.set_lease_id(task.lease_id());
+      result.set_failure(std::string(file_digest.status().message()));
+      Report(std::move(result));
+      if (metrics_) metrics_->Task("failed");
+      return;
+    }
+    digest.set_sha256(file_digest->sha256);
+    digest.set_size_bytes(file_digest->size_bytes);
+    v1::CheckCacheRequest check;
+    check.set_lease_id(task.lease_id());
+    *check.mutable_digest() = digest;
+    auto cached = api_.CheckCache(check);
+    if (cached.ok() && cached->outcome() != v1::CheckCacheResponse::MISS) {
+      if (!fetched.empty()) unlink(fetched.c_str());
+      if (metrics_)
+        metrics_->Task(cached->outcome() == v1::CheckCacheResponse::HIT ? "cache_hit" : "merged");
+      Forget(task.lease_id());
+      return;
+    }
+    if (!cached.ok() && LeaseGone(cached.status())) {
+      if (!fetched.empty()) unlink(fetched.c_str());
+      if (metrics_) metrics_->Task("dropped");
+      Forget(task.lease_id());
+      return;
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (lost_.count(task.lease_id())) {
+      held_.erase(task.lease_id());
+      lost_.erase(task.lease_id());
+      if (!fetched.empty()) unlink(fetched.c_str());
+      return;
+    }
+  }
+  auto start = std::chrono::steady_clock::now();
+  ScanOutcome outcome = runner_.Scan(local_path, task.display_path(), task.policy_toml());
+  if (!fetched.empty()) unlink(fetched.c_str());
+  if (metrics_) {
+    metrics_->Scanned(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+        outcome.result.size_bytes());
+    if (!outcome.killed.empty()) metrics_->SandboxKill(outcome.killed);
+    metrics_->Task("scanned");
+  }
+  if (!digest.sha256().empty()) *outcome.result.mutable_digest() = digest;
+  v1::TaskResult result;
+  result.set_lease_id(task.lease_id());
+  *result.mutable_result() = std::move(outcome.result);
+  result.set_transient(outcome.transient);
+  Report(std::move(result));
+}
+
+}  // namespace gauntlet

@@ -1,0 +1,143 @@
+// gauntlet-worker: a scan worker for a Gauntlet cluster. Pulls leases from
+// the coordinator, scans each file in a fresh sandboxed child process, and
+// serves its own Prometheus metrics.
+#include <prometheus/exposer.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <thread>
+
+#include "common/strings.h"
+#include "worker/cluster/grpc_worker_api.h"
+#include "worker/cluster/worker.h"
+
+namespace gauntlet {
+namespace {
+
+constexpr std::string_view kUsage = R"(usage: gauntlet-worker --coordinator HOST:PORT [options]
+
+Scans files for a Gauntlet coordinator. Each file is parsed in a fresh
+gauntlet-scan-sandbox process (rlimits, no new privileges, seccomp); a crash
+or hang kills only that process and the file gets an ERROR verdict.
+
+  --coordinator HOST:PORT     The coordinator's gRPC address (required).
+  --metrics-listen HOST:PORT  Prometheus /metrics (default 127.0.0.1:9465; port 0 picks one).
+  --slots N                   Files scanned at once (default: one per core).
+  --name NAME                 Shown in the coordinator's logs (default: host name).
+  --scan-timeout-ms N         Wall-clock limit per file in the sandbox (default 120000).
+  --memory-limit-mb N         Sandbox address space on top of the file size (default 2048).
+  --sandbox-binary PATH       gauntlet-scan-sandbox to run (default: beside this binary).
+  --drain-timeout-ms N        On SIGTERM, how long to finish held files (default 60000).
+  --help                      This text.
+
+SIGTERM or SIGINT: drain (take no new leases, keep heartbeating, finish or hand
+back held files), then exit. A second signal exits at once.
+)";
+
+int UsageError(const std::string& message) {
+  std::cerr << "gauntlet-worker: " << message << "\n(see --help)\n";
+  return 2;
+}
+
+int Run(int argc, char** argv) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::string coordinator, metrics_listen = "127.0.0.1:9465";
+  WorkerOptions options;
+  options.slots = std::max(1u, std::thread::hardware_concurrency());
+  char host[256] = "worker";
+  gethostname(host, sizeof host - 1);
+  options.name = host;
+  SandboxOptions sandbox;
+  sandbox.binary = DefaultSandboxBinary();
+  int64_t drain_timeout_ms = 60000;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    auto value = [&](std::string& out) {
+      if (i + 1 >= args.size()) return false;
+      out = args[++i];
+      return true;
+    };
+    auto number = [&](int64_t& out) {
+      std::string text;
+      if (!value(text)) return false;
+      auto parsed = ParseInt<int64_t>(text);
+      if (!parsed || *parsed <= 0) return false;
+      out = *parsed;
+      return true;
+    };
+    int64_t n = 0;
+    if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage;
+      return 0;
+    } else if (arg == "--coordinator") {
+      if (!value(coordinator)) return UsageError("--coordinator needs HOST:PORT");
+    } else if (arg == "--metrics-listen") {
+      if (!value(metrics_listen)) return UsageError("--metrics-listen needs HOST:PORT");
+    } else if (arg == "--slots") {
+      if (!number(n)) return UsageError("--slots needs a positive number");
+      options.slots = static_cast<uint32_t>(n);
+    } else if (arg == "--name") {
+      if (!value(options.name)) return UsageError("--name needs a name");
+    } else if (arg == "--scan-timeout-ms") {
+      if (!number(n)) return UsageError("--scan-timeout-ms needs a positive number");
+      sandbox.timeout = std::chrono::milliseconds(n);
+    } else if (arg == "--memory-limit-mb") {
+      if (!number(n)) return UsageError("--memory-limit-mb needs a positive number");
+      sandbox.memory_bytes = static_cast<uint64_t>(n) << 20;
+    } else if (arg == "--sandbox-binary") {
+      if (!value(sandbox.binary)) return UsageError("--sandbox-binary needs a path");
+    } else if (arg == "--drain-timeout-ms") {
+      if (!number(drain_timeout_ms))
+        return UsageError("--drain-timeout-ms needs a positive number");
+    } else {
+      return UsageError(StrCat("unknown argument '", arg, "'"));
+    }
+  }
+  if (coordinator.empty()) return UsageError("--coordinator HOST:PORT is required");
+  if (access(sandbox.binary.c_str(), X_OK) != 0)
+    return UsageError(StrCat("sandbox binary ", sandbox.binary, " is not executable"));
+
+  WorkerMetrics metrics;
+  std::unique_ptr<prometheus::Exposer> exposer;
+  try {
+    exposer = std::make_unique<prometheus::Exposer>(metrics_listen);
+  } catch (const std::exception& e) {
+    std::cerr << "gauntlet-worker: cannot serve metrics on " << metrics_listen << ": " << e.what()
+              << "\n";
+    return 1;
+  }
+  exposer->RegisterCollectable(metrics.registry());
+  auto ports = exposer->GetListeningPorts();
+  std::cout << "metrics on " << metrics_listen.substr(0, metrics_listen.rfind(':')) << ":"
+            << (ports.empty() ? 0 : ports.front()) << std::endl;
+
+  GrpcWorkerApi api(coordinator);
+  SandboxRunner runner(sandbox);
+  Worker worker(api, runner, options, &metrics);
+  std::thread signal_thread([&] {
+    int signal_number = 0;
+    sigwait(&signals, &signal_number);
+    std::cerr << "gauntlet-worker: draining\n";
+    worker.Drain();
+    // A second signal, or the drain deadline, ends it at once.
+    timespec timeout{drain_timeout_ms / 1000, (drain_timeout_ms % 1000) * 1000000};
+    if (sigtimedwait(&signals, nullptr, &timeout) >= 0 || errno == EAGAIN) worker.Stop();
+  });
+  signal_thread.detach();
+  worker.Run();
+  std::cerr << "gauntlet-worker: stopped\n";
+  return 0;
+}
+
+}  // namespace
+}  // namespace gauntlet
+
+int main(int argc, char** argv) { return gauntlet::Run(argc, argv); }
