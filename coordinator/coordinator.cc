@@ -434,7 +434,7 @@ absl::StatusOr<v1::Job> Coordinator::CancelJob(const std::string& job_id) {
             in_flight_.erase(it->second.cache_key);
             ReleaseFollowers(it->second.cache_key);
           }
-          it = leases_.erase(it);
+          it = EraseLease(it);
         } else {
           ++it;
         }
@@ -544,7 +544,7 @@ absl::StatusOr<ScanReport> Coordinator::BuildReport(const std::string& job_id) {
 v1::RegisterResponse Coordinator::Register(const v1::RegisterRequest& request) {
   std::lock_guard lock(mu_);
   std::string id = NewId("w-");
-  workers_[id] = WorkerState{request.name(), std::max<uint32_t>(1, request.max_leases()),
+  workers_[id] = WorkerState{request.name(), std::max<uint32_t>(1, request.max_leases()), 0,
                              request.draining(), Now()};
   PublishGauges();
   v1::RegisterResponse response;
@@ -565,8 +565,7 @@ absl::StatusOr<v1::LeaseResponse> Coordinator::Lease(const v1::LeaseRequest& req
   worker->second.last_seen = Now();
   v1::LeaseResponse response;
   if (worker->second.draining) return response;
-  uint32_t held = 0;
-  for (const auto& [id, lease] : leases_) held += lease.worker_id == request.worker_id();
+  uint32_t held = worker->second.held;
   uint32_t room = worker->second.max_leases > held ? worker->second.max_leases - held : 0;
   uint32_t wanted = std::min({request.max_tasks() ? request.max_tasks() : 1, room, kMaxLeaseBatch});
 
@@ -616,6 +615,7 @@ absl::StatusOr<v1::LeaseResponse> Coordinator::Lease(const v1::LeaseRequest& req
     out->set_policy_digest(job->policy_digest);
     out->set_verdict_cache(options_.verdict_cache);
     leases_.emplace(lease.lease_id, std::move(lease));
+    ++worker->second.held;
   }
   if (response.tasks_size() > 0) {
     auto attempts = db_->Prepare("UPDATE tasks SET attempts = attempts + 1 WHERE id = ?");
@@ -681,7 +681,7 @@ absl::StatusOr<v1::CheckCacheResponse> Coordinator::CheckCache(
     result.ParseFromString(std::string(cached->Text(0)));
     cached->Reset();
     PendingTask task = lease.task;
-    leases_.erase(lease_it);
+    EraseLease(lease_it);
     metrics_.CacheHit();
     result.set_from_cache(true);
     if (auto status = ApplyResult(job, task, std::move(result)); !status.ok()) return status;
@@ -692,7 +692,7 @@ absl::StatusOr<v1::CheckCacheResponse> Coordinator::CheckCache(
   auto leader = in_flight_.find(key);
   if (leader != in_flight_.end() && leases_.count(leader->second) > 0) {
     followers_[key].push_back(Follower{job.id, lease.task});
-    leases_.erase(lease_it);
+    EraseLease(lease_it);
     metrics_.CacheMerged();
     response.set_outcome(v1::CheckCacheResponse::MERGED);
     return response;
@@ -717,8 +717,8 @@ absl::StatusOr<v1::ReportResultsResponse> Coordinator::ReportResults(
       response.add_accepted(false);
       continue;
     }
-    LeaseState lease = std::move(lease_it->second);
-    leases_.erase(lease_it);
+    LeaseState lease = lease_it->second;
+    EraseLease(lease_it);
     response.add_accepted(true);
     if (result.has_result()) {
       JobState& job = jobs_.at(lease.job_id);
@@ -769,8 +769,8 @@ void Coordinator::ExpireLeases() {
   std::vector<LeaseState> expired;
   for (auto it = leases_.begin(); it != leases_.end();) {
     if (it->second.expires_at + grace < now) {
-      expired.push_back(std::move(it->second));
-      it = leases_.erase(it);
+      expired.push_back(it->second);
+      it = EraseLease(it);
     } else {
       ++it;
     }
@@ -794,6 +794,13 @@ void Coordinator::ExpireLeases() {
 }
 
 // ------------------------------------------------------------------ internals
+
+std::map<std::string, Coordinator::LeaseState>::iterator Coordinator::EraseLease(
+    std::map<std::string, LeaseState>::iterator lease) {
+  auto worker = workers_.find(lease->second.worker_id);
+  if (worker != workers_.end() && worker->second.held > 0) --worker->second.held;
+  return leases_.erase(lease);
+}
 
 std::optional<Coordinator::PendingTask> Coordinator::NextTask(JobState& job) {
   if (job.ready.empty() && !job.exhausted) LoadMore(job).IgnoreError();

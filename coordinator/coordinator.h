@@ -126,6 +126,7 @@ class Coordinator {
   struct WorkerState {
     std::string name;
     uint32_t max_leases = 1;
+    uint32_t held = 0;
     bool draining = false;
     double last_seen = 0;
   };
@@ -141,6 +142,8 @@ class Coordinator {
   std::string NewId(std::string_view prefix);
   JobState* FindJob(const std::string& job_id);
 
+  std::map<std::string, LeaseState>::iterator EraseLease(
+      std::map<std::string, LeaseState>::iterator lease);
   std::optional<PendingTask> NextTask(JobState& job);
   absl::Status LoadMore(JobState& job);
   void Requeue(JobState& job, PendingTask task, bool front);

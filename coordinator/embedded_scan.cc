@@ -64,6 +64,7 @@ absl::StatusOr<ScanReport> RunEmbeddedScan(const std::vector<std::string>& paths
   worker_options.name = "embedded";
   worker_options.slots =
       options.workers ? options.workers : std::max(1u, std::thread::hardware_concurrency());
+  worker_options.lease_batch = 16;
   worker_options.max_poll_interval = std::chrono::milliseconds(5);
   ScanRunner& runner = options.isolate ? static_cast<ScanRunner&>(sandboxed) : in_process;
   Worker worker(api, runner, worker_options, nullptr);

@@ -9,7 +9,9 @@ SqliteStatement::SqliteStatement(SqliteStatement&& other) noexcept
   other.stmt_ = nullptr;
 }
 
-SqliteStatement::~SqliteStatement() { sqlite3_finalize(stmt_); }
+SqliteStatement::~SqliteStatement() {
+  if (stmt_) Reset();
+}
 
 SqliteStatement& SqliteStatement::Bind(int index, int64_t value) {
   sqlite3_bind_int64(stmt_, index, value);
@@ -84,7 +86,10 @@ absl::StatusOr<std::unique_ptr<Sqlite>> Sqlite::Open(const std::string& path) {
   return sqlite;
 }
 
-Sqlite::~Sqlite() { sqlite3_close(db_); }
+Sqlite::~Sqlite() {
+  for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+  sqlite3_close(db_);
+}
 
 absl::Status Sqlite::Exec(std::string_view sql) {
   char* error = nullptr;
@@ -98,10 +103,13 @@ absl::Status Sqlite::Exec(std::string_view sql) {
 }
 
 absl::StatusOr<SqliteStatement> Sqlite::Prepare(std::string_view sql) {
+  auto cached = statements_.find(std::string(sql));
+  if (cached != statements_.end()) return SqliteStatement(db_, cached->second);
   sqlite3_stmt* stmt = nullptr;
   if (sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr) !=
       SQLITE_OK)
     return absl::InternalError(StrCat("sqlite: ", sqlite3_errmsg(db_)));
+  statements_.emplace(std::string(sql), stmt);
   return SqliteStatement(db_, stmt);
 }
 

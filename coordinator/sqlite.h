@@ -9,12 +9,16 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 namespace gauntlet {
 
+// A prepared statement borrowed from its connection's cache: it is reset
+// (bindings cleared) when the borrower is done, and finalized with the
+// connection. One borrower per SQL text at a time.
 class SqliteStatement {
  public:
   SqliteStatement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
@@ -54,6 +58,7 @@ class Sqlite {
   ~Sqlite();
 
   absl::Status Exec(std::string_view sql);
+  // Compiled once per SQL text, then reused.
   absl::StatusOr<SqliteStatement> Prepare(std::string_view sql);
   int64_t Changes() const;
   int64_t LastInsertId() const;
@@ -61,6 +66,7 @@ class Sqlite {
  private:
   explicit Sqlite(sqlite3* db) : db_(db) {}
   sqlite3* db_;
+  std::unordered_map<std::string, sqlite3_stmt*> statements_;
 };
 
 }  // namespace gauntlet

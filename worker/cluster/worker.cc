@@ -43,15 +43,27 @@ void Worker::Sleep(milliseconds duration) {
   wake_.wait_for(lock, duration, [&] { return stopping_.load(); });
 }
 
-bool Worker::Register() {
+bool Worker::EnsureRegistered() {
+  std::unique_lock lock(mu_);
+  if (!worker_id_.empty()) return true;
+  if (std::chrono::steady_clock::now() < next_register_attempt_) return false;
+  lock.unlock();
   v1::RegisterRequest request;
   request.set_name(options_.name);
   request.mutable_capabilities()->set_scan(true);
-  request.set_max_leases(options_.slots);
+  request.set_max_leases(options_.slots * options_.lease_batch);
   request.set_draining(draining_);
   auto response = api_.Register(request);
-  if (!response.ok()) return false;
-  std::lock_guard lock(mu_);
+  lock.lock();
+  if (!worker_id_.empty()) return true;  // Another slot got there first.
+  if (!response.ok()) {
+    static thread_local std::mt19937 jitter(std::random_device{}());
+    next_register_attempt_ = std::chrono::steady_clock::now() + register_backoff_ +
+                             milliseconds(jitter() % (register_backoff_.count() / 2 + 1));
+    register_backoff_ = std::min(register_backoff_ * 2, milliseconds(5000));
+    return false;
+  }
+  register_backoff_ = milliseconds(100);
   worker_id_ = response->worker_id();
   heartbeat_interval_ = milliseconds(std::max<uint32_t>(10, response->heartbeat_interval_ms()));
   // Leases from an earlier registration died with it.
@@ -60,82 +72,19 @@ bool Worker::Register() {
   return true;
 }
 
+std::string Worker::WorkerId() {
+  std::lock_guard lock(mu_);
+  return worker_id_;
+}
+
 void Worker::Run() {
+  executors_left_ = options_.slots;
   for (uint32_t i = 0; i < options_.slots; ++i) threads_.emplace_back([this] { Execute(); });
   threads_.emplace_back([this] { HeartbeatLoop(); });
-  std::mt19937 jitter(std::random_device{}());
-  milliseconds backoff(100), poll(5);
-  bool registered = false;
-  while (!stopping_) {
-    if (!registered) {
-      registered = Register();
-      if (!registered) {
-        Sleep(backoff + milliseconds(jitter() % (backoff.count() / 2 + 1)));
-        backoff = std::min(backoff * 2, milliseconds(5000));
-        continue;
-      }
-      backoff = milliseconds(100);
-    }
-    if (draining_) {
-      // Hand back what has not started; finish (and keep heartbeating) the rest.
-      std::deque<v1::ScanTask> unstarted;
-      {
-        std::lock_guard lock(mu_);
-        unstarted.swap(queue_);
-      }
-      for (const v1::ScanTask& task : unstarted) {
-        v1::TaskResult result;
-        result.set_lease_id(task.lease_id());
-        result.set_released(true);
-        Report(std::move(result));
-        if (metrics_) metrics_->Task("released");
-      }
-      std::unique_lock lock(mu_);
-      if (running_ == 0 && queue_.empty()) break;
-      wake_.wait_for(lock, milliseconds(50));
-      continue;
-    }
-    uint32_t room;
-    std::string worker_id;
-    {
-      std::unique_lock lock(mu_);
-      wake_.wait_for(lock, milliseconds(200), [&] {
-        return stopping_ || draining_ || queue_.size() + running_ < options_.slots;
-      });
-      room = options_.slots - std::min<uint32_t>(options_.slots, queue_.size() + running_);
-      worker_id = worker_id_;
-    }
-    if (room == 0 || stopping_ || draining_) continue;
-    v1::LeaseRequest request;
-    request.set_worker_id(worker_id);
-    request.set_max_tasks(room);
-    auto leased = api_.Lease(request);
-    if (!leased.ok()) {
-      if (LeaseGone(leased.status())) {
-        registered = false;  // The coordinator restarted and forgot us.
-      } else {
-        Sleep(backoff);
-        backoff = std::min(backoff * 2, milliseconds(5000));
-        if (leased.status().code() == absl::StatusCode::kUnavailable) registered = false;
-      }
-      continue;
-    }
-    backoff = milliseconds(100);
-    if (leased->tasks().empty()) {
-      Sleep(poll);
-      poll = std::min(poll * 2, options_.max_poll_interval);
-      continue;
-    }
-    poll = milliseconds(5);
-    {
-      std::lock_guard lock(mu_);
-      for (const v1::ScanTask& task : leased->tasks()) {
-        held_.insert(task.lease_id());
-        queue_.push_back(task);
-      }
-      if (metrics_) metrics_->SetLeasesHeld(static_cast<double>(held_.size()));
-    }
-    wake_.notify_all();
+  {
+    // Done when stopped, or when every slot has finished draining.
+    std::unique_lock lock(mu_);
+    wake_.wait(lock, [&] { return stopping_ || executors_left_ == 0; });
   }
   stopping_ = true;
   wake_.notify_all();
@@ -145,23 +94,55 @@ void Worker::Run() {
 }
 
 void Worker::Execute() {
-  while (true) {
-    v1::ScanTask task;
-    {
-      std::unique_lock lock(mu_);
-      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (stopping_) return;
-      task = std::move(queue_.front());
-      queue_.pop_front();
-      ++running_;
+  milliseconds poll(1), backoff(100);
+  while (!stopping_ && !draining_) {
+    if (!EnsureRegistered()) {
+      Sleep(milliseconds(50));
+      continue;
     }
-    Process(task);
+    v1::LeaseRequest request;
+    request.set_worker_id(WorkerId());
+    request.set_max_tasks(options_.lease_batch);
+    auto leased = api_.Lease(request);
+    if (!leased.ok()) {
+      if (LeaseGone(leased.status()) || leased.status().code() == absl::StatusCode::kUnavailable) {
+        std::lock_guard lock(mu_);
+        if (worker_id_ == request.worker_id()) worker_id_.clear();  // Register again.
+      }
+      Sleep(backoff);
+      backoff = std::min(backoff * 2, milliseconds(5000));
+      continue;
+    }
+    backoff = milliseconds(100);
+    if (leased->tasks().empty()) {
+      Sleep(poll);
+      poll = std::min(poll * 2, options_.max_poll_interval);
+      continue;
+    }
+    poll = milliseconds(1);
     {
       std::lock_guard lock(mu_);
-      --running_;
+      for (const v1::ScanTask& task : leased->tasks()) held_.insert(task.lease_id());
+      if (metrics_) metrics_->SetLeasesHeld(static_cast<double>(held_.size()));
     }
-    wake_.notify_all();
+    std::vector<v1::TaskResult> results;
+    for (const v1::ScanTask& task : leased->tasks()) {
+      if (draining_ || stopping_) {
+        // Hand back what has not started.
+        v1::TaskResult released;
+        released.set_lease_id(task.lease_id());
+        released.set_released(true);
+        results.push_back(std::move(released));
+        if (metrics_) metrics_->Task("released");
+        continue;
+      }
+      if (auto result = Process(task)) results.push_back(std::move(*result));
+    }
+    if (!results.empty()) Report(std::move(results));
   }
+  std::lock_guard lock(mu_);
+  --executors_left_;
+  wake_.notify_all();
 }
 
 void Worker::HeartbeatLoop() {
@@ -193,22 +174,18 @@ void Worker::Forget(const std::string& lease_id) {
   if (metrics_) metrics_->SetLeasesHeld(static_cast<double>(held_.size()));
 }
 
-void Worker::Report(v1::TaskResult result) {
-  std::string lease_id = result.lease_id();
+void Worker::Report(std::vector<v1::TaskResult> results) {
   v1::ReportResultsRequest request;
-  {
-    std::lock_guard lock(mu_);
-    request.set_worker_id(worker_id_);
-  }
-  *request.add_results() = std::move(result);
-  // A coordinator that is restarting will not know this lease when it is
-  // back; retry only while the lease could still be alive.
+  request.set_worker_id(WorkerId());
+  for (v1::TaskResult& result : results) *request.add_results() = std::move(result);
+  // A coordinator that is restarting will not know these leases when it is
+  // back; retry only while they could still be alive.
   milliseconds backoff(100);
   for (int attempt = 0; attempt < 8 && !stopping_; ++attempt) {
     auto response = api_.ReportResults(request);
     if (response.ok()) {
-      if (metrics_ && !response->accepted().empty() && !response->accepted(0))
-        metrics_->Task("dropped");
+      for (bool accepted : response->accepted())
+        if (metrics_ && !accepted) metrics_->Task("dropped");
       break;
     }
     if (response.status().code() != absl::StatusCode::kUnavailable &&
@@ -217,10 +194,10 @@ void Worker::Report(v1::TaskResult result) {
     Sleep(backoff);
     backoff = std::min(backoff * 2, milliseconds(2000));
   }
-  Forget(lease_id);
+  for (const v1::TaskResult& result : request.results()) Forget(result.lease_id());
 }
 
-void Worker::Process(const v1::ScanTask& task) {
+std::optional<v1::TaskResult> Worker::Process(const v1::ScanTask& task) {
   std::string local_path = task.path();
   std::string fetched;
   if (task.has_blob()) {
@@ -230,9 +207,8 @@ void Worker::Process(const v1::ScanTask& task) {
       v1::TaskResult result;
       result.set_lease_id(task.lease_id());
       result.set_failure(StrCat("cannot fetch blob: ", status.message()));
-      Report(std::move(result));
       if (metrics_) metrics_->Task("failed");
-      return;
+      return result;
     }
     local_path = fetched;
   }
@@ -244,9 +220,8 @@ void Worker::Process(const v1::ScanTask& task) {
       v1::TaskResult result;
       result.set_lease_id(task.lease_id());
       result.set_failure(std::string(file_digest.status().message()));
-      Report(std::move(result));
       if (metrics_) metrics_->Task("failed");
-      return;
+      return result;
     }
     digest.set_sha256(file_digest->sha256);
     digest.set_size_bytes(file_digest->size_bytes);
@@ -259,13 +234,13 @@ void Worker::Process(const v1::ScanTask& task) {
       if (metrics_)
         metrics_->Task(cached->outcome() == v1::CheckCacheResponse::HIT ? "cache_hit" : "merged");
       Forget(task.lease_id());
-      return;
+      return std::nullopt;
     }
     if (!cached.ok() && LeaseGone(cached.status())) {
       if (!fetched.empty()) unlink(fetched.c_str());
       if (metrics_) metrics_->Task("dropped");
       Forget(task.lease_id());
-      return;
+      return std::nullopt;
     }
   }
   {
@@ -274,7 +249,7 @@ void Worker::Process(const v1::ScanTask& task) {
       held_.erase(task.lease_id());
       lost_.erase(task.lease_id());
       if (!fetched.empty()) unlink(fetched.c_str());
-      return;
+      return std::nullopt;
     }
   }
   auto start = std::chrono::steady_clock::now();
@@ -292,7 +267,7 @@ void Worker::Process(const v1::ScanTask& task) {
   result.set_lease_id(task.lease_id());
   *result.mutable_result() = std::move(outcome.result);
   result.set_transient(outcome.transient);
-  Report(std::move(result));
+  return result;
 }
 
 }  // namespace gauntlet

@@ -1,6 +1,7 @@
-// A scan worker: registers with the coordinator, pulls at most `slots`
-// leases, heartbeats them, scans each file through a ScanRunner and reports
-// the result. It re-registers with backoff whenever the coordinator goes
+// A scan worker: registers with the coordinator; each of its `slots`
+// executor threads pulls a small batch of leases, scans the files through a
+// ScanRunner and reports the batch's results in one call, while one thread
+// heartbeats every lease held. It re-registers with backoff whenever the coordinator goes
 // away, and on Drain() takes no new work, keeps heartbeating while it
 // finishes what it holds, and hands back whatever it has not started.
 #ifndef GAUNTLET_WORKER_CLUSTER_WORKER_H_
@@ -9,8 +10,8 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -25,6 +26,7 @@ namespace gauntlet {
 struct WorkerOptions {
   std::string name = "worker";
   uint32_t slots = 2;                      // Files scanned at once.
+  uint32_t lease_batch = 4;                // Leases each slot takes per request.
   std::string scratch_directory = "/tmp";  // Fetched blobs, deleted after the scan.
   // Longest idle wait between lease polls.
   std::chrono::milliseconds max_poll_interval{200};
@@ -46,9 +48,12 @@ class Worker {
  private:
   void Execute();
   void HeartbeatLoop();
-  void Process(const v1::ScanTask& task);
-  bool Register();
-  void Report(v1::TaskResult result);
+  // The task's result, or nothing when the cache answered or the lease died.
+  std::optional<v1::TaskResult> Process(const v1::ScanTask& task);
+  // Registers unless already registered; false while the coordinator is away.
+  bool EnsureRegistered();
+  std::string WorkerId();
+  void Report(std::vector<v1::TaskResult> results);
   void Forget(const std::string& lease_id);
   void Sleep(std::chrono::milliseconds duration);
 
@@ -59,11 +64,12 @@ class Worker {
 
   std::mutex mu_;
   std::condition_variable wake_;
-  std::deque<v1::ScanTask> queue_;
-  std::set<std::string> held_;  // Lease ids queued or running.
+  std::set<std::string> held_;  // Lease ids held by any slot.
   std::set<std::string> lost_;  // Leases the coordinator no longer honours.
-  uint32_t running_ = 0;
-  std::string worker_id_;
+  std::string worker_id_;       // Empty while unregistered.
+  std::chrono::milliseconds register_backoff_{100};
+  std::chrono::steady_clock::time_point next_register_attempt_{};
+  uint32_t executors_left_ = 0;
   std::chrono::milliseconds heartbeat_interval_{10000};
   std::atomic<bool> draining_{false}, stopping_{false};
   std::vector<std::thread> threads_;
