@@ -177,6 +177,8 @@ int Scan(const std::vector<std::string>& args) {
     options.workers = static_cast<uint32_t>(jobs);
     options.isolate = isolate;
     options.sandbox_binary = DefaultSandboxBinary();
+    if (isolate && access(options.sandbox_binary.c_str(), X_OK) != 0)
+      return UsageError(StrCat("--isolate needs ", options.sandbox_binary));
     options.policy_toml = policy_toml;
     options.policy_name = policy_path.value_or("");
     options.publisher = publisher;

@@ -1,50 +1,41 @@
-// gauntlet-scan-sandbox: scans one file inside a locked-down process. The
-// worker spawns it fresh for every file (posix_spawn, never a bare fork of
-// the gRPC process):
-//   fd 0  the policy TOML (read to EOF before anything else)
-//   fd 1  where the serialized gauntlet.v1.FileResult goes
-//   fd 3  the file, opened read-only by the parent
-//   argv  display path, address-space limit in bytes
-// Before it reads a byte of the file it sets rlimits (address space, CPU, no
-// file writes, no core dumps), PR_SET_NO_NEW_PRIVS and a seccomp allowlist
-// with no open, socket, exec or clone: a parser exploit finds nothing to do.
-// Exit codes: 0 result written, 2 bad invocation, 3 out of memory.
+// gauntlet-scan-sandbox: the zygote that parses untrusted files for a
+// worker slot (protocol in sandbox_protocol.h). Spawned with fd 0 as its
+// SOCK_SEQPACKET end; it loads every library up front, stays
+// single-threaded, and forks one fresh child per file. The child, before it
+// reads a byte of the file: dies with the zygote (PR_SET_PDEATHSIG), sets
+// rlimits (address space, CPU, no file writes, no core dumps, no new
+// processes), PR_SET_NO_NEW_PRIVS, and a seccomp allowlist without open,
+// socket, exec or clone. A parser exploit finds nothing to do; a crash or a
+// hang costs one child.
+#include <fcntl.h>
+#include <poll.h>
 #include <seccomp.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cstring>
 #include <iostream>
+#include <map>
+#include <memory>
 #include <new>
 #include <string>
 
 #include "common/policy.h"
-#include "common/strings.h"
 #include "proto/convert.h"
+#include "worker/cluster/sandbox_protocol.h"
 #include "worker/scan/file_scanner.h"
 #include "worker/scan/hdf5_library.h"
 #include "worker/scan/signatures.h"
 
-namespace gauntlet {
+namespace gauntlet::sandbox {
 namespace {
 
-constexpr int kFileFd = 3;
-
-bool ReadAll(int fd, std::string& out) {
-  char buffer[65536];
-  ssize_t n;
-  while ((n = read(fd, buffer, sizeof buffer)) > 0) out.append(buffer, static_cast<size_t>(n));
-  return n == 0;
-}
-
-bool WriteAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = write(fd, data.data(), data.size());
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
+constexpr int kSocket = 0;
+constexpr size_t kMaxRequestBytes = 4 << 20;
 
 void Limit(int resource, rlim_t value) {
   rlimit limit{value, value};
@@ -56,7 +47,6 @@ bool LockDown(rlim_t address_space, rlim_t cpu_seconds) {
   Limit(RLIMIT_CPU, cpu_seconds);
   Limit(RLIMIT_FSIZE, 0);
   Limit(RLIMIT_CORE, 0);
-  Limit(RLIMIT_NOFILE, 8);
   Limit(RLIMIT_NPROC, 0);
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return false;
   scmp_filter_ctx filter = seccomp_init(SCMP_ACT_KILL_PROCESS);
@@ -81,43 +71,153 @@ bool LockDown(rlim_t address_space, rlim_t cpu_seconds) {
   return loaded;
 }
 
-int Run(int argc, char** argv) {
-  if (argc != 3) {
-    std::cerr << "usage: gauntlet-scan-sandbox DISPLAY_PATH ADDRESS_SPACE_BYTES (spawned by "
-                 "gauntlet-worker)\n";
-    return 2;
+bool WriteAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = write(fd, data.data(), data.size());
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<size_t>(n));
   }
-  std::string display_path = argv[1];
-  auto address_space = ParseInt<int64_t>(argv[2]);
-  std::string policy_text;
-  if (!address_space || *address_space <= 0 || !ReadAll(0, policy_text)) return 2;
-  auto policy = policy_text.empty() ? absl::StatusOr<Policy>(Policy::Default())
-                                    : Policy::FromToml(policy_text, "submitted policy");
-  if (!policy.ok()) {
-    std::cerr << "gauntlet-scan-sandbox: " << policy.status().message() << "\n";
-    return 2;
+  return true;
+}
+
+// Parsed once in the zygote, so each child inherits the policy and its
+// compiled signatures instead of rebuilding them.
+std::shared_ptr<const Policy> PolicyFor(const std::string& toml) {
+  static std::map<std::string, std::shared_ptr<const Policy>> cache;
+  auto it = cache.find(toml);
+  if (it != cache.end()) return it->second;
+  auto policy = toml.empty() ? absl::StatusOr<Policy>(Policy::Default())
+                             : Policy::FromToml(toml, "submitted policy");
+  std::shared_ptr<const Policy> shared;
+  if (policy.ok()) {
+    shared = std::make_shared<const Policy>(std::move(*policy));
+    if (!scan::SignatureSet::ForPolicy(shared->signatures()).ok()) shared = nullptr;
   }
-  // Everything that loads code or reads files happens before the lockdown:
-  // libhdf5 is dlopen'ed on demand and YARA rule files are read from disk.
-  scan::Hdf5Library::Get().IgnoreError();
-  if (auto signatures = scan::SignatureSet::ForPolicy(policy->signatures()); !signatures.ok()) {
-    std::cerr << "gauntlet-scan-sandbox: " << signatures.status().message() << "\n";
-    return 2;
-  }
-  auto cpu_seconds = static_cast<rlim_t>(policy->limits().timeout_seconds * 2 + 5);
-  if (!LockDown(static_cast<rlim_t>(*address_space), cpu_seconds)) {
-    std::cerr << "gauntlet-scan-sandbox: cannot install the sandbox\n";
-    return 2;
-  }
+  if (cache.size() > 32) cache.clear();
+  cache.emplace(toml, shared);
+  return shared;
+}
+
+[[noreturn]] void RunChild(int file, int result_pipe, const std::string& display_path,
+                           const Policy& policy, uint64_t memory_bytes, pid_t zygote) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != zygote) _exit(2);
+  auto cpu_seconds = static_cast<rlim_t>(policy.limits().timeout_seconds * 2 + 5);
+  if (!LockDown(static_cast<rlim_t>(memory_bytes), cpu_seconds)) _exit(2);
   try {
-    FileReport report = scan::ScanOpenFile(kFileFd, display_path, *policy);
-    return WriteAll(1, ToProto(report).SerializeAsString()) ? 0 : 2;
+    FileReport report = scan::ScanOpenFile(file, display_path, policy);
+    _exit(WriteAll(result_pipe, ToProto(report).SerializeAsString()) ? 0 : 2);
   } catch (const std::bad_alloc&) {
-    return 3;
+    _exit(kOutOfMemoryExit);
+  }
+}
+
+void Reply(const ScanReply& reply, const std::string& result) {
+  SendMessage(kSocket, std::string_view(reinterpret_cast<const char*>(&reply), sizeof reply), -1);
+  for (size_t offset = 0; offset < result.size(); offset += kChunkBytes)
+    SendMessage(kSocket, std::string_view(result).substr(offset, kChunkBytes), -1);
+}
+
+// One file: fork, wait with a deadline, reap, answer.
+void Serve(const ScanRequest& request, int file, const std::string& display_path,
+           const std::string& policy_toml) {
+  auto policy = PolicyFor(policy_toml);
+  if (!policy) {
+    close(file);
+    Reply(ScanReply{Ending::kExited, 2, 0}, "");
+    return;
+  }
+  int result_pipe[2];
+  if (pipe2(result_pipe, O_CLOEXEC) != 0) {
+    close(file);
+    Reply(ScanReply{Ending::kExited, 2, 0}, "");
+    return;
+  }
+  pid_t zygote = getpid();
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(kSocket);
+    close(result_pipe[0]);
+    RunChild(file, result_pipe[1], display_path, *policy, request.memory_bytes, zygote);
+  }
+  close(file);
+  close(result_pipe[1]);
+  std::string result;
+  bool timed_out = false;
+  if (pid > 0) {
+    auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(request.timeout_ms);
+    char buffer[65536];
+    while (true) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) {
+        timed_out = true;
+        kill(pid, SIGKILL);
+        break;
+      }
+      pollfd waiting{result_pipe[0], POLLIN, 0};
+      int ready = poll(&waiting, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000)));
+      if (ready < 0 && errno != EINTR) break;
+      if (ready <= 0) continue;
+      ssize_t n = read(result_pipe[0], buffer, sizeof buffer);
+      if (n <= 0) break;
+      result.append(buffer, static_cast<size_t>(n));
+    }
+  }
+  close(result_pipe[0]);
+  int status = 0;
+  while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  ScanReply reply;
+  if (pid < 0) {
+    reply = {Ending::kExited, 2, 0};
+  } else if (timed_out) {
+    reply = {Ending::kTimedOut, 0, 0};
+  } else if (WIFSIGNALED(status)) {
+    reply = {Ending::kSignaled, WTERMSIG(status), 0};
+  } else {
+    reply = {Ending::kExited, WEXITSTATUS(status), 0};
+  }
+  if (reply.ending == Ending::kExited && reply.code == 0) {
+    reply.result_bytes = result.size();
+  } else {
+    result.clear();
+  }
+  Reply(reply, result);
+}
+
+int Run(int argc, char**) {
+  if (argc != 1 || isatty(kSocket)) {
+    std::cerr << "gauntlet-scan-sandbox is started by gauntlet-worker, not by hand.\n";
+    return 2;
+  }
+  // Everything that loads code happens now, before any child exists.
+  scan::Hdf5Library::Get().IgnoreError();
+  PolicyFor("");
+  std::string message;
+  while (true) {
+    int file = -1;
+    if (!ReceiveMessage(kSocket, message, kMaxRequestBytes, &file)) return 0;  // Worker left.
+    ScanRequest request;
+    if (message.size() < sizeof request || file < 0) {
+      if (file >= 0) close(file);
+      return 2;
+    }
+    std::memcpy(&request, message.data(), sizeof request);
+    if (request.magic != kRequestMagic ||
+        message.size() != sizeof request + request.path_bytes + request.policy_bytes) {
+      close(file);
+      return 2;
+    }
+    std::string display_path = message.substr(sizeof request, request.path_bytes);
+    std::string policy_toml =
+        message.substr(sizeof request + request.path_bytes, request.policy_bytes);
+    Serve(request, file, display_path, policy_toml);
   }
 }
 
 }  // namespace
-}  // namespace gauntlet
+}  // namespace gauntlet::sandbox
 
-int main(int argc, char** argv) { return gauntlet::Run(argc, argv); }
+int main(int argc, char** argv) { return gauntlet::sandbox::Run(argc, argv); }

@@ -4,11 +4,13 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -19,6 +21,7 @@
 #include "common/rules.h"
 #include "common/strings.h"
 #include "proto/convert.h"
+#include "worker/cluster/sandbox_protocol.h"
 #include "worker/scan/file_scanner.h"
 
 extern char** environ;
@@ -74,7 +77,80 @@ ScanOutcome InProcessRunner::Scan(const std::string& local_path, const std::stri
 std::string DefaultSandboxBinary() {
   std::error_code error;
   auto self = std::filesystem::read_symlink("/proc/self/exe", error);
-  return (self.parent_path() / "gauntlet-scan-sandbox").string();
+  std::string beside = (self.parent_path() / "gauntlet-scan-sandbox").string();
+  // Installed binaries sit side by side; in the build tree it lives in worker/.
+  if (access(beside.c_str(), X_OK) == 0) return beside;
+  return GAUNTLET_SANDBOX_BUILD_PATH;
+}
+
+SandboxRunner::~SandboxRunner() {
+  for (Zygote& zygote : idle_) Kill(zygote);
+}
+
+absl::Status SandboxRunner::Start(Zygote& zygote) {
+  int sockets[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sockets) != 0)
+    return absl::InternalError(StrCat("socketpair: ", strerror(errno)));
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, sockets[1], 0);
+  char* argv[] = {const_cast<char*>(options_.binary.c_str()), nullptr};
+  pid_t pid = 0;
+  int error = posix_spawn(&pid, options_.binary.c_str(), &actions, nullptr, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(sockets[1]);
+  if (error != 0) {
+    close(sockets[0]);
+    return absl::FailedPreconditionError(
+        StrCat("cannot start the sandbox ", options_.binary, ": ", strerror(error)));
+  }
+  zygote = Zygote{pid, sockets[0]};
+  return absl::OkStatus();
+}
+
+void SandboxRunner::Kill(Zygote& zygote) {
+  if (zygote.socket >= 0) close(zygote.socket);
+  if (zygote.pid > 0) {
+    kill(zygote.pid, SIGKILL);
+    while (waitpid(zygote.pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+  }
+  zygote = Zygote{};
+}
+
+absl::StatusOr<std::pair<std::string, std::string>> SandboxRunner::Exchange(
+    Zygote& zygote, int file, const std::string& display_path, const std::string& policy_toml) {
+  sandbox::ScanRequest request;
+  request.timeout_ms = static_cast<uint32_t>(options_.timeout.count());
+  struct stat st {};
+  fstat(file, &st);
+  request.memory_bytes = options_.memory_bytes + static_cast<uint64_t>(st.st_size);
+  request.path_bytes = static_cast<uint32_t>(display_path.size());
+  request.policy_bytes = static_cast<uint32_t>(policy_toml.size());
+  std::string message(reinterpret_cast<const char*>(&request), sizeof request);
+  message += display_path;
+  message += policy_toml;
+  if (!sandbox::SendMessage(zygote.socket, message, file))
+    return absl::UnavailableError("the sandbox zygote is gone");
+  // The zygote enforces the time limit itself; this backstop catches a
+  // zygote that stopped answering.
+  pollfd waiting{zygote.socket, POLLIN, 0};
+  int backstop = static_cast<int>(options_.timeout.count()) + 10000;
+  if (poll(&waiting, 1, backstop) <= 0)
+    return absl::DeadlineExceededError("the sandbox zygote stopped answering");
+  std::string reply_bytes;
+  sandbox::ScanReply reply;
+  if (!sandbox::ReceiveMessage(zygote.socket, reply_bytes, sizeof reply, nullptr) ||
+      reply_bytes.size() != sizeof reply)
+    return absl::UnavailableError("the sandbox zygote is gone");
+  std::memcpy(&reply, reply_bytes.data(), sizeof reply);
+  std::string result, chunk;
+  while (result.size() < reply.result_bytes) {
+    if (!sandbox::ReceiveMessage(zygote.socket, chunk, sandbox::kChunkBytes, nullptr))
+      return absl::UnavailableError("the sandbox zygote is gone");
+    result += chunk;
+  }
+  return std::make_pair(std::move(reply_bytes), std::move(result));
 }
 
 ScanOutcome SandboxRunner::Scan(const std::string& local_path, const std::string& display_path,
@@ -83,103 +159,68 @@ ScanOutcome SandboxRunner::Scan(const std::string& local_path, const std::string
   if (file.fd < 0)
     return Failed(display_path, rules::kReadError, Severity::kMedium,
                   StrCat("cannot open: ", strerror(errno)), "", true);
-  struct stat st {};
-  fstat(file.fd, &st);
-  int policy_pipe[2], result_pipe[2];
-  if (pipe2(policy_pipe, O_CLOEXEC) != 0)
-    return Failed(display_path, rules::kSandboxCrash, Severity::kMedium, "pipe failed", "crash",
-                  true);
-  if (pipe2(result_pipe, O_CLOEXEC) != 0) {
-    close(policy_pipe[0]);
-    close(policy_pipe[1]);
-    return Failed(display_path, rules::kSandboxCrash, Severity::kMedium, "pipe failed", "crash",
-                  true);
-  }
-  Fd policy_read{policy_pipe[0]}, policy_write{policy_pipe[1]};
-  Fd result_read{result_pipe[0]}, result_write{result_pipe[1]};
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, policy_read.fd, 0);
-  posix_spawn_file_actions_adddup2(&actions, result_write.fd, 1);
-  posix_spawn_file_actions_adddup2(&actions, file.fd, 3);
-  std::string memory = std::to_string(options_.memory_bytes + static_cast<uint64_t>(st.st_size));
-  std::string path_arg = display_path;
-  char* argv[] = {const_cast<char*>(options_.binary.c_str()), path_arg.data(), memory.data(),
-                  nullptr};
-  pid_t pid = 0;
-  int spawn_error = posix_spawn(&pid, options_.binary.c_str(), &actions, nullptr, argv, environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (spawn_error != 0)
-    return Failed(display_path, rules::kSandboxCrash, Severity::kMedium,
-                  StrCat("cannot start the sandbox ", options_.binary, ": ", strerror(spawn_error)),
-                  "crash", true);
-  close(std::exchange(policy_read.fd, -1));
-  close(std::exchange(result_write.fd, -1));
-  close(std::exchange(file.fd, -1));
-  // The policy is small (well under a pipe buffer); a child that dies early
-  // just makes this write fail.
-  std::string_view policy = policy_toml;
-  while (!policy.empty()) {
-    ssize_t n = write(policy_write.fd, policy.data(), policy.size());
-    if (n <= 0) break;
-    policy.remove_prefix(static_cast<size_t>(n));
-  }
-  close(std::exchange(policy_write.fd, -1));
-
-  std::string output;
-  auto deadline = std::chrono::steady_clock::now() + options_.timeout;
-  bool timed_out = false;
-  char buffer[65536];
-  while (true) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      timed_out = true;
-      break;
+  Zygote zygote;
+  {
+    std::lock_guard lock(mu_);
+    if (!idle_.empty()) {
+      zygote = idle_.back();
+      idle_.pop_back();
     }
-    pollfd waiting{result_read.fd, POLLIN, 0};
-    int ready = poll(&waiting, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000)));
-    if (ready < 0 && errno != EINTR) break;
-    if (ready <= 0) continue;
-    ssize_t n = read(result_read.fd, buffer, sizeof buffer);
-    if (n <= 0) break;
-    output.append(buffer, static_cast<size_t>(n));
   }
-  if (timed_out) kill(pid, SIGKILL);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  absl::StatusOr<std::pair<std::string, std::string>> exchanged =
+      absl::UnavailableError("not started");
+  // A zygote that died since its last file is replaced once.
+  for (int tries = 0; tries < 2 && absl::IsUnavailable(exchanged.status()); ++tries) {
+    if (zygote.pid < 0 || tries > 0) {
+      Kill(zygote);
+      if (auto started = Start(zygote); !started.ok())
+        return Failed(display_path, rules::kSandboxCrash, Severity::kMedium,
+                      std::string(started.message()), "crash", true);
+    }
+    exchanged = Exchange(zygote, file.fd, display_path, policy_toml);
   }
-  if (timed_out)
-    return Failed(
-        display_path, rules::kSandboxTimeout, Severity::kMedium,
-        StrCat("the parser was killed after ", options_.timeout.count(), " ms without finishing"),
-        "timeout", true);
-  if (WIFSIGNALED(status)) {
-    int signal_number = WTERMSIG(status);
-    if (signal_number == SIGSYS)
-      return Failed(display_path, rules::kSandboxViolation, Severity::kHigh,
-                    "the parser attempted a system call outside the sandbox allowlist and was "
-                    "killed",
-                    "violation", false);
-    if (signal_number == SIGXCPU)
-      return Failed(display_path, rules::kSandboxTimeout, Severity::kMedium,
-                    "the parser used up its CPU-time limit", "timeout", true);
+  if (!exchanged.ok()) {
+    Kill(zygote);
     return Failed(display_path, rules::kSandboxCrash, Severity::kMedium,
-                  StrCat("the parser crashed with signal ", signal_number, " (",
-                         strsignal(signal_number), ")"),
-                  "crash", false);
+                  StrCat("sandbox failure: ", exchanged.status().message()), "crash", true);
   }
-  int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  if (code == 3)
+  {
+    std::lock_guard lock(mu_);
+    idle_.push_back(zygote);
+  }
+  sandbox::ScanReply reply;
+  std::memcpy(&reply, exchanged->first.data(), sizeof reply);
+  switch (reply.ending) {
+    case sandbox::Ending::kTimedOut:
+      return Failed(
+          display_path, rules::kSandboxTimeout, Severity::kMedium,
+          StrCat("the parser was killed after ", options_.timeout.count(), " ms without finishing"),
+          "timeout", true);
+    case sandbox::Ending::kSignaled:
+      if (reply.code == SIGSYS)
+        return Failed(display_path, rules::kSandboxViolation, Severity::kHigh,
+                      "the parser attempted a system call outside the sandbox allowlist and was "
+                      "killed",
+                      "violation", false);
+      if (reply.code == SIGXCPU)
+        return Failed(display_path, rules::kSandboxTimeout, Severity::kMedium,
+                      "the parser used up its CPU-time limit", "timeout", true);
+      return Failed(
+          display_path, rules::kSandboxCrash, Severity::kMedium,
+          StrCat("the parser crashed with signal ", reply.code, " (", strsignal(reply.code), ")"),
+          "crash", false);
+    case sandbox::Ending::kExited:
+      break;
+  }
+  if (reply.code == sandbox::kOutOfMemoryExit)
     return Failed(
         display_path, rules::kSandboxMemory, Severity::kMedium,
         StrCat("the parser ran out of its ", options_.memory_bytes >> 20, " MiB memory limit"),
         "memory", true);
   v1::FileResult result;
-  if (code != 0 || !result.ParseFromString(output))
+  if (reply.code != 0 || !result.ParseFromString(exchanged->second))
     return Failed(display_path, rules::kSandboxCrash, Severity::kMedium,
-                  StrCat("the sandbox exited with status ", code, " and no result"), "crash",
+                  StrCat("the sandbox exited with status ", reply.code, " and no result"), "crash",
                   false);
   return ScanOutcome{std::move(result), false, ""};
 }

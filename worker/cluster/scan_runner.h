@@ -1,15 +1,20 @@
 // How a worker turns one local file into a FileResult. InProcessRunner calls
 // the scanners directly (the CLI's embedded mode, where speed matters and
 // the user already trusts the process); SandboxRunner runs them in a fresh
-// gauntlet-scan-sandbox child per file, so a crashing, hanging or exploited
-// parser kills only the child and the file gets an ERROR verdict saying why.
+// child process per file, forked by a gauntlet-scan-sandbox zygote (see
+// sandbox_protocol.h), so a crashing, hanging or exploited parser kills only
+// that child and the file gets an ERROR verdict saying why.
 #ifndef GAUNTLET_WORKER_CLUSTER_SCAN_RUNNER_H_
 #define GAUNTLET_WORKER_CLUSTER_SCAN_RUNNER_H_
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "absl/status/statusor.h"
 #include "gauntlet/v1/gauntlet.pb.h"
 
 namespace gauntlet {
@@ -43,14 +48,30 @@ struct SandboxOptions {
   uint64_t memory_bytes = 2ull << 30;  // Address space on top of the file's own size.
 };
 
+// Thread-safe: each concurrent Scan uses its own zygote, started on first
+// use and restarted if it dies.
 class SandboxRunner : public ScanRunner {
  public:
   explicit SandboxRunner(SandboxOptions options) : options_(std::move(options)) {}
+  ~SandboxRunner() override;
   ScanOutcome Scan(const std::string& local_path, const std::string& display_path,
                    const std::string& policy_toml) override;
 
  private:
+  struct Zygote {
+    pid_t pid = -1;
+    int socket = -1;
+  };
+  absl::Status Start(Zygote& zygote);
+  void Kill(Zygote& zygote);
+  // The reply's ending and result bytes; an error when the zygote is gone.
+  absl::StatusOr<std::pair<std::string, std::string>> Exchange(Zygote& zygote, int file,
+                                                               const std::string& display_path,
+                                                               const std::string& policy_toml);
+
   SandboxOptions options_;
+  std::mutex mu_;
+  std::vector<Zygote> idle_;
 };
 
 // gauntlet-scan-sandbox beside the running executable.
