@@ -4,15 +4,16 @@
 // single-threaded, and forks one fresh child per file. The child, before it
 // reads a byte of the file: dies with the zygote (PR_SET_PDEATHSIG), sets
 // rlimits (address space, CPU, no file writes, no core dumps, no new
-// processes), PR_SET_NO_NEW_PRIVS, and a seccomp allowlist without open,
-// socket, exec or clone. A parser exploit finds nothing to do; a crash or a
-// hang costs one child.
+// processes), PR_SET_NO_NEW_PRIVS, and a seccomp allowlist: open fails with
+// EACCES, and socket, exec, clone or anything else unlisted kills it. A parser exploit finds
+// nothing to do; a crash or a hang costs one child.
 #include <fcntl.h>
 #include <poll.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,10 +59,20 @@ bool LockDown(rlim_t address_space, rlim_t cpu_seconds) {
                    SCMP_SYS(mprotect),     SCMP_SYS(madvise),      SCMP_SYS(brk),
                    SCMP_SYS(futex),        SCMP_SYS(getrandom),    SCMP_SYS(clock_gettime),
                    SCMP_SYS(gettimeofday), SCMP_SYS(getpid),       SCMP_SYS(gettid),
-                   SCMP_SYS(sched_yield),  SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask),
+                   SCMP_SYS(sched_yield),  SCMP_SYS(getcwd),       SCMP_SYS(readlink),
+                   SCMP_SYS(readlinkat),   SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask),
                    SCMP_SYS(rt_sigaction), SCMP_SYS(tgkill),       SCMP_SYS(exit),
                    SCMP_SYS(exit_group)}) {
     if (seccomp_rule_add(filter, SCMP_ACT_ALLOW, call, 0) != 0) {
+      seccomp_release(filter);
+      return false;
+    }
+  }
+  // Opening a file fails instead of killing: libhdf5 probes for a file named
+  // after its in-memory image and carries on when it is not there. Nothing
+  // can be read or written by name either way.
+  for (int call : {SCMP_SYS(open), SCMP_SYS(openat)}) {
+    if (seccomp_rule_add(filter, SCMP_ACT_ERRNO(EACCES), call, 0) != 0) {
       seccomp_release(filter);
       return false;
     }
@@ -98,13 +109,36 @@ std::shared_ptr<const Policy> PolicyFor(const std::string& toml) {
   return shared;
 }
 
+[[noreturn]] void Misbehave(Probe probe) {
+  switch (probe) {
+    case Probe::kForbiddenSyscall:
+      socket(AF_INET, SOCK_STREAM, 0);
+      break;
+    case Probe::kCrash:
+      raise(SIGSEGV);
+      break;
+    case Probe::kHang:
+      while (true) asm volatile("" ::: "memory");
+    case Probe::kMemory: {
+      // Through a volatile pointer, so the allocation cannot be elided.
+      void* (*volatile allocate)(size_t) = ::operator new;
+      static_cast<char*>(allocate(size_t{64} << 30))[0] = 1;
+      break;
+    }
+    case Probe::kNone:
+      break;
+  }
+  _exit(2);
+}
+
 [[noreturn]] void RunChild(int file, int result_pipe, const std::string& display_path,
-                           const Policy& policy, uint64_t memory_bytes, pid_t zygote) {
+                           const Policy& policy, const ScanRequest& request, pid_t zygote) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != zygote) _exit(2);
   auto cpu_seconds = static_cast<rlim_t>(policy.limits().timeout_seconds * 2 + 5);
-  if (!LockDown(static_cast<rlim_t>(memory_bytes), cpu_seconds)) _exit(2);
+  if (!LockDown(static_cast<rlim_t>(request.memory_bytes), cpu_seconds)) _exit(2);
   try {
+    if (request.probe != Probe::kNone) Misbehave(request.probe);
     FileReport report = scan::ScanOpenFile(file, display_path, policy);
     _exit(WriteAll(result_pipe, ToProto(report).SerializeAsString()) ? 0 : 2);
   } catch (const std::bad_alloc&) {
@@ -138,7 +172,7 @@ void Serve(const ScanRequest& request, int file, const std::string& display_path
   if (pid == 0) {
     close(kSocket);
     close(result_pipe[0]);
-    RunChild(file, result_pipe[1], display_path, *policy, request.memory_bytes, zygote);
+    RunChild(file, result_pipe[1], display_path, *policy, request, zygote);
   }
   close(file);
   close(result_pipe[1]);

@@ -23,8 +23,20 @@ inline constexpr size_t kChunkBytes = 32 * 1024;
 // The child exits with this code when an allocation fails.
 inline constexpr int kOutOfMemoryExit = 3;
 
+// Self-test probes: after locking down, the child misbehaves on purpose
+// instead of scanning, so an operator (`gauntlet-worker --selftest`) and
+// the tests can see each failure contained.
+enum class Probe : uint32_t {
+  kNone = 0,
+  kForbiddenSyscall = 1,  // Opens a socket: seccomp must kill it.
+  kCrash = 2,             // SIGSEGV.
+  kHang = 3,              // Spins until the wall-clock limit.
+  kMemory = 4,            // Allocates past the address-space limit.
+};
+
 struct ScanRequest {
   uint32_t magic = kRequestMagic;
+  Probe probe = Probe::kNone;
   uint32_t timeout_ms = 0;
   uint64_t memory_bytes = 0;  // Address-space limit for the child.
   uint32_t path_bytes = 0;    // Followed by the display path, then the policy TOML.

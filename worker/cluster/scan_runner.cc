@@ -69,9 +69,11 @@ ScanOutcome InProcessRunner::Scan(const std::string& local_path, const std::stri
   if (!policy)
     return Failed(display_path, rules::kReadError, Severity::kMedium, "the job's policy is invalid",
                   "", false);
-  FileReport report = scan::ScanFile(local_path, *policy);
-  report.path = display_path;
-  return ScanOutcome{ToProto(report), false, ""};
+  int fd = open(local_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return Failed(display_path, rules::kReadError, Severity::kMedium,
+                  StrCat("cannot open: ", strerror(errno)), "", true);
+  return ScanOutcome{ToProto(scan::ScanOpenFile(fd, display_path, *policy)), false, ""};
 }
 
 std::string DefaultSandboxBinary() {
@@ -119,8 +121,10 @@ void SandboxRunner::Kill(Zygote& zygote) {
 }
 
 absl::StatusOr<std::pair<std::string, std::string>> SandboxRunner::Exchange(
-    Zygote& zygote, int file, const std::string& display_path, const std::string& policy_toml) {
+    Zygote& zygote, uint32_t probe, int file, const std::string& display_path,
+    const std::string& policy_toml) {
   sandbox::ScanRequest request;
+  request.probe = static_cast<sandbox::Probe>(probe);
   request.timeout_ms = static_cast<uint32_t>(options_.timeout.count());
   struct stat st {};
   fstat(file, &st);
@@ -155,6 +159,15 @@ absl::StatusOr<std::pair<std::string, std::string>> SandboxRunner::Exchange(
 
 ScanOutcome SandboxRunner::Scan(const std::string& local_path, const std::string& display_path,
                                 const std::string& policy_toml) {
+  return Run(0, local_path, display_path, policy_toml);
+}
+
+ScanOutcome SandboxRunner::Probe(uint32_t probe, const std::string& local_path) {
+  return Run(probe, local_path, local_path, "");
+}
+
+ScanOutcome SandboxRunner::Run(uint32_t probe, const std::string& local_path,
+                               const std::string& display_path, const std::string& policy_toml) {
   Fd file{open(local_path.c_str(), O_RDONLY | O_CLOEXEC)};
   if (file.fd < 0)
     return Failed(display_path, rules::kReadError, Severity::kMedium,
@@ -177,7 +190,7 @@ ScanOutcome SandboxRunner::Scan(const std::string& local_path, const std::string
         return Failed(display_path, rules::kSandboxCrash, Severity::kMedium,
                       std::string(started.message()), "crash", true);
     }
-    exchanged = Exchange(zygote, file.fd, display_path, policy_toml);
+    exchanged = Exchange(zygote, probe, file.fd, display_path, policy_toml);
   }
   if (!exchanged.ok()) {
     Kill(zygote);

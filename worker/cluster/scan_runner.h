@@ -56,8 +56,13 @@ class SandboxRunner : public ScanRunner {
   ~SandboxRunner() override;
   ScanOutcome Scan(const std::string& local_path, const std::string& display_path,
                    const std::string& policy_toml) override;
+  // Runs a self-test probe (sandbox_protocol.h) against `local_path`: the
+  // outcome shows how the sandbox contained it.
+  ScanOutcome Probe(uint32_t probe, const std::string& local_path);
 
  private:
+  ScanOutcome Run(uint32_t probe, const std::string& local_path, const std::string& display_path,
+                  const std::string& policy_toml);
   struct Zygote {
     pid_t pid = -1;
     int socket = -1;
@@ -65,7 +70,8 @@ class SandboxRunner : public ScanRunner {
   absl::Status Start(Zygote& zygote);
   void Kill(Zygote& zygote);
   // The reply's ending and result bytes; an error when the zygote is gone.
-  absl::StatusOr<std::pair<std::string, std::string>> Exchange(Zygote& zygote, int file,
+  absl::StatusOr<std::pair<std::string, std::string>> Exchange(Zygote& zygote, uint32_t probe,
+                                                               int file,
                                                                const std::string& display_path,
                                                                const std::string& policy_toml);
 

@@ -29,6 +29,8 @@ or hang kills only that process and the file gets an ERROR verdict.
   --memory-limit-mb N         Sandbox address space on top of the file size (default 2048).
   --sandbox-binary PATH       gauntlet-scan-sandbox to run (default: beside this binary).
   --drain-timeout-ms N        On SIGTERM, how long to finish held files (default 60000).
+  --selftest                  Check the sandbox contains a forbidden system call, a
+                              crash, a hang and a memory bomb, then exit (0: all contained).
   --help                      This text.
 
 SIGTERM or SIGINT: drain (take no new leases, keep heartbeating, finish or hand
@@ -38,6 +40,32 @@ back held files), then exit. A second signal exits at once.
 int UsageError(const std::string& message) {
   std::cerr << "gauntlet-worker: " << message << "\n(see --help)\n";
   return 2;
+}
+
+// Each probe must end in its own contained verdict, never a result.
+int SelfTest(SandboxOptions sandbox) {
+  sandbox.timeout = std::chrono::milliseconds(2000);
+  sandbox.memory_bytes = 256ull << 20;
+  SandboxRunner runner(sandbox);
+  struct Expectation {
+    uint32_t probe;
+    const char* what;
+    const char* killed;
+  } expectations[] = {{1, "forbidden system call (socket)", "violation"},
+                      {2, "parser crash (SIGSEGV)", "crash"},
+                      {3, "parser hang", "timeout"},
+                      {4, "memory bomb (64 GiB)", "memory"}};
+  bool all = true;
+  for (const Expectation& e : expectations) {
+    ScanOutcome outcome = runner.Probe(e.probe, "/proc/self/exe");
+    bool contained = outcome.killed == e.killed;
+    all &= contained;
+    std::cout << (contained ? "contained  " : "NOT CONTAINED  ") << e.what << ": "
+              << (outcome.result.findings().empty() ? std::string("no finding")
+                                                    : outcome.result.findings(0).rule_id())
+              << "\n";
+  }
+  return all ? 0 : 1;
 }
 
 int Run(int argc, char** argv) {
@@ -57,6 +85,7 @@ int Run(int argc, char** argv) {
   SandboxOptions sandbox;
   sandbox.binary = DefaultSandboxBinary();
   int64_t drain_timeout_ms = 60000;
+  bool selftest = false;
   std::vector<std::string> args(argv + 1, argv + argc);
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -94,6 +123,8 @@ int Run(int argc, char** argv) {
       sandbox.memory_bytes = static_cast<uint64_t>(n) << 20;
     } else if (arg == "--sandbox-binary") {
       if (!value(sandbox.binary)) return UsageError("--sandbox-binary needs a path");
+    } else if (arg == "--selftest") {
+      selftest = true;
     } else if (arg == "--drain-timeout-ms") {
       if (!number(drain_timeout_ms))
         return UsageError("--drain-timeout-ms needs a positive number");
@@ -101,9 +132,10 @@ int Run(int argc, char** argv) {
       return UsageError(StrCat("unknown argument '", arg, "'"));
     }
   }
-  if (coordinator.empty()) return UsageError("--coordinator HOST:PORT is required");
   if (access(sandbox.binary.c_str(), X_OK) != 0)
     return UsageError(StrCat("sandbox binary ", sandbox.binary, " is not executable"));
+  if (selftest) return SelfTest(sandbox);
+  if (coordinator.empty()) return UsageError("--coordinator HOST:PORT is required");
 
   WorkerMetrics metrics;
   std::unique_ptr<prometheus::Exposer> exposer;

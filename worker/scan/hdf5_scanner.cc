@@ -1,6 +1,5 @@
 #include "worker/scan/hdf5_scanner.h"
 
-#include <sys/stat.h>
 
 #include <mutex>
 #include <optional>
@@ -55,16 +54,11 @@ std::optional<std::string> RootStringAttribute(const Hdf5Library& h5, hid_t file
   return value;
 }
 
-// A top-level file is opened by path. Members of archives are opened from
-// memory: the library reads our buffer in place, but HDF5 1.10 leaks ~72
-// bytes of bookkeeping per image it opens (tests/lsan.supp).
-hid_t OpenHdf5(const Hdf5Library& h5, std::string_view content, const ScanContext& ctx) {
-  struct stat st {};
-  if (ctx.depth() == 0 && stat(ctx.file_path().c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-      static_cast<uint64_t>(st.st_size) == content.size()) {
-    constexpr unsigned kReadOnly = 0x0000u;  // H5F_ACC_RDONLY without its H5open() macro.
-    return h5.file_open(ctx.file_path().c_str(), kReadOnly, H5P_DEFAULT);
-  }
+// Opened from memory, never by path: the sandboxed parser may not open
+// files, and the bytes are already mapped. The library reads our buffer in
+// place, but HDF5 1.10 leaks ~72 bytes of bookkeeping per image it opens
+// (tests/lsan.supp).
+hid_t OpenHdf5(const Hdf5Library& h5, std::string_view content) {
   return h5.open_image(const_cast<char*>(content.data()), content.size(),
                        H5LT_FILE_IMAGE_DONT_COPY | H5LT_FILE_IMAGE_DONT_RELEASE);
 }
@@ -83,7 +77,7 @@ void Hdf5Scanner::Scan(std::string_view content, ScanContext& ctx) const {
   {
     std::lock_guard<std::mutex> lock(Hdf5Mutex());
     h5.set_error_handler(H5E_DEFAULT, nullptr, nullptr);  // Errors are values, not stderr noise.
-    hid_t file = OpenHdf5(h5, content, ctx);
+    hid_t file = OpenHdf5(h5, content);
     if (file < 0) {
       ctx.ReportIncomplete(rules::kArchiveMalformed, "HDF5 file cannot be opened", 0);
       return;
