@@ -1,0 +1,362 @@
+"""The cluster with real processes on loopback: gauntlet-coordinator,
+gauntlet-worker (sandboxed parsers) and the gauntlet CLI as a client.
+
+Each test starts its own coordinator and workers in a temporary directory,
+kills them with SIGKILL where the test says so, and checks what a user
+relies on: every file gets exactly one verdict, malicious files are found,
+tenants share fairly, duplicates hit the cache, bad requests get clear
+errors, and /metrics passes promtool.
+
+Run by ctest (label "cluster") with the binaries in the environment:
+GAUNTLET, GAUNTLET_COORDINATOR_BIN, GAUNTLET_WORKER_BIN, REAL_FIXTURES.
+"""
+
+import json
+import os
+import pickle
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+import urllib.request
+
+GAUNTLET = os.environ["GAUNTLET"]
+COORDINATOR = os.environ["GAUNTLET_COORDINATOR_BIN"]
+WORKER = os.environ["GAUNTLET_WORKER_BIN"]
+PROMTOOL = shutil.which("promtool")
+
+
+class Payload:
+    """Pickles to os.system(...) when loaded."""
+
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def read_address(process, prefix, timeout=10):
+    """Reads the process's stdout until a line 'PREFIX HOST:PORT'."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        match = re.match(prefix + r" (\S+):(\d+)", line)
+        if match:
+            return int(match.group(2))
+    raise AssertionError(f"process never printed '{prefix} HOST:PORT'")
+
+
+class Cluster:
+    def __init__(self, root, *, workers=2, slots=2, lease_ttl_ms=1500, extra=(), port=None):
+        self.root = root
+        self.data = os.path.join(root, "data")
+        os.makedirs(self.data, exist_ok=True)
+        self.db = os.path.join(root, "coordinator.db")
+        self.lease_ttl_ms = lease_ttl_ms
+        self.extra = list(extra)
+        self.port = port or free_port()
+        self.workers = []
+        self.start_coordinator()
+        for _ in range(workers):
+            self.add_worker(slots)
+
+    def start_coordinator(self):
+        self.coordinator = subprocess.Popen(
+            [COORDINATOR, "--listen", f"127.0.0.1:{self.port}", "--metrics-listen", "127.0.0.1:0",
+             "--db", self.db, "--allow-root", self.data, "--lease-ttl-ms", str(self.lease_ttl_ms)]
+            + self.extra,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert read_address(self.coordinator, "listening on") == self.port
+        self.coordinator_metrics = read_address(self.coordinator, "metrics on")
+
+    def add_worker(self, slots=2):
+        worker = subprocess.Popen(
+            [WORKER, "--coordinator", f"127.0.0.1:{self.port}", "--metrics-listen", "127.0.0.1:0",
+             "--slots", str(slots), "--drain-timeout-ms", "20000"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        worker.metrics_port = read_address(worker, "metrics on")
+        self.workers.append(worker)
+        return worker
+
+    def cli(self, *args, tenant=None, fmt="json"):
+        command = [GAUNTLET, "scan", "--coordinator", f"127.0.0.1:{self.port}", "--no-progress",
+                   "--format", fmt] + list(args)
+        if tenant:
+            command += ["--tenant", tenant]
+        return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+    def cli_background(self, *args, tenant=None):
+        command = [GAUNTLET, "scan", "--coordinator", f"127.0.0.1:{self.port}", "--no-progress",
+                   "--format", "json"] + list(args)
+        if tenant:
+            command += ["--tenant", tenant]
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def jobs(self, *args):
+        result = subprocess.run([GAUNTLET, "jobs", *args, "--coordinator", f"127.0.0.1:{self.port}"],
+                                capture_output=True, text=True, timeout=60)
+        return result
+
+    def done_tasks(self):
+        listing = self.jobs("list").stdout
+        match = re.search(r"files=(\d+)/(\d+)", listing)
+        return int(match.group(1)) if match else 0
+
+    def wait_for_progress(self, done, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.done_tasks() >= done:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"job never reached {done} finished files")
+
+    def metrics(self, port=None):
+        url = f"http://127.0.0.1:{port or self.coordinator_metrics}/metrics"
+        return urllib.request.urlopen(url, timeout=10).read().decode()
+
+    def metric(self, name, labels="", port=None):
+        total = 0.0
+        for line in self.metrics(port).splitlines():
+            if line.startswith(name) and labels in line and not line.startswith("#"):
+                head = line.rsplit(" ", 1)[0]
+                if head == name or head.startswith(name + "{"):
+                    total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def stop(self):
+        for process in self.workers + [self.coordinator]:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+            if process.stdout:
+                process.stdout.close()
+
+
+class ClusterTest(unittest.TestCase):
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="gauntlet_cluster_")
+        self.clusters = []
+
+    def tearDown(self):
+        for cluster in self.clusters:
+            cluster.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def cluster(self, **kwargs):
+        cluster = Cluster(self.root, **kwargs)
+        self.clusters.append(cluster)
+        return cluster
+
+    # Corpora ----------------------------------------------------------------
+
+    def write_distinct(self, directory, count, malicious_every=0):
+        """Small distinct pickles; every Nth one is a payload."""
+        os.makedirs(directory, exist_ok=True)
+        names = []
+        for i in range(count):
+            path = os.path.join(directory, f"model_{i:05d}.pkl")
+            if malicious_every and i % malicious_every == 0:
+                data = pickle.dumps(Payload(f"echo pwned {i}"), protocol=2)
+            else:
+                data = pickle.dumps({"layer": i, "weights": [i, i + 1, i + 2]}, protocol=4)
+            with open(path, "wb") as f:
+                f.write(data)
+            names.append(path)
+        return names
+
+    def write_slow(self, directory, count):
+        """Hard links to one ~1 MB pickle that takes tens of milliseconds to
+        analyse, so a job lasts long enough to be interrupted."""
+        os.makedirs(directory, exist_ok=True)
+        source = os.path.join(self.root, "slow.pkl")
+        if not os.path.exists(source):
+            with open(source, "wb") as f:
+                f.write(pickle.dumps([i * 7919 % 100003 for i in range(300000)], protocol=2))
+        for i in range(count):
+            os.link(source, os.path.join(directory, f"slow_{i:04d}.pkl"))
+
+    def assert_every_file_once(self, report, expected):
+        paths = [f["path"] for f in report["files"]]
+        self.assertEqual(len(paths), expected)
+        self.assertEqual(len(set(paths)), expected, "a file got more than one verdict")
+
+    # Tests ------------------------------------------------------------------
+
+    def test_thousand_file_job_across_three_workers(self):
+        cluster = self.cluster(workers=3)
+        self.write_distinct(os.path.join(cluster.data, "registry"), 1000, malicious_every=100)
+        result = cluster.cli(os.path.join(cluster.data, "registry"))
+        self.assertEqual(result.returncode, 1, result.stderr)  # Findings at HIGH or above.
+        report = json.loads(result.stdout)
+        self.assert_every_file_once(report, 1000)
+        self.assertEqual(report["summary"]["malicious"], 10)
+        self.assertEqual(report["summary"]["clean"], 990)
+        payload = next(f for f in report["files"] if f["path"].endswith("model_00000.pkl"))
+        self.assertEqual(payload["verdict"], "MALICIOUS")
+        rules = {(x["rule_id"], x["severity"]) for x in payload["findings"]}
+        self.assertIn(("pickle.dangerous_global", "CRITICAL"), rules)
+        # Three workers shared the work.
+        busy = [cluster.metric("gauntlet_worker_tasks_total", port=w.metrics_port)
+                for w in cluster.workers]
+        self.assertTrue(all(n > 0 for n in busy), busy)
+
+    def test_worker_killed_mid_job_loses_no_file(self):
+        cluster = self.cluster(workers=2, slots=1, extra=["--no-verdict-cache"])
+        self.write_slow(os.path.join(cluster.data, "slow"), 150)
+        client = cluster.cli_background(os.path.join(cluster.data, "slow"))
+        cluster.wait_for_progress(10)
+        cluster.workers[0].send_signal(signal.SIGKILL)
+        out, err = client.communicate(timeout=180)
+        self.assertEqual(client.returncode, 0, err)
+        report = json.loads(out)
+        self.assert_every_file_once(report, 150)
+        self.assertEqual(report["summary"]["clean"], 150)
+        self.assertGreaterEqual(cluster.metric("gauntlet_lease_expiries_total"), 1)
+        self.assertEqual(cluster.metric("gauntlet_tasks_dead_lettered_total"), 0)
+
+    def test_coordinator_killed_and_restarted_finishes_the_job_exactly_once(self):
+        cluster = self.cluster(workers=2, slots=1, extra=["--no-verdict-cache"])
+        self.write_slow(os.path.join(cluster.data, "slow"), 150)
+        client = cluster.cli_background(os.path.join(cluster.data, "slow"))
+        cluster.wait_for_progress(20)
+        cluster.coordinator.send_signal(signal.SIGKILL)
+        cluster.coordinator.wait()
+        cluster.coordinator.stdout.close()
+        time.sleep(0.5)
+        cluster.start_coordinator()  # Same database, same port.
+        out, err = client.communicate(timeout=180)
+        self.assertEqual(client.returncode, 0, err)
+        report = json.loads(out)
+        self.assert_every_file_once(report, 150)
+        self.assertEqual(report["summary"]["clean"], 150)
+        listing = cluster.jobs("list").stdout
+        self.assertIn("state=SUCCEEDED", listing)
+        self.assertIn("files=150/150", listing)
+
+    def test_tenants_share_the_cluster_fairly(self):
+        cluster = self.cluster(workers=1, slots=1, extra=["--no-verdict-cache"])
+        self.write_slow(os.path.join(cluster.data, "big"), 120)
+        self.write_slow(os.path.join(cluster.data, "small"), 5)
+        big = cluster.cli_background(os.path.join(cluster.data, "big"), tenant="student-a")
+        cluster.wait_for_progress(5)
+        small_started = time.time()
+        small = cluster.cli(os.path.join(cluster.data, "small"), tenant="student-b")
+        small_seconds = time.time() - small_started
+        self.assertEqual(small.returncode, 0, small.stderr)
+        self.assertIsNone(big.poll(), "the 5-file job must not wait for the 120-file one")
+        big_out, _ = big.communicate(timeout=180)
+        self.assert_every_file_once(json.loads(big_out), 120)
+        self.assert_every_file_once(json.loads(small.stdout), 5)
+        self.assertLess(small_seconds, 10)
+
+    def test_duplicate_heavy_job_hits_the_cache(self):
+        cluster = self.cluster(workers=2)
+        registry = os.path.join(cluster.data, "mirror")
+        distinct = self.write_distinct(os.path.join(self.root, "distinct"), 5, malicious_every=5)
+        os.makedirs(registry)
+        for i in range(200):
+            shutil.copy(distinct[i % 5], os.path.join(registry, f"copy_{i:03d}.pkl"))
+        first = json.loads(cluster.cli(registry).stdout)
+        self.assert_every_file_once(first, 200)
+        self.assertEqual(first["summary"]["malicious"], 40)
+        hits = cluster.metric("gauntlet_cache_requests_total", 'outcome="hit"')
+        merged = cluster.metric("gauntlet_cache_requests_total", 'outcome="merged"')
+        self.assertGreaterEqual(hits + merged, 195)  # Five distinct contents.
+        second = json.loads(cluster.cli(registry).stdout)
+        self.assertEqual(second["summary"]["malicious"], 40)
+        self.assertEqual(cluster.metric("gauntlet_cache_requests_total", 'outcome="hit"') - hits, 200)
+        self.assertIn("cached=200", cluster.jobs("list").stdout.splitlines()[0])
+
+    def test_bad_requests_get_clear_errors(self):
+        cluster = self.cluster(workers=1, extra=["--tenant-queue-limit", "5"])
+        files = self.write_distinct(os.path.join(cluster.data, "ok"), 10)
+        outside = os.path.join(self.root, "outside.pkl")
+        with open(outside, "wb") as f:
+            f.write(pickle.dumps(1))
+        bad_policy = os.path.join(self.root, "bad.toml")
+        with open(bad_policy, "w") as f:
+            f.write("[limits]\nno_such_key = 1\n")
+        cases = [
+            ([os.path.join(cluster.data, "missing.pkl")], "no such file or directory"),
+            ([outside], "outside the roots"),
+            (["--policy", bad_policy, files[0]], "no_such_key"),
+            ([os.path.join(cluster.data, "ok")], "limit is 5"),
+        ]
+        for args, message in cases:
+            result = cluster.cli(*args)
+            self.assertEqual(result.returncode, 2, (args, result.stderr))
+            self.assertIn(message, result.stderr, args)
+        self.assertIn("not a job id", cluster.jobs("get", "nonsense").stderr)
+        self.assertIn("no job job-424242", cluster.jobs("get", "job-424242").stderr)
+
+    def test_uploads_reach_workers_through_the_content_store(self):
+        cluster = self.cluster(workers=1)
+        outside = self.write_distinct(os.path.join(self.root, "laptop"), 4, malicious_every=2)
+        result = cluster.cli("--upload", os.path.join(self.root, "laptop"))
+        self.assertEqual(result.returncode, 1, result.stderr)
+        report = json.loads(result.stdout)
+        self.assert_every_file_once(report, 4)
+        self.assertEqual(report["summary"]["malicious"], 2)
+        self.assertEqual(sorted(f["path"] for f in report["files"]), sorted(outside))
+
+    def test_sigterm_drains_a_worker_without_losing_files(self):
+        cluster = self.cluster(workers=2, slots=1, extra=["--no-verdict-cache"])
+        self.write_slow(os.path.join(cluster.data, "slow"), 100)
+        client = cluster.cli_background(os.path.join(cluster.data, "slow"))
+        cluster.wait_for_progress(10)
+        draining = cluster.workers[0]
+        draining.send_signal(signal.SIGTERM)
+        self.assertEqual(draining.wait(timeout=30), 0)
+        out, err = client.communicate(timeout=180)
+        report = json.loads(out)
+        self.assert_every_file_once(report, 100)
+        self.assertEqual(report["summary"]["clean"], 100)
+        self.assertEqual(cluster.metric("gauntlet_tasks_dead_lettered_total"), 0)
+        self.assertEqual(cluster.metric("gauntlet_late_results_dropped_total"), 0)
+
+    @unittest.skipUnless(PROMTOOL, "promtool (Debian package prometheus) is not installed")
+    def test_metrics_pass_promtool(self):
+        cluster = self.cluster(workers=1)
+        self.write_distinct(os.path.join(cluster.data, "m"), 20, malicious_every=10)
+        cluster.cli(os.path.join(cluster.data, "m"))
+        for port in (cluster.coordinator_metrics, cluster.workers[0].metrics_port):
+            text = cluster.metrics(port)
+            self.assertIn("gauntlet_build_info", text)
+            check = subprocess.run([PROMTOOL, "check", "metrics"], input=text,
+                                   capture_output=True, text=True)
+            self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        self.assertEqual(cluster.metric("gauntlet_tasks_completed_total", 'verdict="malicious"'), 2)
+        self.assertEqual(cluster.metric("gauntlet_jobs_completed_total", 'verdict="malicious"'), 1)
+
+
+@unittest.skipUnless(os.path.isdir(os.environ.get("REAL_FIXTURES", "")), "no real fixtures")
+class SandboxParityTest(unittest.TestCase):
+    def test_real_fixtures_scan_the_same_inside_the_sandbox(self):
+        fixtures = os.environ["REAL_FIXTURES"]
+        reports = []
+        for extra in ([], ["--isolate"]):
+            result = subprocess.run([GAUNTLET, "scan", fixtures, "--format", "json", "--no-progress"]
+                                    + extra, capture_output=True, text=True, timeout=300)
+            report = json.loads(result.stdout)
+            reports.append({f["path"]: (f["verdict"], sorted(x["rule_id"] for x in f["findings"]))
+                            for f in report["files"]})
+        self.assertGreater(len(reports[0]), 40)
+        self.assertEqual(reports[0], reports[1])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
