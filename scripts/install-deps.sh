@@ -25,6 +25,12 @@ PACKAGES=(
   libopenblas0-pthread
 )
 
+# Node.js validates the Kubernetes manifests offline (k8s/validate.sh); a
+# newer Node already on the machine is fine, else Debian's is installed.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  PACKAGES+=(nodejs npm)
+fi
+
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then

@@ -1,0 +1,44 @@
+// Validates every manifest in this folder against the Kubernetes (and
+// Prometheus Operator, KEDA) OpenAPI schemas, offline: no cluster needed.
+// Usage: node validate.mjs [DIR]   (run by validate.sh, which installs deps)
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { parseAllDocuments } from "yaml";
+
+const modules = {
+  v1: "kubernetes-models/v1",
+  "apps/v1": "kubernetes-models/apps/v1",
+  "policy/v1": "kubernetes-models/policy/v1",
+  "networking.k8s.io/v1": "kubernetes-models/networking.k8s.io/v1",
+  "monitoring.coreos.com/v1": "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1",
+  "keda.sh/v1alpha1": "@kubernetes-models/keda/keda.sh/v1alpha1",
+};
+
+const dir = process.argv[2] ?? new URL(".", import.meta.url).pathname;
+let checked = 0;
+let failed = 0;
+for (const file of readdirSync(dir).filter((f) => f.endsWith(".yaml")).sort()) {
+  if (file === "kustomization.yaml") continue;
+  for (const doc of parseAllDocuments(readFileSync(join(dir, file), "utf8"))) {
+    if (doc.errors.length) throw new Error(`${file}: ${doc.errors[0].message}`);
+    const object = doc.toJS();
+    if (!object) continue;
+    const where = `${file}: ${object.kind} ${object.metadata?.name}`;
+    const module = modules[object.apiVersion];
+    if (!module) {
+      console.error(`${where}: no schema for apiVersion ${object.apiVersion}`);
+      failed++;
+      continue;
+    }
+    const Model = (await import(module))[object.kind];
+    try {
+      new Model(object).validate();
+      checked++;
+    } catch (error) {
+      console.error(`${where}: ${error.message}`);
+      failed++;
+    }
+  }
+}
+console.log(`${checked} manifests valid, ${failed} invalid`);
+process.exit(failed || checked === 0 ? 1 : 0);
