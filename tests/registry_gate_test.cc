@@ -9,11 +9,11 @@
 #include <fstream>
 
 #include "common/rules.h"
-#include "coordinator/scan_paths.h"
-#include "worker/scan/file_scanner.h"
 #include "coordinator/model_aggregator.h"
+#include "coordinator/scan_paths.h"
 #include "tests/support/archive_builder.h"
 #include "tests/support/pickle_builder.h"
+#include "worker/scan/file_scanner.h"
 
 namespace gauntlet {
 namespace {

@@ -76,6 +76,12 @@ TEST_F(SandboxTest, CrashHangAndMemoryBombEachGetTheirOwnErrorVerdict) {
                {3, rules::kSandboxTimeout, "timeout", true},
                {4, rules::kSandboxMemory, "memory", true}};
   for (const Case& c : cases) {
+#if defined(__SANITIZE_ADDRESS__)
+    // The sanitizer build cannot limit address space (see
+    // sandbox_child_main.cc), and its runtime turns a crash into a report
+    // that needs system calls of its own; the release build runs these.
+    if (c.probe != 3) continue;
+#endif
     ScanOutcome outcome = runner.Probe(c.probe, payload_);
     EXPECT_EQ(outcome.killed, c.killed) << c.rule;
     ASSERT_EQ(outcome.result.findings_size(), 1) << c.rule;

@@ -189,6 +189,11 @@ class ClusterTest(unittest.TestCase):
         for i in range(count):
             os.link(source, os.path.join(directory, f"slow_{i:04d}.pkl"))
 
+    @staticmethod
+    def describe_errors(report):
+        return "\n".join(f'{f["path"]}: {f["verdict"]} ' + "; ".join(x["message"] for x in f["findings"])
+                         for f in report["files"] if f["verdict"] != "CLEAN")[:2000]
+
     def assert_every_file_once(self, report, expected):
         paths = [f["path"] for f in report["files"]]
         self.assertEqual(len(paths), expected)
@@ -221,8 +226,8 @@ class ClusterTest(unittest.TestCase):
         cluster.wait_for_progress(10)
         cluster.workers[0].send_signal(signal.SIGKILL)
         out, err = client.communicate(timeout=180)
-        self.assertEqual(client.returncode, 0, err)
         report = json.loads(out)
+        self.assertEqual(client.returncode, 0, err + self.describe_errors(report))
         self.assert_every_file_once(report, 150)
         self.assertEqual(report["summary"]["clean"], 150)
         self.assertGreaterEqual(cluster.metric("gauntlet_lease_expiries_total"), 1)

@@ -43,8 +43,16 @@ void Limit(int resource, rlim_t value) {
   setrlimit(resource, &limit);
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+// AddressSanitizer reserves terabytes of shadow memory: an address-space
+// limit would stop the sanitizer build's child before it starts.
+constexpr bool kLimitAddressSpace = false;
+#else
+constexpr bool kLimitAddressSpace = true;
+#endif
+
 bool LockDown(rlim_t address_space, rlim_t cpu_seconds) {
-  Limit(RLIMIT_AS, address_space);
+  if (kLimitAddressSpace) Limit(RLIMIT_AS, address_space);
   Limit(RLIMIT_CPU, cpu_seconds);
   Limit(RLIMIT_FSIZE, 0);
   Limit(RLIMIT_CORE, 0);
@@ -66,6 +74,16 @@ bool LockDown(rlim_t address_space, rlim_t cpu_seconds) {
     if (seccomp_rule_add(filter, SCMP_ACT_ALLOW, call, 0) != 0) {
       seccomp_release(filter);
       return false;
+    }
+  }
+  if (!kLimitAddressSpace) {
+    // The sanitizer runtime probes memory through a pipe and runs its
+    // signal handlers on an alternate stack.
+    for (int call : {SCMP_SYS(pipe2), SCMP_SYS(sigaltstack)}) {
+      if (seccomp_rule_add(filter, SCMP_ACT_ALLOW, call, 0) != 0) {
+        seccomp_release(filter);
+        return false;
+      }
     }
   }
   // Opening a file fails instead of killing: libhdf5 probes for a file named

@@ -156,12 +156,17 @@ void Worker::HeartbeatLoop() {
       interval = heartbeat_interval_;
     }
     request.set_draining(draining_);
-    if (!request.worker_id().empty()) {
-      auto response = api_.Heartbeat(request);
-      if (response.ok()) {
-        std::lock_guard lock(mu_);
-        for (const std::string& lost : response->lost_lease_ids()) lost_.insert(lost);
-      }
+    if (request.worker_id().empty()) {
+      Sleep(milliseconds(20));  // Not registered yet: its interval comes with registration.
+      continue;
+    }
+    auto response = api_.Heartbeat(request);
+    if (response.ok()) {
+      std::lock_guard lock(mu_);
+      for (const std::string& lost : response->lost_lease_ids()) lost_.insert(lost);
+    } else if (LeaseGone(response.status())) {
+      std::lock_guard lock(mu_);  // The coordinator forgot us: register again.
+      if (worker_id_ == request.worker_id()) worker_id_.clear();
     }
     Sleep(interval);
   }
