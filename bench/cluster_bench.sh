@@ -58,7 +58,7 @@ for i in range(100):
 
 run_cluster() {  # run_cluster WORKERS DIR -> best wall time of the CLI job
   local workers=$1 dir=$2
-  rm -f "$WORK"/c.db*
+  rm -rf "$WORK"/c.db*
   "$BUILD/coordinator/gauntlet-coordinator" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
     --db "$WORK/c.db" --allow-root "$WORK/data" --no-verdict-cache > "$WORK/c.log" 2>&1 &
   PIDS+=($!)

@@ -4,14 +4,16 @@
 //   Direct/memory   the Coordinator class, in-memory SQLite (embedded CLI);
 //   Direct/wal      the same with the durable SQLite WAL store (cluster);
 //   Grpc/wal        through the real gRPC services on loopback, as workers
-//                   talk to it (one client thread, batches of 64).
+//                   talk to it (N client threads, batches of 64).
 // Target: >= 20,000 tasks/s (docs/benchmarks.md).
 #include <benchmark/benchmark.h>
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "coordinator/coordinator.h"
 #include "coordinator/grpc_services.h"
@@ -126,9 +128,16 @@ void BM_Dispatch_Grpc(benchmark::State& state) {
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
     builder.RegisterService(&service);
     auto server = builder.BuildAndStart();
-    GrpcWorkerApi api("127.0.0.1:" + std::to_string(port));
+    std::vector<std::unique_ptr<GrpcWorkerApi>> clients;
+    for (int64_t i = 0; i < state.range(0); ++i)
+      clients.push_back(std::make_unique<GrpcWorkerApi>("127.0.0.1:" + std::to_string(port)));
+    std::atomic<int64_t> drained{0};
     state.ResumeTiming();
-    tasks += Drain(api);
+    std::vector<std::thread> threads;
+    for (auto& client : clients)
+      threads.emplace_back([&, api = client.get()] { drained += Drain(*api); });
+    for (std::thread& thread : threads) thread.join();
+    tasks += drained;
     state.PauseTiming();
     server->Shutdown();
     state.ResumeTiming();
@@ -136,7 +145,13 @@ void BM_Dispatch_Grpc(benchmark::State& state) {
   state.counters["tasks_per_s"] =
       benchmark::Counter(static_cast<double>(tasks), benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_Dispatch_Grpc)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Dispatch_Grpc)
+    ->Arg(1)
+    ->Arg(2)
+    ->Arg(4)
+    ->ArgName("clients")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace gauntlet

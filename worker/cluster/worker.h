@@ -26,7 +26,7 @@ namespace gauntlet {
 struct WorkerOptions {
   std::string name = "worker";
   uint32_t slots = 2;                      // Files scanned at once.
-  uint32_t lease_batch = 4;                // Leases each slot takes per request.
+  uint32_t lease_batch = 8;                // Leases each slot takes per request.
   std::string scratch_directory = "/tmp";  // Fetched blobs, deleted after the scan.
   // Longest idle wait between lease polls.
   std::chrono::milliseconds max_poll_interval{200};

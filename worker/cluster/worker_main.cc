@@ -24,6 +24,7 @@ or hang kills only that process and the file gets an ERROR verdict.
   --coordinator HOST:PORT     The coordinator's gRPC address (required).
   --metrics-listen HOST:PORT  Prometheus /metrics (default 127.0.0.1:9465; port 0 picks one).
   --slots N                   Files scanned at once (default: one per core).
+  --lease-batch N             Leases each slot takes per request (default 8).
   --name NAME                 Shown in the coordinator's logs (default: host name).
   --scan-timeout-ms N         Wall-clock limit per file in the sandbox (default 120000).
   --memory-limit-mb N         Sandbox address space on top of the file size (default 2048).
@@ -113,6 +114,9 @@ int Run(int argc, char** argv) {
     } else if (arg == "--slots") {
       if (!number(n)) return UsageError("--slots needs a positive number");
       options.slots = static_cast<uint32_t>(n);
+    } else if (arg == "--lease-batch") {
+      if (!number(n)) return UsageError("--lease-batch needs a positive number");
+      options.lease_batch = static_cast<uint32_t>(n);
     } else if (arg == "--name") {
       if (!value(options.name)) return UsageError("--name needs a name");
     } else if (arg == "--scan-timeout-ms") {
