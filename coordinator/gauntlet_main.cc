@@ -236,6 +236,12 @@ int Scan(const std::vector<std::string>& args) {
     for (const auto& model : json["models"]) note(model["findings"]);
     errors = json["summary"].value("error", 0);
     file_count = json["summary"].value("files", 0);
+    if (finished->state() == v1::CANCELLED) {
+      // Files never scanned are missing from the report: not a pass.
+      std::cerr << "gauntlet: " << job->id() << " was cancelled after " << finished->done_tasks()
+                << " of " << finished->total_tasks() << " files\n";
+      errors += finished->total_tasks() - finished->done_tasks();
+    }
     overall = FromProto(finished->verdict());
     if (format == ReportFormat::kJson) {
       report_text = std::move(*json_text);

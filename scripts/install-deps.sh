@@ -13,8 +13,9 @@ PACKAGES=(
   # The cluster: gRPC services, durable job store, metrics, parser sandbox
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libsqlite3-dev prometheus-cpp-dev libseccomp-dev libssl-dev
-  # promtool validates the /metrics exposition in the tests
-  prometheus
+  # promtool validates the /metrics exposition in the tests; python3-grpcio
+  # checks the health and reflection services
+  prometheus python3-grpcio
   # Tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev time
   # Real-library fixtures (torch.save, numpy, sklearn, joblib) for the tests,
