@@ -558,15 +558,12 @@ v1::RegisterResponse Coordinator::Register(const v1::RegisterRequest& request) {
 
 absl::StatusOr<v1::LeaseResponse> Coordinator::Lease(const v1::LeaseRequest& request) {
   std::lock_guard lock(mu_);
-  auto worker = workers_.find(request.worker_id());
-  if (worker == workers_.end())
-    return absl::NotFoundError(StrCat("unknown worker '", request.worker_id(),
-                                      "' (coordinator restarted?): register again"));
-  worker->second.last_seen = Now();
+  auto worker = SeenWorker(request.worker_id());
+  if (!worker.ok()) return worker.status();
   v1::LeaseResponse response;
-  if (worker->second.draining) return response;
-  uint32_t held = worker->second.held;
-  uint32_t room = worker->second.max_leases > held ? worker->second.max_leases - held : 0;
+  WorkerState& holder = (*worker)->second;
+  if (holder.draining) return response;
+  uint32_t room = holder.max_leases > holder.held ? holder.max_leases - holder.held : 0;
   uint32_t wanted = std::min({request.max_tasks() ? request.max_tasks() : 1, room, kMaxLeaseBatch});
 
   // One task per tenant per turn, then one per job within the tenant.
@@ -615,7 +612,7 @@ absl::StatusOr<v1::LeaseResponse> Coordinator::Lease(const v1::LeaseRequest& req
     out->set_policy_digest(job->policy_digest);
     out->set_verdict_cache(options_.verdict_cache);
     leases_.emplace(lease.lease_id, std::move(lease));
-    ++worker->second.held;
+    ++holder.held;
   }
   if (response.tasks_size() > 0) {
     auto attempts = db_->Prepare("UPDATE tasks SET attempts = attempts + 1 WHERE id = ?");
@@ -631,13 +628,10 @@ absl::StatusOr<v1::LeaseResponse> Coordinator::Lease(const v1::LeaseRequest& req
 
 absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::HeartbeatRequest& request) {
   std::lock_guard lock(mu_);
-  auto worker = workers_.find(request.worker_id());
-  if (worker == workers_.end())
-    return absl::NotFoundError(StrCat("unknown worker '", request.worker_id(),
-                                      "' (coordinator restarted?): register again"));
-  worker->second.last_seen = Now();
-  if (worker->second.draining != request.draining()) {
-    worker->second.draining = request.draining();
+  auto worker = SeenWorker(request.worker_id());
+  if (!worker.ok()) return worker.status();
+  if ((*worker)->second.draining != request.draining()) {
+    (*worker)->second.draining = request.draining();
     PublishGauges();
   }
   v1::HeartbeatResponse response;
@@ -794,6 +788,16 @@ void Coordinator::ExpireLeases() {
 }
 
 // ------------------------------------------------------------------ internals
+
+absl::StatusOr<std::map<std::string, Coordinator::WorkerState>::iterator> Coordinator::SeenWorker(
+    const std::string& worker_id) {
+  auto worker = workers_.find(worker_id);
+  if (worker == workers_.end())
+    return absl::NotFoundError(
+        StrCat("unknown worker '", worker_id, "' (coordinator restarted?): register again"));
+  worker->second.last_seen = Now();
+  return worker;
+}
 
 std::map<std::string, Coordinator::LeaseState>::iterator Coordinator::EraseLease(
     std::map<std::string, LeaseState>::iterator lease) {

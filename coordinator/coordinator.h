@@ -142,6 +142,9 @@ class Coordinator {
   std::string NewId(std::string_view prefix);
   JobState* FindJob(const std::string& job_id);
 
+  // The registered worker, marked as seen now; NOT_FOUND after a restart.
+  absl::StatusOr<std::map<std::string, WorkerState>::iterator> SeenWorker(
+      const std::string& worker_id);
   std::map<std::string, LeaseState>::iterator EraseLease(
       std::map<std::string, LeaseState>::iterator lease);
   std::optional<PendingTask> NextTask(JobState& job);

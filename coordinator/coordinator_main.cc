@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "common/arg_reader.h"
 #include "common/strings.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/grpc_services.h"
@@ -56,54 +57,42 @@ int Run(int argc, char** argv) {
   CoordinatorOptions options;
   std::string listen = "127.0.0.1:7443", metrics_listen = "127.0.0.1:9464";
   std::string db = "gauntlet-coordinator.db", blob_dir;
-  std::vector<std::string> args(argv + 1, argv + argc);
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    auto value = [&](std::string& out) {
-      if (i + 1 >= args.size()) return false;
-      out = args[++i];
-      return true;
-    };
-    auto number = [&](int64_t& out) {
-      std::string text;
-      if (!value(text)) return false;
-      auto parsed = ParseInt<int64_t>(text);
-      if (!parsed || *parsed <= 0) return false;
-      out = *parsed;
-      return true;
-    };
+  ArgReader args({argv + 1, argv + argc});
+  while (args.Next()) {
+    const std::string& arg = args.arg();
     std::string text;
     int64_t n = 0;
     if (arg == "--help" || arg == "-h") {
       std::cout << kUsage;
       return 0;
     } else if (arg == "--listen") {
-      if (!value(listen)) return UsageError("--listen needs HOST:PORT");
+      if (!args.Value(listen)) return UsageError("--listen needs HOST:PORT");
     } else if (arg == "--metrics-listen") {
-      if (!value(metrics_listen)) return UsageError("--metrics-listen needs HOST:PORT");
+      if (!args.Value(metrics_listen)) return UsageError("--metrics-listen needs HOST:PORT");
     } else if (arg == "--db") {
-      if (!value(db)) return UsageError("--db needs a path");
+      if (!args.Value(db)) return UsageError("--db needs a path");
     } else if (arg == "--blob-dir") {
-      if (!value(blob_dir)) return UsageError("--blob-dir needs a directory");
+      if (!args.Value(blob_dir)) return UsageError("--blob-dir needs a directory");
     } else if (arg == "--allow-root") {
-      if (!value(text)) return UsageError("--allow-root needs a directory");
+      if (!args.Value(text)) return UsageError("--allow-root needs a directory");
       std::error_code error;
       auto root = std::filesystem::canonical(text, error);
       if (error || !std::filesystem::is_directory(root))
         return UsageError(StrCat("--allow-root ", text, ": not a directory"));
       options.allow_roots.push_back(root.string());
     } else if (arg == "--lease-ttl-ms") {
-      if (!number(n)) return UsageError("--lease-ttl-ms needs a positive number");
+      if (!args.PositiveNumber(n)) return UsageError("--lease-ttl-ms needs a positive number");
       options.lease_ttl = std::chrono::milliseconds(n);
       options.lease_grace = std::chrono::milliseconds(std::max<int64_t>(n / 10, 100));
     } else if (arg == "--max-attempts") {
-      if (!number(n)) return UsageError("--max-attempts needs a positive number");
+      if (!args.PositiveNumber(n)) return UsageError("--max-attempts needs a positive number");
       options.max_attempts = static_cast<uint32_t>(n);
     } else if (arg == "--tenant-queue-limit") {
-      if (!number(n)) return UsageError("--tenant-queue-limit needs a positive number");
+      if (!args.PositiveNumber(n))
+        return UsageError("--tenant-queue-limit needs a positive number");
       options.tenant_queue_limit = static_cast<uint64_t>(n);
     } else if (arg == "--cache-salt") {
-      if (!value(options.cache_salt)) return UsageError("--cache-salt needs text");
+      if (!args.Value(options.cache_salt)) return UsageError("--cache-salt needs text");
     } else if (arg == "--no-verdict-cache") {
       options.verdict_cache = false;
     } else {

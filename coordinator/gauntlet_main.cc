@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "common/arg_reader.h"
 #include "common/policy.h"
 #include "common/report.h"
 #include "common/rules.h"
@@ -104,13 +105,10 @@ int Scan(const std::vector<std::string>& args) {
   bool progress = isatty(STDERR_FILENO);
   bool isolate = false, upload = false;
   std::string coordinator, tenant;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    auto value = [&](std::string& out) {
-      if (i + 1 >= args.size()) return false;
-      out = args[++i];
-      return true;
-    };
+  ArgReader reader(args);
+  while (reader.Next()) {
+    const std::string& arg = reader.arg();
+    auto value = [&](std::string& out) { return reader.Value(out); };
     std::string v;
     if (arg == "--format") {
       if (!value(v)) return UsageError("--format needs a value");

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <thread>
 
+#include "common/arg_reader.h"
 #include "common/strings.h"
 #include "worker/cluster/grpc_worker_api.h"
 #include "worker/cluster/worker.h"
@@ -87,50 +88,37 @@ int Run(int argc, char** argv) {
   sandbox.binary = DefaultSandboxBinary();
   int64_t drain_timeout_ms = 60000;
   bool selftest = false;
-  std::vector<std::string> args(argv + 1, argv + argc);
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    auto value = [&](std::string& out) {
-      if (i + 1 >= args.size()) return false;
-      out = args[++i];
-      return true;
-    };
-    auto number = [&](int64_t& out) {
-      std::string text;
-      if (!value(text)) return false;
-      auto parsed = ParseInt<int64_t>(text);
-      if (!parsed || *parsed <= 0) return false;
-      out = *parsed;
-      return true;
-    };
+  ArgReader args({argv + 1, argv + argc});
+  while (args.Next()) {
+    const std::string& arg = args.arg();
     int64_t n = 0;
     if (arg == "--help" || arg == "-h") {
       std::cout << kUsage;
       return 0;
     } else if (arg == "--coordinator") {
-      if (!value(coordinator)) return UsageError("--coordinator needs HOST:PORT");
+      if (!args.Value(coordinator)) return UsageError("--coordinator needs HOST:PORT");
     } else if (arg == "--metrics-listen") {
-      if (!value(metrics_listen)) return UsageError("--metrics-listen needs HOST:PORT");
+      if (!args.Value(metrics_listen)) return UsageError("--metrics-listen needs HOST:PORT");
     } else if (arg == "--slots") {
-      if (!number(n)) return UsageError("--slots needs a positive number");
+      if (!args.PositiveNumber(n)) return UsageError("--slots needs a positive number");
       options.slots = static_cast<uint32_t>(n);
     } else if (arg == "--lease-batch") {
-      if (!number(n)) return UsageError("--lease-batch needs a positive number");
+      if (!args.PositiveNumber(n)) return UsageError("--lease-batch needs a positive number");
       options.lease_batch = static_cast<uint32_t>(n);
     } else if (arg == "--name") {
-      if (!value(options.name)) return UsageError("--name needs a name");
+      if (!args.Value(options.name)) return UsageError("--name needs a name");
     } else if (arg == "--scan-timeout-ms") {
-      if (!number(n)) return UsageError("--scan-timeout-ms needs a positive number");
+      if (!args.PositiveNumber(n)) return UsageError("--scan-timeout-ms needs a positive number");
       sandbox.timeout = std::chrono::milliseconds(n);
     } else if (arg == "--memory-limit-mb") {
-      if (!number(n)) return UsageError("--memory-limit-mb needs a positive number");
+      if (!args.PositiveNumber(n)) return UsageError("--memory-limit-mb needs a positive number");
       sandbox.memory_bytes = static_cast<uint64_t>(n) << 20;
     } else if (arg == "--sandbox-binary") {
-      if (!value(sandbox.binary)) return UsageError("--sandbox-binary needs a path");
+      if (!args.Value(sandbox.binary)) return UsageError("--sandbox-binary needs a path");
     } else if (arg == "--selftest") {
       selftest = true;
     } else if (arg == "--drain-timeout-ms") {
-      if (!number(drain_timeout_ms))
+      if (!args.PositiveNumber(drain_timeout_ms))
         return UsageError("--drain-timeout-ms needs a positive number");
     } else {
       return UsageError(StrCat("unknown argument '", arg, "'"));

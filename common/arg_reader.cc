@@ -1,0 +1,22 @@
+#include "common/arg_reader.h"
+
+#include "common/strings.h"
+
+namespace gauntlet {
+
+bool ArgReader::Value(std::string& out) {
+  if (index_ + 1 >= args_.size()) return false;
+  out = args_[++index_];
+  return true;
+}
+
+bool ArgReader::PositiveNumber(int64_t& out) {
+  std::string text;
+  if (!Value(text)) return false;
+  auto parsed = ParseInt<int64_t>(text);
+  if (!parsed || *parsed <= 0) return false;
+  out = *parsed;
+  return true;
+}
+
+}  // namespace gauntlet
