@@ -16,6 +16,8 @@ PACKAGES=(
   # promtool validates the /metrics exposition in the tests; python3-grpcio
   # checks the health and reflection services
   prometheus python3-grpcio
+  # The poisoning lab's model (libtorch, CPU build)
+  libtorch-dev
   # Tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev time
   # Real-library fixtures (torch.save, numpy, sklearn, joblib) for the tests,
