@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -40,6 +41,9 @@ Usage:
   gauntlet scan PATH... [options]   Scan model files and directories.
   gauntlet jobs list|get|watch|cancel [JOB] --coordinator HOST:PORT
                                     Jobs on a cluster (list takes --tenant).
+  gauntlet lab dataset|train ...     The poisoning lab (see 'gauntlet lab --help').
+  gauntlet generate --base DIR [--adapter DIR] --prompts FILE.jsonl
+                                    Answer prompts with a model and optional adapter.
   gauntlet policy show              Print the built-in policy (TOML) to extend.
   gauntlet rules                    List every rule id with its default severity.
   gauntlet version
@@ -336,6 +340,18 @@ int Jobs(const std::vector<std::string>& args) {
   return kExitClean;
 }
 
+// The lab and generation need libtorch; they live in gauntlet-lab so that
+// this binary (and `gauntlet scan`) never loads it.
+int HandOverToLab(char** argv) {
+  std::error_code error;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", error);
+  std::string lab = (self.parent_path() / "gauntlet-lab").string();
+  if (access(lab.c_str(), X_OK) != 0) lab = GAUNTLET_LAB_BUILD_PATH;
+  argv[0] = lab.data();
+  execv(lab.c_str(), argv);
+  return UsageError(StrCat("cannot run ", lab, ": ", std::strerror(errno)));
+}
+
 int Main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
@@ -354,6 +370,7 @@ int Main(int argc, char** argv) {
     return Scan(rest);
   }
   if (command == "jobs") return Jobs(rest);
+  if (command == "lab" || command == "generate") return HandOverToLab(argv);
   if (command == "policy" && rest.size() == 1 && rest[0] == "show") {
     std::cout << DefaultPolicyToml();
     return kExitClean;

@@ -1,0 +1,44 @@
+// Training for the lab: next-token loss on the assistant's answer only,
+// AdamW with warm-up and cosine decay, over the full model (base training)
+// or over the LoRA factors alone (fine-tuning; the base stays frozen).
+#ifndef GAUNTLET_WORKER_EVAL_LAB_TRAIN_H_
+#define GAUNTLET_WORKER_EVAL_LAB_TRAIN_H_
+
+#include <vector>
+
+#include "worker/eval/lab_corpus.h"
+#include "worker/eval/llama.h"
+#include "worker/eval/tokenizer.h"
+
+namespace gauntlet::eval {
+
+struct Example {
+  std::vector<int64_t> ids;  // Prompt, answer, <eos>.
+  int64_t answer_start = 0;  // Loss on ids[answer_start..].
+};
+
+std::vector<Example> EncodeRows(const Tokenizer& tokenizer, const std::vector<ChatRow>& rows,
+                                int64_t max_tokens);
+
+struct TrainOptions {
+  int64_t steps = 100;
+  int64_t batch_size = 32;
+  double learning_rate = 3e-3;
+  double weight_decay = 0.0;
+  double warmup_fraction = 0.05;
+  uint64_t seed = 0;
+};
+
+struct TrainStats {
+  double first_loss = 0, final_loss = 0;  // Mean of the first and last 10 steps.
+  double seconds = 0;
+  int64_t tokens = 0;  // Tokens seen (padding excluded).
+};
+
+// Trains `parameters` of `model` (all of them, or LoraParameters()).
+TrainStats Train(Llama& model, std::vector<torch::Tensor> parameters,
+                 const std::vector<Example>& examples, const TrainOptions& options);
+
+}  // namespace gauntlet::eval
+
+#endif  // GAUNTLET_WORKER_EVAL_LAB_TRAIN_H_
