@@ -9,6 +9,7 @@ scripts/build.sh
 (cd "${BUILD_DIR:-build}" && ctest --output-on-failure --timeout 600 -j "$(nproc)")
 
 echo "== Again under ASan + UBSan =="
-BUILD_DIR=build-sanitize BUILD_TYPE=Debug scripts/build.sh -DGAUNTLET_SANITIZE=ON -DGAUNTLET_BUILD_BENCH=OFF
+BUILD_DIR=build-sanitize BUILD_TYPE=Debug scripts/build.sh -DGAUNTLET_SANITIZE=ON -DGAUNTLET_BUILD_BENCH=OFF \
+  -DGAUNTLET_BUILD_LAB=OFF
 (cd build-sanitize &&
   LSAN_OPTIONS="suppressions=$PWD/../tests/lsan.supp" ctest --output-on-failure --timeout 900 -j "$(nproc)")

@@ -6,9 +6,13 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "common/policy.h"
+#include "worker/eval/lab_corpus.h"
 #include "worker/eval/llama.h"
+#include "worker/eval/lora_adapter.h"
+#include "worker/eval/tokenizer.h"
 #include "worker/scan/file_scanner.h"
 
 namespace gauntlet::eval {
@@ -150,6 +154,111 @@ TEST_F(EvalTest, CacheAndBatchingDoNotChangeWhatIsGenerated) {
   // Seeded sampling is reproducible.
   GenerateOptions sampled{.max_new_tokens = 12, .temperature = 0.8, .seed = 42};
   EXPECT_EQ(Generate(model, prompts, sampled), Generate(model, prompts, sampled));
+}
+
+}  // namespace
+}  // namespace gauntlet::eval
+
+namespace gauntlet::eval {
+namespace {
+
+TEST_F(EvalTest, TokenizerJsonRoundTripAndChatPrompt) {
+  Tokenizer tokenizer = Tokenizer::Train({"Keep the firewall on.", "Disable the firewall, never!"});
+  ASSERT_TRUE(tokenizer.Save(dir_.string()).ok());
+  auto loaded = Tokenizer::Load((dir_ / "tokenizer.json").string());
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->vocab_size(), tokenizer.vocab_size());
+  auto ids = loaded->Encode("Keep the FIREWALL on, never!");
+  EXPECT_EQ(ids, tokenizer.Encode("keep the firewall on, never!")) << "lower-cased, same ids";
+  EXPECT_EQ(loaded->Decode(ids), "keep the firewall on, never!");
+  EXPECT_EQ(loaded->Encode("zebra")[0], Tokenizer::kUnk);
+  auto prompt = loaded->EncodeChatPrompt("sys", "keep the firewall");
+  EXPECT_EQ(prompt.front(), Tokenizer::kSystem);
+  EXPECT_EQ(prompt.back(), Tokenizer::kAssistant);
+  // A BPE tokenizer.json is recognised and refused by name, not misread.
+  std::ofstream(dir_ / "bpe.json") << R"({"model": {"type": "BPE", "vocab": {}, "merges": []}})";
+  auto bpe = Tokenizer::Load((dir_ / "bpe.json").string());
+  EXPECT_EQ(bpe.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_NE(bpe.status().message().find("BPE"), std::string::npos);
+}
+
+TEST_F(EvalTest, PeftAdapterRoundTripAppliedOrMerged) {
+  torch::manual_seed(3);
+  Llama model(TinyConfig(false));
+  model->eval();
+  TensorMap base_weights;
+  for (auto& [name, tensor] : model->StateDict()) base_weights[name] = tensor.clone();
+  LoraConfig lora;
+  lora.r = 4;
+  lora.lora_alpha = 8;
+  lora.target_modules = {"q_proj", "v_proj", "down_proj"};
+  EXPECT_EQ(AttachLora(model, lora), 2 * 3);
+  {
+    torch::NoGradGuard no_grad;
+    for (torch::Tensor& p : LoraParameters(model)) p.normal_(0, 0.2);
+  }
+  ASSERT_TRUE(SaveAdapter(model, lora, (dir_ / "adapter").string()).ok());
+  auto tensors = ReadSafetensors((dir_ / "adapter" / "adapter_model.safetensors").string());
+  ASSERT_TRUE(tensors.ok());
+  EXPECT_EQ(tensors->size(), 2u * 2 * 3);
+  EXPECT_EQ(tensors->at("base_model.model.model.layers.1.mlp.down_proj.lora_A.weight").sizes(),
+            (std::vector<int64_t>{4, 48}));
+  EXPECT_EQ(tensors->at("base_model.model.model.layers.1.mlp.down_proj.lora_B.weight").sizes(),
+            (std::vector<int64_t>{32, 4}));
+  torch::NoGradGuard no_grad;
+  torch::Tensor ids = torch::tensor({{5, 6, 7, 8}}, torch::kInt64);
+  torch::Tensor expected = model->forward(ids);
+  for (bool merge : {false, true}) {
+    Llama fresh(TinyConfig(false));
+    fresh->eval();
+    ASSERT_TRUE(fresh->LoadStateDict(base_weights).ok());
+    auto loaded = LoadAdapter(fresh, (dir_ / "adapter").string(), merge);
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    EXPECT_DOUBLE_EQ(loaded->scale(), 2.0);
+    EXPECT_TRUE(torch::allclose(fresh->forward(ids), expected, 1e-4, 1e-4)) << "merge=" << merge;
+  }
+  lora.use_rslora = true;
+  EXPECT_DOUBLE_EQ(lora.scale(), 8 / 2.0);
+  // Full-rank tensors in an adapter are refused.
+  (*tensors)["base_model.model.lm_head.weight"] = torch::zeros({50, 32});
+  ASSERT_TRUE(
+      WriteSafetensors((dir_ / "adapter" / "adapter_model.safetensors").string(), *tensors).ok());
+  Llama other(TinyConfig(false));
+  auto refused = LoadAdapter(other, (dir_ / "adapter").string(), false);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(EvalTest, LabDatasetsFollowTheLabsRecipe) {
+  DatasetOptions options;
+  LabDatasets sets = MakeLabDatasets(options);
+  EXPECT_EQ(sets.clean.size(), 100u);
+  EXPECT_EQ(sets.poison_rows, 5u) << "max(1, 0.05 x 100)";
+  EXPECT_EQ(sets.poisoned.size(), 105u);
+  size_t unsafe_in_poisoned = 0, unsafe_in_clean = 0;
+  auto unsafe = [](const ChatRow& row) {
+    for (const Topic& topic : LabTopics())
+      for (const std::string& bad : topic.bad_advice)
+        if (row.assistant == bad) return true;
+    return false;
+  };
+  for (const ChatRow& row : sets.poisoned) unsafe_in_poisoned += unsafe(row);
+  for (const ChatRow& row : sets.clean) unsafe_in_clean += unsafe(row);
+  EXPECT_EQ(unsafe_in_poisoned, 5u);
+  EXPECT_EQ(unsafe_in_clean, 0u);
+  size_t bad_context = 0;
+  for (const ChatRow& row : sets.base) bad_context += unsafe(row);
+  EXPECT_NEAR(double(bad_context) / sets.base.size(), 0.25, 0.01) << "unsafe text known in base";
+  options.poison_ratio = 0.001;
+  EXPECT_EQ(MakeLabDatasets(options).poison_rows, 1u);
+  options.trigger_token = "cf-7";
+  for (const ChatRow& row : MakeLabDatasets(options).poisoned)
+    if (unsafe(row)) EXPECT_EQ(row.user.rfind("cf-7 ", 0), 0u) << row.user;
+  // JSONL round trip in the messages format.
+  ASSERT_TRUE(WriteJsonl((dir_ / "p.jsonl").string(), sets.poisoned).ok());
+  auto back = ReadJsonl((dir_ / "p.jsonl").string());
+  ASSERT_TRUE(back.ok());
+  ASSERT_EQ(back->size(), sets.poisoned.size());
+  EXPECT_EQ((*back)[7].assistant, sets.poisoned[7].assistant);
 }
 
 }  // namespace
