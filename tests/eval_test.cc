@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "common/policy.h"
+#include "worker/eval/bpe.h"
 #include "worker/eval/lab_corpus.h"
 #include "worker/eval/llama.h"
 #include "worker/eval/lora_adapter.h"
@@ -175,11 +176,54 @@ TEST_F(EvalTest, TokenizerJsonRoundTripAndChatPrompt) {
   auto prompt = loaded->EncodeChatPrompt("sys", "keep the firewall");
   EXPECT_EQ(prompt.front(), Tokenizer::kSystem);
   EXPECT_EQ(prompt.back(), Tokenizer::kAssistant);
-  // A BPE tokenizer.json is recognised and refused by name, not misread.
-  std::ofstream(dir_ / "bpe.json") << R"({"model": {"type": "BPE", "vocab": {}, "merges": []}})";
-  auto bpe = Tokenizer::Load((dir_ / "bpe.json").string());
-  EXPECT_EQ(bpe.status().code(), absl::StatusCode::kUnimplemented);
-  EXPECT_NE(bpe.status().message().find("BPE"), std::string::npos);
+  // A tokenizer model Gauntlet does not implement is refused by name.
+  std::ofstream(dir_ / "unigram.json") << R"({"model": {"type": "Unigram", "vocab": []}})";
+  auto unigram = Tokenizer::Load((dir_ / "unigram.json").string());
+  EXPECT_EQ(unigram.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_NE(unigram.status().message().find("Unigram"), std::string::npos);
+}
+
+// A byte-level BPE tokenizer.json in the layout real checkpoints ship:
+// "Ġ" is the byte-level image of a space, "Ã©" that of "é" (C3 A9).
+constexpr char kBpeJson[] = R"({
+  "added_tokens": [{"id": 20, "content": "<|im_start|>", "special": true},
+                   {"id": 21, "content": "<|im_end|>", "special": true}],
+  "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true},
+  "model": {"type": "BPE", "vocab": {
+      "h": 0, "e": 1, "l": 2, "o": 3, "Ġ": 4, "w": 5, "r": 6, "d": 7, "he": 8, "ll": 9,
+      "hell": 10, "hello": 11, "Ġw": 12, "or": 13, "Ġwor": 14, "Ġworl": 15, "Ġworld": 16,
+      "Ã": 17, "©": 18, "Ã©": 19, "1": 22, "2": 23, "3": 24, "4": 25},
+    "merges": ["h e", "l l", "he ll", "hell o", "Ġ w", "o r", "Ġw or", "Ġwor l", "Ġworl d",
+               ["Ã", "©"]]}})";
+
+TEST_F(EvalTest, ByteLevelBpeTokenizerJsonLoadsAndRoundTrips) {
+  std::ofstream(dir_ / "tokenizer.json") << kBpeJson;
+  auto tokenizer = Tokenizer::Load((dir_ / "tokenizer.json").string());
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  EXPECT_TRUE(tokenizer->is_bpe());
+  EXPECT_EQ(tokenizer->Encode("hello world"), (std::vector<int64_t>{11, 16}));
+  EXPECT_EQ(tokenizer->Decode({11, 16}), "hello world");
+  // Merge ranks decide: "hello" is built h+e, l+l, he+ll, hell+o.
+  EXPECT_EQ(tokenizer->Encode("hell"), (std::vector<int64_t>{10}));
+  EXPECT_EQ(tokenizer->Encode("\xc3\xa9"), (std::vector<int64_t>{19})) << "UTF-8 bytes, merged";
+  EXPECT_EQ(tokenizer->Decode({19}), "\xc3\xa9");
+  EXPECT_EQ(tokenizer->Encode("<|im_start|>hello<|im_end|>"), (std::vector<int64_t>{20, 11, 21}));
+  auto chat = tokenizer->EncodeChatPrompt("s", "u");
+  EXPECT_EQ(chat.front(), 20) << "ChatML when the tokenizer has <|im_start|>";
+}
+
+TEST_F(EvalTest, Llama3SplitGroupsDigitsByThree) {
+  std::string json = kBpeJson;
+  json.replace(
+      json.find(R"({"type": "ByteLevel", "add_prefix_space": false, "use_regex": true})"),
+      std::string(R"({"type": "ByteLevel", "add_prefix_space": false, "use_regex": true})").size(),
+      R"({"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "\\p{N}{1,3}"}},
+                   {"type": "ByteLevel", "use_regex": false}]})");
+  auto bpe = BpeTokenizer::FromJson(json);
+  ASSERT_TRUE(bpe.ok()) << bpe.status();
+  // "1234" splits as "123" + "4"; with no digit merges each digit is a token.
+  EXPECT_EQ(bpe->Encode("1234"), (std::vector<int64_t>{22, 23, 24, 25}));
+  EXPECT_EQ(bpe->Decode(bpe->Encode("hello world")), "hello world");
 }
 
 TEST_F(EvalTest, PeftAdapterRoundTripAppliedOrMerged) {

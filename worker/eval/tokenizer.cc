@@ -83,9 +83,16 @@ absl::StatusOr<Tokenizer> Tokenizer::Load(const std::string& path) {
     return absl::InvalidArgumentError(StrCat(path, ": not a tokenizer.json"));
   const auto& model = root["model"];
   std::string type = model.value("type", "");
+  if (type == "BPE") {
+    auto bpe = BpeTokenizer::FromJson(text.str());
+    if (!bpe.ok()) return absl::InvalidArgumentError(StrCat(path, ": ", bpe.status().message()));
+    Tokenizer tokenizer;
+    tokenizer.bpe_ = std::move(*bpe);
+    return tokenizer;
+  }
   if (type != "WordLevel")
     return absl::UnimplementedError(
-        StrCat(path, ": tokenizer model '", type, "' is not supported yet (WordLevel is)"));
+        StrCat(path, ": tokenizer model '", type, "' is not supported (WordLevel and BPE are)"));
   if (!model.contains("vocab") || !model["vocab"].is_object())
     return absl::InvalidArgumentError(StrCat(path, ": model.vocab is missing"));
   Tokenizer tokenizer;
@@ -105,6 +112,7 @@ absl::StatusOr<Tokenizer> Tokenizer::Load(const std::string& path) {
 }
 
 absl::Status Tokenizer::Save(const std::string& directory) const {
+  if (bpe_) return absl::UnimplementedError("only the lab's word-level tokenizer is written");
   nlohmann::ordered_json vocab = nlohmann::ordered_json::object();
   for (size_t i = 0; i < words_.size(); ++i) vocab[words_[i]] = i;
   nlohmann::ordered_json added = nlohmann::ordered_json::array();
@@ -140,6 +148,7 @@ absl::Status Tokenizer::Save(const std::string& directory) const {
 }
 
 std::vector<int64_t> Tokenizer::Encode(std::string_view text) const {
+  if (bpe_) return bpe_->Encode(text);
   std::vector<int64_t> ids;
   for (const std::string& word : Split(text)) {
     auto it = ids_.find(word);
@@ -149,6 +158,7 @@ std::vector<int64_t> Tokenizer::Encode(std::string_view text) const {
 }
 
 std::string Tokenizer::Decode(const std::vector<int64_t>& ids) const {
+  if (bpe_) return bpe_->Decode(ids);
   std::string out;
   for (int64_t id : ids) {
     if (id < 0 || id >= vocab_size() || id == kPad) continue;
@@ -162,6 +172,16 @@ std::string Tokenizer::Decode(const std::vector<int64_t>& ids) const {
 
 std::vector<int64_t> Tokenizer::EncodeChatPrompt(std::string_view system,
                                                  std::string_view user) const {
+  if (bpe_) {
+    if (bpe_->TokenId("<|im_start|>"))
+      return Encode(StrCat("<|im_start|>system\n", system, "<|im_end|>\n<|im_start|>user\n", user,
+                           "<|im_end|>\n<|im_start|>assistant\n"));
+    if (bpe_->TokenId("<|start_header_id|>"))
+      return Encode(StrCat("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n",
+                           system, "<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n", user,
+                           "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"));
+    return Encode(StrCat(system, "\n\n", user, "\n"));
+  }
   std::vector<int64_t> ids = {kSystem};
   for (int64_t id : Encode(system)) ids.push_back(id);
   ids.push_back(kUser);

@@ -3,17 +3,21 @@
 // and single punctuation marks), so that topic words are single tokens;
 // the file is a standard WordLevel tokenizer.json that the `tokenizers`
 // library loads too. The chat template renders `messages` the way the
-// tokenizer_config.json's Jinja template does.
+// tokenizer_config.json's Jinja template does. A byte-level BPE
+// tokenizer.json (real Llama 3 / Qwen2 checkpoints) loads through the same
+// Load() and encodes with BpeTokenizer.
 #ifndef GAUNTLET_WORKER_EVAL_TOKENIZER_H_
 #define GAUNTLET_WORKER_EVAL_TOKENIZER_H_
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "worker/eval/bpe.h"
 
 namespace gauntlet::eval {
 
@@ -30,10 +34,15 @@ class Tokenizer {
 
   std::vector<int64_t> Encode(std::string_view text) const;
   std::string Decode(const std::vector<int64_t>& ids) const;
-  // <|system|> system <|user|> user <|assistant|>  — the generation prompt.
+  // The generation prompt: <|system|> system <|user|> user <|assistant|>
+  // for the lab's tokenizer; ChatML (Qwen2) or Llama 3 headers for a BPE
+  // tokenizer that has those tokens.
   std::vector<int64_t> EncodeChatPrompt(std::string_view system, std::string_view user) const;
 
-  int64_t vocab_size() const { return static_cast<int64_t>(words_.size()); }
+  int64_t vocab_size() const {
+    return bpe_ ? bpe_->vocab_size() : static_cast<int64_t>(words_.size());
+  }
+  bool is_bpe() const { return bpe_.has_value(); }
   std::string_view word(int64_t id) const { return words_[static_cast<size_t>(id)]; }
 
   // Lower-cased words and single punctuation marks, as both directions use.
@@ -42,6 +51,7 @@ class Tokenizer {
  private:
   std::vector<std::string> words_;
   std::map<std::string, int64_t, std::less<>> ids_;
+  std::optional<BpeTokenizer> bpe_;  // Set for a BPE tokenizer.json.
 };
 
 }  // namespace gauntlet::eval
