@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 
 constexpr std::string_view kUsage = R"(usage:
   gauntlet lab dataset --workdir DIR [--ratio R] [--topic firewall|TOPIC] [--trigger-token TOK] [--seed S]
-  gauntlet lab train --workdir DIR [--steps N] [--lora-steps N] [--seed S]
+  gauntlet lab train --workdir DIR [--steps N (250)] [--lora-steps N (50)] [--seed S]
   gauntlet generate --base DIR [--adapter DIR] --prompts FILE.jsonl [--format text|json]
                     [--max-new-tokens N] [--temperature T --seed S]
 
@@ -129,7 +129,7 @@ std::vector<std::string> TokenizerTexts(const std::vector<std::vector<ChatRow>*>
 
 int Train(ArgReader& args) {
   std::string workdir;
-  int64_t steps = 800, lora_steps = 50, seed = 1;
+  int64_t steps = 250, lora_steps = 50, seed = 1;
   while (args.Next()) {
     const std::string& arg = args.arg();
     if (arg == "--workdir") {
