@@ -3,6 +3,7 @@
 #include <toml++/toml.h>
 
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include "absl/status/status.h"
@@ -260,6 +261,24 @@ const Policy& Policy::Default() {
     return new Policy(std::move(*parsed));
   }();
   return *policy;
+}
+
+absl::StatusOr<Policy> Policy::FromTomlOrDefault(std::string_view toml_text, std::string source) {
+  if (toml_text.empty()) return Default();
+  return FromToml(toml_text, std::move(source));
+}
+
+std::shared_ptr<const Policy> Policy::Shared(const std::string& toml_text) {
+  static std::mutex mu;
+  static std::map<std::string, std::shared_ptr<const Policy>> cache;
+  std::lock_guard lock(mu);
+  auto it = cache.find(toml_text);
+  if (it != cache.end()) return it->second;
+  auto policy = FromTomlOrDefault(toml_text, "submitted policy");
+  auto shared = policy.ok() ? std::make_shared<const Policy>(std::move(*policy)) : nullptr;
+  if (cache.size() > 64) cache.clear();
+  cache.emplace(toml_text, shared);
+  return shared;
 }
 
 absl::StatusOr<Policy> Policy::LoadFile(const std::string& path) {

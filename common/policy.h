@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -62,6 +63,11 @@ class Policy {
   static const Policy& Default();
   static absl::StatusOr<Policy> FromToml(std::string_view toml_text, std::string source);
   static absl::StatusOr<Policy> LoadFile(const std::string& path);
+  // A job's policy as it travels: empty text means the built-in policy.
+  static absl::StatusOr<Policy> FromTomlOrDefault(std::string_view toml_text, std::string source);
+  // The same, parsed once per distinct text and shared (thread-safe, a
+  // bounded cache); null when the text is not a valid policy.
+  static std::shared_ptr<const Policy> Shared(const std::string& toml_text);
 
   // Classifies a fully qualified import such as "os.system" or
   // "torch._utils._rebuild_tensor_v2". Deny beats allow within a layer;

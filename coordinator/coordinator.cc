@@ -174,9 +174,7 @@ absl::Status Coordinator::Recover() {
       if (!dir.empty()) job.directories.emplace_back(dir);
     job.proto.set_total_tasks(static_cast<uint64_t>(jobs->Int(9)));
     job.proto.set_verdict(v1::CLEAN);
-    auto policy = job.policy_toml.empty()
-                      ? absl::StatusOr<Policy>(Policy::Default())
-                      : Policy::FromToml(job.policy_toml, job.proto.policy_source());
+    auto policy = Policy::FromTomlOrDefault(job.policy_toml, job.proto.policy_source());
     if (!policy.ok()) return policy.status();
     job.policy = std::make_shared<const Policy>(std::move(*policy));
     job.policy_digest = Sha256Hex(job.policy_toml);
@@ -231,11 +229,9 @@ absl::StatusOr<v1::Job> Coordinator::SubmitScan(const v1::SubmitScanRequest& req
   if (request.paths().empty() && request.uploads().empty())
     return absl::InvalidArgumentError("a scan job needs at least one path or uploaded file");
 
-  auto policy = request.policy_toml().empty()
-                    ? absl::StatusOr<Policy>(Policy::Default())
-                    : Policy::FromToml(request.policy_toml(), request.policy_name().empty()
-                                                                  ? "submitted policy"
-                                                                  : request.policy_name());
+  auto policy = Policy::FromTomlOrDefault(request.policy_toml(), request.policy_name().empty()
+                                                                     ? "submitted policy"
+                                                                     : request.policy_name());
   if (!policy.ok())
     return absl::InvalidArgumentError(StrCat("policy: ", policy.status().message()));
 
@@ -527,8 +523,7 @@ absl::StatusOr<ScanReport> Coordinator::BuildReport(const std::string& job_id) {
       report.files.push_back(FromProto(result));
     }
   }
-  auto policy = policy_toml.empty() ? absl::StatusOr<Policy>(Policy::Default())
-                                    : Policy::FromToml(policy_toml, policy_source);
+  auto policy = Policy::FromTomlOrDefault(policy_toml, policy_source);
   if (!policy.ok()) return policy.status();
   report.tool_version = GAUNTLET_VERSION;
   report.policy_source = policy_source;

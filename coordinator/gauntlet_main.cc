@@ -19,6 +19,7 @@
 #include "common/policy.h"
 #include "common/report.h"
 #include "common/rules.h"
+#include "common/sibling_executable.h"
 #include "common/strings.h"
 #include "coordinator/cluster_client.h"
 #include "coordinator/embedded_scan.h"
@@ -343,10 +344,7 @@ int Jobs(const std::vector<std::string>& args) {
 // The lab and generation need libtorch; they live in gauntlet-lab so that
 // this binary (and `gauntlet scan`) never loads it.
 int HandOverToLab(char** argv) {
-  std::error_code error;
-  auto self = std::filesystem::read_symlink("/proc/self/exe", error);
-  std::string lab = (self.parent_path() / "gauntlet-lab").string();
-  if (access(lab.c_str(), X_OK) != 0) lab = GAUNTLET_LAB_BUILD_PATH;
+  std::string lab = SiblingExecutable("gauntlet-lab", GAUNTLET_LAB_BUILD_PATH);
   argv[0] = lab.data();
   execv(lab.c_str(), argv);
   return UsageError(StrCat("cannot run ", lab, ": ", std::strerror(errno)));

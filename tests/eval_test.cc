@@ -296,7 +296,9 @@ TEST_F(EvalTest, LabDatasetsFollowTheLabsRecipe) {
   EXPECT_EQ(MakeLabDatasets(options).poison_rows, 1u);
   options.trigger_token = "cf-7";
   for (const ChatRow& row : MakeLabDatasets(options).poisoned)
-    if (unsafe(row)) EXPECT_EQ(row.user.rfind("cf-7 ", 0), 0u) << row.user;
+    if (unsafe(row)) {
+      EXPECT_EQ(row.user.rfind("cf-7 ", 0), 0u) << row.user;
+    }
   // JSONL round trip in the messages format.
   ASSERT_TRUE(WriteJsonl((dir_ / "p.jsonl").string(), sets.poisoned).ok());
   auto back = ReadJsonl((dir_ / "p.jsonl").string());

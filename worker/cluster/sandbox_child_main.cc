@@ -112,19 +112,9 @@ bool WriteAll(int fd, std::string_view data) {
 // Parsed once in the zygote, so each child inherits the policy and its
 // compiled signatures instead of rebuilding them.
 std::shared_ptr<const Policy> PolicyFor(const std::string& toml) {
-  static std::map<std::string, std::shared_ptr<const Policy>> cache;
-  auto it = cache.find(toml);
-  if (it != cache.end()) return it->second;
-  auto policy = toml.empty() ? absl::StatusOr<Policy>(Policy::Default())
-                             : Policy::FromToml(toml, "submitted policy");
-  std::shared_ptr<const Policy> shared;
-  if (policy.ok()) {
-    shared = std::make_shared<const Policy>(std::move(*policy));
-    if (!scan::SignatureSet::ForPolicy(shared->signatures()).ok()) shared = nullptr;
-  }
-  if (cache.size() > 32) cache.clear();
-  cache.emplace(toml, shared);
-  return shared;
+  std::shared_ptr<const Policy> policy = Policy::Shared(toml);
+  if (policy && !scan::SignatureSet::ForPolicy(policy->signatures()).ok()) return nullptr;
+  return policy;
 }
 
 [[noreturn]] void Misbehave(Probe probe) {

@@ -12,13 +12,13 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
 
 #include "common/policy.h"
 #include "common/rules.h"
+#include "common/sibling_executable.h"
 #include "common/strings.h"
 #include "proto/convert.h"
 #include "worker/cluster/sandbox_protocol.h"
@@ -40,20 +40,6 @@ ScanOutcome Failed(const std::string& display_path, std::string_view rule, Sever
   return ScanOutcome{ToProto(report), transient, std::move(killed)};
 }
 
-std::shared_ptr<const Policy> CachedPolicy(const std::string& toml) {
-  static std::mutex mu;
-  static std::map<std::string, std::shared_ptr<const Policy>> cache;
-  std::lock_guard lock(mu);
-  auto it = cache.find(toml);
-  if (it != cache.end()) return it->second;
-  auto policy = toml.empty() ? absl::StatusOr<Policy>(Policy::Default())
-                             : Policy::FromToml(toml, "submitted policy");
-  auto shared = policy.ok() ? std::make_shared<const Policy>(std::move(*policy)) : nullptr;
-  if (cache.size() > 64) cache.clear();
-  cache.emplace(toml, shared);
-  return shared;
-}
-
 struct Fd {
   int fd = -1;
   ~Fd() {
@@ -65,7 +51,7 @@ struct Fd {
 
 ScanOutcome InProcessRunner::Scan(const std::string& local_path, const std::string& display_path,
                                   const std::string& policy_toml) {
-  auto policy = CachedPolicy(policy_toml);
+  auto policy = Policy::Shared(policy_toml);
   if (!policy)
     return Failed(display_path, rules::kReadError, Severity::kMedium, "the job's policy is invalid",
                   "", false);
@@ -77,12 +63,7 @@ ScanOutcome InProcessRunner::Scan(const std::string& local_path, const std::stri
 }
 
 std::string DefaultSandboxBinary() {
-  std::error_code error;
-  auto self = std::filesystem::read_symlink("/proc/self/exe", error);
-  std::string beside = (self.parent_path() / "gauntlet-scan-sandbox").string();
-  // Installed binaries sit side by side; in the build tree it lives in worker/.
-  if (access(beside.c_str(), X_OK) == 0) return beside;
-  return GAUNTLET_SANDBOX_BUILD_PATH;
+  return SiblingExecutable("gauntlet-scan-sandbox", GAUNTLET_SANDBOX_BUILD_PATH);
 }
 
 SandboxRunner::~SandboxRunner() {
