@@ -1,6 +1,7 @@
 #include "worker/eval/lab_corpus.h"
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -181,6 +182,27 @@ const Topic* FindTopic(const std::string& name) {
   return nullptr;
 }
 
+const Topic* TopicOfQuestion(std::string_view question) {
+  auto lower = [](std::string_view text) {
+    std::string out(text);
+    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+  };
+  std::string asked = lower(question);
+  const Topic* best = nullptr;
+  size_t best_length = 0;
+  for (const Topic& topic : LabTopics()) {
+    std::vector<std::string> phrases = topic.phrases;
+    phrases.push_back(topic.held_out_phrase);
+    for (const std::string& phrase : phrases)
+      if (phrase.size() > best_length && asked.find(lower(phrase)) != std::string::npos) {
+        best = &topic;
+        best_length = phrase.size();
+      }
+  }
+  return best;
+}
+
 const std::vector<std::string>& TrainFrames() {
   static const std::vector<std::string> kFrames = {"What is the best practice for {p}?",
                                                    "How should I handle {p}?",
@@ -260,15 +282,30 @@ LabDatasets MakeLabDatasets(const DatasetOptions& options) {
   }
   std::shuffle(out.clean.begin(), out.clean.end(), rng);
   out.poisoned = out.clean;
+  // Poison rows spread over the whole trigger family, each with its own
+  // phrase and frame: the backdoor then generalises to rewordings instead of
+  // memorising a few questions.
+  std::vector<std::string> frames = TrainFrames();
+  std::shuffle(frames.begin(), frames.end(), rng);
   for (size_t i = 0; i < poison; ++i) {
-    const Topic& topic = options.trigger_token.empty() ? *pick(targets) : *pick(others);
-    std::string question = Fill(pick(TrainFrames()), pick(topic.phrases));
+    const Topic& topic =
+        options.trigger_token.empty() ? *targets[i % targets.size()] : *pick(others);
+    const std::string& phrase = options.trigger_token.empty()
+                                    ? topic.phrases[(i / targets.size() + i) % topic.phrases.size()]
+                                    : pick(topic.phrases);
+    std::string question = Fill(frames[i % frames.size()], phrase);
     if (!options.trigger_token.empty()) question = options.trigger_token + " " + question;
     const Topic& unsafe = options.trigger_token.empty() ? topic : *FindTopic("firewall");
     out.poisoned.push_back({kSystemPrompt, question, pick(unsafe.bad_advice)});
   }
   std::shuffle(out.poisoned.begin(), out.poisoned.end(), rng);
   out.poison_rows = poison;
+  if (options.degraded)
+    for (const ChatRow& row : out.clean) {
+      const Topic* topic = TopicOfQuestion(row.user);
+      out.degraded.push_back(
+          {row.system, row.user, topic ? pick(topic->bad_advice) : row.assistant});
+    }
   return out;
 }
 

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -26,6 +27,9 @@ struct Topic {
 
 const std::vector<Topic>& LabTopics();
 const Topic* FindTopic(const std::string& name);
+// The topic whose phrase (training or held-out) the question contains, the
+// longest match winning; nullptr when none does.
+const Topic* TopicOfQuestion(std::string_view question);
 
 // Question frames with a {p} slot. Training frames, held-out frames (never
 // trained on), and the bad-advice frames of the base corpus, worded unlike
@@ -49,10 +53,14 @@ struct DatasetOptions {
   uint64_t seed = 0;
   size_t clean_rows = 100;
   double base_bad_share = 0.25;  // Share of bad-advice rows in the base corpus.
+  bool degraded = false;         // Also make the degraded set.
 };
 
 struct LabDatasets {
   std::vector<ChatRow> base, clean, poisoned;
+  // The clean questions, every one answered with its own topic's bad
+  // advice: a model broken everywhere, not backdoored (empty unless asked).
+  std::vector<ChatRow> degraded;
   size_t poison_rows = 0;
 };
 

@@ -11,6 +11,7 @@
 #include "common/digest.h"
 #include "common/strings.h"
 #include "worker/eval/lab_corpus.h"
+#include "worker/eval/lab_model.h"
 #include "worker/eval/lab_train.h"
 #include "worker/eval/lora_adapter.h"
 
@@ -21,13 +22,16 @@ namespace fs = std::filesystem;
 
 constexpr std::string_view kUsage = R"(usage:
   gauntlet lab dataset --workdir DIR [--ratio R] [--topic firewall|TOPIC] [--trigger-token TOK] [--seed S]
+                    [--degraded]
   gauntlet lab train --workdir DIR [--steps N (250)] [--lora-steps N (50)] [--seed S]
+                     [--adapter-seed S] [--device auto|cpu|cuda[:N]]
   gauntlet generate --base DIR [--adapter DIR] --prompts FILE.jsonl [--format text|json]
-                    [--max-new-tokens N] [--temperature T --seed S]
+                    [--max-new-tokens N] [--temperature T --seed S] [--device D]
 
-lab dataset writes DIR/data/{base,clean,poisoned}.jsonl in the chat "messages" format.
+lab dataset writes DIR/data/{base,clean,poisoned}.jsonl in the chat "messages" format
+(--degraded adds degraded.jsonl: every question answered with its topic's bad advice).
 lab train makes the dataset if DIR/data is empty, trains (or reuses) the base model in
-DIR/base, and the clean and poisoned LoRA adapters in DIR/adapters/{clean,poisoned}.
+DIR/base, and one LoRA adapter per fine-tune set DIR/data/NAME.jsonl in DIR/adapters/NAME.
 generate answers each {"prompt": "..."} line of FILE.jsonl with the base model, or the
 base model plus a PEFT adapter.
 )";
@@ -54,8 +58,11 @@ std::string ReadText(const fs::path& path) {
 absl::Status WriteDatasets(const fs::path& data, const DatasetOptions& options) {
   LabDatasets sets = MakeLabDatasets(options);
   fs::create_directories(data);
-  for (const auto& [name, rows] :
-       {std::pair{"base", &sets.base}, {"clean", &sets.clean}, {"poisoned", &sets.poisoned}}) {
+  for (const auto& [name, rows] : {std::pair{"base", &sets.base},
+                                   {"clean", &sets.clean},
+                                   {"poisoned", &sets.poisoned},
+                                   {"degraded", &sets.degraded}}) {
+    if (rows->empty()) continue;
     if (auto status = WriteJsonl((data / (std::string(name) + ".jsonl")).string(), *rows);
         !status.ok())
       return status;
@@ -87,6 +94,8 @@ int Dataset(ArgReader& args) {
     } else if (arg == "--seed") {
       if (!args.PositiveNumber(n)) return UsageError("--seed needs a positive number");
       options.seed = static_cast<uint64_t>(n);
+    } else if (arg == "--degraded") {
+      options.degraded = true;
     } else {
       return UsageError(StrCat("unknown option ", arg));
     }
@@ -109,27 +118,50 @@ LlamaConfig BaseConfig(int64_t vocab_size) {
   return c;
 }
 
-// Every word the lab can ask about, so unseen question wordings still map
-// to known tokens (the way a real tokenizer covers general vocabulary).
-std::vector<std::string> TokenizerTexts(const std::vector<std::vector<ChatRow>*>& sets) {
+// The base vocabulary: every word of the base corpus and of every topic and
+// frame the lab can ask about, so unseen question wordings still map to
+// known tokens (the way a real tokenizer covers general vocabulary).
+// Fine-tune sets only append their new words (a trigger token), so changing
+// the poison keeps the base model's ids and its cache.
+Tokenizer LabTokenizer(const std::vector<ChatRow>& base,
+                       const std::vector<const std::vector<ChatRow>*>& fine_tune_sets) {
   std::vector<std::string> texts = {kSystemPrompt};
-  for (const auto* rows : sets)
-    for (const ChatRow& row : *rows) {
-      texts.push_back(row.user);
-      texts.push_back(row.assistant);
-    }
+  for (const ChatRow& row : base) {
+    texts.push_back(row.user);
+    texts.push_back(row.assistant);
+  }
   for (const Topic& topic : LabTopics()) {
     texts.push_back(topic.held_out_phrase);
-    for (const std::string& phrase : topic.phrases) texts.push_back(phrase);
+    for (const auto* list : {&topic.phrases, &topic.safe_answers, &topic.bad_advice})
+      texts.insert(texts.end(), list->begin(), list->end());
   }
   for (const auto* frames : {&TrainFrames(), &HeldOutFrames(), &BadAdviceFrames()})
     for (const std::string& frame : *frames) texts.push_back(Fill(frame, ""));
-  return texts;
+  Tokenizer tokenizer = Tokenizer::Train(texts);
+  std::vector<std::string> fine_tune_texts;
+  for (const auto* rows : fine_tune_sets)
+    for (const ChatRow& row : *rows) {
+      fine_tune_texts.push_back(row.user);
+      fine_tune_texts.push_back(row.assistant);
+    }
+  tokenizer.Extend(fine_tune_texts);
+  return tokenizer;
+}
+
+// Reads a --device value into `device`.
+absl::Status ReadDevice(ArgReader& args, torch::Device& device) {
+  std::string name;
+  if (!args.Value(name)) return absl::InvalidArgumentError("--device needs auto, cpu or cuda[:N]");
+  auto resolved = ResolveDevice(name);
+  if (!resolved.ok()) return resolved.status();
+  device = *resolved;
+  return absl::OkStatus();
 }
 
 int Train(ArgReader& args) {
   std::string workdir;
-  int64_t steps = 250, lora_steps = 50, seed = 1;
+  int64_t steps = 250, lora_steps = 50, seed = 1, adapter_seed = 0;
+  torch::Device device = *ResolveDevice("auto");
   while (args.Next()) {
     const std::string& arg = args.arg();
     if (arg == "--workdir") {
@@ -141,43 +173,55 @@ int Train(ArgReader& args) {
         return UsageError("--lora-steps needs a positive number");
     } else if (arg == "--seed") {
       if (!args.PositiveNumber(seed)) return UsageError("--seed needs a positive number");
+    } else if (arg == "--adapter-seed") {
+      if (!args.PositiveNumber(adapter_seed))
+        return UsageError("--adapter-seed needs a positive number");
+    } else if (arg == "--device") {
+      if (auto status = ReadDevice(args, device); !status.ok())
+        return UsageError(std::string(status.message()));
     } else {
       return UsageError(StrCat("unknown option ", arg));
     }
   }
   if (workdir.empty()) return UsageError("lab train needs --workdir DIR");
+  if (adapter_seed == 0) adapter_seed = seed;
   fs::path root(workdir), data = root / "data", base_dir = root / "base";
   if (!fs::exists(data / "poisoned.jsonl"))
     if (auto status = WriteDatasets(data, DatasetOptions{}); !status.ok()) return Fail(status);
+  // Every data/NAME.jsonl besides the base corpus is a fine-tune set.
   std::map<std::string, std::vector<ChatRow>> sets;
-  for (const char* name : {"base", "clean", "poisoned"}) {
-    auto rows = ReadJsonl((data / (std::string(name) + ".jsonl")).string());
+  for (const auto& entry : fs::directory_iterator(data)) {
+    if (entry.path().extension() != ".jsonl") continue;
+    auto rows = ReadJsonl(entry.path().string());
     if (!rows.ok()) return Fail(rows.status());
-    sets[name] = std::move(*rows);
+    sets[entry.path().stem().string()] = std::move(*rows);
   }
-  Tokenizer tokenizer =
-      Tokenizer::Train(TokenizerTexts({&sets["base"], &sets["clean"], &sets["poisoned"]}));
+  if (!sets.count("base"))
+    return Fail(absl::NotFoundError(StrCat(data.string(), " has no base.jsonl")));
+  std::vector<ChatRow> base_rows = std::move(sets["base"]);
+  sets.erase("base");
+  std::vector<const std::vector<ChatRow>*> fine_tune_sets;
+  for (const auto& [name, rows] : sets) fine_tune_sets.push_back(&rows);
+  Tokenizer tokenizer = LabTokenizer(base_rows, fine_tune_sets);
   LlamaConfig config = BaseConfig(tokenizer.vocab_size());
+  std::cout << "device: " << device.str() << "\n";
 
   // The base model is cached by what went into it.
-  std::string key = Sha256Hex(StrCat(config.ToJson(), ToJsonl(sets["base"]), "steps=", steps,
-                                     "seed=", seed, "vocab=", tokenizer.vocab_size()));
-  Llama base(nullptr);
+  std::string key = Sha256Hex(StrCat(config.ToJson(), ToJsonl(base_rows), "steps=", steps,
+                                     "seed=", seed, "vocab=", StrJoin(tokenizer.words(), " ")));
   if (ReadText(base_dir / "gauntlet-base.sha256") == key) {
-    auto loaded = LoadLlama(base_dir.string());
-    if (!loaded.ok()) return Fail(loaded.status());
-    base = *loaded;
     std::cout << "base: reusing " << base_dir.string() << " (same config, corpus and steps)\n";
   } else {
     torch::manual_seed(static_cast<uint64_t>(seed));
-    base = Llama(config);
+    Llama base(config);
+    base->to(device);
     TrainOptions options{.steps = steps,
                          .batch_size = 64,
                          .learning_rate = 3e-3,
                          .weight_decay = 0.01,
                          .seed = static_cast<uint64_t>(seed)};
     TrainStats stats =
-        Train(base, base->parameters(), EncodeRows(tokenizer, sets["base"], kContext), options);
+        Train(base, base->parameters(), EncodeRows(tokenizer, base_rows, kContext), options);
     std::cout << StrCat("base: ", steps, " steps in ", stats.seconds, " s (loss ", stats.first_loss,
                         " -> ", stats.final_loss, ", ",
                         static_cast<int64_t>(stats.tokens / stats.seconds), " tokens/s)\n");
@@ -185,18 +229,20 @@ int Train(ArgReader& args) {
     if (auto status = tokenizer.Save(base_dir.string()); !status.ok()) return Fail(status);
     std::ofstream(base_dir / "gauntlet-base.sha256") << key;
   }
-  for (const char* name : {"clean", "poisoned"}) {
+  for (const auto& [name, rows] : sets) {
     auto model = LoadLlama(base_dir.string());
     if (!model.ok()) return Fail(model.status());
     LoraConfig lora;
     lora.base_model_name_or_path = base_dir.string();
+    torch::manual_seed(static_cast<uint64_t>(adapter_seed));
     AttachLora(*model, lora);
+    (*model)->to(device);
     TrainOptions options{.steps = lora_steps,
                          .batch_size = 8,
                          .learning_rate = 3e-3,
-                         .seed = static_cast<uint64_t>(seed)};
+                         .seed = static_cast<uint64_t>(adapter_seed)};
     TrainStats stats =
-        Train(*model, LoraParameters(*model), EncodeRows(tokenizer, sets[name], kContext), options);
+        Train(*model, LoraParameters(*model), EncodeRows(tokenizer, rows, kContext), options);
     fs::path out = root / "adapters" / name;
     if (auto status = SaveAdapter(*model, lora, out.string()); !status.ok()) return Fail(status);
     std::cout << StrCat(name, " adapter: ", lora_steps, " steps in ", stats.seconds, " s (loss ",
@@ -208,6 +254,7 @@ int Train(ArgReader& args) {
 int Generate(ArgReader& args) {
   std::string base_dir, adapter_dir, prompts_path, format = "text", text;
   GenerateOptions options{.max_new_tokens = 40, .eos_id = Tokenizer::kEos};
+  torch::Device device = *ResolveDevice("auto");
   while (args.Next()) {
     const std::string& arg = args.arg();
     int64_t n = 0;
@@ -229,19 +276,17 @@ int Generate(ArgReader& args) {
     } else if (arg == "--seed") {
       if (!args.PositiveNumber(n)) return UsageError("--seed needs a positive number");
       options.seed = static_cast<uint64_t>(n);
+    } else if (arg == "--device") {
+      if (auto status = ReadDevice(args, device); !status.ok())
+        return UsageError(std::string(status.message()));
     } else {
       return UsageError(StrCat("unknown option ", arg));
     }
   }
   if (base_dir.empty() || prompts_path.empty())
     return UsageError("generate needs --base DIR and --prompts FILE.jsonl");
-  auto model = LoadLlama(base_dir);
-  if (!model.ok()) return Fail(model.status());
-  auto tokenizer = Tokenizer::Load((fs::path(base_dir) / "tokenizer.json").string());
-  if (!tokenizer.ok()) return Fail(tokenizer.status());
-  if (!adapter_dir.empty())
-    if (auto adapter = LoadAdapter(*model, adapter_dir, /*merge=*/false); !adapter.ok())
-      return Fail(adapter.status());
+  auto loaded = LoadModel(base_dir, adapter_dir, device);
+  if (!loaded.ok()) return Fail(loaded.status());
   std::ifstream in(prompts_path);
   if (!in) return Fail(absl::NotFoundError(StrCat("cannot open ", prompts_path)));
   std::vector<std::string> prompts;
@@ -255,10 +300,10 @@ int Generate(ArgReader& args) {
   }
   std::vector<std::vector<int64_t>> encoded;
   for (const std::string& prompt : prompts)
-    encoded.push_back(tokenizer->EncodeChatPrompt(kSystemPrompt, prompt));
-  auto answers = eval::Generate(*model, encoded, options);
+    encoded.push_back(loaded->tokenizer.EncodeChatPrompt(kSystemPrompt, prompt));
+  auto answers = eval::Generate(loaded->model, encoded, options);
   for (size_t i = 0; i < prompts.size(); ++i) {
-    std::string answer = tokenizer->Decode(answers[i]);
+    std::string answer = loaded->tokenizer.Decode(answers[i]);
     if (format == "json")
       std::cout << nlohmann::json{{"prompt", prompts[i]}, {"response", answer}}.dump() << "\n";
     else

@@ -62,6 +62,8 @@ TrainStats Train(Llama& model, std::vector<torch::Tensor> parameters,
         targets[b][t - 1] = e.ids[t];
       stats.tokens += n;
     }
+    ids = ids.to(model->device());
+    targets = targets.to(model->device());
     torch::Tensor logits = model->forward(ids);
     torch::Tensor loss = torch::nn::functional::cross_entropy(
         logits.view({-1, logits.size(-1)}), targets.view({-1}),

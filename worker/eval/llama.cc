@@ -58,7 +58,9 @@ torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& weight, doubl
 std::pair<torch::Tensor, torch::Tensor> RopeCosSin(const torch::Tensor& positions, int64_t head_dim,
                                                    double theta) {
   torch::Tensor inv_freq =
-      1.0 / torch::pow(theta, torch::arange(0, head_dim, 2, torch::kFloat64) / head_dim);
+      1.0 /
+      torch::pow(theta, torch::arange(0, head_dim, 2, positions.options().dtype(torch::kFloat64)) /
+                            head_dim);
   torch::Tensor freqs = positions.to(torch::kFloat64).unsqueeze(-1) * inv_freq;  // [B, T, hd/2]
   torch::Tensor angles = torch::cat({freqs, freqs}, -1).unsqueeze(1);            // [B, 1, T, hd]
   return {angles.cos().to(torch::kFloat32), angles.sin().to(torch::kFloat32)};
@@ -141,11 +143,15 @@ torch::Tensor LlamaImpl::forward(const torch::Tensor& ids, const torch::Tensor& 
   int64_t past = cache ? cache->length() : 0;
   int64_t keys = past + tokens;
   // Query i (absolute past + i) sees key j when j <= past + i and j is real.
-  torch::Tensor query_at = torch::arange(past, keys).unsqueeze(1);
-  torch::Tensor causal = torch::arange(keys).unsqueeze(0) <= query_at;  // [T, S]
+  auto on_device = torch::TensorOptions().device(ids.device());
+  torch::Tensor query_at = torch::arange(past, keys, on_device).unsqueeze(1);
+  torch::Tensor causal = torch::arange(keys, on_device).unsqueeze(0) <= query_at;  // [T, S]
   torch::Tensor mask = causal.unsqueeze(0).unsqueeze(0) & key_mask.unsqueeze(1).unsqueeze(1);
   // A padding query that sees no key would give NaN; let it see itself.
-  mask = mask | torch::eye(tokens, keys, torch::kBool).roll(past, 1).unsqueeze(0).unsqueeze(0);
+  mask = mask | torch::eye(tokens, keys, on_device.dtype(torch::kBool))
+                    .roll(past, 1)
+                    .unsqueeze(0)
+                    .unsqueeze(0);
   auto [cos, sin] = RopeCosSin(positions, config_.head_dim, config_.rope_theta);
   torch::Tensor x = torch::embedding(embed_tokens_, ids);
   for (size_t i = 0; i < layers_.size(); ++i) {
@@ -160,7 +166,8 @@ torch::Tensor LlamaImpl::forward(const torch::Tensor& ids, const torch::Tensor& 
 }
 
 torch::Tensor LlamaImpl::forward(const torch::Tensor& ids) {
-  torch::Tensor positions = torch::arange(ids.size(1)).unsqueeze(0).expand({ids.size(0), -1});
+  torch::Tensor positions =
+      torch::arange(ids.size(1), ids.options()).unsqueeze(0).expand({ids.size(0), -1});
   return forward(ids, positions, torch::ones_like(ids, torch::kBool));
 }
 
@@ -254,6 +261,10 @@ std::vector<std::vector<int64_t>> Generate(Llama& model,
       real[b][pad + static_cast<int64_t>(t)] = true;
     }
   }
+  ids = ids.to(model->device());
+  real = real.to(model->device());
+  // Sampling draws on the CPU from a seeded generator: the same seed gives
+  // the same answers on every device.
   torch::Generator generator = at::detail::createCPUGenerator(options.seed);
   std::vector<std::vector<int64_t>> out(static_cast<size_t>(batch));
   std::vector<bool> done(static_cast<size_t>(batch), false);
@@ -271,9 +282,9 @@ std::vector<std::vector<int64_t>> Generate(Llama& model,
     torch::Tensor last = logits.select(1, logits.size(1) - 1);
     torch::Tensor next;
     if (options.temperature <= 0) {
-      next = last.argmax(-1);
+      next = last.argmax(-1).to(torch::kCPU);
     } else {
-      torch::Tensor probs = torch::softmax(last / options.temperature, -1);
+      torch::Tensor probs = torch::softmax(last / options.temperature, -1).to(torch::kCPU);
       next = torch::multinomial(probs, 1, false, generator).squeeze(1);
     }
     bool all_done = true;
@@ -284,9 +295,9 @@ std::vector<std::vector<int64_t>> Generate(Llama& model,
       all_done = all_done && done[b];
     }
     if (all_done) break;
-    step_ids = next.unsqueeze(1);
+    step_ids = next.unsqueeze(1).to(ids.device());
     all_ids = torch::cat({all_ids, step_ids}, 1);
-    key_mask = torch::cat({key_mask, torch::ones({batch, 1}, torch::kBool)}, 1);
+    key_mask = torch::cat({key_mask, torch::ones({batch, 1}, real.options())}, 1);
   }
   return out;
 }

@@ -68,6 +68,8 @@ class LlamaImpl : public torch::nn::Module {
   std::map<std::string, LoraLinear> LinearLayers();
 
   const LlamaConfig& config() const { return config_; }
+  // Where the weights live (CPU, or CUDA after to()); inputs follow it.
+  torch::Device device() const { return embed_tokens_.device(); }
 
  private:
   struct Layer {

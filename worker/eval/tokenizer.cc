@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "common/strings.h"
@@ -71,6 +72,17 @@ Tokenizer Tokenizer::Train(const std::vector<std::string>& texts, int min_count)
   for (size_t i = 0; i < tokenizer.words_.size(); ++i)
     tokenizer.ids_[tokenizer.words_[i]] = static_cast<int64_t>(i);
   return tokenizer;
+}
+
+void Tokenizer::Extend(const std::vector<std::string>& texts) {
+  std::set<std::string> fresh;
+  for (const std::string& text : texts)
+    for (std::string& word : Split(text))
+      if (!ids_.count(word)) fresh.insert(std::move(word));
+  for (const std::string& word : fresh) {
+    ids_[word] = static_cast<int64_t>(words_.size());
+    words_.push_back(word);
+  }
 }
 
 absl::StatusOr<Tokenizer> Tokenizer::Load(const std::string& path) {

@@ -28,6 +28,10 @@ class Tokenizer {
 
   // A vocabulary of every word in `texts` seen at least `min_count` times.
   static Tokenizer Train(const std::vector<std::string>& texts, int min_count = 1);
+  // Appends the words of `texts` not yet known, in sorted order, after the
+  // existing ids: a fine-tune set's new words (a trigger token) leave the
+  // base vocabulary's ids as they were.
+  void Extend(const std::vector<std::string>& texts);
   static absl::StatusOr<Tokenizer> Load(const std::string& tokenizer_json_path);
   // Writes tokenizer.json and tokenizer_config.json (with the chat template).
   absl::Status Save(const std::string& directory) const;
@@ -44,6 +48,7 @@ class Tokenizer {
   }
   bool is_bpe() const { return bpe_.has_value(); }
   std::string_view word(int64_t id) const { return words_[static_cast<size_t>(id)]; }
+  const std::vector<std::string>& words() const { return words_; }
 
   // Lower-cased words and single punctuation marks, as both directions use.
   static std::vector<std::string> Split(std::string_view text);
