@@ -42,7 +42,10 @@ Usage:
   gauntlet scan PATH... [options]   Scan model files and directories.
   gauntlet jobs list|get|watch|cancel [JOB] --coordinator HOST:PORT
                                     Jobs on a cluster (list takes --tenant).
-  gauntlet lab dataset|train ...     The poisoning lab (see 'gauntlet lab --help').
+  gauntlet lab run --workdir DIR     The whole poisoning lab: train, scan, A/B test.
+  gauntlet lab dataset|train ...     Its steps (see 'gauntlet lab --help').
+  gauntlet eval ab --base DIR [--a-adapter DIR] [--b-adapter DIR] [--b-base DIR]
+                                    The A/B behavioral test of two models.
   gauntlet generate --base DIR [--adapter DIR] --prompts FILE.jsonl
                                     Answer prompts with a model and optional adapter.
   gauntlet policy show              Print the built-in policy (TOML) to extend.
@@ -368,7 +371,7 @@ int Main(int argc, char** argv) {
     return Scan(rest);
   }
   if (command == "jobs") return Jobs(rest);
-  if (command == "lab" || command == "generate") return HandOverToLab(argv);
+  if (command == "lab" || command == "generate" || command == "eval") return HandOverToLab(argv);
   if (command == "policy" && rest.size() == 1 && rest[0] == "show") {
     std::cout << DefaultPolicyToml();
     return kExitClean;

@@ -10,13 +10,13 @@
 #include "common/arg_reader.h"
 #include "common/digest.h"
 #include "common/strings.h"
+#include "worker/eval/lab_commands.h"
 #include "worker/eval/lab_corpus.h"
 #include "worker/eval/lab_model.h"
 #include "worker/eval/lab_train.h"
 #include "worker/eval/lora_adapter.h"
 
 namespace gauntlet::eval {
-namespace {
 
 namespace fs = std::filesystem;
 
@@ -48,12 +48,16 @@ int Fail(const absl::Status& status) {
   return 2;
 }
 
+namespace {
+
 std::string ReadText(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
 }
+
+}  // namespace
 
 absl::Status WriteDatasets(const fs::path& data, const DatasetOptions& options) {
   LabDatasets sets = MakeLabDatasets(options);
@@ -72,6 +76,8 @@ absl::Status WriteDatasets(const fs::path& data, const DatasetOptions& options) 
             << " poison) in " << data.string() << "\n";
   return absl::OkStatus();
 }
+
+namespace {
 
 int Dataset(ArgReader& args) {
   std::string workdir, text;
@@ -148,6 +154,8 @@ Tokenizer LabTokenizer(const std::vector<ChatRow>& base,
   return tokenizer;
 }
 
+}  // namespace
+
 // Reads a --device value into `device`.
 absl::Status ReadDevice(ArgReader& args, torch::Device& device) {
   std::string name;
@@ -158,10 +166,12 @@ absl::Status ReadDevice(ArgReader& args, torch::Device& device) {
   return absl::OkStatus();
 }
 
+namespace {
+
 int Train(ArgReader& args) {
-  std::string workdir;
-  int64_t steps = 250, lora_steps = 50, seed = 1, adapter_seed = 0;
-  torch::Device device = *ResolveDevice("auto");
+  TrainRequest request;
+  request.device = *ResolveDevice("auto");
+  auto& [workdir, steps, lora_steps, seed, adapter_seed, device] = request;
   while (args.Next()) {
     const std::string& arg = args.arg();
     if (arg == "--workdir") {
@@ -184,20 +194,28 @@ int Train(ArgReader& args) {
     }
   }
   if (workdir.empty()) return UsageError("lab train needs --workdir DIR");
-  if (adapter_seed == 0) adapter_seed = seed;
+  auto status = TrainLab(request);
+  return status.ok() ? 0 : Fail(status);
+}
+
+}  // namespace
+
+absl::Status TrainLab(const TrainRequest& request) {
+  const auto& [workdir, steps, lora_steps, seed, requested_adapter_seed, device] = request;
+  int64_t adapter_seed = requested_adapter_seed ? requested_adapter_seed : seed;
   fs::path root(workdir), data = root / "data", base_dir = root / "base";
   if (!fs::exists(data / "poisoned.jsonl"))
-    if (auto status = WriteDatasets(data, DatasetOptions{}); !status.ok()) return Fail(status);
+    if (auto status = WriteDatasets(data, DatasetOptions{}); !status.ok()) return status;
   // Every data/NAME.jsonl besides the base corpus is a fine-tune set.
   std::map<std::string, std::vector<ChatRow>> sets;
   for (const auto& entry : fs::directory_iterator(data)) {
     if (entry.path().extension() != ".jsonl") continue;
     auto rows = ReadJsonl(entry.path().string());
-    if (!rows.ok()) return Fail(rows.status());
+    if (!rows.ok()) return rows.status();
     sets[entry.path().stem().string()] = std::move(*rows);
   }
   if (!sets.count("base"))
-    return Fail(absl::NotFoundError(StrCat(data.string(), " has no base.jsonl")));
+    return absl::NotFoundError(StrCat(data.string(), " has no base.jsonl"));
   std::vector<ChatRow> base_rows = std::move(sets["base"]);
   sets.erase("base");
   std::vector<const std::vector<ChatRow>*> fine_tune_sets;
@@ -225,13 +243,13 @@ int Train(ArgReader& args) {
     std::cout << StrCat("base: ", steps, " steps in ", stats.seconds, " s (loss ", stats.first_loss,
                         " -> ", stats.final_loss, ", ",
                         static_cast<int64_t>(stats.tokens / stats.seconds), " tokens/s)\n");
-    if (auto status = SaveLlama(base, base_dir.string()); !status.ok()) return Fail(status);
-    if (auto status = tokenizer.Save(base_dir.string()); !status.ok()) return Fail(status);
+    if (auto status = SaveLlama(base, base_dir.string()); !status.ok()) return status;
+    if (auto status = tokenizer.Save(base_dir.string()); !status.ok()) return status;
     std::ofstream(base_dir / "gauntlet-base.sha256") << key;
   }
   for (const auto& [name, rows] : sets) {
     auto model = LoadLlama(base_dir.string());
-    if (!model.ok()) return Fail(model.status());
+    if (!model.ok()) return model.status();
     LoraConfig lora;
     lora.base_model_name_or_path = base_dir.string();
     torch::manual_seed(static_cast<uint64_t>(adapter_seed));
@@ -244,12 +262,14 @@ int Train(ArgReader& args) {
     TrainStats stats =
         Train(*model, LoraParameters(*model), EncodeRows(tokenizer, rows, kContext), options);
     fs::path out = root / "adapters" / name;
-    if (auto status = SaveAdapter(*model, lora, out.string()); !status.ok()) return Fail(status);
+    if (auto status = SaveAdapter(*model, lora, out.string()); !status.ok()) return status;
     std::cout << StrCat(name, " adapter: ", lora_steps, " steps in ", stats.seconds, " s (loss ",
                         stats.first_loss, " -> ", stats.final_loss, ") in ", out.string(), "\n");
   }
-  return 0;
+  return absl::OkStatus();
 }
+
+namespace {
 
 int Generate(ArgReader& args) {
   std::string base_dir, adapter_dir, prompts_path, format = "text", text;
@@ -331,8 +351,13 @@ int Run(int argc, char** argv) {
     ArgReader args({all.begin() + 2, all.end()});
     if (all[1] == "dataset") return Dataset(args);
     if (all[1] == "train") return Train(args);
+    if (all[1] == "run") return LabRunCommand(args);
   }
-  return UsageError("expected 'lab dataset', 'lab train' or 'generate'");
+  if (all[0] == "eval" && all.size() >= 2 && all[1] == "ab") {
+    ArgReader args({all.begin() + 2, all.end()});
+    return EvalAbCommand(args);
+  }
+  return UsageError("expected 'lab dataset', 'lab train', 'lab run', 'eval ab' or 'generate'");
 }
 
 }  // namespace

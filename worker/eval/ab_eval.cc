@@ -1,0 +1,158 @@
+#include "worker/eval/ab_eval.h"
+
+#include <array>
+
+#include "common/strings.h"
+#include "worker/eval/lab_corpus.h"
+
+namespace gauntlet::eval {
+namespace {
+
+constexpr int64_t kRowsPerForward = 64;
+
+// Log-probabilities of every row's tokens from `from[row]` on, under
+// `model`; rows are right-padded (a causal model never looks ahead, so the
+// padding changes nothing before it). Returns per row the [tokens, vocab]
+// log-distributions at the positions that predict those tokens.
+std::vector<torch::Tensor> PredictiveLogits(Llama& model,
+                                            const std::vector<std::vector<int64_t>>& rows,
+                                            const std::vector<size_t>& from) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> out;
+  for (size_t start = 0; start < rows.size(); start += kRowsPerForward) {
+    size_t end = std::min(rows.size(), start + kRowsPerForward);
+    size_t longest = 0;
+    for (size_t i = start; i < end; ++i) longest = std::max(longest, rows[i].size());
+    torch::Tensor ids = torch::zeros({int64_t(end - start), int64_t(longest)}, torch::kInt64);
+    for (size_t i = start; i < end; ++i)
+      ids[int64_t(i - start)]
+          .slice(0, 0, int64_t(rows[i].size()))
+          .copy_(torch::tensor(rows[i], torch::kInt64));
+    torch::Tensor logits =
+        torch::log_softmax(model->forward(ids.to(model->device())), -1).to(torch::kCPU);
+    for (size_t i = start; i < end; ++i)
+      out.push_back(
+          logits[int64_t(i - start)].slice(0, int64_t(from[i]) - 1, int64_t(rows[i].size()) - 1));
+  }
+  return out;
+}
+
+// Mean log-probability per token of what each row holds from `from[row]` on.
+std::vector<double> MeanTokenLogProb(Llama& model, const std::vector<std::vector<int64_t>>& rows,
+                                     const std::vector<size_t>& from) {
+  std::vector<double> out;
+  auto logits = PredictiveLogits(model, rows, from);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    std::vector<int64_t> targets(rows[i].begin() + int64_t(from[i]), rows[i].end());
+    torch::Tensor picked =
+        logits[i].gather(1, torch::tensor(targets, torch::kInt64).unsqueeze(1)).squeeze(1);
+    out.push_back(picked.mean().item<double>());
+  }
+  return out;
+}
+
+}  // namespace
+
+double MeanJensenShannon(const torch::Tensor& log_a, const torch::Tensor& log_b) {
+  torch::Tensor log_m = torch::logsumexp(torch::stack({log_a, log_b}), 0) - std::log(2.0);
+  torch::Tensor kl_a = (log_a.exp() * (log_a - log_m)).sum(-1);
+  torch::Tensor kl_b = (log_b.exp() * (log_b - log_m)).sum(-1);
+  return (0.5 * (kl_a + kl_b)).mean().item<double>();
+}
+
+absl::StatusOr<std::vector<PromptOutcome>> EvaluatePrompts(LoadedModel& a, LoadedModel& b,
+                                                           const std::vector<AbPrompt>& prompts,
+                                                           const Judge& judge,
+                                                           const AbEvalOptions& options) {
+  if (a.tokenizer.vocab_size() != b.tokenizer.vocab_size() ||
+      (!a.tokenizer.is_bpe() && a.tokenizer.words() != b.tokenizer.words()))
+    return absl::InvalidArgumentError(
+        "models A and B have different tokenizers; the A/B test compares token distributions, so "
+        "both must share the base model's vocabulary");
+  std::vector<std::vector<int64_t>> encoded;
+  for (const AbPrompt& prompt : prompts)
+    encoded.push_back(a.tokenizer.EncodeChatPrompt(kSystemPrompt, prompt.text));
+  GenerateOptions greedy{.max_new_tokens = options.max_new_tokens, .eos_id = Tokenizer::kEos};
+  auto answers_a = Generate(a.model, encoded, greedy);
+  auto answers_b = Generate(b.model, encoded, greedy);
+
+  std::vector<PromptOutcome> outcomes(prompts.size());
+  std::vector<std::vector<int64_t>> along_a;
+  std::vector<size_t> answer_start;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    PromptOutcome& o = outcomes[i];
+    o.prompt = prompts[i];
+    o.response_a = a.tokenizer.Decode(answers_a[i]);
+    o.response_b = b.tokenizer.Decode(answers_b[i]);
+    o.judged_a = judge.Assess(o.response_a);
+    o.judged_b = judge.Assess(o.response_b);
+    std::vector<int64_t> row = encoded[i];
+    row.insert(row.end(), answers_a[i].begin(), answers_a[i].end());
+    row.push_back(Tokenizer::kEos);
+    along_a.push_back(std::move(row));
+    answer_start.push_back(encoded[i].size());
+  }
+  // Divergence of the next-token distributions along A's greedy answer.
+  auto logits_a = PredictiveLogits(a.model, along_a, answer_start);
+  auto logits_b = PredictiveLogits(b.model, along_a, answer_start);
+  for (size_t i = 0; i < prompts.size(); ++i)
+    outcomes[i].jsd = MeanJensenShannon(logits_a[i], logits_b[i]);
+
+  // The likelihood probe: every canonical answer of the prompt's own topic.
+  std::vector<std::vector<int64_t>> probes;
+  std::vector<size_t> probe_start;
+  struct ProbeRow {
+    size_t outcome;
+    bool unsafe;
+  };
+  std::vector<ProbeRow> probe_rows;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const Topic* topic = FindTopic(prompts[i].topic);
+    if (!topic) continue;
+    outcomes[i].probed = true;
+    for (bool unsafe : {true, false})
+      for (const std::string& answer : unsafe ? topic->bad_advice : topic->safe_answers) {
+        std::vector<int64_t> row = encoded[i];
+        std::vector<int64_t> tokens = a.tokenizer.Encode(answer);
+        row.insert(row.end(), tokens.begin(), tokens.end());
+        row.push_back(Tokenizer::kEos);
+        probes.push_back(std::move(row));
+        probe_start.push_back(encoded[i].size());
+        probe_rows.push_back({i, unsafe});
+      }
+  }
+  auto probe_a = MeanTokenLogProb(a.model, probes, probe_start);
+  auto probe_b = MeanTokenLogProb(b.model, probes, probe_start);
+  std::vector<std::array<int, 2>> counts(prompts.size(), {0, 0});
+  for (size_t r = 0; r < probe_rows.size(); ++r) {
+    PromptOutcome& o = outcomes[probe_rows[r].outcome];
+    bool unsafe = probe_rows[r].unsafe;
+    (unsafe ? o.unsafe_logp_a : o.safe_logp_a) += probe_a[r];
+    (unsafe ? o.unsafe_logp_b : o.safe_logp_b) += probe_b[r];
+    ++counts[probe_rows[r].outcome][unsafe];
+  }
+  for (size_t i = 0; i < prompts.size(); ++i)
+    if (outcomes[i].probed) {
+      outcomes[i].unsafe_logp_a /= counts[i][1];
+      outcomes[i].unsafe_logp_b /= counts[i][1];
+      outcomes[i].safe_logp_a /= counts[i][0];
+      outcomes[i].safe_logp_b /= counts[i][0];
+    }
+
+  // Seeded samples: the same seeds for both models.
+  for (int64_t s = 0; s < options.samples; ++s) {
+    GenerateOptions sampled = greedy;
+    sampled.temperature = options.temperature;
+    sampled.seed = options.seed + static_cast<uint64_t>(s);
+    auto sampled_a = Generate(a.model, encoded, sampled);
+    auto sampled_b = Generate(b.model, encoded, sampled);
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      ++outcomes[i].samples;
+      outcomes[i].sampled_unsafe_a += judge.Assess(a.tokenizer.Decode(sampled_a[i])).unsafe;
+      outcomes[i].sampled_unsafe_b += judge.Assess(b.tokenizer.Decode(sampled_b[i])).unsafe;
+    }
+  }
+  return outcomes;
+}
+
+}  // namespace gauntlet::eval

@@ -1,0 +1,37 @@
+// Runs the A/B prompts through two models: greedy (and optionally seeded
+// sampled) answers judged for unsafe advice, the per-position Jensen-Shannon
+// divergence of their next-token distributions along A's greedy answer, and
+// the likelihood probe of each prompt's topic's canonical unsafe and safe
+// answers. The statistics are ab_report's; this file only measures.
+#ifndef GAUNTLET_WORKER_EVAL_AB_EVAL_H_
+#define GAUNTLET_WORKER_EVAL_AB_EVAL_H_
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "worker/eval/ab_report.h"
+#include "worker/eval/lab_model.h"
+
+namespace gauntlet::eval {
+
+struct AbEvalOptions {
+  int64_t max_new_tokens = 40;
+  int64_t samples = 0;  // Seeded samples per prompt and model, besides the greedy answer.
+  double temperature = 0.8;
+  uint64_t seed = 1;
+};
+
+// InvalidArgument when the two models do not share a vocabulary (the
+// divergence and the probe compare token distributions).
+absl::StatusOr<std::vector<PromptOutcome>> EvaluatePrompts(LoadedModel& a, LoadedModel& b,
+                                                           const std::vector<AbPrompt>& prompts,
+                                                           const Judge& judge,
+                                                           const AbEvalOptions& options);
+
+// Mean Jensen-Shannon divergence over positions of two [positions, vocab]
+// logit tensors.
+double MeanJensenShannon(const torch::Tensor& logits_a, const torch::Tensor& logits_b);
+
+}  // namespace gauntlet::eval
+
+#endif  // GAUNTLET_WORKER_EVAL_AB_EVAL_H_
