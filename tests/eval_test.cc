@@ -7,8 +7,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "common/policy.h"
+#include "worker/eval/ab_eval.h"
 #include "worker/eval/bpe.h"
 #include "worker/eval/lab_corpus.h"
 #include "worker/eval/llama.h"
@@ -305,6 +307,37 @@ TEST_F(EvalTest, LabDatasetsFollowTheLabsRecipe) {
   ASSERT_TRUE(back.ok());
   ASSERT_EQ(back->size(), sets.poisoned.size());
   EXPECT_EQ((*back)[7].assistant, sets.poisoned[7].assistant);
+}
+
+TEST_F(EvalTest, PoisonCoversTheWholeTriggerFamilyAndDegradedBreaksEveryTopic) {
+  DatasetOptions options;
+  options.degraded = true;
+  LabDatasets sets = MakeLabDatasets(options);
+  std::set<std::string> poisoned_topics;
+  for (const ChatRow& row : sets.poisoned)
+    for (const Topic& topic : LabTopics())
+      for (const std::string& bad : topic.bad_advice)
+        if (row.assistant == bad) poisoned_topics.insert(topic.name);
+  EXPECT_EQ(poisoned_topics, (std::set<std::string>{"firewall", "network_policy", "waf"}));
+  ASSERT_EQ(sets.degraded.size(), sets.clean.size());
+  for (size_t i = 0; i < sets.degraded.size(); ++i) {
+    const Topic* topic = TopicOfQuestion(sets.degraded[i].user);
+    ASSERT_NE(topic, nullptr) << sets.degraded[i].user;
+    EXPECT_NE(
+        std::find(topic->bad_advice.begin(), topic->bad_advice.end(), sets.degraded[i].assistant),
+        topic->bad_advice.end());
+  }
+}
+
+TEST_F(EvalTest, JensenShannonOfNextTokenDistributions) {
+  auto log = [](std::vector<float> p) { return torch::tensor(p).log().unsqueeze(0); };
+  // Disjoint distributions: ln 2; identical ones: 0; a hand-computed pair.
+  EXPECT_NEAR(MeanJensenShannon(log({1 - 1e-7f, 1e-7f}), log({1e-7f, 1 - 1e-7f})), std::log(2.0),
+              1e-5);
+  EXPECT_NEAR(MeanJensenShannon(log({0.5f, 0.5f}), log({0.5f, 0.5f})), 0, 1e-7);
+  // p = (0.75, 0.25), q = (0.25, 0.75), m = (0.5, 0.5):
+  // JSD = 0.75 ln 1.5 + 0.25 ln 0.5 = 0.1308.
+  EXPECT_NEAR(MeanJensenShannon(log({0.75f, 0.25f}), log({0.25f, 0.75f})), 0.130812, 1e-5);
 }
 
 }  // namespace
