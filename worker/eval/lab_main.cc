@@ -214,8 +214,7 @@ absl::Status TrainLab(const TrainRequest& request) {
     if (!rows.ok()) return rows.status();
     sets[entry.path().stem().string()] = std::move(*rows);
   }
-  if (!sets.count("base"))
-    return absl::NotFoundError(StrCat(data.string(), " has no base.jsonl"));
+  if (!sets.count("base")) return absl::NotFoundError(StrCat(data.string(), " has no base.jsonl"));
   std::vector<ChatRow> base_rows = std::move(sets["base"]);
   sets.erase("base");
   std::vector<const std::vector<ChatRow>*> fine_tune_sets;
