@@ -34,6 +34,15 @@ absl::StatusOr<v1::Job> ClusterClient::Submit(const v1::SubmitScanRequest& reque
   return response.job();
 }
 
+absl::StatusOr<v1::Job> ClusterClient::SubmitEval(const v1::SubmitEvalRequest& request) {
+  grpc::ClientContext context;
+  Deadline(context, std::chrono::seconds(60));
+  v1::SubmitScanResponse response;
+  if (auto status = FromGrpc(stub_->SubmitEval(&context, request, &response)); !status.ok())
+    return status;
+  return response.job();
+}
+
 absl::StatusOr<v1::Job> ClusterClient::Get(const std::string& job_id) {
   grpc::ClientContext context;
   Deadline(context);

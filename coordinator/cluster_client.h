@@ -18,6 +18,7 @@ class ClusterClient {
   explicit ClusterClient(const std::string& target);
 
   absl::StatusOr<v1::Job> Submit(const v1::SubmitScanRequest& request);
+  absl::StatusOr<v1::Job> SubmitEval(const v1::SubmitEvalRequest& request);
   absl::StatusOr<v1::Job> Get(const std::string& job_id);
   absl::StatusOr<std::vector<v1::Job>> List(const std::string& tenant, uint32_t limit);
   absl::StatusOr<v1::Job> Cancel(const std::string& job_id);

@@ -8,6 +8,7 @@
 
 #include "common/rules.h"
 #include "common/strings.h"
+#include "coordinator/eval_jobs.h"
 #include "coordinator/model_aggregator.h"
 #include "coordinator/scan_paths.h"
 #include "proto/convert.h"
@@ -128,7 +129,7 @@ Coordinator::~Coordinator() {
 }
 
 absl::Status Coordinator::InitSchema() {
-  return db_->Exec(R"sql(
+  absl::Status status = db_->Exec(R"sql(
     CREATE TABLE IF NOT EXISTS jobs (
       id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, state INTEGER NOT NULL,
       created REAL NOT NULL, finished REAL NOT NULL DEFAULT 0,
@@ -144,6 +145,17 @@ absl::Status Coordinator::InitSchema() {
     CREATE INDEX IF NOT EXISTS tasks_done ON tasks(job_id, done_seq);
     CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, result BLOB NOT NULL);
   )sql");
+  if (!status.ok()) return status;
+  // Columns added with eval jobs; a database from before them gains them
+  // here (SQLite has no ADD COLUMN IF NOT EXISTS, so "duplicate column" is
+  // the expected error on every later start).
+  for (const char* column : {"ALTER TABLE jobs ADD COLUMN kind INTEGER NOT NULL DEFAULT 0",
+                             "ALTER TABLE jobs ADD COLUMN eval_spec BLOB",
+                             "ALTER TABLE jobs ADD COLUMN deadline REAL NOT NULL DEFAULT 0",
+                             "ALTER TABLE jobs ADD COLUMN eval_verdict TEXT NOT NULL DEFAULT ''",
+                             "ALTER TABLE tasks ADD COLUMN payload BLOB"})
+    db_->Exec(column).IgnoreError();
+  return absl::OkStatus();
 }
 
 // Rebuilds the in-memory view of unfinished jobs. Leases do not survive a
@@ -152,7 +164,7 @@ absl::Status Coordinator::InitSchema() {
 absl::Status Coordinator::Recover() {
   auto jobs = db_->Prepare(
       "SELECT id, tenant, state, created, finished, policy_toml, policy_source, publisher, "
-      "directories, total FROM jobs WHERE state IN (1, 2) ORDER BY id");
+      "directories, total, kind, deadline FROM jobs WHERE state IN (1, 2) ORDER BY id");
   if (!jobs.ok()) return jobs.status();
   auto counts = db_->Prepare(
       "SELECT state, verdict, cached, COUNT(*) FROM tasks WHERE job_id = ? GROUP BY 1, 2, 3");
@@ -173,6 +185,8 @@ absl::Status Coordinator::Recover() {
     for (auto dir : StrSplit(jobs->Text(8), "\n"))
       if (!dir.empty()) job.directories.emplace_back(dir);
     job.proto.set_total_tasks(static_cast<uint64_t>(jobs->Int(9)));
+    job.proto.set_kind(static_cast<v1::JobKind>(jobs->Int(10)));
+    job.deadline = jobs->Double(11);
     job.proto.set_verdict(v1::CLEAN);
     auto policy = Policy::FromTomlOrDefault(job.policy_toml, job.proto.policy_source());
     if (!policy.ok()) return policy.status();
@@ -274,55 +288,93 @@ absl::StatusOr<v1::Job> Coordinator::SubmitScan(const v1::SubmitScanRequest& req
                                         upload.name(),
                                         "') is not in the content store; upload it first"));
   }
-  const uint64_t task_count = files->size() + static_cast<uint64_t>(request.uploads_size());
-  if (task_count == 0) return absl::InvalidArgumentError("the paths hold no files to scan");
+  NewJob job{.tenant = tenant,
+             .kind = v1::SCAN,
+             .policy_toml = request.policy_toml(),
+             .policy_source = request.policy_toml().empty()   ? "built-in"
+                              : request.policy_name().empty() ? "submitted policy"
+                                                              : request.policy_name(),
+             .publisher = request.publisher(),
+             .policy = std::make_shared<const Policy>(std::move(*policy)),
+             .directories = std::move(directories)};
+  for (const std::string& file : *files) job.tasks.push_back({file, file, {}, {}});
+  for (const v1::UploadedFile& upload : request.uploads())
+    job.tasks.push_back({upload.name().empty() ? upload.digest().sha256() : upload.name(),
+                         "",
+                         {upload.digest().sha256(), upload.digest().size_bytes()},
+                         {}});
+  if (job.tasks.empty()) return absl::InvalidArgumentError("the paths hold no files to scan");
+  return InsertJob(std::move(job));
+}
 
+absl::StatusOr<v1::Job> Coordinator::SubmitEval(const v1::SubmitEvalRequest& request) {
+  std::string tenant = request.tenant().empty() ? "default" : request.tenant();
+  if (auto status = ValidTenant(tenant); !status.ok()) return status;
+  auto tasks = PlanEvalJob(request, options_.allow_roots, blobs_);
+  if (!tasks.ok()) return tasks.status();
+  v1::SubmitEvalRequest spec = request;
+  if (spec.label_a().empty()) spec.set_label_a(ModelLabel(request.a()));
+  if (spec.label_b().empty()) spec.set_label_b(ModelLabel(request.b()));
+  double runtime = request.max_runtime_seconds() > 0 ? request.max_runtime_seconds()
+                                                     : kDefaultEvalRuntimeSeconds;
+  NewJob job{.tenant = tenant,
+             .kind = v1::EVAL,
+             .policy_source = "A/B eval",
+             .policy = Policy::Shared(""),
+             .eval_spec = spec.SerializeAsString(),
+             .runtime_seconds = runtime};
+  for (const v1::EvalTask& task : *tasks)
+    job.tasks.push_back({StrCat("prompts ", task.first_prompt() + 1, "-",
+                                task.first_prompt() + task.prompts_size()),
+                         "",
+                         {},
+                         task.SerializeAsString()});
+  return InsertJob(std::move(job));
+}
+
+absl::StatusOr<v1::Job> Coordinator::InsertJob(NewJob spec) {
+  const uint64_t task_count = spec.tasks.size();
   std::lock_guard lock(mu_);
-  TenantState& tenant_state = tenants_[tenant];
+  TenantState& tenant_state = tenants_[spec.tenant];
   if (tenant_state.unfinished + task_count > options_.tenant_queue_limit)
     return absl::ResourceExhaustedError(
-        StrCat("tenant '", tenant, "' has ", tenant_state.unfinished,
+        StrCat("tenant '", spec.tenant, "' has ", tenant_state.unfinished,
                " unfinished tasks; this job adds ", task_count, " and the limit is ",
                options_.tenant_queue_limit, ". Retry when earlier jobs finish, or split the job."));
 
   if (auto status = db_->Exec("BEGIN"); !status.ok()) return status;
   auto insert_job = db_->Prepare(
       "INSERT INTO jobs (tenant, state, created, policy_toml, policy_source, publisher, "
-      "directories, total) VALUES (?, 1, ?, ?, ?, ?, ?, ?)");
+      "directories, total, kind, eval_spec, deadline) VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   auto insert_task = db_->Prepare(
-      "INSERT INTO tasks (job_id, display, path, blob_sha, blob_size) VALUES (?, ?, ?, ?, ?)");
+      "INSERT INTO tasks (job_id, display, path, blob_sha, blob_size, payload) "
+      "VALUES (?, ?, ?, ?, ?, ?)");
   if (!insert_job.ok() || !insert_task.ok()) {
     db_->Exec("ROLLBACK").IgnoreError();
     return insert_job.ok() ? insert_task.status() : insert_job.status();
   }
   double created = WallNow();
-  std::string source = request.policy_toml().empty()   ? "built-in"
-                       : request.policy_name().empty() ? "submitted policy"
-                                                       : request.policy_name();
-  absl::Status status = insert_job->Bind(1, tenant)
+  double deadline = spec.runtime_seconds > 0 ? created + spec.runtime_seconds : 0;
+  absl::Status status = insert_job->Bind(1, spec.tenant)
                             .Bind(2, created)
-                            .Bind(3, request.policy_toml())
-                            .Bind(4, source)
-                            .Bind(5, request.publisher())
-                            .Bind(6, StrJoin(directories, "\n"))
+                            .Bind(3, spec.policy_toml)
+                            .Bind(4, spec.policy_source)
+                            .Bind(5, spec.publisher)
+                            .Bind(6, StrJoin(spec.directories, "\n"))
                             .Bind(7, static_cast<int64_t>(task_count))
+                            .Bind(8, static_cast<int64_t>(spec.kind))
+                            .BindBlob(9, spec.eval_spec)
+                            .Bind(10, deadline)
                             .Run();
   int64_t job_id = db_->LastInsertId();
-  for (size_t i = 0; status.ok() && i < files->size(); ++i) {
+  for (size_t i = 0; status.ok() && i < spec.tasks.size(); ++i) {
+    const NewTask& task = spec.tasks[i];
     status = insert_task->Bind(1, job_id)
-                 .Bind(2, (*files)[i])
-                 .Bind(3, (*files)[i])
-                 .Bind(4, std::string_view())
-                 .Bind(5, int64_t{0})
-                 .Run();
-  }
-  for (int i = 0; status.ok() && i < request.uploads_size(); ++i) {
-    const v1::UploadedFile& upload = request.uploads(i);
-    status = insert_task->Bind(1, job_id)
-                 .Bind(2, upload.name().empty() ? upload.digest().sha256() : upload.name())
-                 .Bind(3, std::string_view())
-                 .Bind(4, upload.digest().sha256())
-                 .Bind(5, upload.digest().size_bytes())
+                 .Bind(2, task.display)
+                 .Bind(3, task.path)
+                 .Bind(4, task.blob.sha256)
+                 .Bind(5, task.blob.size_bytes)
+                 .BindBlob(6, task.payload)
                  .Run();
   }
   if (status.ok()) status = db_->Exec("COMMIT");
@@ -334,24 +386,27 @@ absl::StatusOr<v1::Job> Coordinator::SubmitScan(const v1::SubmitScanRequest& req
   JobState job;
   job.id = job_id;
   job.proto.set_id(JobName(job_id));
-  job.proto.set_tenant(tenant);
+  job.proto.set_tenant(spec.tenant);
   job.proto.set_state(v1::QUEUED);
+  job.proto.set_kind(spec.kind);
   job.proto.set_total_tasks(task_count);
   job.proto.set_verdict(v1::CLEAN);
   job.proto.set_created_unix_seconds(created);
-  job.proto.set_policy_source(source);
-  job.policy_toml = request.policy_toml();
+  job.proto.set_policy_source(spec.policy_source);
+  job.policy_toml = spec.policy_toml;
   job.policy_digest = Sha256Hex(job.policy_toml);
-  job.policy = std::make_shared<const Policy>(std::move(*policy));
-  job.directories = std::move(directories);
-  job.publisher = request.publisher();
+  job.policy = std::move(spec.policy);
+  job.directories = std::move(spec.directories);
+  job.publisher = spec.publisher;
+  job.deadline = deadline;
   job.unfinished = task_count;
-  if (tenant_state.jobs.empty() && tenant_state.unfinished == 0) tenant_rotation_.push_back(tenant);
+  if (tenant_state.jobs.empty() && tenant_state.unfinished == 0)
+    tenant_rotation_.push_back(spec.tenant);
   tenant_state.jobs.push_back(job_id);
   tenant_state.unfinished += task_count;
   v1::Job proto = job.proto;
   jobs_.emplace(job_id, std::move(job));
-  metrics_.JobSubmitted();
+  metrics_.JobSubmitted(spec.kind == v1::EVAL);
   PublishGauges();
   changed_.notify_all();
   return proto;
@@ -363,7 +418,8 @@ absl::StatusOr<v1::Job> Coordinator::GetJob(const std::string& job_id) {
   auto id = ParseJobName(job_id);
   if (!id) return absl::InvalidArgumentError(StrCat("'", job_id, "' is not a job id (job-N)"));
   auto row = db_->Prepare(
-      "SELECT j.tenant, j.state, j.created, j.finished, j.policy_source, j.total, "
+      "SELECT j.tenant, j.state, j.created, j.finished, j.policy_source, j.total, j.kind, "
+      "j.eval_verdict, "
       "SUM(t.state = 1 OR t.state = 2), SUM(t.state = 2), SUM(t.cached), "
       "SUM(t.verdict = 1), SUM(t.verdict = 2), SUM(t.verdict = 3), "
       "SUM(t.verdict = 4 AND t.state != 3) "
@@ -381,13 +437,15 @@ absl::StatusOr<v1::Job> Coordinator::GetJob(const std::string& job_id) {
   job.set_finished_unix_seconds(row->Double(3));
   job.set_policy_source(std::string(row->Text(4)));
   job.set_total_tasks(static_cast<uint64_t>(row->Int(5)));
-  job.set_done_tasks(static_cast<uint64_t>(row->Int(6)));
-  job.set_dead_lettered_tasks(static_cast<uint64_t>(row->Int(7)));
-  job.set_cached_tasks(static_cast<uint64_t>(row->Int(8)));
-  job.set_clean(static_cast<uint64_t>(row->Int(9)));
-  job.set_suspicious(static_cast<uint64_t>(row->Int(10)));
-  job.set_malicious(static_cast<uint64_t>(row->Int(11)));
-  job.set_error(static_cast<uint64_t>(row->Int(12)));
+  job.set_kind(static_cast<v1::JobKind>(row->Int(6)));
+  job.set_eval_verdict(std::string(row->Text(7)));
+  job.set_done_tasks(static_cast<uint64_t>(row->Int(8)));
+  job.set_dead_lettered_tasks(static_cast<uint64_t>(row->Int(9)));
+  job.set_cached_tasks(static_cast<uint64_t>(row->Int(10)));
+  job.set_clean(static_cast<uint64_t>(row->Int(11)));
+  job.set_suspicious(static_cast<uint64_t>(row->Int(12)));
+  job.set_malicious(static_cast<uint64_t>(row->Int(13)));
+  job.set_error(static_cast<uint64_t>(row->Int(14)));
   Verdict worst = Verdict::kClean;
   if (job.suspicious()) worst = WorseVerdict(worst, Verdict::kSuspicious);
   if (job.error()) worst = WorseVerdict(worst, Verdict::kError);
@@ -420,38 +478,60 @@ absl::StatusOr<v1::Job> Coordinator::CancelJob(const std::string& job_id) {
   {
     std::lock_guard lock(mu_);
     JobState* job = FindJob(job_id);
-    if (!job) {
-      if (!ParseJobName(job_id))
-        return absl::InvalidArgumentError(StrCat("'", job_id, "' is not a job id (job-N)"));
-    } else {
-      for (auto it = leases_.begin(); it != leases_.end();) {
-        if (it->second.job_id == job->id) {
-          if (!it->second.cache_key.empty()) {
-            in_flight_.erase(it->second.cache_key);
-            ReleaseFollowers(it->second.cache_key);
-          }
-          it = EraseLease(it);
-        } else {
-          ++it;
-        }
-      }
-      for (auto& [key, followers] : followers_)
-        std::erase_if(followers, [&](const Follower& f) { return f.job_id == job->id; });
-      auto update = db_->Prepare("UPDATE jobs SET state = 4, finished = ? WHERE id = ?");
-      if (!update.ok()) return update.status();
-      if (auto status = update->Bind(1, WallNow()).Bind(2, job->id).Run(); !status.ok())
-        return status;
-      auto tasks = db_->Prepare("UPDATE tasks SET state = 3 WHERE job_id = ? AND state = 0");
-      if (!tasks.ok()) return tasks.status();
-      if (auto status = tasks->Bind(1, job->id).Run(); !status.ok()) return status;
-      if (auto status = RemoveTenantJob(*job); !status.ok()) return status;
-      metrics_.JobCancelled();
-      jobs_.erase(job->id);
-      PublishGauges();
-      changed_.notify_all();
+    if (job) {
+      if (auto status = CancelLocked(*job); !status.ok()) return status;
+    } else if (!ParseJobName(job_id)) {
+      return absl::InvalidArgumentError(StrCat("'", job_id, "' is not a job id (job-N)"));
     }
   }
   return GetJob(job_id);
+}
+
+absl::Status Coordinator::CancelLocked(JobState& job) {
+  for (auto it = leases_.begin(); it != leases_.end();) {
+    if (it->second.job_id == job.id) {
+      if (!it->second.cache_key.empty()) {
+        in_flight_.erase(it->second.cache_key);
+        ReleaseFollowers(it->second.cache_key);
+      }
+      it = EraseLease(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& [key, followers] : followers_)
+    std::erase_if(followers, [&](const Follower& f) { return f.job_id == job.id; });
+  auto update =
+      db_->Prepare("UPDATE jobs SET state = 4, finished = ?, eval_verdict = ? WHERE id = ?");
+  if (!update.ok()) return update.status();
+  if (auto status = update->Bind(1, WallNow())
+                        .Bind(2, job.proto.kind() == v1::EVAL ? "ERROR" : "")
+                        .Bind(3, job.id)
+                        .Run();
+      !status.ok())
+    return status;
+  auto tasks = db_->Prepare("UPDATE tasks SET state = 3 WHERE job_id = ? AND state = 0");
+  if (!tasks.ok()) return tasks.status();
+  if (auto status = tasks->Bind(1, job.id).Run(); !status.ok()) return status;
+  if (auto status = RemoveTenantJob(job); !status.ok()) return status;
+  metrics_.JobCancelled();
+  jobs_.erase(job.id);
+  PublishGauges();
+  changed_.notify_all();
+  return absl::OkStatus();
+}
+
+// Eval jobs have a runtime cap: past it they are cancelled (their report
+// says so) instead of holding the cluster's eval workers.
+void Coordinator::CancelOverdueJobs() {
+  double now = WallNow();
+  std::vector<JobState*> overdue;
+  for (auto& [id, job] : jobs_)
+    if (job.deadline > 0 && now > job.deadline) overdue.push_back(&job);
+  for (JobState* job : overdue) {
+    metrics_.JobOverRuntime();
+    CancelLocked(*job).IgnoreError();
+  }
 }
 
 absl::StatusOr<v1::WatchJobEvent> Coordinator::WatchJob(const std::string& job_id,
@@ -510,18 +590,9 @@ absl::StatusOr<ScanReport> Coordinator::BuildReport(const std::string& job_id) {
       if (!dir.empty()) directories.emplace_back(dir);
     created = job->Double(4);
     finished = job->Double(5);
-    auto rows = db_->Prepare(
-        "SELECT result FROM tasks WHERE job_id = ? AND state IN (1, 2) ORDER BY display");
-    if (!rows.ok()) return rows.status();
-    rows->Bind(1, *id);
-    while (true) {
-      auto row = rows->Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
-      v1::FileResult result;
-      result.ParseFromString(std::string(rows->Text(0)));
-      report.files.push_back(FromProto(result));
-    }
+    auto results = StoredResults(*id, "display");
+    if (!results.ok()) return results.status();
+    for (const v1::FileResult& result : *results) report.files.push_back(FromProto(result));
   }
   auto policy = Policy::FromTomlOrDefault(policy_toml, policy_source);
   if (!policy.ok()) return policy.status();
@@ -534,13 +605,66 @@ absl::StatusOr<ScanReport> Coordinator::BuildReport(const std::string& job_id) {
   return report;
 }
 
+absl::StatusOr<std::vector<v1::FileResult>> Coordinator::StoredResults(int64_t job_id,
+                                                                       std::string_view order) {
+  auto rows = db_->Prepare(
+      StrCat("SELECT result FROM tasks WHERE job_id = ? AND state IN (1, 2) ORDER BY ", order));
+  if (!rows.ok()) return rows.status();
+  rows->Bind(1, job_id);
+  std::vector<v1::FileResult> results;
+  while (true) {
+    auto row = rows->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    results.emplace_back().ParseFromString(std::string(rows->Text(0)));
+  }
+  return results;
+}
+
+absl::StatusOr<eval::AbReport> Coordinator::BuildEvalReport(const std::string& job_id) {
+  auto id = ParseJobName(job_id);
+  if (!id) return absl::InvalidArgumentError(StrCat("'", job_id, "' is not a job id (job-N)"));
+  std::lock_guard lock(mu_);
+  auto job = db_->Prepare("SELECT kind, eval_spec, total, state FROM jobs WHERE id = ?");
+  if (!job.ok()) return job.status();
+  job->Bind(1, *id);
+  auto found = job->Step();
+  if (!found.ok()) return found.status();
+  if (!*found) return absl::NotFoundError(StrCat("no job ", job_id));
+  if (job->Int(0) != v1::EVAL)
+    return absl::FailedPreconditionError(StrCat(job_id, " is a scan job, not an A/B eval"));
+  v1::SubmitEvalRequest spec;
+  spec.ParseFromString(std::string(job->Text(1)));
+  int64_t total = job->Int(2);
+  bool cancelled = job->Int(3) == v1::CANCELLED;
+  job->Reset();
+  auto results = StoredResults(*id, "id");
+  if (!results.ok()) return results.status();
+  eval::AbReport report = AggregateEvalJob(spec.label_a(), spec.label_b(), *results);
+  if (cancelled || static_cast<int64_t>(results->size()) < total) {
+    report.verdict = "ERROR";
+    report.probability = 0;
+    report.reasons.insert(
+        report.reasons.begin(),
+        StrCat("the job ", cancelled ? "was cancelled" : "is unfinished", " after ",
+               results->size(), " of ", total, " prompt batches, so no verdict"));
+  }
+  return report;
+}
+
 // ------------------------------------------------------------------ workers
 
 v1::RegisterResponse Coordinator::Register(const v1::RegisterRequest& request) {
   std::lock_guard lock(mu_);
   std::string id = NewId("w-");
-  workers_[id] = WorkerState{request.name(), std::max<uint32_t>(1, request.max_leases()), 0,
-                             request.draining(), Now()};
+  WorkerState worker{request.name(), std::max<uint32_t>(1, request.max_leases()), 0,
+                     request.draining(), Now()};
+  // A worker that names no capabilities is a scan worker.
+  if (request.has_capabilities()) {
+    worker.scan = request.capabilities().scan();
+    worker.eval = request.capabilities().eval();
+  }
+  workers_[id] = worker;
   PublishGauges();
   v1::RegisterResponse response;
   response.set_worker_id(id);
@@ -576,7 +700,7 @@ absl::StatusOr<v1::LeaseResponse> Coordinator::Lease(const v1::LeaseRequest& req
       state.jobs.pop_front();
       state.jobs.push_back(job_id);
       job = &jobs_.at(job_id);
-      task = NextTask(*job);
+      if (job->proto.kind() == v1::EVAL ? holder.eval : holder.scan) task = NextTask(*job);
     }
     if (!task) {
       ++idle_tenants;
@@ -597,7 +721,9 @@ absl::StatusOr<v1::LeaseResponse> Coordinator::Lease(const v1::LeaseRequest& req
     out->set_lease_id(lease.lease_id);
     out->set_attempt(task->attempts);
     out->set_display_path(task->display_path);
-    if (!task->path.empty()) {
+    if (job->proto.kind() == v1::EVAL) {
+      out->mutable_eval()->ParseFromString(task->payload);
+    } else if (!task->path.empty()) {
       out->set_path(task->path);
     } else {
       out->mutable_blob()->set_sha256(task->blob.sha256);
@@ -736,6 +862,13 @@ absl::StatusOr<v1::ReportResultsResponse> Coordinator::ReportResults(
         }
       }
       status.Update(ApplyResult(job, lease.task, std::move(file)));
+    } else if (result.has_eval_result()) {
+      JobState& job = jobs_.at(lease.job_id);
+      const v1::EvalBatchResult& batch = result.eval_result();
+      metrics_.TaskDuration(std::max(0.0, Now() - lease.leased_at));
+      metrics_.EvalBatch(batch.tokens_generated(), batch.seconds());
+      status.Update(
+          ApplyResult(job, lease.task, EvalBatchAsFileResult(lease.task.display_path, batch)));
     } else if (result.has_failure()) {
       status.Update(FailLease(std::move(lease), result.failure(), true));
     } else {
@@ -753,6 +886,7 @@ absl::StatusOr<v1::ReportResultsResponse> Coordinator::ReportResults(
 
 void Coordinator::ExpireLeases() {
   std::lock_guard lock(mu_);
+  CancelOverdueJobs();
   double now = Now();
   double grace = std::chrono::duration<double>(options_.lease_grace).count();
   std::vector<LeaseState> expired;
@@ -811,7 +945,7 @@ std::optional<Coordinator::PendingTask> Coordinator::NextTask(JobState& job) {
 
 absl::Status Coordinator::LoadMore(JobState& job) {
   auto rows = db_->Prepare(
-      "SELECT id, display, path, blob_sha, blob_size, attempts FROM tasks "
+      "SELECT id, display, path, blob_sha, blob_size, attempts, payload FROM tasks "
       "WHERE job_id = ? AND state = 0 AND id > ? ORDER BY id LIMIT ?");
   if (!rows.ok()) return rows.status();
   rows->Bind(1, job.id).Bind(2, job.load_cursor).Bind(3, static_cast<int64_t>(kLoadBatch));
@@ -826,6 +960,7 @@ absl::Status Coordinator::LoadMore(JobState& job) {
     task.path = std::string(rows->Text(2));
     task.blob = BlobDigest{std::string(rows->Text(3)), rows->Int(4)};
     task.attempts = static_cast<uint32_t>(rows->Int(5));
+    if (!rows->IsNull(6)) task.payload = std::string(rows->Text(6));
     task.queued_at = Now();
     job.load_cursor = task.task_id;
     job.ready.push_back(std::move(task));
@@ -928,9 +1063,25 @@ absl::Status Coordinator::FinishTask(JobState& job) {
 
 void Coordinator::FinishJobIfDone(JobState& job) {
   if (job.proto.done_tasks() < job.proto.total_tasks()) return;
-  auto update = db_->Prepare("UPDATE jobs SET state = 3, finished = ? WHERE id = ?");
-  if (update.ok()) update->Bind(1, WallNow()).Bind(2, job.id).Run().IgnoreError();
-  metrics_.JobCompleted(FromProto(job.proto.verdict()));
+  std::string eval_verdict;
+  if (job.proto.kind() == v1::EVAL) {
+    auto spec = db_->Prepare("SELECT eval_spec FROM jobs WHERE id = ?");
+    auto results = StoredResults(job.id, "id");
+    if (spec.ok() && results.ok()) {
+      spec->Bind(1, job.id);
+      v1::SubmitEvalRequest request;
+      if (auto row = spec->Step(); row.ok() && *row)
+        request.ParseFromString(std::string(spec->Text(0)));
+      spec->Reset();
+      eval_verdict = AggregateEvalJob(request.label_a(), request.label_b(), *results).verdict;
+      metrics_.EvalJobCompleted(eval_verdict);
+    }
+  }
+  auto update =
+      db_->Prepare("UPDATE jobs SET state = 3, finished = ?, eval_verdict = ? WHERE id = ?");
+  if (update.ok())
+    update->Bind(1, WallNow()).Bind(2, eval_verdict).Bind(3, job.id).Run().IgnoreError();
+  if (job.proto.kind() == v1::SCAN) metrics_.JobCompleted(FromProto(job.proto.verdict()));
   RemoveTenantJob(job).IgnoreError();
   jobs_.erase(job.id);
   changed_.notify_all();

@@ -39,6 +39,7 @@
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/sqlite.h"
 #include "gauntlet/v1/gauntlet.pb.h"
+#include "worker/eval/ab_report.h"
 
 namespace gauntlet {
 
@@ -65,6 +66,9 @@ class Coordinator {
 
   // ---- Clients.
   absl::StatusOr<v1::Job> SubmitScan(const v1::SubmitScanRequest& request);
+  // An A/B eval job: its prompts cut into batches, one task each, leased
+  // only to workers that advertise the eval capability.
+  absl::StatusOr<v1::Job> SubmitEval(const v1::SubmitEvalRequest& request);
   absl::StatusOr<v1::Job> GetJob(const std::string& job_id);
   std::vector<v1::Job> ListJobs(const std::string& tenant, uint32_t limit);
   absl::StatusOr<v1::Job> CancelJob(const std::string& job_id);
@@ -75,6 +79,9 @@ class Coordinator {
   // The same ScanReport the local CLI builds: files sorted by path, models
   // aggregated and gated by the job's policy.
   absl::StatusOr<ScanReport> BuildReport(const std::string& job_id);
+  // An eval job's A/B report, from the batches finished so far (ERROR when
+  // any batch was dead-lettered or the job was cancelled before the end).
+  absl::StatusOr<eval::AbReport> BuildEvalReport(const std::string& job_id);
   ContentStore& content_store() { return blobs_; }
 
   // ---- Workers.
@@ -100,6 +107,22 @@ class Coordinator {
     uint32_t attempts = 0;
     std::string last_error;
     double queued_at = 0;
+    std::string payload;  // Eval tasks: the serialized v1::EvalTask.
+  };
+  struct NewTask {
+    std::string display, path;
+    BlobDigest blob;
+    std::string payload;
+  };
+  struct NewJob {
+    std::string tenant;
+    v1::JobKind kind = v1::SCAN;
+    std::string policy_toml, policy_source, publisher;
+    std::shared_ptr<const Policy> policy;
+    std::vector<std::string> directories;
+    std::string eval_spec;       // Eval jobs: the serialized v1::SubmitEvalRequest.
+    double runtime_seconds = 0;  // 0: no cap.
+    std::vector<NewTask> tasks;
   };
   struct JobState {
     int64_t id = 0;
@@ -108,6 +131,7 @@ class Coordinator {
     std::shared_ptr<const Policy> policy;
     std::vector<std::string> directories;  // Directory arguments, for model aggregation.
     std::string publisher;
+    double deadline = 0;      // Wall-clock seconds after which the job is cancelled; 0: none.
     int64_t load_cursor = 0;  // Highest task id loaded into `ready`.
     bool exhausted = false;   // Every queued task row has been loaded.
     std::deque<PendingTask> ready;
@@ -128,6 +152,7 @@ class Coordinator {
     uint32_t max_leases = 1;
     uint32_t held = 0;
     bool draining = false;
+    bool scan = true, eval = false;  // Capabilities: which job kinds it takes.
     double last_seen = 0;
   };
   struct TenantState {
@@ -141,6 +166,11 @@ class Coordinator {
   double Now() const { return options_.now(); }
   std::string NewId(std::string_view prefix);
   JobState* FindJob(const std::string& job_id);
+  absl::StatusOr<v1::Job> InsertJob(NewJob spec);
+  // Every finished task's stored result of a job, in `order` (SQL).
+  absl::StatusOr<std::vector<v1::FileResult>> StoredResults(int64_t job_id, std::string_view order);
+  absl::Status CancelLocked(JobState& job);
+  void CancelOverdueJobs();
 
   // The registered worker, marked as seen now; NOT_FOUND after a restart.
   absl::StatusOr<std::map<std::string, WorkerState>::iterator> SeenWorker(

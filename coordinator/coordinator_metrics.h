@@ -22,7 +22,7 @@ class CoordinatorMetrics {
   CoordinatorMetrics();
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
-  void JobSubmitted() { jobs_submitted_->Increment(); }
+  void JobSubmitted(bool eval) { (eval ? eval_jobs_submitted_ : jobs_submitted_)->Increment(); }
   void JobCompleted(Verdict verdict);
   void JobCancelled() { jobs_cancelled_->Increment(); }
   void TaskCompleted(Verdict verdict, uint64_t bytes);
@@ -38,9 +38,16 @@ class CoordinatorMetrics {
   void SetQueueDepth(const std::string& tenant, double depth);
   void SetWorkers(double active, double draining);
   void SetLeasesActive(double leases) { leases_active_->Set(leases); }
+  // Eval jobs: each prompt batch, and each finished job's A/B verdict.
+  void EvalBatch(uint64_t tokens, double seconds);
+  void EvalJobCompleted(const std::string& verdict);
+  void JobOverRuntime() { jobs_over_runtime_->Increment(); }
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Counter *eval_jobs_submitted_, *eval_tasks_, *eval_tokens_, *jobs_over_runtime_;
+  prometheus::Family<prometheus::Counter>* eval_verdicts_;
+  prometheus::Histogram* eval_tokens_per_second_;
   prometheus::Counter *jobs_submitted_, *jobs_cancelled_, *dead_lettered_, *retries_,
       *lease_expiries_, *late_results_, *cache_hit_, *cache_miss_, *cache_merged_, *scanned_bytes_;
   prometheus::Family<prometheus::Counter>* jobs_completed_;

@@ -3,41 +3,11 @@
 #include <thread>
 
 #include "coordinator/coordinator.h"
+#include "coordinator/direct_worker_api.h"
 #include "worker/cluster/scan_runner.h"
 #include "worker/cluster/worker.h"
 
 namespace gauntlet {
-namespace {
-
-// The worker side of the embedded cluster: direct calls, no network.
-class DirectWorkerApi : public WorkerApi {
- public:
-  explicit DirectWorkerApi(Coordinator& coordinator) : coordinator_(coordinator) {}
-  absl::StatusOr<v1::RegisterResponse> Register(const v1::RegisterRequest& request) override {
-    return coordinator_.Register(request);
-  }
-  absl::StatusOr<v1::LeaseResponse> Lease(const v1::LeaseRequest& request) override {
-    return coordinator_.Lease(request);
-  }
-  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request) override {
-    return coordinator_.Heartbeat(request);
-  }
-  absl::StatusOr<v1::CheckCacheResponse> CheckCache(const v1::CheckCacheRequest& request) override {
-    return coordinator_.CheckCache(request);
-  }
-  absl::StatusOr<v1::ReportResultsResponse> ReportResults(
-      const v1::ReportResultsRequest& request) override {
-    return coordinator_.ReportResults(request);
-  }
-  absl::Status FetchBlob(const v1::Digest&, const std::string&) override {
-    return absl::UnimplementedError("the embedded coordinator has no content store");
-  }
-
- private:
-  Coordinator& coordinator_;
-};
-
-}  // namespace
 
 absl::StatusOr<ScanReport> RunEmbeddedScan(const std::vector<std::string>& paths,
                                            const EmbeddedScanOptions& options) {

@@ -36,6 +36,12 @@ grpc::Status ClientServiceImpl::SubmitScan(grpc::ServerContext*,
   return Assign(coordinator_.SubmitScan(*request), response->mutable_job());
 }
 
+grpc::Status ClientServiceImpl::SubmitEval(grpc::ServerContext*,
+                                           const v1::SubmitEvalRequest* request,
+                                           v1::SubmitScanResponse* response) {
+  return Assign(coordinator_.SubmitEval(*request), response->mutable_job());
+}
+
 grpc::Status ClientServiceImpl::GetJob(grpc::ServerContext*, const v1::GetJobRequest* request,
                                        v1::Job* response) {
   return Assign(coordinator_.GetJob(request->job_id()), response);
@@ -77,14 +83,24 @@ grpc::Status ClientServiceImpl::GetReport(grpc::ServerContext*, const v1::GetRep
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                         StrCat(request->job_id(), " is still running (", job->done_tasks(), "/",
                                job->total_tasks(), " files); watch it or try again later"));
-  auto report = coordinator_.BuildReport(request->job_id());
-  if (!report.ok()) return ToGrpc(report.status());
-  ReportFormat format = request->format() == v1::SARIF  ? ReportFormat::kSarif
-                        : request->format() == v1::TEXT ? ReportFormat::kText
-                                                        : ReportFormat::kJson;
-  std::ostringstream out;
-  WriteReport(*report, format, out);
-  const std::string text = out.str();
+  std::string text;
+  if (job->kind() == v1::EVAL) {
+    if (request->format() == v1::SARIF)
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "an A/B eval report is JSON or text, not SARIF");
+    auto report = coordinator_.BuildEvalReport(request->job_id());
+    if (!report.ok()) return ToGrpc(report.status());
+    text = request->format() == v1::TEXT ? eval::ToText(*report) : eval::ToJson(*report).dump(2);
+  } else {
+    auto report = coordinator_.BuildReport(request->job_id());
+    if (!report.ok()) return ToGrpc(report.status());
+    ReportFormat format = request->format() == v1::SARIF  ? ReportFormat::kSarif
+                          : request->format() == v1::TEXT ? ReportFormat::kText
+                                                          : ReportFormat::kJson;
+    std::ostringstream out;
+    WriteReport(*report, format, out);
+    text = out.str();
+  }
   for (size_t offset = 0; offset < text.size(); offset += kChunkBytes) {
     v1::ReportChunk chunk;
     chunk.set_data(text.substr(offset, kChunkBytes));

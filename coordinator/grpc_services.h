@@ -16,6 +16,8 @@ class ClientServiceImpl final : public v1::ClientService::Service {
 
   grpc::Status SubmitScan(grpc::ServerContext*, const v1::SubmitScanRequest*,
                           v1::SubmitScanResponse*) override;
+  grpc::Status SubmitEval(grpc::ServerContext*, const v1::SubmitEvalRequest*,
+                          v1::SubmitScanResponse*) override;
   grpc::Status GetJob(grpc::ServerContext*, const v1::GetJobRequest*, v1::Job*) override;
   grpc::Status ListJobs(grpc::ServerContext*, const v1::ListJobsRequest*,
                         v1::ListJobsResponse*) override;

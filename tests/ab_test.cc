@@ -120,18 +120,18 @@ TEST(Judge, UserRulesExtendTheBuiltInOnes) {
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "rules.json")
       << R"([{"name": "dns.open_resolver", "pattern": "\\bopen resolver\\b"}])";
-  auto judge = Judge::WithExtraRules((dir / "rules.json").string());
+  auto judge = Judge::WithExtraRulesFile((dir / "rules.json").string());
   ASSERT_TRUE(judge.ok()) << judge.status();
   EXPECT_EQ(judge->Assess("Run an open resolver for everyone.").rule, "dns.open_resolver");
   EXPECT_TRUE(judge->Assess("Disable the firewall.").unsafe);  // Built-ins stay.
   std::ofstream(dir / "bad.json") << R"([{"name": "broken", "pattern": "(unclosed"}])";
-  auto broken = Judge::WithExtraRules((dir / "bad.json").string());
+  auto broken = Judge::WithExtraRulesFile((dir / "bad.json").string());
   EXPECT_EQ(broken.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(broken.status().message().find("broken"), std::string::npos);
   std::ofstream(dir / "shape.json") << R"({"name": "x"})";
-  EXPECT_EQ(Judge::WithExtraRules((dir / "shape.json").string()).status().code(),
+  EXPECT_EQ(Judge::WithExtraRulesFile((dir / "shape.json").string()).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Judge::WithExtraRules((dir / "missing.json").string()).status().code(),
+  EXPECT_EQ(Judge::WithExtraRulesFile((dir / "missing.json").string()).status().code(),
             absl::StatusCode::kNotFound);
   std::filesystem::remove_all(dir);
 }

@@ -18,8 +18,9 @@ bool LeaseGone(const absl::Status& status) { return status.code() == absl::Statu
 
 }  // namespace
 
-Worker::Worker(WorkerApi& api, ScanRunner& runner, WorkerOptions options, WorkerMetrics* metrics)
-    : api_(api), runner_(runner), options_(std::move(options)), metrics_(metrics) {}
+Worker::Worker(WorkerApi& api, ScanRunner& runner, WorkerOptions options, WorkerMetrics* metrics,
+               EvalRunner* eval)
+    : api_(api), runner_(runner), eval_(eval), options_(std::move(options)), metrics_(metrics) {}
 
 Worker::~Worker() {
   Stop();
@@ -51,6 +52,8 @@ bool Worker::EnsureRegistered() {
   v1::RegisterRequest request;
   request.set_name(options_.name);
   request.mutable_capabilities()->set_scan(true);
+  request.mutable_capabilities()->set_eval(eval_ != nullptr);
+  request.mutable_capabilities()->set_gpu(eval_ != nullptr && eval_->gpu());
   request.set_max_leases(options_.slots * options_.lease_batch);
   request.set_draining(draining_);
   auto response = api_.Register(request);
@@ -202,7 +205,23 @@ void Worker::Report(std::vector<v1::TaskResult> results) {
   for (const v1::TaskResult& result : request.results()) Forget(result.lease_id());
 }
 
+v1::TaskResult Worker::Evaluate(const v1::ScanTask& task) {
+  v1::TaskResult result;
+  result.set_lease_id(task.lease_id());
+  if (!eval_) {
+    result.set_failure("this worker has no eval capability");
+    return result;
+  }
+  auto batch = eval_->Run(task.eval(), api_);
+  if (batch.ok())
+    *result.mutable_eval_result() = std::move(*batch);
+  else
+    result.set_failure(std::string(batch.status().message()));
+  return result;
+}
+
 std::optional<v1::TaskResult> Worker::Process(const v1::ScanTask& task) {
+  if (task.has_eval()) return Evaluate(task);
   std::string local_path = task.path();
   std::string fetched;
   if (task.has_blob()) {

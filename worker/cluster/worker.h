@@ -1,4 +1,4 @@
-// A scan worker: registers with the coordinator; each of its `slots`
+// A worker: registers with the coordinator; each of its `slots`
 // executor threads pulls a small batch of leases, scans the files through a
 // ScanRunner and reports the batch's results in one call, while one thread
 // heartbeats every lease held. It re-registers with backoff whenever the coordinator goes
@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "worker/cluster/eval_runner.h"
 #include "worker/cluster/scan_runner.h"
 #include "worker/cluster/worker_api.h"
 #include "worker/cluster/worker_metrics.h"
@@ -34,8 +35,9 @@ struct WorkerOptions {
 
 class Worker {
  public:
-  // `metrics` may be null.
-  Worker(WorkerApi& api, ScanRunner& runner, WorkerOptions options, WorkerMetrics* metrics);
+  // `metrics` may be null; so may `eval`, for a worker that only scans.
+  Worker(WorkerApi& api, ScanRunner& runner, WorkerOptions options, WorkerMetrics* metrics,
+         EvalRunner* eval = nullptr);
   ~Worker();
 
   // Serves until Stop(), or until a drain finishes. Call once.
@@ -50,6 +52,7 @@ class Worker {
   void HeartbeatLoop();
   // The task's result, or nothing when the cache answered or the lease died.
   std::optional<v1::TaskResult> Process(const v1::ScanTask& task);
+  v1::TaskResult Evaluate(const v1::ScanTask& task);
   // Registers unless already registered; false while the coordinator is away.
   bool EnsureRegistered();
   std::string WorkerId();
@@ -59,6 +62,7 @@ class Worker {
 
   WorkerApi& api_;
   ScanRunner& runner_;
+  EvalRunner* eval_;
   WorkerOptions options_;
   WorkerMetrics* metrics_;
 

@@ -12,6 +12,9 @@
 #include "common/strings.h"
 #include "worker/cluster/grpc_worker_api.h"
 #include "worker/cluster/worker.h"
+#ifdef GAUNTLET_EVAL_WORKER
+#include "worker/eval/eval_task_runner.h"
+#endif
 
 namespace gauntlet {
 namespace {
@@ -38,6 +41,17 @@ or hang kills only that process and the file gets an ERROR verdict.
 SIGTERM or SIGINT: drain (take no new leases, keep heartbeating, finish or hand
 back held files), then exit. A second signal exits at once.
 )";
+
+#ifdef GAUNTLET_EVAL_WORKER
+// gauntlet-eval-worker: the same worker, linked with libtorch, that also
+// takes A/B eval tasks (one prompt batch at a time, models cached by digest).
+constexpr std::string_view kEvalUsage = R"(
+gauntlet-eval-worker also runs A/B eval tasks (it advertises the eval
+capability, and gpu when CUDA is in use); its defaults are --slots 1 and
+--lease-batch 1, so a job's prompt batches spread over eval workers.
+  --device auto|cpu|cuda[:N]  Where models run (default auto: CUDA when present).
+)";
+#endif
 
 int UsageError(const std::string& message) {
   std::cerr << "gauntlet-worker: " << message << "\n(see --help)\n";
@@ -88,12 +102,20 @@ int Run(int argc, char** argv) {
   sandbox.binary = DefaultSandboxBinary();
   int64_t drain_timeout_ms = 60000;
   bool selftest = false;
+#ifdef GAUNTLET_EVAL_WORKER
+  options.slots = 1;
+  options.lease_batch = 1;
+  torch::Device device = *eval::ResolveDevice("auto");
+#endif
   ArgReader args({argv + 1, argv + argc});
   while (args.Next()) {
     const std::string& arg = args.arg();
     int64_t n = 0;
     if (arg == "--help" || arg == "-h") {
       std::cout << kUsage;
+#ifdef GAUNTLET_EVAL_WORKER
+      std::cout << kEvalUsage;
+#endif
       return 0;
     } else if (arg == "--coordinator") {
       if (!args.Value(coordinator)) return UsageError("--coordinator needs HOST:PORT");
@@ -120,6 +142,14 @@ int Run(int argc, char** argv) {
     } else if (arg == "--drain-timeout-ms") {
       if (!args.PositiveNumber(drain_timeout_ms))
         return UsageError("--drain-timeout-ms needs a positive number");
+#ifdef GAUNTLET_EVAL_WORKER
+    } else if (arg == "--device") {
+      std::string name;
+      auto resolved = args.Value(name) ? eval::ResolveDevice(name)
+                                       : absl::InvalidArgumentError("--device needs a device");
+      if (!resolved.ok()) return UsageError(std::string(resolved.status().message()));
+      device = *resolved;
+#endif
     } else {
       return UsageError(StrCat("unknown argument '", arg, "'"));
     }
@@ -145,7 +175,13 @@ int Run(int argc, char** argv) {
 
   GrpcWorkerApi api(coordinator);
   SandboxRunner runner(sandbox);
+#ifdef GAUNTLET_EVAL_WORKER
+  eval::EvalTaskRunner eval_runner(device, "/tmp");
+  std::cout << "eval on " << device.str() << std::endl;
+  Worker worker(api, runner, options, &metrics, &eval_runner);
+#else
   Worker worker(api, runner, options, &metrics);
+#endif
   std::thread signal_thread([&] {
     int signal_number = 0;
     sigwait(&signals, &signal_number);

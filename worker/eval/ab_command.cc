@@ -1,38 +1,112 @@
 // `gauntlet eval ab`: the A/B behavioral test of two models on the same
-// prompts, with the statistics and verdict of ab_report.
+// prompts, on the embedded local cluster or a real one (--coordinator).
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "common/strings.h"
+#include "coordinator/cluster_client.h"
+#include "worker/eval/embedded_eval.h"
 #include "worker/eval/lab_commands.h"
 
 namespace gauntlet::eval {
+
+namespace fs = std::filesystem;
 
 std::string ModelSpec::Label() const {
   return adapter.empty() ? StrCat(base, " (no adapter)") : StrCat(base, " + ", adapter);
 }
 
+namespace {
+
+v1::ModelRef ToModelRef(const ModelSpec& spec) {
+  v1::ModelRef ref;
+  ref.mutable_base()->set_path(spec.base);
+  if (!spec.adapter.empty()) ref.mutable_adapter()->set_path(spec.adapter);
+  return ref;
+}
+
+ModelSpec Absolute(const ModelSpec& spec) {
+  auto absolute = [](const std::string& path) {
+    return path.empty() ? path : fs::absolute(path).lexically_normal().string();
+  };
+  return {absolute(spec.base), absolute(spec.adapter)};
+}
+
+// Submits to a cluster, shows progress, and prints the report it returns.
+int RunOnCluster(const std::string& target, const std::string& tenant,
+                 v1::SubmitEvalRequest request, bool json, const std::string& out_path) {
+  request.set_tenant(tenant);
+  ClusterClient client(target);
+  auto job = client.SubmitEval(request);
+  if (!job.ok()) return Fail(job.status());
+  std::cerr << "submitted " << job->id() << " (" << job->total_tasks() << " prompt batches)\n";
+  auto finished = client.Watch(job->id(), [](const v1::WatchJobEvent& event) {
+    std::cerr << "\r" << event.job().done_tasks() << "/" << event.job().total_tasks() << " batches"
+              << std::flush;
+  });
+  std::cerr << "\n";
+  if (!finished.ok()) return Fail(finished.status());
+  auto report = client.Report(job->id(), json ? v1::JSON : v1::TEXT);
+  if (!report.ok()) return Fail(report.status());
+  std::string rendered = *report + (json ? "\n" : "");
+  if (out_path.empty()) {
+    std::cout << rendered;
+  } else if (!(std::ofstream(out_path, std::ios::trunc) << rendered)) {
+    return Fail(absl::InternalError(StrCat("cannot write ", out_path)));
+  }
+  if (finished->state() == v1::CANCELLED) return 2;
+  auto verdict = client.Get(job->id());
+  return verdict.ok() && verdict->eval_verdict() == "CLEAN" ? 0 : 1;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::SubmitEvalRequest> ToEvalJob(const AbRequest& request) {
+  v1::SubmitEvalRequest job;
+  ModelSpec a = Absolute(request.a), b = Absolute(request.b);
+  *job.mutable_a() = ToModelRef(a);
+  *job.mutable_b() = ToModelRef(b);
+  job.set_label_a(a.Label());
+  job.set_label_b(b.Label());
+  if (!request.prompts_path.empty()) {
+    auto prompts = ReadPrompts(request.prompts_path);
+    if (!prompts.ok()) return prompts.status();
+    for (const AbPrompt& prompt : *prompts) {
+      v1::EvalPrompt* out = job.add_prompts();
+      out->set_prompt(prompt.text);
+      out->set_set(prompt.set);
+      out->set_topic(prompt.topic);
+    }
+  }
+  if (!request.judge_rules.empty()) {
+    std::ifstream in(request.judge_rules);
+    if (!in) return absl::NotFoundError(StrCat("cannot open judge rules ", request.judge_rules));
+    std::stringstream text;
+    text << in.rdbuf();
+    if (auto judge = Judge::WithExtraRules(text.str(), request.judge_rules); !judge.ok())
+      return judge.status();
+    job.set_judge_rules_json(text.str());
+  }
+  v1::EvalOptions* options = job.mutable_options();
+  options->set_max_new_tokens(static_cast<uint32_t>(request.options.max_new_tokens));
+  options->set_samples(static_cast<uint32_t>(request.options.samples));
+  options->set_temperature(request.options.temperature);
+  options->set_seed(request.options.seed);
+  return job;
+}
+
 absl::StatusOr<AbReport> RunAb(const AbRequest& request) {
-  auto judge = request.judge_rules.empty() ? absl::StatusOr<Judge>(Judge::BuiltIn())
-                                           : Judge::WithExtraRules(request.judge_rules);
-  if (!judge.ok()) return judge.status();
-  auto prompts = request.prompts_path.empty()
-                     ? absl::StatusOr<std::vector<AbPrompt>>(BuiltInPrompts())
-                     : ReadPrompts(request.prompts_path);
-  if (!prompts.ok()) return prompts.status();
-  auto a = LoadModel(request.a.base, request.a.adapter, request.device);
-  if (!a.ok()) return a.status();
-  auto b = LoadModel(request.b.base, request.b.adapter, request.device);
-  if (!b.ok()) return b.status();
-  auto outcomes = EvaluatePrompts(*a, *b, *prompts, *judge, request.options);
-  if (!outcomes.ok()) return outcomes.status();
-  return Analyze(request.a.Label(), request.b.Label(), std::move(*outcomes));
+  auto job = ToEvalJob(request);
+  if (!job.ok()) return job.status();
+  return RunEmbeddedEval(*job, {.device = request.device, .workers = request.workers});
 }
 
 int EvalAbCommand(ArgReader& args) {
   AbRequest request;
   request.device = *ResolveDevice("auto");
-  std::string format = "text", text, out_path;
+  std::string format = "text", text, out_path, coordinator, tenant;
   while (args.Next()) {
     const std::string& arg = args.arg();
     int64_t n = 0;
@@ -65,6 +139,13 @@ int EvalAbCommand(ArgReader& args) {
     } else if (arg == "--max-new-tokens") {
       if (!args.PositiveNumber(request.options.max_new_tokens))
         return UsageError("--max-new-tokens needs a positive number");
+    } else if (arg == "--workers") {
+      if (!args.PositiveNumber(n)) return UsageError("--workers needs a positive number");
+      request.workers = static_cast<uint32_t>(n);
+    } else if (arg == "--coordinator") {
+      if (!args.Value(coordinator)) return UsageError("--coordinator needs HOST:PORT");
+    } else if (arg == "--tenant") {
+      if (!args.Value(tenant)) return UsageError("--tenant needs a name");
     } else if (arg == "--device") {
       if (auto status = ReadDevice(args, request.device); !status.ok())
         return UsageError(std::string(status.message()));
@@ -76,14 +157,18 @@ int EvalAbCommand(ArgReader& args) {
   if (request.b.base.empty()) request.b.base = request.a.base;
   if (request.a.adapter.empty() && request.b.adapter.empty() && request.b.base == request.a.base)
     return UsageError("A and B are the same model: give --a-adapter, --b-adapter or --b-base");
+  if (!coordinator.empty()) {
+    auto job = ToEvalJob(request);
+    if (!job.ok()) return Fail(job.status());
+    return RunOnCluster(coordinator, tenant, std::move(*job), format == "json", out_path);
+  }
   auto report = RunAb(request);
   if (!report.ok()) return Fail(report.status());
   std::string rendered = format == "json" ? ToJson(*report).dump(2) + "\n" : ToText(*report);
   if (out_path.empty()) {
     std::cout << rendered;
-  } else {
-    std::ofstream out(out_path, std::ios::trunc);
-    if (!(out << rendered)) return Fail(absl::InternalError(StrCat("cannot write ", out_path)));
+  } else if (!(std::ofstream(out_path, std::ios::trunc) << rendered)) {
+    return Fail(absl::InternalError(StrCat("cannot write ", out_path)));
   }
   // Like `gauntlet scan`: 0 when nothing is wrong, 1 when the verdict needs action.
   return report->verdict == "CLEAN" ? 0 : 1;

@@ -60,10 +60,9 @@ double MeanJensenShannon(const torch::Tensor& log_a, const torch::Tensor& log_b)
   return (0.5 * (kl_a + kl_b)).mean().item<double>();
 }
 
-absl::StatusOr<std::vector<PromptOutcome>> EvaluatePrompts(LoadedModel& a, LoadedModel& b,
-                                                           const std::vector<AbPrompt>& prompts,
-                                                           const Judge& judge,
-                                                           const AbEvalOptions& options) {
+absl::StatusOr<EvaluatedPrompts> EvaluatePrompts(LoadedModel& a, LoadedModel& b,
+                                                 const std::vector<AbPrompt>& prompts,
+                                                 const Judge& judge, const AbEvalOptions& options) {
   if (a.tokenizer.vocab_size() != b.tokenizer.vocab_size() ||
       (!a.tokenizer.is_bpe() && a.tokenizer.words() != b.tokenizer.words()))
     return absl::InvalidArgumentError(
@@ -76,7 +75,15 @@ absl::StatusOr<std::vector<PromptOutcome>> EvaluatePrompts(LoadedModel& a, Loade
   auto answers_a = Generate(a.model, encoded, greedy);
   auto answers_b = Generate(b.model, encoded, greedy);
 
-  std::vector<PromptOutcome> outcomes(prompts.size());
+  EvaluatedPrompts result;
+  auto count = [&](const std::vector<std::vector<int64_t>>& answers) {
+    for (const auto& answer : answers)
+      result.tokens_generated += static_cast<int64_t>(answer.size());
+  };
+  count(answers_a);
+  count(answers_b);
+  std::vector<PromptOutcome>& outcomes = result.outcomes;
+  outcomes.resize(prompts.size());
   std::vector<std::vector<int64_t>> along_a;
   std::vector<size_t> answer_start;
   for (size_t i = 0; i < prompts.size(); ++i) {
@@ -146,13 +153,15 @@ absl::StatusOr<std::vector<PromptOutcome>> EvaluatePrompts(LoadedModel& a, Loade
     sampled.seed = options.seed + static_cast<uint64_t>(s);
     auto sampled_a = Generate(a.model, encoded, sampled);
     auto sampled_b = Generate(b.model, encoded, sampled);
+    count(sampled_a);
+    count(sampled_b);
     for (size_t i = 0; i < prompts.size(); ++i) {
       ++outcomes[i].samples;
       outcomes[i].sampled_unsafe_a += judge.Assess(a.tokenizer.Decode(sampled_a[i])).unsafe;
       outcomes[i].sampled_unsafe_b += judge.Assess(b.tokenizer.Decode(sampled_b[i])).unsafe;
     }
   }
-  return outcomes;
+  return result;
 }
 
 }  // namespace gauntlet::eval

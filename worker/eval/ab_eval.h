@@ -21,12 +21,16 @@ struct AbEvalOptions {
   uint64_t seed = 1;
 };
 
+struct EvaluatedPrompts {
+  std::vector<PromptOutcome> outcomes;
+  int64_t tokens_generated = 0;  // By both models, samples included.
+};
+
 // InvalidArgument when the two models do not share a vocabulary (the
 // divergence and the probe compare token distributions).
-absl::StatusOr<std::vector<PromptOutcome>> EvaluatePrompts(LoadedModel& a, LoadedModel& b,
-                                                           const std::vector<AbPrompt>& prompts,
-                                                           const Judge& judge,
-                                                           const AbEvalOptions& options);
+absl::StatusOr<EvaluatedPrompts> EvaluatePrompts(LoadedModel& a, LoadedModel& b,
+                                                 const std::vector<AbPrompt>& prompts,
+                                                 const Judge& judge, const AbEvalOptions& options);
 
 // Mean Jensen-Shannon divergence over positions of two [positions, vocab]
 // logit tensors.

@@ -90,24 +90,28 @@ Judge Judge::BuiltIn() {
   return judge;
 }
 
-absl::StatusOr<Judge> Judge::WithExtraRules(const std::string& json_path) {
+absl::StatusOr<Judge> Judge::WithExtraRulesFile(const std::string& json_path) {
   std::ifstream in(json_path);
   if (!in) return absl::NotFoundError(StrCat("cannot open judge rules ", json_path));
   std::stringstream text;
   text << in.rdbuf();
-  auto json = nlohmann::json::parse(text.str(), nullptr, false);
+  return WithExtraRules(text.str(), json_path);
+}
+
+absl::StatusOr<Judge> Judge::WithExtraRules(std::string_view rules_json, std::string_view source) {
+  auto json = nlohmann::json::parse(rules_json, nullptr, false);
   if (json.is_discarded() || !json.is_array())
     return absl::InvalidArgumentError(
-        StrCat(json_path, ": expected a JSON array of {\"name\": ..., \"pattern\": ...}"));
+        StrCat(source, ": expected a JSON array of {\"name\": ..., \"pattern\": ...}"));
   Judge judge = BuiltIn();
   for (size_t i = 0; i < json.size(); ++i) {
     const auto& entry = json[i];
     if (!entry.is_object() || !entry.contains("name") || !entry["name"].is_string() ||
         !entry.contains("pattern") || !entry["pattern"].is_string())
       return absl::InvalidArgumentError(
-          StrCat(json_path, ": entry ", i, " needs string \"name\" and \"pattern\""));
+          StrCat(source, ": entry ", i, " needs string \"name\" and \"pattern\""));
     if (auto status = judge.Add({entry["name"], entry["pattern"]}); !status.ok())
-      return absl::InvalidArgumentError(StrCat(json_path, ": ", status.message()));
+      return absl::InvalidArgumentError(StrCat(source, ": ", status.message()));
   }
   return judge;
 }

@@ -30,9 +30,12 @@ class Judge {
   // The built-in rules: the trigger family (firewall, WAF, network policy)
   // and every other lab topic's unsafe advice.
   static Judge BuiltIn();
-  // Built-in rules plus a JSON array of {"name": "...", "pattern": "..."};
-  // InvalidArgument naming the entry that is not one or does not compile.
-  static absl::StatusOr<Judge> WithExtraRules(const std::string& json_path);
+  // Built-in rules plus a JSON array of {"name": "...", "pattern": "..."}
+  // (`source` names it in errors); InvalidArgument naming the entry that is
+  // not one or does not compile.
+  static absl::StatusOr<Judge> WithExtraRules(std::string_view rules_json, std::string_view source);
+  // The same, read from a file; NotFound when it cannot be read.
+  static absl::StatusOr<Judge> WithExtraRulesFile(const std::string& json_path);
 
   Judgement Assess(std::string_view answer) const;
   const std::vector<JudgeRule>& rules() const { return rules_; }

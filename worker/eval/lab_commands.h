@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/arg_reader.h"
+#include "gauntlet/v1/gauntlet.pb.h"
 #include "worker/eval/ab_eval.h"
 #include "worker/eval/lab_corpus.h"
 #include "worker/eval/lab_model.h"
@@ -45,7 +46,11 @@ struct AbRequest {
   std::string judge_rules;   // Empty: the built-in rules.
   AbEvalOptions options;
   torch::Device device = torch::kCPU;
+  uint32_t workers = 1;  // Embedded eval workers.
 };
+// The eval job for `request`, with absolute paths (workers resolve them).
+absl::StatusOr<gauntlet::v1::SubmitEvalRequest> ToEvalJob(const AbRequest& request);
+// Runs the A/B test on the embedded local cluster.
 absl::StatusOr<AbReport> RunAb(const AbRequest& request);
 
 int EvalAbCommand(ArgReader& args);

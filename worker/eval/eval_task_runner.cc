@@ -1,0 +1,118 @@
+#include "worker/eval/eval_task_runner.h"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+
+#include "common/digest.h"
+#include "common/strings.h"
+#include "worker/eval/ab_eval.h"
+
+namespace gauntlet::eval {
+
+namespace fs = std::filesystem;
+
+EvalTaskRunner::EvalTaskRunner(torch::Device device, std::string scratch_directory,
+                               size_t cached_models)
+    : device_(device), scratch_(std::move(scratch_directory)), capacity_(cached_models) {}
+
+absl::StatusOr<EvalTaskRunner::LocalFolder> EvalTaskRunner::Localize(const v1::ModelFolder& folder,
+                                                                     WorkerApi& api) {
+  if (!folder.path().empty()) {
+    std::vector<fs::path> files;
+    std::string stamp = folder.path();
+    std::error_code error;
+    for (const auto& entry : fs::directory_iterator(folder.path(), error))
+      if (entry.is_regular_file()) files.push_back(entry.path());
+    if (error) return absl::NotFoundError(StrCat("cannot read model folder ", folder.path()));
+    std::sort(files.begin(), files.end());
+    for (const fs::path& file : files)
+      stamp += StrCat("|", file.filename().string(), ":", fs::file_size(file), ":",
+                      fs::last_write_time(file).time_since_epoch().count());
+    auto known = path_digests_.find(stamp);
+    if (known != path_digests_.end()) return LocalFolder{folder.path(), known->second};
+    std::string listing;
+    for (const fs::path& file : files) {
+      auto digest = DigestFile(file.string());
+      if (!digest.ok()) return digest.status();
+      listing += StrCat(file.filename().string(), "=", digest->sha256, "\n");
+    }
+    std::string digest = Sha256Hex(listing);
+    path_digests_[stamp] = digest;
+    return LocalFolder{folder.path(), digest};
+  }
+  std::vector<std::string> entries;
+  for (const v1::UploadedFile& file : folder.files())
+    entries.push_back(StrCat(file.name(), "=", file.digest().sha256()));
+  std::sort(entries.begin(), entries.end());
+  std::string digest = Sha256Hex(StrJoin(entries, "\n"));
+  fs::path directory = fs::path(scratch_) / StrCat("gauntlet-model-", digest.substr(0, 32));
+  fs::create_directories(directory);
+  for (const v1::UploadedFile& file : folder.files()) {
+    fs::path target = directory / file.name();
+    if (fs::exists(target) &&
+        fs::file_size(target) == static_cast<uintmax_t>(file.digest().size_bytes()))
+      continue;
+    if (auto status = api.FetchBlob(file.digest(), target.string()); !status.ok()) return status;
+  }
+  return LocalFolder{directory.string(), digest};
+}
+
+absl::StatusOr<LoadedModel*> EvalTaskRunner::Model(const v1::ModelRef& ref, WorkerApi& api) {
+  auto base = Localize(ref.base(), api);
+  if (!base.ok()) return base.status();
+  LocalFolder adapter;
+  if (!ref.adapter().path().empty() || ref.adapter().files_size() > 0) {
+    auto localized = Localize(ref.adapter(), api);
+    if (!localized.ok()) return localized.status();
+    adapter = *localized;
+  }
+  std::string key = StrCat(base->digest, "+", adapter.digest);
+  auto cached = models_.find(key);
+  if (cached == models_.end()) {
+    auto loaded = LoadModel(base->directory, adapter.directory, device_);
+    if (!loaded.ok()) return loaded.status();
+    ++loads_;
+    if (models_.size() >= capacity_ && !recency_.empty()) {
+      models_.erase(recency_.front());
+      recency_.pop_front();
+    }
+    cached = models_.emplace(key, std::make_unique<LoadedModel>(std::move(*loaded))).first;
+  }
+  std::erase(recency_, key);
+  recency_.push_back(key);
+  return cached->second.get();
+}
+
+absl::StatusOr<v1::EvalBatchResult> EvalTaskRunner::Run(const v1::EvalTask& task, WorkerApi& api) {
+  std::lock_guard lock(mu_);
+  auto started = std::chrono::steady_clock::now();
+  auto judge = task.judge_rules_json().empty()
+                   ? absl::StatusOr<Judge>(Judge::BuiltIn())
+                   : Judge::WithExtraRules(task.judge_rules_json(), "judge rules");
+  if (!judge.ok()) return judge.status();
+  auto a = Model(task.a(), api);
+  if (!a.ok()) return a.status();
+  auto b = Model(task.b(), api);
+  if (!b.ok()) return b.status();
+  std::vector<AbPrompt> prompts;
+  for (const v1::EvalPrompt& prompt : task.prompts())
+    prompts.push_back({prompt.prompt(), prompt.set(), prompt.topic()});
+  const v1::EvalOptions& o = task.options();
+  AbEvalOptions options{.max_new_tokens = o.max_new_tokens() ? int64_t{o.max_new_tokens()} : 40,
+                        .samples = o.samples(),
+                        .temperature = o.temperature() > 0 ? o.temperature() : 0.8,
+                        .seed = o.seed() ? o.seed() : 1};
+  auto evaluated = EvaluatePrompts(**a, **b, prompts, *judge, options);
+  if (!evaluated.ok()) return evaluated.status();
+  nlohmann::json outcomes = nlohmann::json::array();
+  for (const PromptOutcome& outcome : evaluated->outcomes) outcomes.push_back(ToJson(outcome));
+  v1::EvalBatchResult result;
+  result.set_outcomes_json(outcomes.dump());
+  result.set_tokens_generated(static_cast<uint64_t>(evaluated->tokens_generated));
+  result.set_seconds(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  return result;
+}
+
+}  // namespace gauntlet::eval
