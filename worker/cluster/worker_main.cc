@@ -26,7 +26,8 @@ gauntlet-scan-sandbox process (rlimits, no new privileges, seccomp); a crash
 or hang kills only that process and the file gets an ERROR verdict.
 
   --coordinator HOST:PORT     The coordinator's gRPC address (required).
-  --metrics-listen HOST:PORT  Prometheus /metrics (default 127.0.0.1:9465; port 0 picks one).
+  --metrics-listen HOST:PORT  Prometheus /metrics (default 127.0.0.1:9465; port 0 picks one;
+                              none: no endpoint).
   --slots N                   Files scanned at once (default: one per core).
   --lease-batch N             Leases each slot takes per request (default 8).
   --name NAME                 Shown in the coordinator's logs (default: host name).
@@ -93,6 +94,12 @@ int Run(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   std::string coordinator, metrics_listen = "127.0.0.1:9465";
+#ifdef GAUNTLET_EVAL_WORKER
+  // civetweb cannot start its server in a process linked with Debian's
+  // libtorch (mg_start fails right after listen()); the coordinator exports
+  // the eval metrics (tasks, tokens, tokens/s, verdicts) instead.
+  metrics_listen = "none";
+#endif
   WorkerOptions options;
   options.slots = std::max(1u, std::thread::hardware_concurrency());
   char host[256] = "worker";
@@ -161,17 +168,19 @@ int Run(int argc, char** argv) {
 
   WorkerMetrics metrics;
   std::unique_ptr<prometheus::Exposer> exposer;
-  try {
-    exposer = std::make_unique<prometheus::Exposer>(metrics_listen);
-  } catch (const std::exception& e) {
-    std::cerr << "gauntlet-worker: cannot serve metrics on " << metrics_listen << ": " << e.what()
-              << "\n";
-    return 1;
+  if (metrics_listen != "none") {
+    try {
+      exposer = std::make_unique<prometheus::Exposer>(metrics_listen);
+    } catch (const std::exception& e) {
+      std::cerr << "gauntlet-worker: cannot serve metrics on " << metrics_listen << ": " << e.what()
+                << "\n";
+      return 1;
+    }
+    exposer->RegisterCollectable(metrics.registry());
+    auto ports = exposer->GetListeningPorts();
+    std::cout << "metrics on " << metrics_listen.substr(0, metrics_listen.rfind(':')) << ":"
+              << (ports.empty() ? 0 : ports.front()) << std::endl;
   }
-  exposer->RegisterCollectable(metrics.registry());
-  auto ports = exposer->GetListeningPorts();
-  std::cout << "metrics on " << metrics_listen.substr(0, metrics_listen.rfind(':')) << ":"
-            << (ports.empty() ? 0 : ports.front()) << std::endl;
 
   GrpcWorkerApi api(coordinator);
   SandboxRunner runner(sandbox);
