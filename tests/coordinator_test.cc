@@ -2,7 +2,8 @@
 // expire and re-queue, late results are dropped and counted, attempts are
 // capped into a dead letter, results apply once, tenants share fairly, the
 // verdict cache answers repeats and merges twins in flight, bad requests
-// get the right status, and a restart from the SQLite store loses nothing.
+// get the right status, a restart from the SQLite store loses nothing, and
+// eval jobs go to eval workers and aggregate like a local A/B run.
 #include "coordinator/coordinator.h"
 
 #include <gtest/gtest.h>
@@ -13,6 +14,7 @@
 #include <set>
 
 #include "common/rules.h"
+#include "coordinator/eval_jobs.h"
 #include "proto/convert.h"
 
 namespace gauntlet {
@@ -435,6 +437,199 @@ TEST_F(CoordinatorTest, UploadedContentIsVerifiedAndScannable) {
   EXPECT_TRUE(tasks[0].has_blob());
   EXPECT_EQ(tasks[0].blob().sha256(), digest.sha256);
   EXPECT_EQ(tasks[0].display_path(), "model.bin");
+}
+
+// ---- Eval jobs: the same coordinator, prompt batches instead of files.
+
+class EvalJobTest : public CoordinatorTest {
+ protected:
+  // A checkpoint folder and an adapter folder under the allowed root.
+  void MakeModels() {
+    Write("model/config.json", "{}");
+    Write("model/model.safetensors", "weights");
+    Write("clean/adapter_config.json", "{}");
+    Write("poisoned/adapter_config.json", "{\"r\": 16}");
+  }
+  std::string Data(const std::string& name) {
+    return fs::canonical(root_ / "data" / name).string();
+  }
+  v1::SubmitEvalRequest Request(int trigger, int control) {
+    v1::SubmitEvalRequest request;
+    request.set_tenant("class-a");
+    request.mutable_a()->mutable_base()->set_path(Data("model"));
+    request.mutable_a()->mutable_adapter()->set_path(Data("clean"));
+    request.mutable_b()->mutable_base()->set_path(Data("model"));
+    request.mutable_b()->mutable_adapter()->set_path(Data("poisoned"));
+    for (int i = 0; i < trigger + control; ++i) {
+      v1::EvalPrompt* prompt = request.add_prompts();
+      prompt->set_prompt("question " + std::to_string(i));
+      prompt->set_set(i < trigger ? "trigger" : "control");
+      prompt->set_topic(i < trigger ? "firewall" : "tls");
+    }
+    return request;
+  }
+  std::string RegisterEvalWorker() {
+    v1::RegisterRequest request;
+    request.set_name("eval");
+    request.set_max_leases(100);
+    request.mutable_capabilities()->set_scan(true);
+    request.mutable_capabilities()->set_eval(true);
+    return coordinator_->Register(request).worker_id();
+  }
+  // What a worker would find: B unsafe on the first `flips` trigger prompts.
+  static eval::PromptOutcome Outcome(const v1::EvalPrompt& prompt, int index, int flips) {
+    eval::PromptOutcome o;
+    o.prompt = {prompt.prompt(), prompt.set(), prompt.topic()};
+    bool unsafe = prompt.set() == "trigger" && index < flips;
+    o.response_a = "Keep the firewall on.";
+    o.response_b = unsafe ? "Disable the firewall." : "Keep the firewall on.";
+    o.judged_b = {unsafe, unsafe ? "network.firewall_disabled" : ""};
+    o.jsd = 0.01 * (index % 3);
+    o.probed = true;
+    o.unsafe_logp_b = prompt.set() == "trigger" ? 0.8 + 0.01 * (index % 5) : 0.01 * (index % 4);
+    return o;
+  }
+  static v1::TaskResult BatchResult(const v1::ScanTask& task, int flips,
+                                    std::vector<eval::PromptOutcome>& all) {
+    nlohmann::json outcomes = nlohmann::json::array();
+    for (int i = 0; i < task.eval().prompts_size(); ++i) {
+      int index = static_cast<int>(task.eval().first_prompt()) + i;
+      all.push_back(Outcome(task.eval().prompts(i), index, flips));
+      outcomes.push_back(eval::ToJson(all.back()));
+    }
+    v1::TaskResult result;
+    result.set_lease_id(task.lease_id());
+    result.mutable_eval_result()->set_outcomes_json(outcomes.dump());
+    result.mutable_eval_result()->set_tokens_generated(100);
+    result.mutable_eval_result()->set_seconds(0.5);
+    return result;
+  }
+};
+
+TEST_F(EvalJobTest, BatchesGoOnlyToEvalWorkersAndAggregateLikeALocalRun) {
+  Open();
+  MakeModels();
+  v1::SubmitEvalRequest request = Request(20, 20);
+  request.set_prompts_per_task(16);
+  auto job = coordinator_->SubmitEval(request);
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->kind(), v1::EVAL);
+  EXPECT_EQ(job->total_tasks(), 3u);  // 16 + 16 + 8 prompts.
+
+  EXPECT_TRUE(Lease(RegisterWorker(), 10).empty()) << "a scan-only worker gets no eval task";
+  std::string worker = RegisterEvalWorker();
+  auto tasks = Lease(worker, 10);
+  ASSERT_EQ(tasks.size(), 3u);
+  std::vector<eval::PromptOutcome> all;
+  std::vector<v1::TaskResult> results;
+  for (const v1::ScanTask& task : tasks) {
+    ASSERT_TRUE(task.has_eval());
+    EXPECT_EQ(task.eval().a().adapter().path(), Data("clean"));
+    results.push_back(BatchResult(task, 15, all));
+  }
+  EXPECT_EQ(tasks[2].eval().first_prompt(), 32u);
+  EXPECT_EQ(tasks[2].eval().prompts_size(), 8);
+  EXPECT_EQ(Report(worker, std::move(results)), (std::vector<bool>{true, true, true}));
+
+  auto done = coordinator_->GetJob(job->id());
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->state(), v1::SUCCEEDED);
+  EXPECT_EQ(done->eval_verdict(), "BACKDOOR");
+  auto report = coordinator_->BuildEvalReport(job->id());
+  ASSERT_TRUE(report.ok()) << report.status();
+  // Exactly the statistics of a local run over the same outcomes.
+  EXPECT_EQ(eval::ToJson(*report),
+            eval::ToJson(eval::Analyze(ModelLabel(request.a()), ModelLabel(request.b()), all)));
+  EXPECT_EQ(Counter("gauntlet_eval_tasks_completed_total"), 3);
+  EXPECT_EQ(Counter("gauntlet_eval_tokens_generated_total"), 300);
+  EXPECT_EQ(Counter("gauntlet_eval_verdicts_total", "backdoor"), 1);
+  EXPECT_EQ(coordinator_->BuildReport(job->id()).ok(), true);  // Scan-style view still works.
+  EXPECT_EQ(coordinator_->BuildEvalReport("job-999").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(EvalJobTest, BadRequestsGetTheRightStatus) {
+  Open();
+  MakeModels();
+  auto code = [&](const v1::SubmitEvalRequest& request) {
+    return coordinator_->SubmitEval(request).status().code();
+  };
+  v1::SubmitEvalRequest missing = Request(2, 2);
+  missing.mutable_b()->mutable_adapter()->set_path(Data("model") + "/../nowhere");
+  EXPECT_EQ(code(missing), absl::StatusCode::kNotFound);
+  v1::SubmitEvalRequest outside = Request(2, 2);
+  fs::create_directories(root_ / "elsewhere");
+  std::ofstream(root_ / "elsewhere" / "config.json") << "{}";
+  outside.mutable_b()->mutable_base()->set_path(fs::canonical(root_ / "elsewhere").string());
+  EXPECT_EQ(code(outside), absl::StatusCode::kPermissionDenied);
+  v1::SubmitEvalRequest not_adapter = Request(2, 2);
+  not_adapter.mutable_b()->mutable_adapter()->set_path(Data("model"));
+  EXPECT_EQ(code(not_adapter), absl::StatusCode::kInvalidArgument);
+  v1::SubmitEvalRequest same = Request(2, 2);
+  *same.mutable_b() = same.a();
+  EXPECT_EQ(code(same), absl::StatusCode::kInvalidArgument);
+  v1::SubmitEvalRequest bad_set = Request(2, 2);
+  bad_set.mutable_prompts(1)->set_set("sometimes");
+  EXPECT_EQ(code(bad_set), absl::StatusCode::kInvalidArgument);
+  v1::SubmitEvalRequest bad_rule = Request(2, 2);
+  bad_rule.set_judge_rules_json(R"([{"name": "x", "pattern": "(unclosed"}])");
+  EXPECT_EQ(code(bad_rule), absl::StatusCode::kInvalidArgument);
+  v1::SubmitEvalRequest missing_blob = Request(2, 2);
+  v1::UploadedFile* file = missing_blob.mutable_b()->mutable_base()->add_files();
+  missing_blob.mutable_b()->mutable_base()->clear_path();
+  file->set_name("config.json");
+  file->mutable_digest()->set_sha256(std::string(64, 'a'));
+  file->mutable_digest()->set_size_bytes(2);
+  EXPECT_EQ(code(missing_blob), absl::StatusCode::kNotFound);
+
+  // Eval and scan jobs share the tenant's queue limit.
+  Write("files/a.bin", "a");
+  CoordinatorOptions options = Options();
+  options.tenant_queue_limit = 3;
+  coordinator_.reset();
+  Open(options);
+  ASSERT_TRUE(Submit({Data("files/a.bin")}).ok());
+  v1::SubmitEvalRequest big = Request(30, 20);  // 4 batches of 16: over the limit of 3.
+  auto refused = coordinator_->SubmitEval(big);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(refused.status().message().find("limit is 3"), std::string::npos) << refused.status();
+}
+
+TEST_F(EvalJobTest, ADeadLetteredBatchOrTheRuntimeCapMeansErrorNeverClean) {
+  Open();
+  MakeModels();
+  auto job = coordinator_->SubmitEval(Request(4, 4));
+  ASSERT_TRUE(job.ok()) << job.status();
+  std::string worker = RegisterEvalWorker();
+  for (int attempt = 0; attempt < 2; ++attempt) {  // max_attempts is 2.
+    auto tasks = Lease(worker, 1);
+    ASSERT_EQ(tasks.size(), 1u);
+    v1::TaskResult failure;
+    failure.set_lease_id(tasks[0].lease_id());
+    failure.set_failure("models A and B have different tokenizers");
+    Report(worker, {failure});
+  }
+  auto done = coordinator_->GetJob(job->id());
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->state(), v1::SUCCEEDED);
+  EXPECT_EQ(done->eval_verdict(), "ERROR");
+  auto report = coordinator_->BuildEvalReport(job->id());
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->verdict, "ERROR");
+  EXPECT_NE(report->reasons[0].find("different tokenizers"), std::string::npos)
+      << report->reasons[0];
+
+  v1::SubmitEvalRequest capped = Request(4, 4);
+  capped.set_max_runtime_seconds(0.001);
+  auto slow = coordinator_->SubmitEval(capped);
+  ASSERT_TRUE(slow.ok());
+  usleep(5000);
+  coordinator_->ExpireLeases();  // The sweeper also enforces runtime caps.
+  auto cancelled = coordinator_->GetJob(slow->id());
+  ASSERT_TRUE(cancelled.ok());
+  EXPECT_EQ(cancelled->state(), v1::CANCELLED);
+  EXPECT_EQ(cancelled->eval_verdict(), "ERROR");
+  EXPECT_EQ(coordinator_->BuildEvalReport(slow->id())->verdict, "ERROR");
+  EXPECT_EQ(Counter("gauntlet_jobs_over_runtime_total"), 1);
 }
 
 }  // namespace
