@@ -657,8 +657,10 @@ absl::StatusOr<eval::AbReport> Coordinator::BuildEvalReport(const std::string& j
 v1::RegisterResponse Coordinator::Register(const v1::RegisterRequest& request) {
   std::lock_guard lock(mu_);
   std::string id = NewId("w-");
-  WorkerState worker{request.name(), std::max<uint32_t>(1, request.max_leases()), 0,
-                     request.draining(), Now()};
+  WorkerState worker{.name = request.name(),
+                     .max_leases = std::max<uint32_t>(1, request.max_leases()),
+                     .draining = request.draining(),
+                     .last_seen = Now()};
   // A worker that names no capabilities is a scan worker.
   if (request.has_capabilities()) {
     worker.scan = request.capabilities().scan();

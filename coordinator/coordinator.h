@@ -152,8 +152,8 @@ class Coordinator {
     uint32_t max_leases = 1;
     uint32_t held = 0;
     bool draining = false;
-    bool scan = true, eval = false;  // Capabilities: which job kinds it takes.
     double last_seen = 0;
+    bool scan = true, eval = false;  // Capabilities: which job kinds it takes.
   };
   struct TenantState {
     std::deque<int64_t> jobs;  // Jobs with unfinished tasks, in rotation order.
