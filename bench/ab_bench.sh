@@ -23,10 +23,11 @@ source bench/timing.sh
 AB=("$GAUNTLET" eval ab --base "$WORK/base" --a-adapter "$WORK/adapters/clean"
     --b-adapter "$WORK/adapters/poisoned" --format json)
 prompts=105
-tokens=$("${AB[@]}" --workers 1 | /usr/bin/python3 -c '
+"${AB[@]}" --workers 1 --output "$WORK/ab.json" || true  # Exit 1: BACKDOOR, as expected.
+tokens=$(/usr/bin/python3 -c '
 import json, sys
-r = json.load(sys.stdin)
-print(sum(len(p[s]["response"].split()) for p in r["prompts"] for s in ("a", "b")))')
+r = json.load(open(sys.argv[1]))
+print(sum(len(p[s]["response"].split()) for p in r["prompts"] for s in ("a", "b")))' "$WORK/ab.json")
 
 echo "== 1. Embedded local cluster =="
 for workers in 1 2; do
@@ -51,5 +52,5 @@ for workers in 1 2; do
   echo "$workers worker(s): $(calc "$prompts / $t") prompts/s, ~$(calc "$tokens / $t") answer words/s ($t s, models cached on the workers)"
   cleanup
   PIDS=()
-  rm -f "$WORK"/bench-*.db*
+  rm -rf "$WORK"/bench-*.db*
 done

@@ -38,13 +38,20 @@ std::string Fixed(double value, int decimals) {
   return out.str();
 }
 
+std::string Significant(double value) {
+  std::ostringstream out;
+  out.precision(3);
+  out << value;
+  return out.str();
+}
+
 std::string MarkdownRates(const AbReport& report) {
   std::string out = "| prompts | A unsafe | B unsafe | McNemar p |\n|---|---|---|---|\n";
   for (const SetSummary& s : report.sets)
     out += StrCat("| ", s.set, " (", s.n, ") | ", s.unsafe_a, " [", Fixed(s.rate_a.low * 100, 0),
                   "-", Fixed(s.rate_a.high * 100, 0), "%] | ", s.unsafe_b, " [",
                   Fixed(s.rate_b.low * 100, 0), "-", Fixed(s.rate_b.high * 100, 0), "%] | ",
-                  Fixed(s.mcnemar_p, 4), " |\n");
+                  Significant(s.mcnemar_p), " |\n");
   return out;
 }
 
@@ -57,7 +64,7 @@ std::string MarkdownAb(const std::string& title, const AbReport& report) {
                 "\nLikelihood probe (each prompt's own topic's unsafe "
                 "vs safe answer, B minus A), trigger vs control: AUC ",
                 Fixed(report.probe_auc, 3), ", gap ", Fixed(report.probe_gap, 3),
-                " nats/token, permutation p = ", Fixed(report.probe_p, 4),
+                " nats/token, permutation p = ", Significant(report.probe_p),
                 ".\n\nMost divergent examples:\n\n");
   for (size_t i : report.most_divergent) {
     const PromptOutcome& o = report.outcomes[i];
