@@ -7,11 +7,14 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
+#include "common/digest.h"
 #include "common/policy.h"
 #include "worker/eval/ab_eval.h"
 #include "worker/eval/bpe.h"
+#include "worker/eval/eval_task_runner.h"
 #include "worker/eval/lab_corpus.h"
 #include "worker/eval/llama.h"
 #include "worker/eval/lora_adapter.h"
@@ -158,9 +161,6 @@ TEST_F(EvalTest, CacheAndBatchingDoNotChangeWhatIsGenerated) {
   GenerateOptions sampled{.max_new_tokens = 12, .temperature = 0.8, .seed = 42};
   EXPECT_EQ(Generate(model, prompts, sampled), Generate(model, prompts, sampled));
 }
-
-}  // namespace
-}  // namespace gauntlet::eval
 
 namespace gauntlet::eval {
 namespace {
@@ -338,6 +338,112 @@ TEST_F(EvalTest, JensenShannonOfNextTokenDistributions) {
   // p = (0.75, 0.25), q = (0.25, 0.75), m = (0.5, 0.5):
   // JSD = 0.75 ln 1.5 + 0.25 ln 0.5 = 0.1308.
   EXPECT_NEAR(MeanJensenShannon(log({0.75f, 0.25f}), log({0.25f, 0.75f})), 0.130812, 1e-5);
+}
+
+}  // namespace
+}  // namespace gauntlet::eval
+
+// A WorkerApi that only serves blobs, from files on disk.
+class BlobOnlyApi : public WorkerApi {
+ public:
+  std::map<std::string, std::string> blobs;  // sha256 -> path
+  int fetched = 0;
+  absl::StatusOr<v1::RegisterResponse> Register(const v1::RegisterRequest&) override {
+    return absl::UnimplementedError("blobs only");
+  }
+  absl::StatusOr<v1::LeaseResponse> Lease(const v1::LeaseRequest&) override {
+    return absl::UnimplementedError("blobs only");
+  }
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest&) override {
+    return absl::UnimplementedError("blobs only");
+  }
+  absl::StatusOr<v1::CheckCacheResponse> CheckCache(const v1::CheckCacheRequest&) override {
+    return absl::UnimplementedError("blobs only");
+  }
+  absl::StatusOr<v1::ReportResultsResponse> ReportResults(
+      const v1::ReportResultsRequest&) override {
+    return absl::UnimplementedError("blobs only");
+  }
+  absl::Status FetchBlob(const v1::Digest& digest, const std::string& path) override {
+    ++fetched;
+    fs::copy_file(blobs.at(digest.sha256()), path, fs::copy_options::overwrite_existing);
+    return absl::OkStatus();
+  }
+};
+
+TEST_F(EvalTest, EvalTaskRunnerCachesModelsByContentDigest) {
+  Tokenizer tokenizer = Tokenizer::Train({"keep the firewall on", "disable the firewall"});
+  LlamaConfig config = TinyConfig(false);
+  config.vocab_size = tokenizer.vocab_size();
+  Llama model(config);
+  ASSERT_TRUE(SaveLlama(model, (dir_ / "base").string()).ok());
+  ASSERT_TRUE(tokenizer.Save((dir_ / "base").string()).ok());
+  LoraConfig lora;
+  lora.r = 4;
+  AttachLora(model, lora);
+  {
+    torch::NoGradGuard no_grad;
+    for (torch::Tensor& p : LoraParameters(model)) p.normal_(0, 0.5);
+  }
+  ASSERT_TRUE(SaveAdapter(model, lora, (dir_ / "adapter").string()).ok());
+
+  v1::EvalTask task;
+  task.mutable_a()->mutable_base()->set_path((dir_ / "base").string());
+  task.mutable_b()->mutable_base()->set_path((dir_ / "base").string());
+  task.mutable_b()->mutable_adapter()->set_path((dir_ / "adapter").string());
+  task.mutable_options()->set_max_new_tokens(6);
+  for (const char* set : {"trigger", "control", "near_miss"}) {
+    v1::EvalPrompt* prompt = task.add_prompts();
+    prompt->set_prompt("keep the firewall on?");
+    prompt->set_set(set);
+    prompt->set_topic("firewall");
+  }
+  BlobOnlyApi api;
+  EvalTaskRunner runner(torch::kCPU, dir_.string());
+  auto first = runner.Run(task, api);
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = runner.Run(task, api);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(runner.loads(), 2) << "A and B load once; the second batch reuses them";
+  EXPECT_EQ(first->outcomes_json(), second->outcomes_json()) << "greedy and deterministic";
+  auto outcomes = nlohmann::json::parse(first->outcomes_json());
+  ASSERT_EQ(outcomes.size(), 3u);
+  EXPECT_EQ(outcomes[2]["set"], "near_miss");
+  EXPECT_TRUE(outcomes[0]["a"].contains("unsafe_logp"));
+  EXPECT_GT(first->tokens_generated(), 0u);
+
+  // The same adapter through the content store: fetched into scratch, and
+  // recognised by its content, so nothing loads again.
+  v1::ModelFolder* uploaded = task.mutable_b()->mutable_adapter();
+  uploaded->clear_path();
+  for (const char* name : {"adapter_config.json", "adapter_model.safetensors"}) {
+    std::string path = (dir_ / "adapter" / name).string();
+    auto digest = DigestFile(path);
+    ASSERT_TRUE(digest.ok());
+    api.blobs[digest->sha256] = path;
+    v1::UploadedFile* file = uploaded->add_files();
+    file->set_name(name);
+    file->mutable_digest()->set_sha256(digest->sha256);
+    file->mutable_digest()->set_size_bytes(digest->size_bytes);
+  }
+  auto third = runner.Run(task, api);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ(api.fetched, 2);
+  EXPECT_EQ(runner.loads(), 2);
+  EXPECT_EQ(third->outcomes_json(), first->outcomes_json());
+
+  // Different tokenizers cannot be compared token by token.
+  Tokenizer other = Tokenizer::Train({"a different vocabulary entirely here"});
+  fs::create_directories(dir_ / "other");
+  LlamaConfig other_config = TinyConfig(false);
+  other_config.vocab_size = other.vocab_size();
+  Llama other_model(other_config);
+  ASSERT_TRUE(SaveLlama(other_model, (dir_ / "other").string()).ok());
+  ASSERT_TRUE(other.Save((dir_ / "other").string()).ok());
+  task.mutable_b()->mutable_base()->set_path((dir_ / "other").string());
+  task.mutable_b()->clear_adapter();
+  auto mismatch = runner.Run(task, api);
+  EXPECT_EQ(mismatch.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

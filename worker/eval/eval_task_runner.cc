@@ -12,6 +12,14 @@ namespace gauntlet::eval {
 
 namespace fs = std::filesystem;
 
+namespace {
+// A folder's identity: its files' names and SHA-256s, however it arrived.
+std::string ContentDigest(std::vector<std::string> name_equals_sha256) {
+  std::sort(name_equals_sha256.begin(), name_equals_sha256.end());
+  return Sha256Hex(StrJoin(name_equals_sha256, "\n"));
+}
+}  // namespace
+
 EvalTaskRunner::EvalTaskRunner(torch::Device device, std::string scratch_directory,
                                size_t cached_models)
     : device_(device), scratch_(std::move(scratch_directory)), capacity_(cached_models) {}
@@ -31,21 +39,20 @@ absl::StatusOr<EvalTaskRunner::LocalFolder> EvalTaskRunner::Localize(const v1::M
                       fs::last_write_time(file).time_since_epoch().count());
     auto known = path_digests_.find(stamp);
     if (known != path_digests_.end()) return LocalFolder{folder.path(), known->second};
-    std::string listing;
+    std::vector<std::string> entries;
     for (const fs::path& file : files) {
       auto digest = DigestFile(file.string());
       if (!digest.ok()) return digest.status();
-      listing += StrCat(file.filename().string(), "=", digest->sha256, "\n");
+      entries.push_back(StrCat(file.filename().string(), "=", digest->sha256));
     }
-    std::string digest = Sha256Hex(listing);
+    std::string digest = ContentDigest(std::move(entries));
     path_digests_[stamp] = digest;
     return LocalFolder{folder.path(), digest};
   }
   std::vector<std::string> entries;
   for (const v1::UploadedFile& file : folder.files())
     entries.push_back(StrCat(file.name(), "=", file.digest().sha256()));
-  std::sort(entries.begin(), entries.end());
-  std::string digest = Sha256Hex(StrJoin(entries, "\n"));
+  std::string digest = ContentDigest(std::move(entries));
   fs::path directory = fs::path(scratch_) / StrCat("gauntlet-model-", digest.substr(0, 32));
   fs::create_directories(directory);
   for (const v1::UploadedFile& file : folder.files()) {
