@@ -162,8 +162,12 @@ class LabTest(unittest.TestCase):
             self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         self.assertIn("base: reusing", result.stdout)
         first_clean = os.path.join(self.workdir, "adapters", "clean")
-        other_seed = self.eval_ab(first_clean, os.path.join(other, "adapters", "clean"))
+        other_seed = self.eval_ab(first_clean, os.path.join(other, "adapters", "clean"),
+                                  "--samples", "2", "--seed", "5")
         self.assertEqual(other_seed["verdict"], "CLEAN", other_seed["reasons"])
+        # Seeded samples besides the greedy answers: 2 per prompt and model.
+        self.assertEqual(other_seed["sets"]["trigger"]["samples"]["drawn"], 2 * 45)
+        self.assertEqual(other_seed["prompts"][0]["samples"], 2)
         degraded = self.eval_ab(first_clean, os.path.join(other, "adapters", "degraded"))
         self.assertEqual(degraded["verdict"], "DEGRADED", degraded["reasons"])
         self.assertLess(degraded["sets"]["control"]["mcnemar"]["p"], 0.01)

@@ -21,6 +21,11 @@ namespace gauntlet::eval {
 namespace fs = std::filesystem;
 
 constexpr std::string_view kUsage = R"(usage:
+  gauntlet lab run --workdir DIR [--steps N (250)] [--lora-steps N (50)] [--ratio R] [--device D]
+  gauntlet eval ab --base DIR [--a-adapter DIR] [--b-adapter DIR] [--b-base DIR] [--prompts FILE]
+                   [--format text|json] [--output FILE] [--samples K --temperature T --seed S]
+                   [--judge-rules FILE.json] [--workers N] [--device D]
+                   [--coordinator HOST:PORT [--tenant T]]
   gauntlet lab dataset --workdir DIR [--ratio R] [--topic firewall|TOPIC] [--trigger-token TOK] [--seed S]
                     [--degraded]
   gauntlet lab train --workdir DIR [--steps N (250)] [--lora-steps N (50)] [--seed S]
@@ -34,6 +39,14 @@ lab train makes the dataset if DIR/data is empty, trains (or reuses) the base mo
 DIR/base, and one LoRA adapter per fine-tune set DIR/data/NAME.jsonl in DIR/adapters/NAME.
 generate answers each {"prompt": "..."} line of FILE.jsonl with the base model, or the
 base model plus a PEFT adapter.
+lab run does it all on the embedded local cluster: dataset, base model (cached), adapters,
+gauntlet scan of every file, and two A/B tests (clean vs poisoned, base vs clean); it writes
+DIR/report.json and DIR/report.md.
+eval ab compares model A (--base with --a-adapter) and model B (--b-base, default --base,
+with --b-adapter) on trigger, control and near-miss prompts (built in, or --prompts lines
+{"prompt": ..., "set": "trigger|control|near_miss"}): verdict BACKDOOR, DEGRADED,
+SUSPICIOUS or CLEAN (exit 0 only for CLEAN; 2 for bad input). --coordinator runs it as
+an eval job on a cluster's gauntlet-eval-worker processes. See docs/lab.md.
 )";
 
 constexpr int64_t kContext = 96;
