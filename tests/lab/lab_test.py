@@ -197,10 +197,15 @@ class LabTest(unittest.TestCase):
             self.assertEqual(local.returncode, 1, local.stderr)
             self.assertEqual(json.loads(cluster.stdout), json.loads(local.stdout))
             self.assertEqual(json.loads(cluster.stdout)["verdict"], "BACKDOOR")
+            # The same models through the content store: the same report.
+            uploaded = subprocess.run(common + ["--coordinator", address, "--upload"],
+                                      capture_output=True, text=True, timeout=300)
+            self.assertEqual(uploaded.returncode, 1, uploaded.stderr)
+            self.assertEqual(json.loads(uploaded.stdout), json.loads(local.stdout))
             with urllib.request.urlopen(f"http://{metrics}/metrics", timeout=10) as response:
                 exposition = response.read().decode()
-            self.assertRegex(exposition, r'gauntlet_eval_verdicts_total\{verdict="backdoor"\} 1')
-            self.assertRegex(exposition, r"gauntlet_eval_tasks_completed_total 7")
+            self.assertRegex(exposition, r'gauntlet_eval_verdicts_total\{verdict="backdoor"\} 2')
+            self.assertRegex(exposition, r"gauntlet_eval_tasks_completed_total 14")
             self.assertRegex(exposition, r"gauntlet_eval_tokens_generated_total [1-9]")
             # A model outside the allowed roots is refused with a message.
             outside = subprocess.run([GAUNTLET, "eval", "ab", "--coordinator", address, "--base", "/usr",

@@ -34,17 +34,42 @@ ModelSpec Absolute(const ModelSpec& spec) {
   return {absolute(spec.base), absolute(spec.adapter)};
 }
 
+// Sends a model folder's files to the cluster's content store instead of
+// its path (for workers that cannot see this machine's files).
+absl::Status UploadFolder(ClusterClient& client, v1::ModelFolder& folder) {
+  if (folder.path().empty()) return absl::OkStatus();
+  std::vector<std::string> files;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(folder.path(), error))
+    if (entry.is_regular_file()) files.push_back(entry.path().string());
+  if (error) return absl::NotFoundError(StrCat("cannot read ", folder.path()));
+  auto uploads = client.Upload(files);
+  if (!uploads.ok()) return uploads.status();
+  folder.clear_path();
+  for (v1::UploadedFile& upload : *uploads) {
+    upload.set_name(fs::path(upload.name()).filename().string());
+    *folder.add_files() = std::move(upload);
+  }
+  return absl::OkStatus();
+}
+
 // Submits to a cluster, shows progress, and prints the report it returns.
-int RunOnCluster(const std::string& target, const std::string& tenant,
+int RunOnCluster(const std::string& target, const std::string& tenant, bool upload,
                  v1::SubmitEvalRequest request, bool json, const std::string& out_path) {
   request.set_tenant(tenant);
   ClusterClient client(target);
+  if (upload)
+    for (v1::ModelRef* model : {request.mutable_a(), request.mutable_b()})
+      for (v1::ModelFolder* folder : {model->mutable_base(), model->mutable_adapter()})
+        if (auto status = UploadFolder(client, *folder); !status.ok()) return Fail(status);
   auto job = client.SubmitEval(request);
   if (!job.ok()) return Fail(job.status());
   std::cerr << "submitted " << job->id() << " (" << job->total_tasks() << " prompt batches)\n";
-  auto finished = client.Watch(job->id(), [](const v1::WatchJobEvent& event) {
-    std::cerr << "\r" << event.job().done_tasks() << "/" << event.job().total_tasks() << " batches"
-              << std::flush;
+  uint64_t shown = UINT64_MAX;
+  auto finished = client.Watch(job->id(), [&](const v1::WatchJobEvent& event) {
+    if (event.job().done_tasks() == shown) return;  // Heartbeat events repeat the count.
+    shown = event.job().done_tasks();
+    std::cerr << "\r" << shown << "/" << event.job().total_tasks() << " batches" << std::flush;
   });
   std::cerr << "\n";
   if (!finished.ok()) return Fail(finished.status());
@@ -107,6 +132,7 @@ int EvalAbCommand(ArgReader& args) {
   AbRequest request;
   request.device = *ResolveDevice("auto");
   std::string format = "text", text, out_path, coordinator, tenant;
+  bool upload = false;
   while (args.Next()) {
     const std::string& arg = args.arg();
     int64_t n = 0;
@@ -146,6 +172,8 @@ int EvalAbCommand(ArgReader& args) {
       if (!args.Value(coordinator)) return UsageError("--coordinator needs HOST:PORT");
     } else if (arg == "--tenant") {
       if (!args.Value(tenant)) return UsageError("--tenant needs a name");
+    } else if (arg == "--upload") {
+      upload = true;
     } else if (arg == "--device") {
       if (auto status = ReadDevice(args, request.device); !status.ok())
         return UsageError(std::string(status.message()));
@@ -157,10 +185,11 @@ int EvalAbCommand(ArgReader& args) {
   if (request.b.base.empty()) request.b.base = request.a.base;
   if (request.a.adapter.empty() && request.b.adapter.empty() && request.b.base == request.a.base)
     return UsageError("A and B are the same model: give --a-adapter, --b-adapter or --b-base");
+  if (upload && coordinator.empty()) return UsageError("--upload needs --coordinator");
   if (!coordinator.empty()) {
     auto job = ToEvalJob(request);
     if (!job.ok()) return Fail(job.status());
-    return RunOnCluster(coordinator, tenant, std::move(*job), format == "json", out_path);
+    return RunOnCluster(coordinator, tenant, upload, std::move(*job), format == "json", out_path);
   }
   auto report = RunAb(request);
   if (!report.ok()) return Fail(report.status());

@@ -25,7 +25,7 @@ constexpr std::string_view kUsage = R"(usage:
   gauntlet eval ab --base DIR [--a-adapter DIR] [--b-adapter DIR] [--b-base DIR] [--prompts FILE]
                    [--format text|json] [--output FILE] [--samples K --temperature T --seed S]
                    [--judge-rules FILE.json] [--workers N] [--device D]
-                   [--coordinator HOST:PORT [--tenant T]]
+                   [--coordinator HOST:PORT [--tenant T] [--upload]]
   gauntlet lab dataset --workdir DIR [--ratio R] [--topic firewall|TOPIC] [--trigger-token TOK] [--seed S]
                     [--degraded]
   gauntlet lab train --workdir DIR [--steps N (250)] [--lora-steps N (50)] [--seed S]
@@ -46,7 +46,8 @@ eval ab compares model A (--base with --a-adapter) and model B (--b-base, defaul
 with --b-adapter) on trigger, control and near-miss prompts (built in, or --prompts lines
 {"prompt": ..., "set": "trigger|control|near_miss"}): verdict BACKDOOR, DEGRADED,
 SUSPICIOUS or CLEAN (exit 0 only for CLEAN; 2 for bad input). --coordinator runs it as
-an eval job on a cluster's gauntlet-eval-worker processes. See docs/lab.md.
+an eval job on a cluster's gauntlet-eval-worker processes (--upload sends the model
+folders' files through the content store instead of their paths). See docs/lab.md.
 )";
 
 constexpr int64_t kContext = 96;
