@@ -625,9 +625,14 @@ absl::StatusOr<eval::AbReport> Coordinator::BuildEvalReport(const std::string& j
   auto id = ParseJobName(job_id);
   if (!id) return absl::InvalidArgumentError(StrCat("'", job_id, "' is not a job id (job-N)"));
   std::lock_guard lock(mu_);
+  return EvalReport(*id);
+}
+
+absl::StatusOr<eval::AbReport> Coordinator::EvalReport(int64_t id) {
+  const std::string job_id = JobName(id);
   auto job = db_->Prepare("SELECT kind, eval_spec, total, state FROM jobs WHERE id = ?");
   if (!job.ok()) return job.status();
-  job->Bind(1, *id);
+  job->Bind(1, id);
   auto found = job->Step();
   if (!found.ok()) return found.status();
   if (!*found) return absl::NotFoundError(StrCat("no job ", job_id));
@@ -638,7 +643,7 @@ absl::StatusOr<eval::AbReport> Coordinator::BuildEvalReport(const std::string& j
   int64_t total = job->Int(2);
   bool cancelled = job->Int(3) == v1::CANCELLED;
   job->Reset();
-  auto results = StoredResults(*id, "id");
+  auto results = StoredResults(id, "id");
   if (!results.ok()) return results.status();
   eval::AbReport report = AggregateEvalJob(spec.label_a(), spec.label_b(), *results);
   if (cancelled || static_cast<int64_t>(results->size()) < total) {
@@ -1067,15 +1072,8 @@ void Coordinator::FinishJobIfDone(JobState& job) {
   if (job.proto.done_tasks() < job.proto.total_tasks()) return;
   std::string eval_verdict;
   if (job.proto.kind() == v1::EVAL) {
-    auto spec = db_->Prepare("SELECT eval_spec FROM jobs WHERE id = ?");
-    auto results = StoredResults(job.id, "id");
-    if (spec.ok() && results.ok()) {
-      spec->Bind(1, job.id);
-      v1::SubmitEvalRequest request;
-      if (auto row = spec->Step(); row.ok() && *row)
-        request.ParseFromString(std::string(spec->Text(0)));
-      spec->Reset();
-      eval_verdict = AggregateEvalJob(request.label_a(), request.label_b(), *results).verdict;
+    if (auto report = EvalReport(job.id); report.ok()) {
+      eval_verdict = report->verdict;
       metrics_.EvalJobCompleted(eval_verdict);
     }
   }

@@ -169,6 +169,8 @@ class Coordinator {
   absl::StatusOr<v1::Job> InsertJob(NewJob spec);
   // Every finished task's stored result of a job, in `order` (SQL).
   absl::StatusOr<std::vector<v1::FileResult>> StoredResults(int64_t job_id, std::string_view order);
+  // BuildEvalReport's work, with mu_ held.
+  absl::StatusOr<eval::AbReport> EvalReport(int64_t job_id);
   absl::Status CancelLocked(JobState& job);
   void CancelOverdueJobs();
 

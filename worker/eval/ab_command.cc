@@ -34,6 +34,16 @@ ModelSpec Absolute(const ModelSpec& spec) {
   return {absolute(spec.base), absolute(spec.adapter)};
 }
 
+// The report on stdout, or in `out_path` when one is given.
+absl::Status Emit(const std::string& rendered, const std::string& out_path) {
+  if (out_path.empty()) {
+    std::cout << rendered;
+  } else if (!(std::ofstream(out_path, std::ios::trunc) << rendered)) {
+    return absl::InternalError(StrCat("cannot write ", out_path));
+  }
+  return absl::OkStatus();
+}
+
 // Sends a model folder's files to the cluster's content store instead of
 // its path (for workers that cannot see this machine's files).
 absl::Status UploadFolder(ClusterClient& client, v1::ModelFolder& folder) {
@@ -76,11 +86,7 @@ int RunOnCluster(const std::string& target, const std::string& tenant, bool uplo
   auto report = client.Report(job->id(), json ? v1::JSON : v1::TEXT);
   if (!report.ok()) return Fail(report.status());
   std::string rendered = *report + (json ? "\n" : "");
-  if (out_path.empty()) {
-    std::cout << rendered;
-  } else if (!(std::ofstream(out_path, std::ios::trunc) << rendered)) {
-    return Fail(absl::InternalError(StrCat("cannot write ", out_path)));
-  }
+  if (auto status = Emit(rendered, out_path); !status.ok()) return Fail(status);
   if (finished->state() == v1::CANCELLED) return 2;
   auto verdict = client.Get(job->id());
   return verdict.ok() && verdict->eval_verdict() == "CLEAN" ? 0 : 1;
@@ -194,11 +200,7 @@ int EvalAbCommand(ArgReader& args) {
   auto report = RunAb(request);
   if (!report.ok()) return Fail(report.status());
   std::string rendered = format == "json" ? ToJson(*report).dump(2) + "\n" : ToText(*report);
-  if (out_path.empty()) {
-    std::cout << rendered;
-  } else if (!(std::ofstream(out_path, std::ios::trunc) << rendered)) {
-    return Fail(absl::InternalError(StrCat("cannot write ", out_path)));
-  }
+  if (auto status = Emit(rendered, out_path); !status.ok()) return Fail(status);
   // Like `gauntlet scan`: 0 when nothing is wrong, 1 when the verdict needs action.
   return report->verdict == "CLEAN" ? 0 : 1;
 }

@@ -34,9 +34,13 @@ absl::StatusOr<EvalTaskRunner::LocalFolder> EvalTaskRunner::Localize(const v1::M
       if (entry.is_regular_file()) files.push_back(entry.path());
     if (error) return absl::NotFoundError(StrCat("cannot read model folder ", folder.path()));
     std::sort(files.begin(), files.end());
-    for (const fs::path& file : files)
-      stamp += StrCat("|", file.filename().string(), ":", fs::file_size(file), ":",
-                      fs::last_write_time(file).time_since_epoch().count());
+    for (const fs::path& file : files) {
+      uintmax_t size = fs::file_size(file, error);
+      auto written = fs::last_write_time(file, error);
+      if (error) return absl::NotFoundError(StrCat("cannot read ", file.string()));
+      stamp +=
+          StrCat("|", file.filename().string(), ":", size, ":", written.time_since_epoch().count());
+    }
     auto known = path_digests_.find(stamp);
     if (known != path_digests_.end()) return LocalFolder{folder.path(), known->second};
     std::vector<std::string> entries;
@@ -54,12 +58,13 @@ absl::StatusOr<EvalTaskRunner::LocalFolder> EvalTaskRunner::Localize(const v1::M
     entries.push_back(StrCat(file.name(), "=", file.digest().sha256()));
   std::string digest = ContentDigest(std::move(entries));
   fs::path directory = fs::path(scratch_) / StrCat("gauntlet-model-", digest.substr(0, 32));
-  fs::create_directories(directory);
+  std::error_code error;
+  fs::create_directories(directory, error);
+  if (error) return absl::InternalError(StrCat("cannot create ", directory.string()));
   for (const v1::UploadedFile& file : folder.files()) {
     fs::path target = directory / file.name();
-    if (fs::exists(target) &&
-        fs::file_size(target) == static_cast<uintmax_t>(file.digest().size_bytes()))
-      continue;
+    uintmax_t present = fs::file_size(target, error);  // Fetched by an earlier task?
+    if (!error && present == static_cast<uintmax_t>(file.digest().size_bytes())) continue;
     if (auto status = api.FetchBlob(file.digest(), target.string()); !status.ok()) return status;
   }
   return LocalFolder{directory.string(), digest};

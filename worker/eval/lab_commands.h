@@ -4,6 +4,7 @@
 #define GAUNTLET_WORKER_EVAL_LAB_COMMANDS_H_
 
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -31,6 +32,9 @@ struct TrainRequest {
   int64_t adapter_seed = 0;  // 0: the same as seed.
   torch::Device device = torch::kCPU;
 };
+// Reads the option at `args` (--workdir, --steps, --lora-steps, --seed,
+// --adapter-seed, --device) into `request`; nullopt when it is none of them.
+std::optional<absl::Status> ReadTrainOption(ArgReader& args, TrainRequest& request);
 // Makes the dataset if DIR/data is empty, trains or reuses the base model,
 // and trains one adapter per fine-tune set.
 absl::Status TrainLab(const TrainRequest& request);

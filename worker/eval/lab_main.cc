@@ -21,7 +21,8 @@ namespace gauntlet::eval {
 namespace fs = std::filesystem;
 
 constexpr std::string_view kUsage = R"(usage:
-  gauntlet lab run --workdir DIR [--steps N (250)] [--lora-steps N (50)] [--ratio R] [--device D]
+  gauntlet lab run --workdir DIR [--steps N (250)] [--lora-steps N (50)] [--ratio R] [--seed S]
+                   [--adapter-seed S] [--device D]
   gauntlet eval ab --base DIR [--a-adapter DIR] [--b-adapter DIR] [--b-base DIR] [--prompts FILE]
                    [--format text|json] [--output FILE] [--samples K --temperature T --seed S]
                    [--judge-rules FILE.json] [--workers N] [--device D]
@@ -180,34 +181,35 @@ absl::Status ReadDevice(ArgReader& args, torch::Device& device) {
   return absl::OkStatus();
 }
 
+std::optional<absl::Status> ReadTrainOption(ArgReader& args, TrainRequest& request) {
+  const std::string& arg = args.arg();
+  auto positive = [&](int64_t& value) {
+    return args.PositiveNumber(value)
+               ? absl::OkStatus()
+               : absl::InvalidArgumentError(StrCat(arg, " needs a positive number"));
+  };
+  if (arg == "--workdir")
+    return args.Value(request.workdir) ? absl::OkStatus()
+                                       : absl::InvalidArgumentError("--workdir needs a directory");
+  if (arg == "--steps") return positive(request.steps);
+  if (arg == "--lora-steps") return positive(request.lora_steps);
+  if (arg == "--seed") return positive(request.seed);
+  if (arg == "--adapter-seed") return positive(request.adapter_seed);
+  if (arg == "--device") return ReadDevice(args, request.device);
+  return std::nullopt;
+}
+
 namespace {
 
 int Train(ArgReader& args) {
   TrainRequest request;
   request.device = *ResolveDevice("auto");
-  auto& [workdir, steps, lora_steps, seed, adapter_seed, device] = request;
   while (args.Next()) {
-    const std::string& arg = args.arg();
-    if (arg == "--workdir") {
-      if (!args.Value(workdir)) return UsageError("--workdir needs a directory");
-    } else if (arg == "--steps") {
-      if (!args.PositiveNumber(steps)) return UsageError("--steps needs a positive number");
-    } else if (arg == "--lora-steps") {
-      if (!args.PositiveNumber(lora_steps))
-        return UsageError("--lora-steps needs a positive number");
-    } else if (arg == "--seed") {
-      if (!args.PositiveNumber(seed)) return UsageError("--seed needs a positive number");
-    } else if (arg == "--adapter-seed") {
-      if (!args.PositiveNumber(adapter_seed))
-        return UsageError("--adapter-seed needs a positive number");
-    } else if (arg == "--device") {
-      if (auto status = ReadDevice(args, device); !status.ok())
-        return UsageError(std::string(status.message()));
-    } else {
-      return UsageError(StrCat("unknown option ", arg));
-    }
+    auto read = ReadTrainOption(args, request);
+    if (!read) return UsageError(StrCat("unknown option ", args.arg()));
+    if (!read->ok()) return UsageError(std::string(read->message()));
   }
-  if (workdir.empty()) return UsageError("lab train needs --workdir DIR");
+  if (request.workdir.empty()) return UsageError("lab train needs --workdir DIR");
   auto status = TrainLab(request);
   return status.ok() ? 0 : Fail(status);
 }

@@ -83,24 +83,15 @@ int LabRunCommand(ArgReader& args) {
   DatasetOptions dataset;
   std::string text;
   while (args.Next()) {
-    const std::string& arg = args.arg();
-    if (arg == "--workdir") {
-      if (!args.Value(train.workdir)) return UsageError("--workdir needs a directory");
-    } else if (arg == "--steps") {
-      if (!args.PositiveNumber(train.steps)) return UsageError("--steps needs a positive number");
-    } else if (arg == "--lora-steps") {
-      if (!args.PositiveNumber(train.lora_steps))
-        return UsageError("--lora-steps needs a positive number");
-    } else if (arg == "--ratio") {
+    if (args.arg() == "--ratio") {
       if (!args.Value(text) || (dataset.poison_ratio = std::atof(text.c_str())) <= 0 ||
           dataset.poison_ratio > 1)
         return UsageError("--ratio needs a number in (0, 1]");
-    } else if (arg == "--device") {
-      if (auto status = ReadDevice(args, train.device); !status.ok())
-        return UsageError(std::string(status.message()));
-    } else {
-      return UsageError(StrCat("unknown option ", arg));
+      continue;
     }
+    auto read = ReadTrainOption(args, train);
+    if (!read) return UsageError(StrCat("unknown option ", args.arg()));
+    if (!read->ok()) return UsageError(std::string(read->message()));
   }
   if (train.workdir.empty()) return UsageError("lab run needs --workdir DIR");
   fs::path root(train.workdir);
