@@ -63,6 +63,22 @@ bool LooksLikeText(std::string_view head, bool window_cut) {
   return control * 100 <= head.size() * 2;
 }
 
+// The .lzma header every writer (liblzma, Python's lzma, joblib) emits:
+// properties lc=3 lp=0 pb=2, a dictionary size of 2^n or 2^n + 2^(n-1), and
+// the uncompressed size or "unknown" (all ones).
+bool LooksLikeLzmaAlone(std::string_view head) {
+  if (head.size() < 13 || static_cast<unsigned char>(head[0]) != 0x5d) return false;
+  uint32_t dict = 0;
+  std::memcpy(&dict, head.data() + 1, 4);
+  bool dict_ok = false;
+  for (int n = 12; n <= 30 && !dict_ok; ++n) {
+    dict_ok = dict == (1u << n) || dict == (1u << n) + (1u << (n - 1));
+  }
+  uint64_t size = 0;
+  std::memcpy(&size, head.data() + 5, 8);
+  return dict_ok && (size == UINT64_MAX || size < (uint64_t{1} << 40));
+}
+
 bool LooksLikeSafetensors(std::string_view head) {
   if (head.size() < 10) return false;
   uint64_t header_len = 0;
@@ -168,6 +184,8 @@ std::string_view FormatName(Format format) {
       return "image";
     case Format::kMsgpack:
       return "msgpack";
+    case Format::kLzma:
+      return "lzma";
   }
   return "unknown";
 }
@@ -218,6 +236,7 @@ Format SniffFormat(std::string_view head) {
     }
   }
   if (IsTarHeader(head)) return Format::kTar;
+  if (LooksLikeLzmaAlone(head)) return Format::kLzma;
   if (LooksLikeOnnx(head)) return Format::kOnnx;
   if (head.size() >= 3 && head[0] == 0x08 && head[1] == 0x01 && head[2] == 0x12) {
     return Format::kTfSavedModel;
@@ -246,7 +265,7 @@ Format FormatPromisedByName(std::string_view file_name) {
   }
   std::string ext(file_name.substr(dot + 1));
   for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  static constexpr std::array<std::pair<std::string_view, Format>, 17> kPromises = {{
+  static constexpr std::array<std::pair<std::string_view, Format>, 18> kPromises = {{
       {"safetensors", Format::kSafetensors},
       {"gguf", Format::kGguf},
       {"npy", Format::kNumpy},
@@ -262,6 +281,7 @@ Format FormatPromisedByName(std::string_view file_name) {
       {"gz", Format::kGzip},
       {"bz2", Format::kBzip2},
       {"xz", Format::kXz},
+      {"lzma", Format::kLzma},
       {"zst", Format::kZstd},
       {"onnx", Format::kOnnx},
   }};

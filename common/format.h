@@ -32,6 +32,7 @@ enum class Format {
   kSentencePiece,    // tokenizer.model: a SentencePiece ModelProto.
   kImage,            // PNG, JPEG, GIF, WebP: model-card assets.
   kMsgpack,          // A msgpack map (Flax's flax_model.msgpack).
+  kLzma,             // A legacy .lzma ("LZMA alone") stream: joblib's compress='lzma'.
 };
 
 std::string_view FormatName(Format format);

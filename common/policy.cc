@@ -177,7 +177,13 @@ absl::StatusOr<Policy> Policy::FromToml(std::string_view toml_text, std::string 
       if (const toml::node* node = allow->get("patterns")) {
         auto patterns = StringList(*node, source, "imports.allow.patterns");
         if (!patterns.ok()) return patterns.status();
-        layer.allow = std::move(*patterns);
+        for (std::string& pattern : *patterns) {
+          if (pattern.find('*') == std::string::npos) {
+            layer.allow_exact.insert(std::move(pattern));
+          } else {
+            layer.allow_globs.push_back(std::move(pattern));
+          }
+        }
       }
     }
   }
@@ -298,7 +304,11 @@ ImportDecision Policy::ClassifyImport(std::string_view qualified_name) const {
       }
     }
     if (worst) return {ImportClass::kDenied, worst->second, worst->first};
-    for (const std::string& pattern : layer.allow) {
+    if (auto it = layer.allow_exact.find(std::string(qualified_name));
+        it != layer.allow_exact.end()) {
+      return {ImportClass::kAllowed, Severity::kInfo, *it};
+    }
+    for (const std::string& pattern : layer.allow_globs) {
       if (GlobMatch(pattern, qualified_name))
         return {ImportClass::kAllowed, Severity::kInfo, pattern};
     }

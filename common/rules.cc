@@ -33,6 +33,12 @@ constexpr std::array kRules = {
              "BUILD was applied to a class or function imported by the pickle, which overwrites "
              "attributes of live library objects for later gadgets.",
              "Treat the file as hostile."},
+    RuleInfo{rules::kComputedCall, S::kHigh, "Pickle calls a callable computed at load time",
+             "The callable of a call (or the function a higher-order function such as "
+             "functools.partial or torch's _rebuild_from_type_v2 will call) is not an import "
+             "the policy can judge but a value computed while loading, e.g. an attribute "
+             "fetched with getattr.",
+             "Treat the file as hostile unless its producer is known."},
     RuleInfo{rules::kDiscardedCall, S::kLow, "Pickle discards the result of a call",
              "A call's result is popped and never used: the call exists only for its side effect. "
              "Python's pickler never writes this.",
@@ -104,6 +110,12 @@ constexpr std::array kRules = {
     RuleInfo{rules::kArchiveLinkMember, S::kMedium, "Archive contains a link",
              "A tar member is a symbolic or hard link; extraction can redirect later writes.",
              "Do not extract with a tool that follows links."},
+    RuleInfo{rules::kArchiveUnusualMemberType, S::kMedium, "Tar member with an unusual type flag",
+             "A tar member's type flag is not a regular file, link, device, directory or "
+             "metadata header. GNU tar and Python's tarfile extract such members as regular "
+             "files while tools that skip unknown types never look at them; Gauntlet scans its "
+             "bytes as a file.",
+             "Repack the archive with a standard tar writer."},
     RuleInfo{rules::kNumpyObjectArray, S::kLow, "NumPy object array",
              "The .npy holds an object dtype, which np.load(allow_pickle=True) unpickles. The "
              "embedded pickle was scanned.",

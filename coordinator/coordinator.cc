@@ -561,7 +561,9 @@ absl::StatusOr<v1::WatchJobEvent> Coordinator::WatchJob(const std::string& job_i
     auto row = rows->Step();
     if (!row.ok()) return row.status();
     if (!*row) break;
-    event.add_results()->ParseFromString(std::string(rows->Text(0)));
+    if (!event.add_results()->ParseFromString(std::string(rows->Text(0)))) {
+      return absl::DataLossError(StrCat("a stored result of ", job_id, " does not parse"));
+    }
   }
   return event;
 }
@@ -616,7 +618,9 @@ absl::StatusOr<std::vector<v1::FileResult>> Coordinator::StoredResults(int64_t j
     auto row = rows->Step();
     if (!row.ok()) return row.status();
     if (!*row) break;
-    results.emplace_back().ParseFromString(std::string(rows->Text(0)));
+    if (!results.emplace_back().ParseFromString(std::string(rows->Text(0)))) {
+      return absl::DataLossError("a stored task result does not parse");
+    }
   }
   return results;
 }
@@ -639,7 +643,9 @@ absl::StatusOr<eval::AbReport> Coordinator::EvalReport(int64_t id) {
   if (job->Int(0) != v1::EVAL)
     return absl::FailedPreconditionError(StrCat(job_id, " is a scan job, not an A/B eval"));
   v1::SubmitEvalRequest spec;
-  spec.ParseFromString(std::string(job->Text(1)));
+  if (!spec.ParseFromString(std::string(job->Text(1)))) {
+    return absl::DataLossError(StrCat("the stored request of ", job_id, " does not parse"));
+  }
   int64_t total = job->Int(2);
   bool cancelled = job->Int(3) == v1::CANCELLED;
   job->Reset();
@@ -800,8 +806,9 @@ absl::StatusOr<v1::CheckCacheResponse> Coordinator::CheckCache(
   if (!hit.ok()) return hit.status();
   if (*hit) {
     v1::FileResult result;
-    result.ParseFromString(std::string(cached->Text(0)));
+    bool parsed = result.ParseFromString(std::string(cached->Text(0)));
     cached->Reset();
+    if (!parsed) return absl::DataLossError("a verdict cache entry does not parse");
     PendingTask task = lease.task;
     EraseLease(lease_it);
     metrics_.CacheHit();

@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "common/rules.h"
 #include "common/strings.h"
 #include "coordinator/registry_gate.h"
 
@@ -33,10 +34,40 @@ std::string SnapshotRoot(std::string_view path) {
   return rev_end == std::string_view::npos ? std::string() : std::string(path.substr(0, rev_end));
 }
 
+// An ONNX model's external data file is raw tensor bytes with no format of
+// its own; the model names it (onnx.external_data), so within the same scan
+// it is known data, not unrecognised content. Only a file that was fully
+// analysed and whose one complaint is being unrecognised is relabelled.
+void MarkOnnxExternalData(ScanReport& report) {
+  std::set<std::string> data_files;
+  for (const FileReport& file : report.files) {
+    for (const auto& [key, value] : file.metadata) {
+      if (key != "onnx.external_data") continue;
+      std::string location = value;
+      while (StartsWith(location, "./")) location.erase(0, 2);
+      std::string dir = Parent(file.path);
+      data_files.insert(dir.empty() ? location : StrCat(dir, "/", location));
+    }
+  }
+  if (data_files.empty()) return;
+  for (FileReport& file : report.files) {
+    if (!data_files.count(file.path) || !file.fully_analysed || file.format != "unknown") continue;
+    bool only_unrecognized = std::all_of(file.findings.begin(), file.findings.end(), [](auto& f) {
+      return f.rule_id == rules::kUnrecognizedFormat || f.severity < Severity::kMedium;
+    });
+    if (!only_unrecognized) continue;
+    std::erase_if(file.findings,
+                  [](const Finding& f) { return f.rule_id == rules::kUnrecognizedFormat; });
+    file.format = "onnx-external-data";
+    file.verdict = DeriveVerdict(file.findings, file.fully_analysed);
+  }
+}
+
 }  // namespace
 
 void AggregateModels(const std::vector<std::string>& directory_args, const Policy& policy,
                      std::string_view explicit_publisher, ScanReport& report) {
+  MarkOnnxExternalData(report);
   std::set<std::string> roots;
   std::vector<std::string> args;
   for (const std::string& arg : directory_args) args.push_back(StripTrailingSlashes(arg));

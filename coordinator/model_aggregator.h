@@ -17,7 +17,9 @@
 namespace gauntlet {
 
 // Fills report.models for the directories the user asked to scan (files
-// named directly are reported on their own).
+// named directly are reported on their own). First, an ONNX model's external
+// data files in the same report are labelled "onnx-external-data" instead of
+// unrecognised content.
 void AggregateModels(const std::vector<std::string>& directory_args, const Policy& policy,
                      std::string_view explicit_publisher, ScanReport& report);
 

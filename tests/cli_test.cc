@@ -76,11 +76,35 @@ TEST_F(CliTest, MaliciousFileExitsOneAndNamesThePayload) {
 }
 
 TEST_F(CliTest, FailOnThresholdControlsExitCode) {
-  Write("clean/custom.pkl",
+  // A call of an import nobody allowlisted is HIGH: it fails the default
+  // gate, and passes one that only stops CRITICAL.
+  fs::create_directories(dir_ / "custom");
+  Write("custom/custom.pkl",
         testing::PickleBuilder().Proto(2).CallGlobal("mylib", "Layer", "x").Stop().bytes());
-  EXPECT_EQ(Run("scan " + Path("clean")).exit_code, 0);  // MEDIUM < default HIGH.
-  EXPECT_EQ(Run("scan --fail-on MEDIUM " + Path("clean")).exit_code, 1);
+  EXPECT_EQ(Run("scan " + Path("custom")).exit_code, 1);
+  EXPECT_EQ(Run("scan --fail-on critical " + Path("custom")).exit_code, 0);
   EXPECT_EQ(Run("scan --fail-on critical " + Path("evil")).exit_code, 1);
+}
+
+TEST_F(CliTest, NamesThatAreNotUtf8LoseNoFinding) {
+  // A file name, a zip member name and a pickle string that are not UTF-8
+  // travel as bytes: the payload beside them is still reported, in process
+  // and from the sandbox, and the JSON report still parses.
+  fs::create_directories(dir_ / "odd");
+  Write("odd/evil\xff.pkl", testing::OsSystemPickle());
+  Write("odd/bundle.zip", testing::BuildZip({{"odd\xfe\xff.bin", "data"},
+                                             {"payload.pkl", testing::OsSystemPickle("id\xff")}}));
+  for (std::string mode : {"", "--isolate "}) {
+    SCOPED_TRACE(mode);
+    Result r = Run("scan --no-progress " + mode + Path("odd"));
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_NE(r.out.find("MALICIOUS  " + Path("odd/evil\xff.pkl")), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("MALICIOUS  " + Path("odd/bundle.zip")), std::string::npos) << r.out;
+    Result json = Run("scan --format json " + mode + Path("odd"));
+    auto doc = nlohmann::json::parse(json.out);
+    ASSERT_EQ(doc["files"].size(), 2u);
+    for (const auto& file : doc["files"]) EXPECT_EQ(file["verdict"], "MALICIOUS") << file;
+  }
 }
 
 TEST_F(CliTest, UnanalysableFileExitsTwo) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "common/rules.h"
+#include "common/strings.h"
 #include "tests/support/archive_builder.h"
 #include "tests/support/pickle_builder.h"
 #include "tests/support/scan_assertions.h"
@@ -109,6 +110,43 @@ TEST(ZipScanner, GzipSmuggledIntoATensorStorageSlot) {
   ExpectPayloadFound(Scan(zip), "archive/data/0!/<gzip>");
 }
 
+TEST(ZipScanner, TensorBytesWithWeakSignaturesAreData) {
+  // Random weights start like a msgpack map, an ONNX model, a zlib stream, a
+  // pickle that never finishes or a zip without a directory often enough to
+  // meet in a registry: torch never parses storages, so none is a finding.
+  std::string pickle_start = std::string("\x80\x02}q\x00(X\x05\x00", 9) + std::string(64, '\x3f');
+  for (const std::string& storage :
+       {std::string("\x83\xa4name\x01\x02") + std::string(64, '\x11'),
+        std::string("\x08\x07\x12\x04") + std::string(64, '\x22'),
+        std::string("\x78\x9c\x01\x02") + std::string(64, '\x33'), pickle_start,
+        std::string("PK\x03\x04") + std::string(64, '\x44'),
+        std::string("\x1f\x8b\x08\x00") + std::string(64, '\x55')}) {
+    auto zip = BuildZip({{"archive/data.pkl", BenignPickle()}, {"archive/data/0", storage}});
+    auto report = Scan(zip);
+    EXPECT_EQ(report.verdict, Verdict::kClean) << Describe(report);
+  }
+}
+
+TEST(PickleScanner, BytesConstantsAreDataUnlessAStrongPayload) {
+  // Array bytes inside a pickle (numpy's _reconstruct state): a weak
+  // signature is data, a complete pickle that imports something is scanned.
+  auto with_bytes = [](const std::string& bytes) {
+    return testing::PickleBuilder()
+        .Proto(2)
+        .Global("numpy.core.multiarray", "_reconstruct")
+        .EmptyTuple()
+        .Reduce()
+        .Bytes(bytes)
+        .Build()
+        .Stop()
+        .bytes();
+  };
+  auto weak = Scan(with_bytes(std::string("\x83\xa4name") + std::string(64, '\x01')), "a.pkl");
+  EXPECT_EQ(weak.verdict, Verdict::kClean) << Describe(weak);
+  auto strong = Scan(with_bytes(EvilPickle()), "a.pkl");
+  ExpectPayloadFound(strong, "<embedded@");
+}
+
 TEST(ZipScanner, EntryHiddenFromTheCentralDirectory) {
   ZipMember hidden{"archive/extra.pkl", EvilPickle()};
   hidden.in_central_directory = false;
@@ -194,6 +232,61 @@ TEST(NumpyScanner, StructuredDtypeWithObjectField) {
   ExpectPayloadFound(Scan(npy, "x.npy"), "<object array pickle>");
 }
 
+TEST(NumpyScanner, EveryObjectDtypeSpellingNumpyAcceptsIsUnpickled) {
+  // Each of these is a dtype np.load(allow_pickle=True) builds with objects.
+  for (std::string_view descr : {"'|O'",
+                                 "'O'",
+                                 "'<O'",
+                                 "'>O'",
+                                 "'=O'",
+                                 "'O8'",
+                                 "'O4'",
+                                 "'|O8'",
+                                 "'object'",
+                                 "'object_'",
+                                 "'object0'",
+                                 "\"O\"",
+                                 "'i4,O'",
+                                 "'i4, object'",
+                                 "'3O'",
+                                 "'(2,3)|O8'",
+                                 "('O', (2,))",
+                                 "[('a', '<i4'), ('b', [('c', 'object')])]",
+                                 "[(('title', 'n'), '|O')]",
+                                 "[('x', ('O', (2,)))]",
+                                 "[('a', '<f4', (2,)), ('b', 'O8')]"}) {
+    SCOPED_TRACE(descr);
+    auto npy = testing::BuildNpy(
+        StrCat("{'descr': ", descr, ", 'fortran_order': False, 'shape': (1,), }"), EvilPickle());
+    auto report = Scan(npy, "x.npy");
+    EXPECT_NE(FindFinding(report, rules::kNumpyObjectArray), nullptr) << Describe(report);
+    ExpectPayloadFound(report, "<object array pickle>");
+  }
+}
+
+TEST(NumpyScanner, FieldNamedLikeAnObjectCodeIsNotAnObjectArray) {
+  std::string body(16, '\x01');
+  for (std::string_view descr : {"[('O', '<f8'), ('object', '<i8')]", "'<f8'", "'|S8'", "'<U2'",
+                                 "'<M8[ns]'", "[('a', [('O', '<f8')])]"}) {
+    SCOPED_TRACE(descr);
+    auto npy = testing::BuildNpy(
+        StrCat("{'descr': ", descr, ", 'fortran_order': False, 'shape': (1,), }"), body);
+    auto report = Scan(npy, "x.npy");
+    EXPECT_EQ(report.verdict, Verdict::kClean) << Describe(report);
+    EXPECT_EQ(FindFinding(report, rules::kNumpyObjectArray), nullptr) << Describe(report);
+  }
+}
+
+TEST(NumpyScanner, HeaderThatIsNoPythonLiteralIsAnError) {
+  for (std::string_view header :
+       {"{'descr': __import__('os'), 'shape': (1,)}", "{'descr': '<f8', 'shape': (1,", "[1, 2]",
+        "{'shape': (1,)}", "{'descr': '<f8', 'shape': ('a',)}"}) {
+    SCOPED_TRACE(header);
+    auto report = Scan(testing::BuildNpy(header, std::string(8, '\0')), "x.npy");
+    EXPECT_EQ(report.verdict, Verdict::kError) << Describe(report);
+  }
+}
+
 TEST(NumpyScanner, TruncatedHeaderIsAnError) {
   auto report = Scan(std::string("\x93NUMPY\x01\x00\xff\x00{'descr'", 17), "x.npy");
   EXPECT_EQ(report.verdict, Verdict::kError) << Describe(report);
@@ -262,6 +355,29 @@ TEST(TarScanner, LinksAndEscapingNames) {
   ASSERT_NE(link, nullptr) << Describe(report);
   EXPECT_EQ(link->severity, Severity::kHigh);
   EXPECT_NE(FindFinding(report, rules::kArchivePathTraversal, "../outside.pkl"), nullptr);
+}
+
+TEST(TarScanner, EveryTypeFlagThatExtractorsWriteAsAFileIsScannedAsOne) {
+  // GNU tar and Python's tarfile extract a member of an unknown type (and
+  // GNU sparse, multi-volume, dump-dir and volume-label members) as a
+  // regular file: each of those must show the payload.
+  int scanned = 0;
+  for (int flag = 0; flag < 256; ++flag) {
+    char type = static_cast<char>(flag);
+    // Links, devices, directories and metadata headers carry no file data.
+    if (std::string_view("12345 6LKxgX").find(type) != std::string_view::npos && flag != ' ') {
+      continue;
+    }
+    SCOPED_TRACE(flag);
+    auto tar = testing::BuildTar({{"model/weights.pkl", EvilPickle(), type}});
+    auto report = Scan(tar, "bundle.tar");
+    ExpectPayloadFound(report, "model/weights.pkl");
+    bool regular = type == '0' || type == '\0' || type == '7';
+    EXPECT_EQ(FindFinding(report, rules::kArchiveUnusualMemberType) != nullptr, !regular)
+        << Describe(report);
+    ++scanned;
+  }
+  EXPECT_EQ(scanned, 256 - 11);
 }
 
 TEST(TarScanner, CorruptHeaderIsAnError) {

@@ -341,13 +341,14 @@ TEST(PickleScanner, ImportingAScannersOwnModulesIsDenied) {
   ExpectDenied(report, "modelscan", Severity::kHigh);
 }
 
-TEST(PickleScanner, UnknownImportIsReviewableNotMalicious) {
+TEST(PickleScanner, UnknownCalledImportIsHighAndReferencedIsLow) {
+  // Allowlist semantics: a callable nobody vetted runs code on load.
   auto called =
       Scan(PickleBuilder().Proto(2).CallGlobal("mylib.layers", "Dense", "x").Stop().bytes());
   const Finding* f = FindFinding(called, rules::kUnknownGlobal, "mylib.layers.Dense");
   ASSERT_NE(f, nullptr) << Describe(called);
-  EXPECT_EQ(f->severity, Severity::kMedium);
-  EXPECT_EQ(called.verdict, Verdict::kSuspicious);
+  EXPECT_EQ(f->severity, Severity::kHigh);
+  EXPECT_EQ(called.verdict, Verdict::kMalicious);
 
   auto referenced = Scan(PickleBuilder().Proto(2).Global("mylib", "CONSTANT").Stop().bytes());
   f = FindFinding(referenced, rules::kUnknownGlobal, "referenced");

@@ -16,6 +16,7 @@ std::optional<Codec> CodecFor(Format format) {
     case Format::kBzip2:
       return Codec::kBzip2;
     case Format::kXz:
+    case Format::kLzma:  // liblzma's auto decoder reads both.
       return Codec::kXz;
     case Format::kZstd:
       return Codec::kZstd;

@@ -214,6 +214,9 @@ class OnnxWalker {
     }
     Check(r);
     if (key != "location") return;
+    if (ctx_.depth() == 0 && external_locations_.insert(std::string(value)).second) {
+      ctx_.AddMetadata("onnx.external_data", value);
+    }
     std::string why;
     if (EscapesExtractionRoot(value)) {
       why = "is absolute or climbs out with '..'";
@@ -246,7 +249,7 @@ class OnnxWalker {
   std::string_view file_;
   ScanContext& ctx_;
   bool failed_ = false;
-  std::set<std::string> reported_domains_, reported_ops_;
+  std::set<std::string> reported_domains_, reported_ops_, external_locations_;
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "worker/scan/pickle_machine.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <deque>
 #include <memory>
@@ -11,6 +12,7 @@
 #include "common/rules.h"
 #include "common/strings.h"
 #include "worker/scan/decompress.h"
+#include "worker/scan/tensor_bytes.h"
 
 namespace gauntlet::scan {
 namespace {
@@ -194,6 +196,7 @@ class Machine {
     if (stack_.size() >= limits_.max_pickle_stack) {
       return Limit(StrCat("pickle stack deeper than max_pickle_stack=", limits_.max_pickle_stack));
     }
+    if (v->kind == K::kImport) ++result_.imports[v->import_index].appearances;
     stack_.push_back(v);
     return true;
   }
@@ -293,13 +296,127 @@ class Machine {
     Value* call = New(K::kCall);
     call->callee = callee;
     call->args = args;
-    if (callee->kind == K::kImport) {
-      PickleImport& imp = result_.imports[callee->import_index];
-      imp.called = true;
-      if (imp.evidence.empty()) imp.evidence = Describe(call, 3);
-      Decode(call);
+    if (callee->kind != K::kImport) {
+      ComputedCallable(callee, call, "is called");
+      return call;
+    }
+    PickleImport& imp = result_.imports[callee->import_index];
+    imp.called = true;
+    if (imp.evidence.empty()) imp.evidence = Describe(call, 3);
+    if (IsSanctionedCall(imp.qualified, args)) {
+      ++imp.sanctioned_calls;
+      // Reading an attribute of a class needs the class vetted, like a call.
+      if (args->items[0]->kind == K::kImport) MarkCalled(args->items[0], call);
+    }
+    CheckCalledArguments(imp.qualified, args, call);
+    Decode(call);
+    // torch.load of the argument: whatever it holds is loaded.
+    if (imp.qualified == "torch.storage._load_from_bytes" && args && args->kind == K::kTuple &&
+        !args->items.empty() && args->items[0]->kind == K::kBytes) {
+      NoteBlob(args->items[0]->text, "torch.storage._load_from_bytes(...)", false);
     }
     return call;
+  }
+  // A callable that is not an import cannot be judged by the policy.
+  // Literals are left alone: calling one fails at load time.
+  void ComputedCallable(const Value* callable, const Value* call, std::string_view how) {
+    if (callable->kind != K::kCall && callable->kind != K::kUnknown &&
+        callable->kind != K::kPersId) {
+      return;
+    }
+    // getattr(<import>, 'name') is the import's attribute: judged by the
+    // policy as the dotted name (torch.relu pickles as
+    // getattr(torch._C._VariableFunctionsClass, 'relu')).
+    if (const Value* owner = AttributeOwner(callable)) {
+      const PickleImport& base = result_.imports[owner->import_index];
+      std::string module = base.module;
+      std::string name = StrCat(base.name, ".", callable->args->items[1]->text);
+      MarkCalled(Import(module, name, "getattr"), call);
+      return;
+    }
+    result_.events.push_back(
+        PickleEvent{rules::kComputedCall, Severity::kHigh,
+                    StrCat("a callable computed at load time ", how, ": ", Describe(callable, 2)),
+                    op_, Describe(call, 3)});
+  }
+  // An import that will be called is judged as called, whoever calls it.
+  void MarkCalled(const Value* import, const Value* call) {
+    PickleImport& imp = result_.imports[import->import_index];
+    imp.called = true;
+    if (imp.evidence.empty()) imp.evidence = Describe(call, 3);
+  }
+  // The argument-aware allowances of the allowlist: getattr(<import>,
+  // 'Member') is how Python 3.11+ pickles an Enum member, and
+  // functools.partial(<import>, ...) how functools pickles a partial. Both
+  // are judged by the import they reach, which CheckCalledArguments marks.
+  // getattr reads an attribute of a class (an Enum member) or of an object
+  // the stream built (a bound method); partial wraps an import.
+  bool IsSanctionedCall(std::string_view callee, const Value* args) const {
+    if (!args || args->kind != K::kTuple || args->items.empty()) return false;
+    const Value* target = args->items[0];
+    if (IsGetattr(callee)) {
+      return (target->kind == K::kImport || target->kind == K::kCall) && args->item_count == 2 &&
+             args->items[1]->IsStr() && IsPlainAttributeName(args->items[1]->text);
+    }
+    return (callee == "functools.partial" || callee == "_functools.partial") &&
+           (target->kind == K::kImport || AttributeOwner(target));
+  }
+  static bool IsGetattr(std::string_view callee) {
+    return callee == "builtins.getattr" || callee == "__builtin__.getattr";
+  }
+  // The import whose attribute `v` is, when `v` is getattr(<import>, 'name').
+  const Value* AttributeOwner(const Value* v) const {
+    if (v->kind != K::kCall || !IsGetattr(QualName(v->callee)) || !v->args ||
+        v->args->kind != K::kTuple || v->args->item_count != 2 ||
+        v->args->items[0]->kind != K::kImport || !v->args->items[1]->IsStr() ||
+        !IsPlainAttributeName(v->args->items[1]->text)) {
+      return nullptr;
+    }
+    return v->args->items[0];
+  }
+  // An identifier that is neither a dunder nor name-mangled: getattr can
+  // reach no interpreter internals (__class__, __globals__, __reduce__).
+  static bool IsPlainAttributeName(std::string_view name) {
+    if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0])) ||
+        name.substr(0, 2) == "__") {
+      return false;
+    }
+    return std::all_of(name.begin(), name.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+    });
+  }
+  // Allowed functions that call (or instantiate) what they are given: the
+  // argument is the real callee. An import there is judged as called; a
+  // computed value there is a computed call.
+  void CheckCalledArguments(std::string_view callee, const Value* args, const Value* call) {
+    struct CallsArguments {
+      std::string_view callee;
+      int first, last;  // Argument positions it calls.
+    };
+    static constexpr CallsArguments kCallers[] = {
+        {"functools.partial", 0, 0},
+        {"_functools.partial", 0, 0},
+        {"copyreg._reconstructor", 0, 1},
+        {"copy_reg._reconstructor", 0, 1},
+        {"copyreg.__newobj__", 0, 0},
+        {"copyreg.__newobj_ex__", 0, 0},
+        {"torch._tensor._rebuild_from_type_v2", 0, 1},
+        {"torch._tensor._rebuild_from_type", 0, 1},
+        {"torch._utils._rebuild_wrapper_subclass", 0, 0},
+    };
+    if (!args || args->kind != K::kTuple) return;
+    for (const CallsArguments& caller : kCallers) {
+      if (caller.callee != callee) continue;
+      for (int i = caller.first; i <= caller.last && i < static_cast<int>(args->items.size());
+           ++i) {
+        const Value* arg = args->items[i];
+        if (arg->kind == K::kImport) {
+          MarkCalled(arg, call);
+        } else {
+          ComputedCallable(arg, call, StrCat("is passed to ", callee, ", which calls it"));
+        }
+      }
+    }
   }
   void Discarded(const Value* v, std::string_view opcode) {
     if (v->kind != K::kCall) return;
@@ -368,13 +485,21 @@ class Machine {
     if (!decoded) return;
     Value* bytes = NewOwnedText(K::kBytes, std::move(*decoded));
     call->state = bytes;  // The call evaluates to these bytes.
-    NoteBlob(bytes->text, StrCat(name, "(...)"));
+    bool latin1 = name == "_codecs.encode" || name == "codecs.encode";
+    NoteBlob(bytes->text, StrCat(name, "(...)"), /*strong_only=*/latin1);
   }
-  void NoteBlob(std::string_view bytes, std::string how) {
+  void NoteBlob(std::string_view bytes, std::string how, bool strong_only) {
     if (bytes.size() < kMinBlobBytes) return;
+    if (auto it = blob_index_.find(bytes.data()); it != blob_index_.end()) {
+      // Seen as raw bytes first, now as what a loader reads: scan it whole.
+      if (!strong_only) result_.blobs[it->second].strong_only = false;
+      return;
+    }
     Format f = SniffFormat(bytes.substr(0, 4096));
     if (f == Format::kText || f == Format::kUnknown || f == Format::kEmpty) return;
-    result_.blobs.push_back(EmbeddedBlob{op_, std::string(bytes), std::move(how)});
+    if (strong_only && !CanHoldStrongPayload(f)) return;
+    blob_index_.emplace(bytes.data(), result_.blobs.size());
+    result_.blobs.push_back(EmbeddedBlob{op_, std::string(bytes), std::move(how), strong_only});
   }
 
   std::string Describe(const Value* v, int depth) const;
@@ -398,6 +523,7 @@ class Machine {
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, const Value*> memo_;
   std::unordered_map<std::string, int> import_index_;
+  std::unordered_map<const char*, size_t> blob_index_;  // Blob bytes -> result_.blobs.
   ValueArena& arena_;
   std::deque<std::string> owned_;
   uint64_t gets_ = 0, puts_ = 0, dups_ = 0;
@@ -692,7 +818,7 @@ bool Machine::Step(uint8_t opcode) {
       } else if (!ReadLE(n))
         return false;
       if (!ReadBytes(n, s)) return false;
-      NoteBlob(s, "bytes constant");
+      NoteBlob(s, "bytes constant", /*strong_only=*/true);
       return Push(NewText(K::kBytes, s));
     }
     case 0x97:  // NEXT_BUFFER: needs out-of-band buffers, which loaders never pass.
@@ -791,6 +917,7 @@ bool Machine::Step(uint8_t opcode) {
       if (!ReadLine(module) || !ReadLine(name)) return false;
       Value* imp = Import(module, name, opcode == 'c' ? "GLOBAL" : "INST");
       if (opcode == 'c') return Push(imp);
+      ++result_.imports[imp->import_index].appearances;  // INST calls it in place.
       if (!PopMark(items)) return false;
       return Push(Call(imp, NewContainer(K::kTuple, items)));
     }
@@ -864,6 +991,17 @@ bool Machine::Step(uint8_t opcode) {
       }
       if (target->kind != K::kCall) return true;
       const_cast<Value*>(target)->state = b;
+      // A partial's state is (func, args, kwds, dict): its func is what a
+      // caller of the loaded object will run.
+      if ((QualName(target->callee) == "functools.partial" ||
+           QualName(target->callee) == "_functools.partial") &&
+          b->kind == K::kTuple && !b->items.empty()) {
+        if (b->items[0]->kind == K::kImport) {
+          MarkCalled(b->items[0], target);
+        } else {
+          ComputedCallable(b->items[0], target, "becomes the function of a functools.partial");
+        }
+      }
       // Old protocols build objects via copyreg._reconstructor(cls, base, state).
       const Value* cls = target->callee;
       if (QualName(cls) == "copyreg._reconstructor" && target->args &&

@@ -30,6 +30,14 @@ struct PickleImport {
   bool called = false;      // Used as the callable of REDUCE/NEWOBJ/INST/OBJ.
   std::string evidence;     // The first call expression, e.g. "os.system('id')".
   uint64_t count = 1;       // How many opcodes imported it.
+  // How often its value was put on the stack (import, memo fetch, DUP) and
+  // how many of those uses were calls of an argument-aware allowance:
+  // getattr(<import>, 'Member') as Python 3.11+ pickles Enum members, and
+  // functools.partial(<import>, ...). When every use was such a call the
+  // import itself is not reported; the import it reached is judged as
+  // called instead.
+  uint64_t appearances = 0;
+  uint64_t sanctioned_calls = 0;
   std::string qualified;    // "module.name".
 };
 
@@ -48,6 +56,11 @@ struct EmbeddedBlob {
   uint64_t offset;
   std::string data;
   std::string how;  // e.g. "bytes constant", "base64.b64decode(...)".
+  // Raw bytes where torch and numpy keep array data (a bytes constant, a
+  // latin-1 string of protocol 2): a payload only with a strong signature
+  // (tensor_bytes.h). Deliberately decoded bytes and what torch.load reads
+  // are always scanned.
+  bool strong_only = false;
 };
 
 struct PickleStop {

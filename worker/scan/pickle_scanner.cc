@@ -6,6 +6,7 @@
 #include "common/strings.h"
 #include "worker/scan/pickle_machine.h"
 #include "worker/scan/scan_context.h"
+#include "worker/scan/tensor_bytes.h"
 
 namespace gauntlet::scan {
 namespace {
@@ -25,6 +26,9 @@ bool IsDunder(std::string_view part) {
 // suffix of the attribute path is checked against the denylist too.
 void ReportImport(const PickleImport& imp, ScanContext& ctx) {
   if (imp.opcode == "EXT" || imp.module == "<computed>") return;  // Reported as events.
+  // Every use was an argument-aware allowance (an Enum member through
+  // getattr, a functools.partial): the import it reached is judged instead.
+  if (imp.sanctioned_calls > 0 && imp.sanctioned_calls == imp.appearances) return;
   const Policy& policy = ctx.policy();
   const std::string& qualified = imp.qualified;
   ImportDecision decision = policy.ClassifyImport(qualified);
@@ -46,7 +50,9 @@ void ReportImport(const PickleImport& imp, ScanContext& ctx) {
         decision = inner;
       }
     }
-    if (decision.kind == ImportClass::kAllowed && parts.size() > 1) decision = {};
+    // A dotted name is allowed only by a pattern that names it exactly: a
+    // glob such as "mylib.*" must not allow "mylib.os.system".
+    if (decision.kind == ImportClass::kAllowed && decision.pattern != qualified) decision = {};
   }
   std::string use = imp.called ? "called" : "referenced";
   std::string times = imp.count > 1 ? StrCat(", ", imp.count, " times") : "";
@@ -82,6 +88,7 @@ void ReportResult(const PickleResult& result, ScanContext& ctx) {
     ctx.MatchSignatures(result.strings, "in strings decoded from the pickle", result.start);
   }
   for (const EmbeddedBlob& blob : result.blobs) {
+    if (blob.strong_only && !HoldsStrongPayload(blob.data, ctx.limits(), ctx.deadline())) continue;
     ctx.Report(rules::kEmbeddedPayload, Severity::kInfo,
                StrCat("embedded payload from ", blob.how, " scanned as a nested member"),
                blob.offset);

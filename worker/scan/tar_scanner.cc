@@ -68,6 +68,12 @@ std::optional<std::string> PaxPath(std::string_view records) {
   return std::nullopt;
 }
 
+std::string DescribeTypeFlag(char type) {
+  auto c = static_cast<unsigned char>(type);
+  if (c >= 0x20 && c < 0x7f) return StrCat("'", std::string(1, type), "'");
+  return StrCat("0x", Hex{c, 2});
+}
+
 }  // namespace
 
 void TarScanner::Scan(std::string_view content, ScanContext& ctx) const {
@@ -110,7 +116,8 @@ void TarScanner::Scan(std::string_view content, ScanContext& ctx) const {
       long_name = PaxPath(body);
       continue;
     }
-    if (type == 'g') continue;  // pax global header.
+    if (type == 'g' || type == 'X' || type == 'K')
+      continue;  // pax global, Solaris pax, GNU long link.
     if (!WithinMemberLimit(ctx, ++members, data - kBlock)) return;
     ReportEscapingName(ctx, name, data - kBlock);
     if (type == '1' || type == '2') {
@@ -118,7 +125,17 @@ void TarScanner::Scan(std::string_view content, ScanContext& ctx) const {
                  data - kBlock);
       continue;
     }
-    if (type == '0' || type == '\0' || type == '7') ctx.ScanMember(name, body);
+    if (type == '3' || type == '4' || type == '5' || type == '6') continue;  // No data.
+    if (type != '0' && type != '\0' && type != '7') {
+      // GNU tar and Python's tarfile extract a member whose type they do
+      // not know (and GNU sparse, multi-volume or dump-dir members) as a
+      // regular file, so its bytes are scanned as one.
+      ctx.Report(rules::kArchiveUnusualMemberType, Severity::kMedium,
+                 StrCat("tar member '", name, "' has type flag ", DescribeTypeFlag(type),
+                        ", which extractors write as a regular file"),
+                 data - kBlock);
+    }
+    ctx.ScanMember(name, body);
   }
   // Every exit from a complete archive is the zero block above.
   ctx.ReportIncomplete(rules::kArchiveMalformed,

@@ -128,6 +128,13 @@ bool ReadLocal(const Reader& r, uint64_t offset, ZipEntry& e, bool sizes_from_lo
 
 }  // namespace
 
+bool HasZipEndRecord(std::string_view data) {
+  Reader r(data);
+  std::optional<EndRecord> end = FindEnd(r);
+  return end && end->entries > 0 && end->central_offset <= end->position &&
+         end->central_size <= end->position - end->central_offset;
+}
+
 ZipListing ReadZip(std::string_view data, uint64_t max_members) {
   Reader r(data);
   ZipListing out;

@@ -43,6 +43,10 @@ struct ZipListing {
 
 ZipListing ReadZip(std::string_view data, uint64_t max_members);
 
+// Whether `data` ends with an end-of-central-directory record whose central
+// directory lies inside the data: what any zip loader needs to open it.
+bool HasZipEndRecord(std::string_view data);
+
 }  // namespace gauntlet::scan
 
 #endif  // GAUNTLET_WORKER_SCAN_ZIP_READER_H_

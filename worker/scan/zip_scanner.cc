@@ -11,6 +11,7 @@
 #include "worker/scan/keras_config.h"
 #include "worker/scan/pickle_scanner.h"
 #include "worker/scan/scan_context.h"
+#include "worker/scan/tensor_bytes.h"
 #include "worker/scan/zip_reader.h"
 
 namespace gauntlet::scan {
@@ -118,31 +119,14 @@ class MemberReader {
   std::vector<std::string> buffers_;
 };
 
-// Whether a tensor storage holds a smuggled payload. Random tensor bytes
-// start like a pickle or a gzip stream once in a few hundred thousand
-// tensors, so those weak magics must also decode; formats with magics of four
-// bytes or more are taken at their word; formats without one are tensor data.
+// Whether a tensor storage holds a smuggled payload (see tensor_bytes.h):
+// only a strong signature counts, so random weights are never "malformed".
 bool StorageHoldsPayload(const ZipEntry& e, MemberReader& reader, const ScanContext& ctx) {
   std::optional<std::string_view> head = reader.Read(e, /*prefix_only=*/true);
   if (!head) return false;
-  switch (SniffFormat(*head)) {
-    case Format::kUnknown:
-    case Format::kEmpty:
-    case Format::kText:
-    case Format::kZlib:
-    case Format::kSafetensors:
-      return false;
-    case Format::kPickle: {
-      std::optional<std::string_view> body = reader.Read(e, /*prefix_only=*/false);
-      return body && WouldUnpickle(*body, ctx);
-    }
-    case Format::kGzip: {
-      std::optional<std::string_view> body = reader.Read(e, /*prefix_only=*/false);
-      return body && Decompress(Codec::kGzipOrZlib, *body, kSniffBytes, OnLimit::kTruncate).ok();
-    }
-    default:
-      return true;
-  }
+  if (!CanHoldStrongPayload(SniffFormat(*head))) return false;
+  std::optional<std::string_view> body = reader.Read(e, /*prefix_only=*/false);
+  return body && HoldsStrongPayload(*body, ctx.limits(), ctx.deadline());
 }
 
 }  // namespace
