@@ -28,8 +28,9 @@ absl::StatusOr<ScanReport> RunEmbeddedScan(const std::vector<std::string>& paths
   if (!job.ok()) return job.status();
 
   DirectWorkerApi api(**coordinator);
-  InProcessRunner in_process;
-  SandboxRunner sandboxed(SandboxOptions{options.sandbox_binary});
+  SandboxRunner sandboxed(SandboxOptions{options.sandbox_binary.empty() ? DefaultSandboxBinary()
+                                                                        : options.sandbox_binary});
+  InProcessRunner in_process(&sandboxed);
   WorkerOptions worker_options;
   worker_options.name = "embedded";
   worker_options.slots =

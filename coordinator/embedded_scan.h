@@ -18,7 +18,9 @@ struct EmbeddedScanOptions {
   // Parse each file in a fresh sandboxed process, as cluster workers do.
   // Off by default: the CLI already runs as the user who asked.
   bool isolate = false;
-  std::string sandbox_binary;  // Needed when isolating.
+  // gauntlet-scan-sandbox: parses every file when isolating, and otherwise
+  // the files that need libhdf5 or libarchive. Empty: the one beside the binary.
+  std::string sandbox_binary;
   std::string policy_toml, policy_name, publisher;
   // Called about ten times a second while the job runs, and once at the end.
   std::function<void(size_t done, size_t total)> on_progress;

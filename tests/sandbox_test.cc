@@ -65,6 +65,18 @@ TEST_F(SandboxTest, ForbiddenSystemCallIsKilledAndHigh) {
   EXPECT_FALSE(outcome.result.fully_analysed());
 }
 
+TEST_F(SandboxTest, NoInheritedOutputNoPathLookupsNoExecutableMemory) {
+  // Each probe ends in a forbidden call only when its attempt was refused:
+  // "violation" means contained.
+  SandboxRunner runner(Options());
+  for (uint32_t probe : {5u, 6u, 7u}) {
+    SCOPED_TRACE(probe);
+    ScanOutcome outcome = runner.Probe(probe, payload_);
+    EXPECT_EQ(outcome.killed, "violation");
+    EXPECT_EQ(outcome.result.verdict(), v1::MALICIOUS);
+  }
+}
+
 TEST_F(SandboxTest, CrashHangAndMemoryBombEachGetTheirOwnErrorVerdict) {
   SandboxRunner runner(Options());
   struct Case {

@@ -11,12 +11,15 @@
 #include <poll.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <iostream>
@@ -51,7 +54,7 @@ constexpr bool kLimitAddressSpace = false;
 constexpr bool kLimitAddressSpace = true;
 #endif
 
-bool LockDown(rlim_t address_space, rlim_t cpu_seconds) {
+bool LockDown(rlim_t address_space, rlim_t cpu_seconds, int result_pipe) {
   if (kLimitAddressSpace) Limit(RLIMIT_AS, address_space);
   Limit(RLIMIT_CPU, cpu_seconds);
   Limit(RLIMIT_FSIZE, 0);
@@ -60,21 +63,54 @@ bool LockDown(rlim_t address_space, rlim_t cpu_seconds) {
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return false;
   scmp_filter_ctx filter = seccomp_init(SCMP_ACT_KILL_PROCESS);
   if (!filter) return false;
-  for (int call : {SCMP_SYS(read),         SCMP_SYS(pread64),      SCMP_SYS(readv),
-                   SCMP_SYS(write),        SCMP_SYS(writev),       SCMP_SYS(lseek),
-                   SCMP_SYS(fstat),        SCMP_SYS(newfstatat),   SCMP_SYS(close),
-                   SCMP_SYS(mmap),         SCMP_SYS(munmap),       SCMP_SYS(mremap),
-                   SCMP_SYS(mprotect),     SCMP_SYS(madvise),      SCMP_SYS(brk),
-                   SCMP_SYS(futex),        SCMP_SYS(getrandom),    SCMP_SYS(clock_gettime),
-                   SCMP_SYS(gettimeofday), SCMP_SYS(getpid),       SCMP_SYS(gettid),
-                   SCMP_SYS(sched_yield),  SCMP_SYS(getcwd),       SCMP_SYS(readlink),
-                   SCMP_SYS(readlinkat),   SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask),
-                   SCMP_SYS(rt_sigaction), SCMP_SYS(tgkill),       SCMP_SYS(exit),
+  for (int call : {SCMP_SYS(read),           SCMP_SYS(pread64),
+                   SCMP_SYS(readv),          SCMP_SYS(lseek),
+                   SCMP_SYS(fstat),          SCMP_SYS(close),
+                   SCMP_SYS(munmap),         SCMP_SYS(mremap),
+                   SCMP_SYS(madvise),        SCMP_SYS(brk),
+                   SCMP_SYS(futex),          SCMP_SYS(getrandom),
+                   SCMP_SYS(clock_gettime),  SCMP_SYS(gettimeofday),
+                   SCMP_SYS(getpid),         SCMP_SYS(gettid),
+                   SCMP_SYS(sched_yield),    SCMP_SYS(rt_sigreturn),
+                   SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigaction),
+                   SCMP_SYS(tgkill),         SCMP_SYS(exit),
                    SCMP_SYS(exit_group)}) {
     if (seccomp_rule_add(filter, SCMP_ACT_ALLOW, call, 0) != 0) {
       seccomp_release(filter);
       return false;
     }
+  }
+  auto fail = [&] {
+    seccomp_release(filter);
+    return false;
+  };
+  // Writes go to the result pipe only: a compromised parser cannot print a
+  // forged report ahead of the real one on an inherited stdout or stderr.
+  for (int call : {SCMP_SYS(write), SCMP_SYS(writev)}) {
+    if (seccomp_rule_add(filter, SCMP_ACT_ALLOW, call, 1,
+                         SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(result_pipe))) != 0 ||
+        seccomp_rule_add(filter, SCMP_ACT_ERRNO(EBADF), call, 1,
+                         SCMP_A0(SCMP_CMP_NE, static_cast<scmp_datum_t>(result_pipe))) != 0) {
+      return fail();
+    }
+  }
+  // Memory, never executable memory: no new code can be mapped in.
+  for (int call : {SCMP_SYS(mmap), SCMP_SYS(mprotect)}) {
+    if (seccomp_rule_add(filter, SCMP_ACT_ALLOW, call, 1,
+                         SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)) != 0) {
+      return fail();
+    }
+  }
+  // fstat() is newfstatat(fd, "", AT_EMPTY_PATH); looking at any path by
+  // name (stat, lstat, readlink, getcwd) fails.
+  if (seccomp_rule_add(filter, SCMP_ACT_ALLOW, SCMP_SYS(newfstatat), 1,
+                       SCMP_A3(SCMP_CMP_MASKED_EQ, AT_EMPTY_PATH, AT_EMPTY_PATH)) != 0 ||
+      seccomp_rule_add(filter, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(newfstatat), 1,
+                       SCMP_A3(SCMP_CMP_MASKED_EQ, AT_EMPTY_PATH, 0)) != 0) {
+    return fail();
+  }
+  for (int call : {SCMP_SYS(readlink), SCMP_SYS(readlinkat), SCMP_SYS(getcwd)}) {
+    if (seccomp_rule_add(filter, SCMP_ACT_ERRNO(EACCES), call, 0) != 0) return fail();
   }
   if (!kLimitAddressSpace) {
     // The sanitizer runtime probes memory through a pipe and runs its
@@ -133,6 +169,26 @@ std::shared_ptr<const Policy> PolicyFor(const std::string& toml) {
       static_cast<char*>(allocate(size_t{64} << 30))[0] = 1;
       break;
     }
+    // The next three end in a forbidden call when contained, so the runner
+    // reports "violation"; an escape exits with status 2 instead.
+    case Probe::kWriteInheritedOutput: {
+      constexpr std::string_view kForged = "{\"files\": []}\n";
+      bool escaped = write(1, kForged.data(), kForged.size()) > 0 ||
+                     write(2, kForged.data(), kForged.size()) > 0;
+      if (!escaped) socket(AF_INET, SOCK_STREAM, 0);
+      break;
+    }
+    case Probe::kStatPath: {
+      struct stat st {};
+      char link[256];
+      bool escaped =
+          stat("/etc/passwd", &st) == 0 || readlink("/proc/self/exe", link, sizeof link) > 0;
+      if (!escaped) socket(AF_INET, SOCK_STREAM, 0);
+      break;
+    }
+    case Probe::kExecutableMapping:
+      mmap(nullptr, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      break;
     case Probe::kNone:
       break;
   }
@@ -144,7 +200,13 @@ std::shared_ptr<const Policy> PolicyFor(const std::string& toml) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != zygote) _exit(2);
   auto cpu_seconds = static_cast<rlim_t>(policy.limits().timeout_seconds * 2 + 5);
-  if (!LockDown(static_cast<rlim_t>(request.memory_bytes), cpu_seconds)) _exit(2);
+  // The child keeps two descriptors: the file and the result pipe.
+  int low = std::min(file, result_pipe), high = std::max(file, result_pipe);
+  if (low > 0) close_range(0, static_cast<unsigned>(low) - 1, 0);
+  if (high > low + 1)
+    close_range(static_cast<unsigned>(low) + 1, static_cast<unsigned>(high) - 1, 0);
+  close_range(static_cast<unsigned>(high) + 1, ~0u, 0);
+  if (!LockDown(static_cast<rlim_t>(request.memory_bytes), cpu_seconds, result_pipe)) _exit(2);
   try {
     if (request.probe != Probe::kNone) Misbehave(request.probe);
     FileReport report = scan::ScanOpenFile(file, display_path, policy);

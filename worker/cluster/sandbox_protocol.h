@@ -28,10 +28,13 @@ inline constexpr int kOutOfMemoryExit = 3;
 // the tests can see each failure contained.
 enum class Probe : uint32_t {
   kNone = 0,
-  kForbiddenSyscall = 1,  // Opens a socket: seccomp must kill it.
-  kCrash = 2,             // SIGSEGV.
-  kHang = 3,              // Spins until the wall-clock limit.
-  kMemory = 4,            // Allocates past the address-space limit.
+  kForbiddenSyscall = 1,      // Opens a socket: seccomp must kill it.
+  kCrash = 2,                 // SIGSEGV.
+  kHang = 3,                  // Spins until the wall-clock limit.
+  kMemory = 4,                // Allocates past the address-space limit.
+  kWriteInheritedOutput = 5,  // Prints a forged report on stdout/stderr.
+  kStatPath = 6,              // stat()s and readlink()s paths by name.
+  kExecutableMapping = 7,     // Maps executable memory.
 };
 
 struct ScanRequest {

@@ -22,6 +22,7 @@
 #include "common/strings.h"
 #include "proto/convert.h"
 #include "worker/cluster/sandbox_protocol.h"
+#include "worker/scan/archive_names.h"
 #include "worker/scan/file_scanner.h"
 
 extern char** environ;
@@ -47,6 +48,32 @@ struct Fd {
   }
 };
 
+// The sandboxed parser may not look at the filesystem, so the external data
+// locations an ONNX model names (onnx.external_data) are checked here for
+// symlinks out of the model's folder, as the in-process scan checks them.
+void CheckExternalDataLinks(const std::string& local_path, const std::string& policy_toml,
+                            v1::FileResult& result) {
+  auto policy = Policy::Shared(policy_toml);
+  if (!policy) return;
+  FileReport report = FromProto(result);
+  bool added = false;
+  for (const auto& [key, location] : report.metadata) {
+    if (key != "onnx.external_data") continue;
+    std::optional<std::string> why = scan::SymlinkOutOfFolder(local_path, location);
+    if (!why) continue;
+    std::optional<Severity> severity =
+        policy->EffectiveSeverity(rules::kOnnxExternalDataEscape, Severity::kHigh);
+    if (!severity) continue;
+    report.findings.push_back(Finding{std::string(rules::kOnnxExternalDataEscape), *severity,
+                                      StrCat("external data ", *why), Location{report.path, "", 0},
+                                      location});
+    added = true;
+  }
+  if (!added) return;
+  report.verdict = DeriveVerdict(report.findings, report.fully_analysed);
+  result = ToProto(report);
+}
+
 }  // namespace
 
 ScanOutcome InProcessRunner::Scan(const std::string& local_path, const std::string& display_path,
@@ -59,7 +86,13 @@ ScanOutcome InProcessRunner::Scan(const std::string& local_path, const std::stri
   if (fd < 0)
     return Failed(display_path, rules::kReadError, Severity::kMedium,
                   StrCat("cannot open: ", strerror(errno)), "", true);
-  return ScanOutcome{ToProto(scan::ScanOpenFile(fd, display_path, *policy)), false, ""};
+  if (!sandbox_)
+    return ScanOutcome{ToProto(scan::ScanOpenFile(fd, display_path, *policy)), false, ""};
+  bool needs_sandbox = false;
+  FileReport report = scan::ScanOpenFile(fd, display_path, *policy,
+                                         {scan::ParserTrust::kHardenedOnly, &needs_sandbox});
+  if (needs_sandbox) return sandbox_->Scan(local_path, display_path, policy_toml);
+  return ScanOutcome{ToProto(report), false, ""};
 }
 
 std::string DefaultSandboxBinary() {
@@ -106,7 +139,7 @@ absl::StatusOr<std::pair<std::string, std::string>> SandboxRunner::Exchange(
     const std::string& policy_toml) {
   sandbox::ScanRequest request;
   request.probe = static_cast<sandbox::Probe>(probe);
-  request.timeout_ms = static_cast<uint32_t>(options_.timeout.count());
+  request.timeout_ms = static_cast<uint32_t>(WallClockLimit(policy_toml).count());
   struct stat st {};
   fstat(file, &st);
   request.memory_bytes = options_.memory_bytes + static_cast<uint64_t>(st.st_size);
@@ -120,7 +153,7 @@ absl::StatusOr<std::pair<std::string, std::string>> SandboxRunner::Exchange(
   // The zygote enforces the time limit itself; this backstop catches a
   // zygote that stopped answering.
   pollfd waiting{zygote.socket, POLLIN, 0};
-  int backstop = static_cast<int>(options_.timeout.count()) + 10000;
+  int backstop = static_cast<int>(request.timeout_ms) + 10000;
   if (poll(&waiting, 1, backstop) <= 0)
     return absl::DeadlineExceededError("the sandbox zygote stopped answering");
   std::string reply_bytes;
@@ -140,7 +173,19 @@ absl::StatusOr<std::pair<std::string, std::string>> SandboxRunner::Exchange(
 
 ScanOutcome SandboxRunner::Scan(const std::string& local_path, const std::string& display_path,
                                 const std::string& policy_toml) {
-  return Run(0, local_path, display_path, policy_toml);
+  ScanOutcome outcome = Run(0, local_path, display_path, policy_toml);
+  CheckExternalDataLinks(local_path, policy_toml, outcome.result);
+  return outcome;
+}
+
+std::chrono::milliseconds SandboxRunner::WallClockLimit(const std::string& policy_toml) const {
+  // The scan stops itself at the policy's timeout; the kill comes a little
+  // later, and never later than the runner's own limit.
+  auto policy = Policy::Shared(policy_toml);
+  if (!policy) return options_.timeout;
+  auto own = std::chrono::milliseconds(
+      static_cast<int64_t>(policy->limits().timeout_seconds * 1000) + 5000);
+  return std::min(options_.timeout, own);
 }
 
 ScanOutcome SandboxRunner::Probe(uint32_t probe, const std::string& local_path) {
@@ -186,10 +231,10 @@ ScanOutcome SandboxRunner::Run(uint32_t probe, const std::string& local_path,
   std::memcpy(&reply, exchanged->first.data(), sizeof reply);
   switch (reply.ending) {
     case sandbox::Ending::kTimedOut:
-      return Failed(
-          display_path, rules::kSandboxTimeout, Severity::kMedium,
-          StrCat("the parser was killed after ", options_.timeout.count(), " ms without finishing"),
-          "timeout", true);
+      return Failed(display_path, rules::kSandboxTimeout, Severity::kMedium,
+                    StrCat("the parser was killed after ", WallClockLimit(policy_toml).count(),
+                           " ms without finishing"),
+                    "timeout", true);
     case sandbox::Ending::kSignaled:
       if (reply.code == SIGSYS)
         return Failed(display_path, rules::kSandboxViolation, Severity::kHigh,

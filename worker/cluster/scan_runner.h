@@ -36,10 +36,21 @@ class ScanRunner {
                            const std::string& policy_toml) = 0;
 };
 
+class SandboxRunner;
+
+// With a sandbox, files that need a third-party parser of hostile input
+// (libhdf5, libarchive: HDF5/Keras .h5, 7z, RAR, also nested in archives) are
+// scanned there instead, so a crash or hang in those libraries costs one
+// file an ERROR verdict and never the whole run.
 class InProcessRunner : public ScanRunner {
  public:
+  explicit InProcessRunner(SandboxRunner* sandbox_for_unhardened = nullptr)
+      : sandbox_(sandbox_for_unhardened) {}
   ScanOutcome Scan(const std::string& local_path, const std::string& display_path,
                    const std::string& policy_toml) override;
+
+ private:
+  SandboxRunner* sandbox_;
 };
 
 struct SandboxOptions {
@@ -68,6 +79,8 @@ class SandboxRunner : public ScanRunner {
     int socket = -1;
   };
   absl::Status Start(Zygote& zygote);
+  // The policy's timeout plus a grace period, capped by options_.timeout.
+  std::chrono::milliseconds WallClockLimit(const std::string& policy_toml) const;
   void Kill(Zygote& zygote);
   // The reply's ending and result bytes; an error when the zygote is gone.
   absl::StatusOr<std::pair<std::string, std::string>> Exchange(Zygote& zygote, uint32_t probe,

@@ -71,7 +71,10 @@ int SelfTest(SandboxOptions sandbox) {
   } expectations[] = {{1, "forbidden system call (socket)", "violation"},
                       {2, "parser crash (SIGSEGV)", "crash"},
                       {3, "parser hang", "timeout"},
-                      {4, "memory bomb (64 GiB)", "memory"}};
+                      {4, "memory bomb (64 GiB)", "memory"},
+                      {5, "forged report on inherited stdout/stderr", "violation"},
+                      {6, "stat/readlink of paths by name", "violation"},
+                      {7, "executable memory mapping", "violation"}};
   bool all = true;
   for (const Expectation& e : expectations) {
     ScanOutcome outcome = runner.Probe(e.probe, "/proc/self/exe");

@@ -1,5 +1,7 @@
 #include "worker/scan/archive_names.h"
 
+#include <filesystem>
+
 #include "common/rules.h"
 #include "common/strings.h"
 #include "worker/scan/scan_context.h"
@@ -39,6 +41,21 @@ bool WithinMemberLimit(ScanContext& ctx, uint64_t members, uint64_t offset) {
                               ctx.limits().max_archive_members, " members"),
                        offset);
   return false;
+}
+
+std::optional<std::string> SymlinkOutOfFolder(const std::string& file_path,
+                                              std::string_view location) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path dir = fs::path(file_path).parent_path();
+  if (dir.empty()) dir = ".";
+  fs::path target = dir / std::string(location);
+  if (!fs::is_symlink(target, ec)) return std::nullopt;
+  fs::path real_dir = fs::weakly_canonical(dir, ec);
+  fs::path real_target = fs::weakly_canonical(target, ec);
+  std::string prefix = real_dir.string() + "/";
+  if (real_target.string().compare(0, prefix.size(), prefix) == 0) return std::nullopt;
+  return StrCat("is a symlink to ", real_target.string(), ", outside the model folder");
 }
 
 }  // namespace gauntlet::scan

@@ -4,6 +4,8 @@
 #define GAUNTLET_WORKER_SCAN_ARCHIVE_NAMES_H_
 
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <string_view>
 
 namespace gauntlet::scan {
@@ -13,6 +15,13 @@ class ScanContext;
 // True for names that extract outside the target folder: absolute paths,
 // drive letters, or a ".." component (zip-slip).
 bool EscapesExtractionRoot(std::string_view name);
+
+// Why `location` (relative to the folder holding `file_path`) is a symlink
+// out of that folder, or nullopt when it is not one or cannot be looked at.
+// This reads the filesystem: sandboxed parsers cannot, so workers run it on
+// the locations a parser reported (onnx.external_data).
+std::optional<std::string> SymlinkOutOfFolder(const std::string& file_path,
+                                              std::string_view location);
 
 // Reports `name` as archive.path_traversal (HIGH) when it escapes; returns
 // whether it did.

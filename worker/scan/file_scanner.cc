@@ -34,10 +34,12 @@ FileReport Unreadable(const std::string& path, std::string why) {
 
 }  // namespace
 
-FileReport ScanBytes(std::string_view display_path, std::string_view content,
-                     const Policy& policy) {
+FileReport ScanBytes(std::string_view display_path, std::string_view content, const Policy& policy,
+                     const ScanOptions& options) {
   ScanContext ctx(policy, DefaultScanners(), std::string(display_path));
+  if (options.trust == ParserTrust::kHardenedOnly) ctx.ForbidUnhardenedParsers();
   ctx.ScanContent(content);
+  if (options.needs_sandbox) *options.needs_sandbox = ctx.needs_sandbox();
   FileReport report;
   report.path = std::string(display_path);
   report.format = ctx.format_label();
@@ -55,7 +57,8 @@ FileReport ScanFile(const std::string& path, const Policy& policy) {
   return ScanOpenFile(fd, path, policy);
 }
 
-FileReport ScanOpenFile(int fd, const std::string& path, const Policy& policy) {
+FileReport ScanOpenFile(int fd, const std::string& path, const Policy& policy,
+                        const ScanOptions& options) {
   struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);
@@ -75,14 +78,14 @@ FileReport ScanOpenFile(int fd, const std::string& path, const Policy& policy) {
     }
     close(fd);
     if (got != size) return Unreadable(path, StrCat("short read: ", got, " of ", size, " bytes"));
-    return ScanBytes(path, std::string_view(buffer.data(), size), policy);
+    return ScanBytes(path, std::string_view(buffer.data(), size), policy, options);
   }
   void* map = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   close(fd);
   if (map == MAP_FAILED) return Unreadable(path, StrCat("cannot map: ", std::strerror(errno)));
   if (size >= kRandomAccessBytes) madvise(map, size, MADV_RANDOM);
   FileReport report =
-      ScanBytes(path, std::string_view(static_cast<const char*>(map), size), policy);
+      ScanBytes(path, std::string_view(static_cast<const char*>(map), size), policy, options);
   munmap(map, size);
   return report;
 }

@@ -11,15 +11,27 @@
 
 namespace gauntlet::scan {
 
+// Where a scan runs. A process that must not run third-party parsers of
+// hostile input (libhdf5, libarchive) scans with kHardenedOnly: a file that
+// needs one comes back with `needs_sandbox` set and is to be scanned again
+// in the parser sandbox; its report from here is incomplete and unused.
+enum class ParserTrust { kAll, kHardenedOnly };
+struct ScanOptions {
+  ParserTrust trust = ParserTrust::kAll;
+  bool* needs_sandbox = nullptr;  // Set when trust is kHardenedOnly.
+};
+
 // Never fails: unreadable files come back as ERROR reports.
 FileReport ScanFile(const std::string& path, const Policy& policy);
 
 // The same for a file already open (the sandboxed parser gets its file as a
 // descriptor and may not open anything). Takes ownership of `fd`.
-FileReport ScanOpenFile(int fd, const std::string& display_path, const Policy& policy);
+FileReport ScanOpenFile(int fd, const std::string& display_path, const Policy& policy,
+                        const ScanOptions& options = {});
 
 // Scans bytes already in memory, reported under `display_path`.
-FileReport ScanBytes(std::string_view display_path, std::string_view content, const Policy& policy);
+FileReport ScanBytes(std::string_view display_path, std::string_view content, const Policy& policy,
+                     const ScanOptions& options = {});
 
 }  // namespace gauntlet::scan
 

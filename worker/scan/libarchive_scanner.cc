@@ -22,6 +22,7 @@ std::string ArchiveError(archive* a) {
 
 void LibarchiveScanner::Scan(std::string_view content, ScanContext& ctx) const {
   ctx.LabelFormat(std::string(FormatName(SniffFormat(content.substr(0, 64)))));
+  if (!ctx.MayRunUnhardenedParser()) return;
   std::unique_ptr<archive, decltype(&archive_read_free)> a(archive_read_new(), &archive_read_free);
   archive_read_support_format_7zip(a.get());
   archive_read_support_format_rar(a.get());

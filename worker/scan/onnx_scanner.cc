@@ -233,17 +233,7 @@ class OnnxWalker {
   // On disk, a location inside the folder can still be a symlink out of it.
   std::optional<std::string> SymlinkEscape(std::string_view location) const {
     if (ctx_.depth() != 0) return std::nullopt;  // Inside an archive: no filesystem.
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    fs::path dir = fs::path(ctx_.file_path()).parent_path();
-    if (dir.empty()) dir = ".";
-    fs::path target = dir / std::string(location);
-    if (!fs::is_symlink(target, ec)) return std::nullopt;
-    fs::path real_dir = fs::weakly_canonical(dir, ec);
-    fs::path real_target = fs::weakly_canonical(target, ec);
-    std::string prefix = real_dir.string() + "/";
-    if (real_target.string().compare(0, prefix.size(), prefix) == 0) return std::nullopt;
-    return StrCat("is a symlink to ", real_target.string(), ", outside the model folder");
+    return SymlinkOutOfFolder(ctx_.file_path(), location);
   }
 
   std::string_view file_;

@@ -76,6 +76,17 @@ class ScanContext {
   bool TimedOut();
   Clock::time_point deadline() const { return deadline_; }
 
+  // libhdf5 and libarchive are third-party parsers not hardened against
+  // hostile input. A scanner asks before handing them bytes; in a process
+  // that must not run them (the CLI's own), the answer is no and the whole
+  // file is marked for the sandbox (the scan's result is then discarded).
+  bool MayRunUnhardenedParser() {
+    if (!allow_unhardened_parsers_) needs_sandbox_ = true;
+    return allow_unhardened_parsers_;
+  }
+  void ForbidUnhardenedParsers() { allow_unhardened_parsers_ = false; }
+  bool needs_sandbox() const { return needs_sandbox_; }
+
   const Policy& policy() const { return policy_; }
   const ScanLimits& limits() const { return policy_.limits(); }
   int depth() const { return static_cast<int>(member_path_.size()); }
@@ -104,6 +115,8 @@ class ScanContext {
   std::vector<Finding> findings_;
   bool fully_analysed_ = true;
   bool timeout_reported_ = false;
+  bool allow_unhardened_parsers_ = true;
+  bool needs_sandbox_ = false;
   uint64_t held_decompressed_ = 0;
   std::shared_ptr<const SignatureSet> signatures_;
   bool signatures_failed_ = false;
