@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -102,7 +103,8 @@ absl::StatusOr<Policy> Policy::FromToml(std::string_view toml_text, std::string 
     return Invalid(source, StrCat(error.description(), " at ", where.str()));
   }
   if (auto status = CheckKeys(
-          root, {"version", "extends", "limits", "imports", "registry", "signatures", "rules"},
+          root,
+          {"version", "extends", "limits", "imports", "registry", "signatures", "configs", "rules"},
           "the top level", source);
       !status.ok()) {
     return status;
@@ -243,6 +245,18 @@ absl::StatusOr<Policy> Policy::FromToml(std::string_view toml_text, std::string 
     }
   }
 
+  if (const toml::table* configs = root["configs"].as_table()) {
+    if (auto status = CheckKeys(*configs, {"allowed_targets"}, "[configs]", source); !status.ok()) {
+      return status;
+    }
+    if (const toml::node* node = configs->get("allowed_targets")) {
+      auto targets = StringList(*node, source, "configs.allowed_targets");
+      if (!targets.ok()) return targets.status();
+      // A user's list adds to the layers below it.
+      for (std::string& t : *targets) policy.configs_.allowed_targets.push_back(std::move(t));
+    }
+  }
+
   if (const toml::table* rule_table = root["rules"].as_table()) {
     for (const auto& [key, value] : *rule_table) {
       auto text = value.value<std::string>();
@@ -314,6 +328,11 @@ ImportDecision Policy::ClassifyImport(std::string_view qualified_name) const {
     }
   }
   return {};
+}
+
+bool Policy::IsAllowedConfigTarget(std::string_view target) const {
+  return std::any_of(configs_.allowed_targets.begin(), configs_.allowed_targets.end(),
+                     [&](const std::string& pattern) { return GlobMatch(pattern, target); });
 }
 
 std::optional<Severity> Policy::EffectiveSeverity(std::string_view rule_id,

@@ -50,6 +50,13 @@ struct SignaturePolicy {
   uint64_t max_scan_bytes = 32ull << 20;
 };
 
+// Configs that name a callable to instantiate (Hydra/NeMo `_target_`,
+// LightningCLI `class_path`): targets beyond the import allowlist that a
+// framework's configs legitimately name.
+struct ConfigPolicy {
+  std::vector<std::string> allowed_targets;  // Glob patterns.
+};
+
 enum class ImportClass { kAllowed, kDenied, kUnknown };
 
 struct ImportDecision {
@@ -82,6 +89,8 @@ class Policy {
   const ScanLimits& limits() const { return limits_; }
   const RegistryPolicy& registry() const { return registry_; }
   const SignaturePolicy& signatures() const { return signatures_; }
+  // Whether a config's instantiation target matches [configs] allowed_targets.
+  bool IsAllowedConfigTarget(std::string_view target) const;
   Severity unknown_called_severity() const { return unknown_called_; }
   Severity unknown_referenced_severity() const { return unknown_referenced_; }
   const std::string& source() const { return source_; }
@@ -99,6 +108,7 @@ class Policy {
   ScanLimits limits_;
   RegistryPolicy registry_;
   SignaturePolicy signatures_;
+  ConfigPolicy configs_;
   Severity unknown_called_ = Severity::kMedium;
   Severity unknown_referenced_ = Severity::kLow;
   std::string source_ = "built-in";

@@ -110,6 +110,17 @@ constexpr std::array kRules = {
     RuleInfo{rules::kArchiveLinkMember, S::kMedium, "Archive contains a link",
              "A tar member is a symbolic or hard link; extraction can redirect later writes.",
              "Do not extract with a tool that follows links."},
+    RuleInfo{rules::kConfigInstantiation, S::kHigh, "Config instantiates a class or function",
+             "A config names a callable to build (Hydra/NeMo `_target_`, LightningCLI "
+             "`class_path`); loading the model calls it with the config as arguments. Targets "
+             "on the denylist get its severity, targets on no allowlist are HIGH.",
+             "Check the target; allow it in the policy's [configs] allowed_targets if it is "
+             "your framework's."},
+    RuleInfo{rules::kConfigResolverCall, S::kMedium, "Config interpolation calls a resolver",
+             "An OmegaConf interpolation `${name:...}` calls the resolver the loading "
+             "application registered under that name; resolvers named eval, exec, python or "
+             "shell run code (CRITICAL).",
+             "Check which resolvers the loading code registers."},
     RuleInfo{rules::kArchiveUnusualMemberType, S::kMedium, "Tar member with an unusual type flag",
              "A tar member's type flag is not a regular file, link, device, directory or "
              "metadata header. GNU tar and Python's tarfile extract such members as regular "

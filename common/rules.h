@@ -69,6 +69,8 @@ inline constexpr std::string_view kTfUnsafeOp = "tf.unsafe_op";
 inline constexpr std::string_view kTfMalformed = "tf.malformed";
 inline constexpr std::string_view kTfNonStandardOp = "tf.non_standard_op";
 inline constexpr std::string_view kSignatureMatch = "signature.match";
+inline constexpr std::string_view kConfigInstantiation = "config.instantiation_target";
+inline constexpr std::string_view kConfigResolverCall = "config.resolver_call";
 inline constexpr std::string_view kTokenizerMalformed = "tokenizer.malformed";
 // Registry gate (whole models).
 inline constexpr std::string_view kUnapprovedFormat = "policy.unapproved_format";

@@ -10,6 +10,8 @@ PACKAGES=(
   # Libraries linked by the C++ code
   libabsl-dev zlib1g-dev libbz2-dev liblzma-dev libzstd-dev
   nlohmann-json3-dev libtomlplusplus-dev libhdf5-dev libarchive-dev libyara-dev
+  # YAML configs (Hydra/OmegaConf _target_ instantiation in .nemo and model folders)
+  libyaml-cpp-dev
   # The cluster: gRPC services, durable job store, metrics, parser sandbox
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libsqlite3-dev prometheus-cpp-dev libseccomp-dev libssl-dev

@@ -6,6 +6,7 @@
 
 #include "common/rules.h"
 #include "common/strings.h"
+#include "worker/scan/config_instantiation.h"
 #include "worker/scan/scan_context.h"
 #include "worker/scan/template_injection.h"
 
@@ -158,6 +159,7 @@ class Parser {
       }
     }
     if (StartsWith(key, "general.") || chat_template) ctx_.AddMetadata(key, text);
+    if (!chat_template) AnalyzeConfigText(text, StrCat("metadata '", key, "'"), offset, ctx_);
   }
 
   bool Metadata() {

@@ -2,6 +2,7 @@
 
 #include "common/rules.h"
 #include "common/strings.h"
+#include "worker/scan/config_instantiation.h"
 #include "worker/scan/safetensors_header.h"
 #include "worker/scan/scan_context.h"
 
@@ -15,8 +16,11 @@ void SafetensorsScanner::Scan(std::string_view content, ScanContext& ctx) const 
     return;
   }
   ctx.AddMetadata("safetensors.tensors", StrCat(header->tensors.size()));
-  for (const auto& [key, value] : header->metadata)
+  for (const auto& [key, value] : header->metadata) {
     ctx.AddMetadata(StrCat("__metadata__.", key), value);
+    // Frameworks keep their configs here as JSON or YAML text.
+    AnalyzeConfigText(value, StrCat("__metadata__.", key), 8, ctx);
+  }
 }
 
 }  // namespace gauntlet::scan

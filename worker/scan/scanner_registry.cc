@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "worker/scan/compressed_scanner.h"
+#include "worker/scan/config_scanner.h"
 #include "worker/scan/gguf_scanner.h"
 #include "worker/scan/hdf5_scanner.h"
 #include "worker/scan/inert_data_scanner.h"
@@ -33,6 +34,7 @@ std::span<const std::unique_ptr<Scanner>> DefaultScanners() {
     list->push_back(std::make_unique<TfScanner>());
     list->push_back(std::make_unique<SentencePieceScanner>());
     list->push_back(std::make_unique<InertDataScanner>());
+    list->push_back(std::make_unique<ConfigScanner>());
     list->push_back(std::make_unique<PickleScanner>());
     return list;
   }();

@@ -1,0 +1,17 @@
+#include "worker/scan/config_scanner.h"
+
+#include "worker/scan/config_instantiation.h"
+#include "worker/scan/pickle_scanner.h"
+#include "worker/scan/scan_context.h"
+
+namespace gauntlet::scan {
+
+void ConfigScanner::Scan(std::string_view content, ScanContext& ctx) const {
+  if (WouldUnpickle(content, ctx)) {
+    PickleScanner().Scan(content, ctx);
+    return;
+  }
+  AnalyzeConfigText(content, "", 0, ctx);
+}
+
+}  // namespace gauntlet::scan
