@@ -110,6 +110,16 @@ constexpr std::array kRules = {
     RuleInfo{rules::kArchiveLinkMember, S::kMedium, "Archive contains a link",
              "A tar member is a symbolic or hard link; extraction can redirect later writes.",
              "Do not extract with a tool that follows links."},
+    RuleInfo{rules::kKerasEmbeddedObject, S::kInfo, "Keras layer restores an embedded object",
+             "A Keras 3 layer (TorchModuleWrapper) carries another serialized format in its "
+             "config and restores it on load (torch.load); the embedded bytes were scanned and "
+             "their findings are reported under the layer.",
+             "Review the embedded object's findings."},
+    RuleInfo{rules::kKerasExternalLoad, S::kHigh, "Keras layer loads files at load time",
+             "A layer reads a file named in its config when the model loads (TFSMLayer loads a "
+             "SavedModel; lookup layers read a vocabulary path, also gs:// or http://): content "
+             "from outside the scanned file.",
+             "Ship what the layer needs inside the model, or review the path."},
     RuleInfo{rules::kConfigInstantiation, S::kHigh, "Config instantiates a class or function",
              "A config names a callable to build (Hydra/NeMo `_target_`, LightningCLI "
              "`class_path`); loading the model calls it with the config as arguments. Targets "

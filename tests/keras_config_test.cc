@@ -8,6 +8,7 @@
 #include "absl/strings/escaping.h"
 #include "common/rules.h"
 #include "tests/support/archive_builder.h"
+#include "tests/support/pickle_builder.h"
 #include "tests/support/scan_assertions.h"
 
 namespace gauntlet {
@@ -84,6 +85,71 @@ TEST(KerasConfig, CustomObjectsAndTfOpLambda) {
                          "io.write_file"));
   EXPECT_NE(testing::FindFinding(report, rules::kKerasCustomObject, "acme.layers.Attention"),
             nullptr);
+}
+
+std::string Layer(const std::string& class_name, const std::string& config) {
+  return R"({"module":"keras","class_name":"Sequential","config":{"layers":[{"module":"keras.layers",)"
+         R"("class_name":")" +
+         class_name + R"(","config":)" + config + "}]}}";
+}
+
+TEST(KerasConfig, TorchModuleWrapperBytesAreScannedAsTheTorchFileTheyAre) {
+  // Keras 3 stores the wrapped module as base64 of torch.save() and restores
+  // it with torch.load(weights_only=False).
+  std::string evil = testing::BuildZip(
+      {{"module/data.pkl", testing::OsSystemPickle("id")}, {"module/version", "3\n"}});
+  auto report = testing::ScanFixture(
+      KerasZip(Layer("TorchModuleWrapper", R"({"module":")" + Base64(evil) + R"("})")),
+      "model.keras");
+  EXPECT_TRUE(HasFinding(report, rules::kDangerousGlobal, Severity::kCritical, Verdict::kMalicious,
+                         "os.system"));
+  const Finding* f = testing::FindFinding(report, rules::kDangerousGlobal, "os.system");
+  EXPECT_NE(f->location.member.find("TorchModuleWrapper"), std::string::npos) << f->location.member;
+
+  std::string benign =
+      testing::BuildZip({{"module/data.pkl", testing::BenignPickle()}, {"module/version", "3\n"}});
+  auto clean = testing::ScanFixture(
+      KerasZip(Layer("TorchModuleWrapper", R"({"module":")" + Base64(benign) + R"("})")),
+      "model.keras");
+  EXPECT_EQ(clean.verdict, Verdict::kClean) << testing::Describe(clean);
+}
+
+TEST(KerasConfig, LayersThatLoadFilesAtLoadTime) {
+  auto savedmodel = testing::ScanFixture(
+      KerasZip(Layer("TFSMLayer", R"({"filepath":"/tmp/other_model","call_endpoint":"serve"})")),
+      "model.keras");
+  EXPECT_TRUE(HasFinding(savedmodel, rules::kKerasExternalLoad, Severity::kHigh,
+                         Verdict::kMalicious, "/tmp/other_model"));
+  auto remote = testing::ScanFixture(
+      KerasZip(Layer("StringLookup", R"({"vocabulary":"gs://bucket/vocab.txt"})")), "model.keras");
+  EXPECT_TRUE(HasFinding(remote, rules::kKerasExternalLoad, Severity::kHigh, Verdict::kMalicious,
+                         "gs://bucket"));
+  auto local = testing::ScanFixture(
+      KerasZip(Layer("StringLookup", R"({"vocabulary":"vocab.txt"})")), "model.keras");
+  EXPECT_TRUE(HasFinding(local, rules::kKerasExternalLoad, Severity::kMedium, Verdict::kSuspicious,
+                         "vocab.txt"));
+  auto inline_vocabulary = testing::ScanFixture(
+      KerasZip(Layer("StringLookup", R"({"vocabulary":["a","b"]})")), "model.keras");
+  EXPECT_EQ(inline_vocabulary.verdict, Verdict::kClean) << testing::Describe(inline_vocabulary);
+}
+
+TEST(KerasConfig, KerasUtilitiesUsedAsGadgetsAreCritical) {
+  // Safe mode only allows Keras's own modules, so published bypasses used
+  // Keras functions that fetch files, load models or turn safe mode off.
+  for (auto [module, name] :
+       {std::pair{"keras.src.utils.file_utils", "get_file"}, std::pair{"keras.utils", "get_file"},
+        std::pair{"keras.config", "enable_unsafe_deserialization"},
+        std::pair{"keras.src.saving.saving_api", "load_model"},
+        std::pair{"keras.models", "model_from_json"}}) {
+    SCOPED_TRACE(name);
+    std::string activation = std::string(R"({"module":")") + module +
+                             R"(","class_name":"function","config":")" + name +
+                             R"(","registered_name":")" + name + R"("})";
+    auto report = testing::ScanFixture(
+        KerasZip(Layer("Dense", R"({"units":2,"activation":)" + activation + "}")), "model.keras");
+    EXPECT_TRUE(HasFinding(report, rules::kKerasDangerousCallable, Severity::kCritical,
+                           Verdict::kMalicious, name));
+  }
 }
 
 TEST(KerasConfig, BrokenConfigIsAnError) {

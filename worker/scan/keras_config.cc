@@ -71,6 +71,12 @@ class ConfigWalker {
     std::string here = class_name.empty() ? path : StrCat(path, "/", class_name);
     if (class_name == "Lambda") Lambda(node, here);
     if (class_name == "TFOpLambda") TfOpLambda(node, here);
+    if (class_name == "TorchModuleWrapper") TorchModule(node, here);
+    if (class_name == "TFSMLayer") SavedModelLayer(node, here);
+    if (class_name == "StringLookup" || class_name == "IntegerLookup" ||
+        class_name == "IndexLookup" || class_name == "TextVectorization") {
+      VocabularyFile(node, here);
+    }
     if (class_name == "__lambda__")
       LambdaCode(StringField(node.value("config", json::object()), "code"), here);
     if (node.contains("module") && node["module"].is_string()) Reference(node, here);
@@ -138,6 +144,49 @@ class ConfigWalker {
     ctx_.Report(rules::kKerasTfOpLambda, dangerous ? Severity::kHigh : Severity::kMedium,
                 StrCat("TFOpLambda at ", where, " calls ", op.empty() ? "an unnamed op" : op), 0,
                 op);
+  }
+
+  // Keras 3's TorchModuleWrapper stores the wrapped module as base64 of
+  // torch.save() bytes, and from_config() hands them to torch.load with
+  // weights_only=False: a whole pickle that runs on load. Scanned as such.
+  void TorchModule(const json& layer, const std::string& where) {
+    std::string encoded = StringField(layer.value("config", json::object()), "module");
+    if (encoded.empty()) return;
+    std::string bytes;
+    if (!absl::Base64Unescape(encoded, &bytes)) {
+      ctx_.ReportIncomplete(
+          rules::kKerasMalformed,
+          StrCat("TorchModuleWrapper at ", where, " holds a module that is not base64"), 0);
+      return;
+    }
+    ctx_.Report(rules::kKerasEmbeddedObject, Severity::kInfo,
+                StrCat("TorchModuleWrapper at ", where,
+                       " restores a torch module with torch.load; its bytes were scanned"),
+                0);
+    ctx_.ScanMember(StrCat("<TorchModuleWrapper ", where, ">"), bytes);
+  }
+
+  // TFSMLayer loads a SavedModel from a path when the model loads: code and
+  // graphs from outside the file, which no scan of the file has seen.
+  void SavedModelLayer(const json& layer, const std::string& where) {
+    std::string path = StringField(layer.value("config", json::object()), "filepath");
+    ctx_.Report(rules::kKerasExternalLoad, Severity::kHigh,
+                StrCat("TFSMLayer at ", where, " loads a SavedModel from '", path,
+                       "' at load time, outside the scanned file"),
+                0, path);
+  }
+
+  // Lookup layers given a vocabulary *path* read that file (tf.io.gfile:
+  // local, gs://, http://) when the model loads.
+  void VocabularyFile(const json& layer, const std::string& where) {
+    std::string path = StringField(layer.value("config", json::object()), "vocabulary");
+    if (path.empty()) return;
+    bool remote = path.find("://") != std::string::npos;
+    bool escapes = !path.empty() && (path[0] == '/' || path.find("..") != std::string::npos);
+    ctx_.Report(
+        rules::kKerasExternalLoad, remote || escapes ? Severity::kHigh : Severity::kMedium,
+        StrCat("lookup layer at ", where, " reads its vocabulary from '", path, "' at load time"),
+        0, path);
   }
 
   // {"module": M, "class_name": C, "config": ...}: Keras imports M and looks
