@@ -20,8 +20,8 @@ PACKAGES=(
   prometheus python3-grpcio
   # The poisoning lab's model (libtorch, CPU build)
   libtorch-dev
-  # Tests and benchmarks
-  googletest libgtest-dev libgmock-dev libbenchmark-dev time
+  # Tests and benchmarks; clang with libFuzzer for the fuzz targets
+  googletest libgtest-dev libgmock-dev libbenchmark-dev time clang libclang-rt-14-dev
   # Real-library fixtures (torch.save, numpy, sklearn, joblib) for the tests,
   # always through Debian's /usr/bin/python3.
   python3 python3-torch python3-numpy python3-h5py python3-onnx

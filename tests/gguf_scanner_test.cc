@@ -1,11 +1,15 @@
 // GGUF: benign llama.cpp-style files are CLEAN; Jinja template injection is
 // CRITICAL wherever a template hides; inconsistent counts and offsets are
 // ERROR, never a pass.
+#include "worker/scan/gguf_scanner.h"
+
 #include <gtest/gtest.h>
 
 #include "common/rules.h"
 #include "tests/support/gguf_builder.h"
 #include "tests/support/scan_assertions.h"
+#include "worker/scan/scan_context.h"
+#include "worker/scan/scanner_registry.h"
 
 namespace gauntlet {
 namespace {
@@ -98,6 +102,18 @@ TEST(GgufScanner, EveryTruncationIsAnError) {
   for (size_t cut = 4; cut < file.size(); cut += 3) {
     auto report = testing::ScanFixture(file.substr(0, cut), "m.gguf");
     EXPECT_EQ(report.verdict, Verdict::kError) << "cut at " << cut << testing::Describe(report);
+  }
+}
+
+// Found by fuzz_gguf: the scanner read the version past the end of an input
+// shorter than the magic (the scanner is chosen by the magic, but a caller
+// may hand it anything). Replayed by the fuzz run from tests/fuzz/regressions.
+TEST(GgufScanner, InputShorterThanTheMagicIsAnErrorNotAnOverflow) {
+  for (std::string_view input :
+       {std::string_view(), std::string_view("GG"), std::string_view("GGU")}) {
+    scan::ScanContext ctx(Policy::Default(), scan::DefaultScanners(), "x.gguf");
+    scan::GgufScanner().Scan(input, ctx);
+    EXPECT_FALSE(ctx.fully_analysed());
   }
 }
 

@@ -90,6 +90,8 @@ class Parser {
   }
 
   bool Header() {
+    // The scanner is chosen by the magic, but a caller may hand it anything.
+    if (data_.size() < 4) return Fail("shorter than the GGUF magic");
     pos_ = 4;
     if (!Read(version_)) return false;
     if (version_ < 1 || version_ > 3) return Fail(StrCat("unsupported GGUF version ", version_));

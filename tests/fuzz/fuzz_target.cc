@@ -1,0 +1,78 @@
+// One libFuzzer target per parser entry point Gauntlet owns. This file is
+// compiled once per target; GAUNTLET_FUZZ_TARGET (set by CMake) picks the
+// entry point. Third-party parsers (libhdf5, libarchive) are not fuzzed
+// here: they only ever run in the parser sandbox.
+#include <string_view>
+
+#include "tests/fuzz/fuzz_support.h"
+#include "worker/scan/compressed_scanner.h"
+#include "worker/scan/config_scanner.h"
+#include "worker/scan/gguf_scanner.h"
+#include "worker/scan/inert_data_scanner.h"
+#include "worker/scan/keras_config.h"
+#include "worker/scan/numpy_scanner.h"
+#include "worker/scan/onnx_scanner.h"
+#include "worker/scan/pickle_scanner.h"
+#include "worker/scan/safetensors_scanner.h"
+#include "worker/scan/sentencepiece_scanner.h"
+#include "worker/scan/tar_scanner.h"
+#include "worker/scan/template_injection.h"
+#include "worker/scan/tf_scanner.h"
+#include "worker/scan/zip_scanner.h"
+
+namespace gauntlet::fuzz {
+namespace {
+
+using Entry = void (*)(std::string_view);
+
+void KerasConfig(std::string_view text) {
+  scan::ScanContext ctx = Context();
+  scan::AnalyzeKerasConfig(text, ctx);
+}
+
+void Template(std::string_view text) {
+  scan::LooksLikeTemplate(text);
+  scan::FindTemplateThreat(text);
+}
+
+constexpr std::pair<std::string_view, Entry> kEntries[] = {
+    // The symbolic pickle machine, legacy torch, joblib, embedded payloads.
+    {"pickle", ScanWith<scan::PickleScanner>},
+    // The lenient zip reader and the torch/npz/keras layouts.
+    {"zip", ScanWith<scan::ZipScanner>},
+    // ustar, GNU, pax and every type flag.
+    {"tar", ScanWith<scan::TarScanner>},
+    // gzip, zlib, bzip2, xz, lzma, zstd and the decompression budget.
+    {"compressed", ScanWith<scan::CompressedScanner>},
+    // The strict safetensors header and the configs in its metadata.
+    {"safetensors", ScanWith<scan::SafetensorsScanner>},
+    {"gguf", ScanWith<scan::GgufScanner>},
+    // The protobuf walkers: ONNX and TensorFlow graphs.
+    {"onnx", ScanWith<scan::OnnxScanner>},
+    {"tf", ScanWith<scan::TfScanner>},
+    // The .npy header as a Python literal.
+    {"numpy", ScanWith<scan::NumpyScanner>},
+    {"sentencepiece", ScanWith<scan::SentencePieceScanner>},
+    // msgpack (Flax) and images.
+    {"msgpack", ScanWith<scan::InertDataScanner>},
+    // Text: protocol 0 pickles and JSON/YAML instantiation configs.
+    {"config", ScanWith<scan::ConfigScanner>},
+    {"keras_config", KerasConfig},
+    {"template", Template},
+};
+
+Entry Selected() {
+  for (const auto& [name, entry] : kEntries) {
+    if (name == GAUNTLET_FUZZ_TARGET) return entry;
+  }
+  __builtin_trap();  // A target CMake names must exist here.
+}
+
+}  // namespace
+}  // namespace gauntlet::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const gauntlet::fuzz::Entry entry = gauntlet::fuzz::Selected();
+  entry(gauntlet::fuzz::Bytes(data, size));
+  return 0;
+}

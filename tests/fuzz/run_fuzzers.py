@@ -1,0 +1,179 @@
+#!/usr/bin/python3
+"""Runs every libFuzzer target for a fixed time budget.
+
+    run_fuzzers.py BUILD_FUZZ_DIR SECONDS_PER_TARGET
+
+Seeds: the real-library fixtures and the bulk benign set (generated here,
+with Debian's /usr/bin/python3), sorted to the target that parses each
+format, plus the configs, templates and Keras configs found inside them.
+First every saved regression input (tests/fuzz/regressions/TARGET/) is
+replayed; then each target fuzzes its corpus for the budget. A crash, leak,
+hang or sanitizer report fails the run and leaves the input in
+BUILD_FUZZ_DIR/fuzz-artifacts/ (copy it into regressions/ once fixed).
+Prints executions per target and a closing "N passed, M failed" line.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BUILD = os.path.abspath(sys.argv[1])
+SECONDS = int(sys.argv[2])
+TARGETS = ["pickle", "zip", "tar", "compressed", "safetensors", "gguf", "onnx", "tf", "numpy",
+           "sentencepiece", "msgpack", "config", "keras_config", "template"]
+MAX_SEEDS = 120
+MAX_SEED_BYTES = 64 << 10
+
+
+def target_for(head):
+    """The target whose parser a file's first bytes select (as SniffFormat)."""
+    if head.startswith(b"PK"):
+        return "zip"
+    if head[:2] == b"\x1f\x8b" or head[:3] == b"BZh" or head[:6] == b"\xfd7zXZ\x00" \
+            or head[:4] == b"\x28\xb5\x2f\xfd" or head[:1] == b"\x78" or head[:1] == b"\x5d":
+        return "compressed"
+    if head[:6] == b"\x93NUMPY":
+        return "numpy"
+    if head[:4] == b"GGUF":
+        return "gguf"
+    if head[:1] == b"\x80":
+        return "pickle"
+    if len(head) > 262 and head[257:262] == b"ustar":
+        return "tar"
+    if head[:1] == b"\x08":
+        return "onnx"
+    if head[:1] == b"\x0a":
+        return "sentencepiece" if b"\x15" in head[:64] else "tf"
+    if len(head) > 9 and head[8:9] == b"{":
+        return "safetensors"
+    if head[:1] and 0x80 <= head[0] <= 0x8f:
+        return "msgpack"
+    return "config"
+
+
+def make_seeds():
+    source = os.path.join(BUILD, "fuzz-seed-files")
+    shutil.rmtree(source, ignore_errors=True)
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
+    fixtures = os.path.join(HERE, "..", "fixtures")
+    subprocess.run(["/usr/bin/python3", os.path.join(fixtures, "make_real_fixtures.py"),
+                    os.path.join(source, "real")], check=True, env=env, capture_output=True)
+    subprocess.run(["/usr/bin/python3", os.path.join(fixtures, "make_bulk_benign.py"),
+                    os.path.join(source, "bulk")], check=True, env=env, capture_output=True)
+    corpora = {t: os.path.join(BUILD, "fuzz-corpus", t) for t in TARGETS}
+    for d in corpora.values():
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+    counts = {t: 0 for t in TARGETS}
+
+    def add(target, data, name):
+        if counts[target] >= MAX_SEEDS or not data:
+            return
+        counts[target] += 1
+        with open(os.path.join(corpora[target], f"{counts[target]:04d}-{name}"), "wb") as f:
+            f.write(data[:MAX_SEED_BYTES])
+
+    for root, _, files in sorted(os.walk(source)):
+        for name in sorted(files):
+            p = os.path.join(root, name)
+            if os.path.getsize(p) > MAX_SEED_BYTES * 4:
+                continue
+            data = open(p, "rb").read()
+            add(target_for(data[:512]), data, name)
+            if data.startswith(b"PK"):
+                try:
+                    with zipfile.ZipFile(p) as z:
+                        for member in z.namelist():
+                            body = z.read(member)
+                            if member.endswith("config.json"):
+                                add("keras_config", body, "config.json")
+                            if member.endswith(".pkl"):
+                                add("pickle", body, "data.pkl")
+                except (zipfile.BadZipFile, OSError, RuntimeError):
+                    pass
+            for template in re.findall(rb"\{%.{0,400}?%\}", data)[:2]:
+                add("template", template, "template")
+    # Formats the fixture sets hold few small files of, written here.
+    import io
+    import json
+    import pickle
+    import struct
+    import tarfile
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name, body in (("model/config.json", b'{"a": 1}'), ("model/weights.pkl", pickle.dumps({"w": [1.0]}))):
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    add("tar", buffer.getvalue(), "model.tar")
+    header = json.dumps({"__metadata__": {"format": "pt"},
+                         "w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}}).encode()
+    add("safetensors", struct.pack("<Q", len(header)) + header + bytes(16), "model.safetensors")
+
+    def gguf_string(text):
+        return struct.pack("<Q", len(text)) + text
+    kv = gguf_string(b"general.architecture") + struct.pack("<I", 8) + gguf_string(b"llama")
+    kv += gguf_string(b"tokenizer.chat_template") + struct.pack("<I", 8) + gguf_string(
+        b"{% for m in messages %}{{ m.content }}{% endfor %}")
+    tensor = gguf_string(b"w") + struct.pack("<I", 1) + struct.pack("<Q", 4) + struct.pack("<I", 0) \
+        + struct.pack("<Q", 0)
+    gguf = b"GGUF" + struct.pack("<IQQ", 3, 1, 2) + kv + tensor
+    gguf += bytes(-len(gguf) % 32) + bytes(16)
+    add("gguf", gguf, "model.gguf")
+    node = b"\x0a\x01x\x12\x05Const" + b"\x0a\x01y\x12\x03Add"
+    add("tf", b"\x0a" + bytes([len(node)]) + node, "graph.pb")
+    for template in (b"{{ bos_token }}{% for message in messages %}{{ message['role'] }}{% endfor %}",
+                     b"{% set x = cycler.__init__.__globals__.os.popen('id').read() %}{{ x }}",
+                     b"{{ self._TemplateReference__context.joiner.__init__.__globals__ }}"):
+        add("template", template, "chat_template")
+    # Configs and templates nobody else wrote: Hydra/NeMo, LightningCLI, Jinja.
+    add("config", b"model:\n  encoder:\n    _target_: nemo.collections.asr.modules.ConformerEncoder\n"
+                  b"  lr: ${eval:'1+1'}\n  dir: ${oc.env:HOME,/tmp}\n", "hydra.yaml")
+    add("config", b'{"model": {"class_path": "torch.nn.Linear", "init_args": {"in": 2}}}', "cli.json")
+    add("template", b"{% for m in messages %}{{ m['content'] }}{% endfor %}"
+                    b"{{ ''.__class__.__mro__[1].__subclasses__() }}", "jinja")
+    add("keras_config", b'{"module": "keras", "class_name": "Sequential", "config": {"layers": '
+                        b'[{"class_name": "Lambda", "config": {"function": ["4wEAAAA=", null, null]}}]}}',
+        "lambda.json")
+    return corpora, counts
+
+
+def run(cmd, timeout):
+    return subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=timeout)
+
+
+def main():
+    corpora, counts = make_seeds()
+    artifacts = os.path.join(BUILD, "fuzz-artifacts") + "/"
+    os.makedirs(artifacts, exist_ok=True)
+    failed = []
+    for target in TARGETS:
+        binary = os.path.join(BUILD, "tests", "fuzz", f"fuzz_{target}")
+        regressions = os.path.join(HERE, "regressions", target)
+        if os.path.isdir(regressions) and os.listdir(regressions):
+            replay = run([binary, "-rss_limit_mb=2048", "-timeout=20"] +
+                         sorted(os.path.join(regressions, f) for f in os.listdir(regressions)), 600)
+            if replay.returncode != 0:
+                failed.append(target)
+                print(f"{target}: a saved regression input fails again\n{replay.stderr[-3000:]}")
+                continue
+        result = run([binary, corpora[target], f"-max_total_time={SECONDS}", "-max_len=65536",
+                      "-rss_limit_mb=2048", "-timeout=20", "-print_final_stats=1",
+                      f"-artifact_prefix={artifacts}{target}-"], SECONDS + 300)
+        execs = re.search(r"stat::number_of_executed_units:\s*(\d+)", result.stderr)
+        cov = re.findall(r"cov: (\d+)", result.stderr)
+        print(f"{target}: {execs.group(1) if execs else '?'} executions in {SECONDS} s, "
+              f"{counts[target]} seeds, coverage {cov[-1] if cov else '?'} edges, "
+              f"exit {result.returncode}")
+        if result.returncode != 0:
+            failed.append(target)
+            print(result.stderr[-4000:])
+    print(f"{len(TARGETS) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
