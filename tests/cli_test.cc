@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "tests/support/archive_builder.h"
+#include "tests/support/gguf_builder.h"
 #include "tests/support/pickle_builder.h"
 
 namespace gauntlet {
@@ -94,15 +95,24 @@ TEST_F(CliTest, NamesThatAreNotUtf8LoseNoFinding) {
   Write("odd/evil\xff.pkl", testing::OsSystemPickle());
   Write("odd/bundle.zip", testing::BuildZip({{"odd\xfe\xff.bin", "data"},
                                              {"payload.pkl", testing::OsSystemPickle("id\xff")}}));
+  // A GGUF whose metadata key is not UTF-8, beside a chat template that
+  // reaches the OS.
+  testing::GgufBuilder gguf;
+  gguf.String("general.name\xff", "x")
+      .String("tokenizer.chat_template",
+              "{{ cycler.__init__.__globals__.os.popen('id').read() }}")
+      .F32Tensor("w", 4, 0);
+  Write("odd/model.gguf", gguf.Build(32));
   for (std::string mode : {"", "--isolate "}) {
     SCOPED_TRACE(mode);
     Result r = Run("scan --no-progress " + mode + Path("odd"));
     EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
     EXPECT_NE(r.out.find("MALICIOUS  " + Path("odd/evil\xff.pkl")), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("MALICIOUS  " + Path("odd/bundle.zip")), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("MALICIOUS  " + Path("odd/model.gguf")), std::string::npos) << r.out;
     Result json = Run("scan --format json " + mode + Path("odd"));
     auto doc = nlohmann::json::parse(json.out);
-    ASSERT_EQ(doc["files"].size(), 2u);
+    ASSERT_EQ(doc["files"].size(), 3u);
     for (const auto& file : doc["files"]) EXPECT_EQ(file["verdict"], "MALICIOUS") << file;
   }
 }

@@ -219,6 +219,23 @@ class ClusterTest(unittest.TestCase):
                 for w in cluster.workers]
         self.assertTrue(all(n > 0 for n in busy), busy)
 
+    def test_names_that_are_not_utf8_lose_no_finding(self):
+        # One lease batch holds a payload named with bytes that are not
+        # UTF-8 and its neighbours: every one keeps its verdict.
+        cluster = self.cluster(workers=1)
+        directory = os.path.join(cluster.data, "odd")
+        self.write_distinct(directory, 6, malicious_every=3)
+        with open(os.path.join(directory.encode(), b"evil\xff\xfe.pkl"), "wb") as f:
+            f.write(pickle.dumps(Payload("echo pwned"), protocol=2))
+        result = cluster.cli(directory)
+        self.assertEqual(result.returncode, 1, result.stderr)
+        report = json.loads(result.stdout)
+        self.assert_every_file_once(report, 7)
+        self.assertEqual(report["summary"]["malicious"], 3, self.describe_errors(report))
+        self.assertEqual(report["summary"]["clean"], 4, self.describe_errors(report))
+        odd = next(f for f in report["files"] if "evil" in f["path"])
+        self.assertEqual(odd["verdict"], "MALICIOUS")
+
     def test_worker_killed_mid_job_loses_no_file(self):
         cluster = self.cluster(workers=2, slots=1, extra=["--no-verdict-cache"])
         self.write_slow(os.path.join(cluster.data, "slow"), 150)
