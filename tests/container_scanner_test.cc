@@ -2,11 +2,14 @@
 // wrappers, NumPy object arrays and legacy torch, each built in code.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "common/rules.h"
 #include "common/strings.h"
 #include "tests/support/archive_builder.h"
 #include "tests/support/pickle_builder.h"
 #include "tests/support/scan_assertions.h"
+#include "worker/scan/decompression_budget.h"
 #include "worker/scan/file_scanner.h"
 
 namespace gauntlet {
@@ -337,6 +340,27 @@ TEST(CompressedScanner, NestedStreamsShareOneDecompressionBudget) {
   auto report = Scan(testing::GzipCompress(tar), "nested.tar.gz", *policy);
   EXPECT_NE(FindFinding(report, rules::kLimitExceeded), nullptr) << Describe(report);
   EXPECT_EQ(report.verdict, Verdict::kError);
+}
+
+TEST(DecompressionBudget, ConcurrentScansShareOneBudgetAndEachStillPasses) {
+  // Four healthy files, each decompressing to 3/4 of the cap, scanned at
+  // once: together they may never hold more than the cap, and none may come
+  // back with a limit it did not reach on its own (it waits instead).
+  auto policy = Policy::FromToml("[limits]\nmax_decompressed_bytes = 33554432\n", "test");
+  ASSERT_TRUE(policy.ok());
+  std::string text;
+  while (text.size() < (24u << 20)) text += "a line of a healthy text file\n";
+  std::string gz = testing::GzipCompress(text);
+  std::vector<FileReport> reports(4);
+  std::vector<std::thread> threads;
+  for (FileReport& report : reports) {
+    threads.emplace_back([&] { report = Scan(gz, "zeros.gz", *policy); });
+  }
+  for (std::thread& t : threads) t.join();
+  for (const FileReport& report : reports) {
+    EXPECT_EQ(report.verdict, Verdict::kClean) << Describe(report);
+  }
+  EXPECT_LE(scan::ProcessDecompressionBudget::Get().peak(), uint64_t{32} << 20);
 }
 
 TEST(TarScanner, TarGzBundleWithTorchCheckpoint) {

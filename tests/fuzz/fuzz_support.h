@@ -36,15 +36,16 @@ inline const Policy& FuzzPolicy() {
 
 // Nested members go through every scanner, except the third-party parsers
 // (libhdf5, libarchive), which only ever run in the parser sandbox.
-inline scan::ScanContext Context() {
-  scan::ScanContext ctx(FuzzPolicy(), scan::DefaultScanners(), "fuzz-input");
-  ctx.ForbidUnhardenedParsers();
-  return ctx;
-}
+class FuzzContext : public scan::ScanContext {
+ public:
+  FuzzContext() : ScanContext(FuzzPolicy(), scan::DefaultScanners(), "fuzz-input") {
+    ForbidUnhardenedParsers();
+  }
+};
 
 template <typename ScannerT>
 void ScanWith(std::string_view content) {
-  scan::ScanContext ctx = Context();
+  FuzzContext ctx;
   ScannerT().Scan(content, ctx);
   ctx.TakeFindings();
 }

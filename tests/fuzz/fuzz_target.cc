@@ -26,7 +26,7 @@ namespace {
 using Entry = void (*)(std::string_view);
 
 void KerasConfig(std::string_view text) {
-  scan::ScanContext ctx = Context();
+  FuzzContext ctx;
   scan::AnalyzeKerasConfig(text, ctx);
 }
 

@@ -33,18 +33,21 @@ void CompressedScanner::Scan(std::string_view content, ScanContext& ctx) const {
   Format format = SniffFormat(content.substr(0, 4096));
   std::optional<Codec> codec = CodecFor(format);
   if (!codec) return;
-  uint64_t cap = ctx.DecompressionRoom();
-  auto inner = Decompress(*codec, content, cap);
+  auto inner = ctx.DecompressWithinBudget([&](uint64_t room, const GrowthMeter* meter) {
+    return Decompress(*codec, content, room, OnLimit::kFail, meter);
+  });
   if (!inner.ok()) {
     bool limit = absl::IsResourceExhausted(inner.status());
-    ctx.ReportIncomplete(limit ? rules::kLimitExceeded : rules::kArchiveMalformed,
+    ctx.ReportIncomplete(limit                                      ? rules::kLimitExceeded
+                         : absl::IsDeadlineExceeded(inner.status()) ? rules::kTimeout
+                                                                    : rules::kArchiveMalformed,
                          StrCat(FormatName(format), " stream: ", inner.status().message()), 0);
     if (!limit) return;
     // Scan what fits under the cap: findings early in the stream still count.
-    inner = Decompress(*codec, content, cap, OnLimit::kTruncate);
+    inner = Decompress(*codec, content, ctx.DecompressionRoom(), OnLimit::kTruncate);
     if (!inner.ok()) return;
+    ctx.HoldDecompressed(inner->size());
   }
-  ctx.HoldDecompressed(inner->size());
   ctx.ScanMember(StrCat("<", FormatName(format), ">"), *inner);
   ctx.ReleaseDecompressed(inner->size());
 }

@@ -15,21 +15,30 @@ namespace {
 
 constexpr size_t kChunk = 64 * 1024;
 
-// Appends up to `produced` bytes; returns true when the cap is reached.
-bool Append(std::string& out, const char* data, size_t produced, uint64_t max_output) {
-  size_t room = max_output - std::min<uint64_t>(out.size(), max_output);
-  out.append(data, std::min(produced, room));
-  return produced > room || out.size() >= max_output;
-}
+// The output, its cap, and the caller's meter of shared memory.
+struct Sink {
+  uint64_t max_output;
+  const GrowthMeter* meter;
+  std::string out;
+
+  // Appends up to `produced` bytes; returns true when the cap is reached or
+  // the meter refuses the growth.
+  bool Add(const char* data, size_t produced) {
+    size_t room = max_output - std::min<uint64_t>(out.size(), max_output);
+    size_t take = std::min(produced, room);
+    if (meter && take > 0 && !(*meter)(take)) return true;
+    out.append(data, take);
+    return produced > room || out.size() >= max_output;
+  }
+};
 
 absl::Status Exhausted(uint64_t max_output) {
   return absl::ResourceExhaustedError(
       StrCat("decompressed size exceeds the limit of ", max_output, " bytes"));
 }
 
-absl::StatusOr<std::string> Inflate(std::string_view input, uint64_t max_output, OnLimit on_limit,
+absl::StatusOr<std::string> Inflate(std::string_view input, Sink& sink, OnLimit on_limit,
                                     int window_bits) {
-  std::string out;
   char buffer[kChunk];
   size_t consumed = 0;
   // Loop over concatenated gzip members (multi-member .gz files are legal).
@@ -47,9 +56,9 @@ absl::StatusOr<std::string> Inflate(std::string_view input, uint64_t max_output,
       if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
         return absl::DataLossError(StrCat("deflate stream is corrupt: ", z.msg ? z.msg : "?"));
       }
-      if (Append(out, buffer, kChunk - z.avail_out, max_output)) {
-        if (on_limit == OnLimit::kTruncate) return out;
-        return Exhausted(max_output);
+      if (sink.Add(buffer, kChunk - z.avail_out)) {
+        if (on_limit == OnLimit::kTruncate) return std::move(sink.out);
+        return Exhausted(sink.max_output);
       }
       if (rc == Z_BUF_ERROR && z.avail_in == 0) {
         return absl::DataLossError("deflate stream is truncated");
@@ -60,11 +69,10 @@ absl::StatusOr<std::string> Inflate(std::string_view input, uint64_t max_output,
     // Trailing zero padding after the last gzip member is common; stop there.
     if (consumed < input.size() && static_cast<unsigned char>(input[consumed]) != 0x1f) break;
   }
-  return out;
+  return std::move(sink.out);
 }
 
-absl::StatusOr<std::string> Bunzip(std::string_view input, uint64_t max_output, OnLimit on_limit) {
-  std::string out;
+absl::StatusOr<std::string> Bunzip(std::string_view input, Sink& sink, OnLimit on_limit) {
   char buffer[kChunk];
   bz_stream bz{};
   if (BZ2_bzDecompressInit(&bz, 0, 0) != BZ_OK) return absl::InternalError("bzip2 init failed");
@@ -77,19 +85,18 @@ absl::StatusOr<std::string> Bunzip(std::string_view input, uint64_t max_output, 
     bz.avail_out = kChunk;
     rc = BZ2_bzDecompress(&bz);
     if (rc != BZ_OK && rc != BZ_STREAM_END) return absl::DataLossError("bzip2 stream is corrupt");
-    if (Append(out, buffer, kChunk - bz.avail_out, max_output)) {
-      if (on_limit == OnLimit::kTruncate) return out;
-      return Exhausted(max_output);
+    if (sink.Add(buffer, kChunk - bz.avail_out)) {
+      if (on_limit == OnLimit::kTruncate) return std::move(sink.out);
+      return Exhausted(sink.max_output);
     }
     if (rc == BZ_OK && bz.avail_in == 0 && bz.avail_out != 0) {
       return absl::DataLossError("bzip2 stream is truncated");
     }
   }
-  return out;
+  return std::move(sink.out);
 }
 
-absl::StatusOr<std::string> Unxz(std::string_view input, uint64_t max_output, OnLimit on_limit) {
-  std::string out;
+absl::StatusOr<std::string> Unxz(std::string_view input, Sink& sink, OnLimit on_limit) {
   uint8_t buffer[kChunk];
   lzma_stream xz = LZMA_STREAM_INIT;
   if (lzma_auto_decoder(&xz, UINT64_MAX, LZMA_CONCATENATED) != LZMA_OK) {
@@ -107,16 +114,15 @@ absl::StatusOr<std::string> Unxz(std::string_view input, uint64_t max_output, On
       return absl::DataLossError(
           StrCat("xz stream is corrupt or truncated (code ", static_cast<int>(rc), ")"));
     }
-    if (Append(out, reinterpret_cast<const char*>(buffer), kChunk - xz.avail_out, max_output)) {
-      if (on_limit == OnLimit::kTruncate) return out;
-      return Exhausted(max_output);
+    if (sink.Add(reinterpret_cast<const char*>(buffer), kChunk - xz.avail_out)) {
+      if (on_limit == OnLimit::kTruncate) return std::move(sink.out);
+      return Exhausted(sink.max_output);
     }
   }
-  return out;
+  return std::move(sink.out);
 }
 
-absl::StatusOr<std::string> Unzstd(std::string_view input, uint64_t max_output, OnLimit on_limit) {
-  std::string out;
+absl::StatusOr<std::string> Unzstd(std::string_view input, Sink& sink, OnLimit on_limit) {
   char buffer[kChunk];
   std::unique_ptr<ZSTD_DStream, decltype(&ZSTD_freeDStream)> stream(ZSTD_createDStream(),
                                                                     &ZSTD_freeDStream);
@@ -129,9 +135,9 @@ absl::StatusOr<std::string> Unzstd(std::string_view input, uint64_t max_output, 
     if (ZSTD_isError(rc)) {
       return absl::DataLossError(StrCat("zstd stream is corrupt: ", ZSTD_getErrorName(rc)));
     }
-    if (Append(out, buffer, outbuf.pos, max_output)) {
-      if (on_limit == OnLimit::kTruncate) return out;
-      return Exhausted(max_output);
+    if (sink.Add(buffer, outbuf.pos)) {
+      if (on_limit == OnLimit::kTruncate) return std::move(sink.out);
+      return Exhausted(sink.max_output);
     }
     if (outbuf.pos == 0 && in.pos == in.size) break;
   }
@@ -140,30 +146,31 @@ absl::StatusOr<std::string> Unzstd(std::string_view input, uint64_t max_output, 
     ZSTD_outBuffer outbuf{buffer, kChunk, 0};
     rc = ZSTD_decompressStream(stream.get(), &outbuf, &in);
     if (ZSTD_isError(rc)) return absl::DataLossError("zstd stream is corrupt");
-    if (Append(out, buffer, outbuf.pos, max_output)) {
-      if (on_limit == OnLimit::kTruncate) return out;
-      return Exhausted(max_output);
+    if (sink.Add(buffer, outbuf.pos)) {
+      if (on_limit == OnLimit::kTruncate) return std::move(sink.out);
+      return Exhausted(sink.max_output);
     }
     if (outbuf.pos == 0 && rc != 0) return absl::DataLossError("zstd stream is truncated");
   }
-  return out;
+  return std::move(sink.out);
 }
 
 }  // namespace
 
 absl::StatusOr<std::string> Decompress(Codec codec, std::string_view input, uint64_t max_output,
-                                       OnLimit on_limit) {
+                                       OnLimit on_limit, const GrowthMeter* meter) {
+  Sink sink{max_output, meter, {}};
   switch (codec) {
     case Codec::kGzipOrZlib:
-      return Inflate(input, max_output, on_limit, 15 + 32);
+      return Inflate(input, sink, on_limit, 15 + 32);
     case Codec::kRawDeflate:
-      return Inflate(input, max_output, on_limit, -15);
+      return Inflate(input, sink, on_limit, -15);
     case Codec::kBzip2:
-      return Bunzip(input, max_output, on_limit);
+      return Bunzip(input, sink, on_limit);
     case Codec::kXz:
-      return Unxz(input, max_output, on_limit);
+      return Unxz(input, sink, on_limit);
     case Codec::kZstd:
-      return Unzstd(input, max_output, on_limit);
+      return Unzstd(input, sink, on_limit);
   }
   return absl::InternalError("unknown codec");
 }

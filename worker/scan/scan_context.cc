@@ -4,6 +4,7 @@
 
 #include "common/rules.h"
 #include "common/strings.h"
+#include "worker/scan/decompression_budget.h"
 
 namespace gauntlet::scan {
 namespace {
@@ -37,6 +38,55 @@ ScanContext::ScanContext(const Policy& policy, std::span<const std::unique_ptr<S
       deadline_(Clock::now() +
                 std::chrono::duration_cast<Clock::duration>(
                     std::chrono::duration<double>(policy.limits().timeout_seconds))) {}
+
+ScanContext::~ScanContext() {
+  // A scan that stopped early still gives back what it held.
+  if (held_decompressed_) ProcessDecompressionBudget::Get().Release(held_decompressed_);
+}
+
+uint64_t ScanContext::DecompressionRoom() const {
+  return std::min(FileDecompressionRoom(),
+                  ProcessDecompressionBudget::Get().Room(policy_.limits().max_decompressed_bytes));
+}
+
+void ScanContext::HoldDecompressed(uint64_t bytes) {
+  held_decompressed_ += bytes;
+  ProcessDecompressionBudget::Get().Hold(bytes);
+}
+
+void ScanContext::ReleaseDecompressed(uint64_t bytes) {
+  bytes = std::min(bytes, held_decompressed_);
+  held_decompressed_ -= bytes;
+  ProcessDecompressionBudget::Get().Release(bytes);
+}
+
+absl::StatusOr<std::string> ScanContext::DecompressWithinBudget(
+    const std::function<absl::StatusOr<std::string>(uint64_t, const GrowthMeter*)>& decode) {
+  ProcessDecompressionBudget& process = ProcessDecompressionBudget::Get();
+  const uint64_t cap = policy_.limits().max_decompressed_bytes;
+  while (true) {
+    uint64_t held_here = 0;
+    bool refused = false;
+    GrowthMeter meter = [&](uint64_t added) {
+      if (!process.TryHold(added, cap)) {
+        refused = true;
+        return false;
+      }
+      held_decompressed_ += added;
+      held_here += added;
+      return true;
+    };
+    absl::StatusOr<std::string> out = decode(FileDecompressionRoom(), &meter);
+    if (out.ok()) return out;
+    ReleaseDecompressed(held_here);
+    // The file's own cap, or corrupt data: that is this file's verdict.
+    if (!refused || !absl::IsResourceExhausted(out.status())) return out;
+    if (!process.WaitForRelease(deadline_)) {
+      return absl::DeadlineExceededError(
+          "ran out of time waiting for other scans to release decompressed data");
+    }
+  }
+}
 
 void ScanContext::MatchSignatures(std::string_view data, std::string_view what, uint64_t offset) {
   if (!signatures_ && !signatures_failed_) {

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <set>
 #include <span>
@@ -14,8 +15,10 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "common/finding.h"
 #include "common/policy.h"
+#include "worker/scan/decompress.h"
 #include "worker/scan/scanner.h"
 #include "worker/scan/signatures.h"
 
@@ -27,6 +30,8 @@ class ScanContext {
 
   ScanContext(const Policy& policy, std::span<const std::unique_ptr<Scanner>> scanners,
               std::string file_path);
+  ScanContext(const ScanContext&) = delete;
+  ScanContext& operator=(const ScanContext&) = delete;
 
   // Reports a finding at `offset` within the current member. The policy may
   // change its severity or switch the rule off.
@@ -42,15 +47,27 @@ class ScanContext {
   void ScanMember(std::string_view name, std::string_view content);
 
   // Decompressed bytes alive at once across all nesting levels are capped by
-  // limits().max_decompressed_bytes, so nested bombs cannot multiply the cap.
-  uint64_t DecompressionRoom() const {
+  // limits().max_decompressed_bytes, so nested bombs cannot multiply the cap;
+  // and across every scan in the process by the same number
+  // (decompression_budget.h), so concurrent scans cannot either.
+  uint64_t FileDecompressionRoom() const {
     return policy_.limits().max_decompressed_bytes -
            std::min(held_decompressed_, policy_.limits().max_decompressed_bytes);
   }
-  void HoldDecompressed(uint64_t bytes) { held_decompressed_ += bytes; }
-  void ReleaseDecompressed(uint64_t bytes) {
-    held_decompressed_ -= std::min(bytes, held_decompressed_);
-  }
+  uint64_t DecompressionRoom() const;
+  void HoldDecompressed(uint64_t bytes);
+  void ReleaseDecompressed(uint64_t bytes);
+  // Runs `decode(room, meter)`, a decompression capped at `room` that
+  // reports its growth to `meter`, which holds the bytes in this file's and
+  // the process's budget as they are produced. On success the output stays
+  // held (ReleaseDecompressed it when done). When it runs out of room only
+  // because other scans hold the process budget, waits for them to release
+  // (until the deadline) and tries again: the verdict does not depend on
+  // what ran beside this file.
+  absl::StatusOr<std::string> DecompressWithinBudget(
+      const std::function<absl::StatusOr<std::string>(uint64_t room, const GrowthMeter* meter)>&
+          decode);
+  ~ScanContext();
 
   // Runs the policy's signature (YARA) rules over `data` (raw member bytes,
   // or strings decoded from a payload, as `what` says) and reports matches,

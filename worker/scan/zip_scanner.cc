@@ -81,20 +81,23 @@ class MemberReader {
       return std::nullopt;
     }
     const ScanLimits& limits = ctx_.limits();
-    uint64_t cap = ctx_.DecompressionRoom();
     auto ratio_cap =
         static_cast<uint64_t>(static_cast<double>(e.compressed_size) * limits.max_expansion_ratio);
-    cap = std::min(cap, std::max(ratio_cap, kRatioFloorBytes));
-    auto out = Decompress(*codec, raw, prefix_only ? kSniffBytes : cap,
-                          prefix_only ? OnLimit::kTruncate : OnLimit::kFail);
+    auto out = prefix_only
+                   ? Decompress(*codec, raw, kSniffBytes, OnLimit::kTruncate)
+                   : ctx_.DecompressWithinBudget([&](uint64_t room, const GrowthMeter* meter) {
+                       uint64_t cap = std::min(room, std::max(ratio_cap, kRatioFloorBytes));
+                       return Decompress(*codec, raw, cap, OnLimit::kFail, meter);
+                     });
     if (!out.ok()) {
       if (prefix_only && absl::IsDataLoss(out.status())) {
         // A prefix of a damaged stream is still worth sniffing; the full read
         // (if the member matters) reports the damage.
         return std::string_view();
       }
-      ctx_.ReportIncomplete(absl::IsResourceExhausted(out.status()) ? rules::kLimitExceeded
-                                                                    : rules::kArchiveMalformed,
+      ctx_.ReportIncomplete(absl::IsResourceExhausted(out.status())  ? rules::kLimitExceeded
+                            : absl::IsDeadlineExceeded(out.status()) ? rules::kTimeout
+                                                                     : rules::kArchiveMalformed,
                             StrCat("'", e.name, "': ", out.status().message(),
                                    absl::IsResourceExhausted(out.status())
                                        ? StrCat(" (compressed ", e.compressed_size, " bytes)")
@@ -102,7 +105,7 @@ class MemberReader {
                             e.local_offset);
       return std::nullopt;
     }
-    ctx_.HoldDecompressed(out->size());
+    if (prefix_only) ctx_.HoldDecompressed(out->size());  // Full reads are held as they grow.
     buffers_.push_back(std::move(*out));
     return std::string_view(buffers_.back());
   }
