@@ -300,18 +300,18 @@ class Machine {
       ComputedCallable(callee, call, "is called");
       return call;
     }
-    PickleImport& imp = result_.imports[callee->import_index];
-    imp.called = true;
-    if (imp.evidence.empty()) imp.evidence = Describe(call, 3);
-    if (IsSanctionedCall(imp.qualified, args)) {
-      ++imp.sanctioned_calls;
+    // A copy: the checks below can intern new imports, which moves them.
+    const std::string callee_name = result_.imports[callee->import_index].qualified;
+    MarkCalled(callee, call);
+    if (IsSanctionedCall(callee_name, args)) {
+      ++result_.imports[callee->import_index].sanctioned_calls;
       // Reading an attribute of a class needs the class vetted, like a call.
       if (args->items[0]->kind == K::kImport) MarkCalled(args->items[0], call);
     }
-    CheckCalledArguments(imp.qualified, args, call);
+    CheckCalledArguments(callee_name, args, call);
     Decode(call);
     // torch.load of the argument: whatever it holds is loaded.
-    if (imp.qualified == "torch.storage._load_from_bytes" && args && args->kind == K::kTuple &&
+    if (callee_name == "torch.storage._load_from_bytes" && args && args->kind == K::kTuple &&
         !args->items.empty() && args->items[0]->kind == K::kBytes) {
       NoteBlob(args->items[0]->text, "torch.storage._load_from_bytes(...)", false);
     }
