@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/regular_file.h"
 #include "common/strings.h"
 
 namespace gauntlet {
@@ -52,8 +53,9 @@ absl::Status ValidateDigest(const BlobDigest& digest) {
 }
 
 absl::StatusOr<BlobDigest> DigestFile(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return absl::NotFoundError(StrCat("cannot open ", path, ": ", strerror(errno)));
+  absl::StatusOr<int> opened = OpenRegularFile(path);
+  if (!opened.ok()) return opened.status();
+  int fd = *opened;
   Sha256Hasher hasher;
   thread_local std::string buffer(1 << 20, '\0');
   int64_t total = 0;

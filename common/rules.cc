@@ -265,6 +265,10 @@ constexpr std::array kRules = {
     RuleInfo{rules::kTimeout, S::kMedium, "Scan timed out",
              "The per-file time budget ran out before analysis finished.",
              "Raise limits.timeout_seconds in the policy, or treat as unverified."},
+    RuleInfo{rules::kNotRegularFile, S::kMedium, "Not a regular file",
+             "The path is a FIFO, socket, device or directory, or a symlink loop: it is never "
+             "opened for reading (a FIFO would hang the scan), so it was not analysed.",
+             "Remove it from the model folder, or scan the file it stands for."},
     RuleInfo{rules::kReadError, S::kMedium, "File could not be read",
              "The file could not be opened or read.", "Check permissions and the path."},
     RuleInfo{rules::kSandboxTimeout, S::kMedium, "Parser ran past its time limit",

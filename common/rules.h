@@ -87,6 +87,7 @@ inline constexpr std::string_view kUnsupportedFormat = "format.unsupported";
 inline constexpr std::string_view kLimitExceeded = "scan.limit_exceeded";
 inline constexpr std::string_view kTimeout = "scan.timeout";
 inline constexpr std::string_view kReadError = "scan.read_error";
+inline constexpr std::string_view kNotRegularFile = "scan.not_regular_file";
 inline constexpr std::string_view kSandboxTimeout = "sandbox.timeout";
 inline constexpr std::string_view kSandboxCrash = "sandbox.crash";
 inline constexpr std::string_view kSandboxMemory = "sandbox.memory_limit";

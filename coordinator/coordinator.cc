@@ -260,6 +260,8 @@ absl::StatusOr<v1::Job> Coordinator::SubmitScan(const v1::SubmitScanRequest& req
           StrCat("path '", path, "' is not absolute; workers resolve paths on their own hosts"));
     std::error_code error;
     std::string canonical = std::filesystem::canonical(path, error).string();
+    if (error == std::errc::too_many_symbolic_link_levels)
+      return absl::InvalidArgumentError(StrCat("'", path, "' is a symlink loop"));
     if (error) return absl::NotFoundError(StrCat("no such file or directory: ", path));
     resolved.push_back(confined ? canonical : path);
     if (std::filesystem::is_directory(canonical)) directories.push_back(resolved.back());
@@ -272,7 +274,8 @@ absl::StatusOr<v1::Job> Coordinator::SubmitScan(const v1::SubmitScanRequest& req
     for (const std::string& file : *files) {
       std::error_code error;
       std::string real = std::filesystem::canonical(file, error).string();
-      bool allowed = false;
+      // A symlink loop leads nowhere: the worker reports it as one.
+      bool allowed = error == std::errc::too_many_symbolic_link_levels;
       for (const std::string& root : options_.allow_roots) allowed |= !error && IsUnder(real, root);
       if (!allowed)
         return absl::PermissionDeniedError(

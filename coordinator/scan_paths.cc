@@ -22,8 +22,9 @@ void Walk(const fs::path& dir, std::set<std::pair<dev_t, ino_t>>& seen,
   if (stat(dir.c_str(), &st) != 0 || !seen.insert({st.st_dev, st.st_ino}).second) return;
   std::error_code ec;
   std::vector<fs::path> children;
-  for (fs::directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
-       !ec && it != end; it.increment(ec)) {
+  // No skip_permission_denied: a folder the walk cannot read is an entry of
+  // its own, reported unreadable (ERROR), never silently left out.
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     children.push_back(it->path());
   }
   if (ec) {

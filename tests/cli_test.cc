@@ -1,10 +1,12 @@
 // `gauntlet` as a user runs it: exit codes, report formats, and clear errors
 // for bad input.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -99,8 +101,7 @@ TEST_F(CliTest, NamesThatAreNotUtf8LoseNoFinding) {
   // reaches the OS.
   testing::GgufBuilder gguf;
   gguf.String("general.name\xff", "x")
-      .String("tokenizer.chat_template",
-              "{{ cycler.__init__.__globals__.os.popen('id').read() }}")
+      .String("tokenizer.chat_template", "{{ cycler.__init__.__globals__.os.popen('id').read() }}")
       .F32Tensor("w", 4, 0);
   Write("odd/model.gguf", gguf.Build(32));
   for (std::string mode : {"", "--isolate "}) {
@@ -115,6 +116,35 @@ TEST_F(CliTest, NamesThatAreNotUtf8LoseNoFinding) {
     ASSERT_EQ(doc["files"].size(), 3u);
     for (const auto& file : doc["files"]) EXPECT_EQ(file["verdict"], "MALICIOUS") << file;
   }
+}
+
+TEST_F(CliTest, FifosAndSymlinkLoopsAreErrorsNotHangs) {
+  // A FIFO would block open() forever and a symlink loop used to read as
+  // "no such file": each is an ERROR entry of its own, and the payload
+  // beside them is still found.
+  fs::create_directories(dir_ / "odd");
+  ASSERT_EQ(mkfifo((dir_ / "odd/pipe.pkl").c_str(), 0600), 0);
+  fs::create_symlink("loop_b", dir_ / "odd/loop_a");
+  fs::create_symlink("loop_a", dir_ / "odd/loop_b");
+  Write("odd/evil.pkl", testing::OsSystemPickle());
+  for (std::string mode : {"", "--isolate "}) {
+    SCOPED_TRACE(mode);
+    Result r = Run("scan --no-progress --format json " + mode + Path("odd"));
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;  // MALICIOUS outranks ERROR.
+    auto doc = nlohmann::json::parse(r.out);
+    std::map<std::string, std::string> rule_of;
+    for (const auto& file : doc["files"]) {
+      std::string name = fs::path(file["path"].get<std::string>()).filename();
+      rule_of[name] = file["findings"].empty() ? "" : file["findings"][0]["rule_id"];
+      if (name != "evil.pkl") EXPECT_EQ(file["verdict"], "ERROR") << file;
+    }
+    EXPECT_EQ(rule_of["pipe.pkl"], "scan.not_regular_file");
+    EXPECT_EQ(rule_of["loop_a"], "scan.not_regular_file");
+    EXPECT_EQ(rule_of["evil.pkl"], "pickle.dangerous_global");
+  }
+  Result loop = Run("scan " + Path("odd/loop_a"));
+  EXPECT_EQ(loop.exit_code, 2);
+  EXPECT_NE(loop.err.find("symlink loop"), std::string::npos) << loop.err;
 }
 
 TEST_F(CliTest, UnanalysableFileExitsTwo) {

@@ -236,6 +236,26 @@ class ClusterTest(unittest.TestCase):
         odd = next(f for f in report["files"] if "evil" in f["path"])
         self.assertEqual(odd["verdict"], "MALICIOUS")
 
+    def test_fifos_and_symlink_loops_are_errors_not_hangs(self):
+        # A FIFO under an allowed root used to block a worker slot for good
+        # (heartbeats kept its lease alive); with the verdict cache on, the
+        # worker hashes files before scanning them.
+        cluster = self.cluster(workers=1)
+        directory = os.path.join(cluster.data, "odd")
+        self.write_distinct(directory, 4, malicious_every=4)
+        os.mkfifo(os.path.join(directory, "pipe.pkl"))
+        os.symlink("loop_b", os.path.join(directory, "loop_a"))
+        os.symlink("loop_a", os.path.join(directory, "loop_b"))
+        result = cluster.cli(directory)
+        self.assertEqual(result.returncode, 1, result.stderr)
+        report = json.loads(result.stdout)
+        self.assert_every_file_once(report, 7)
+        by_name = {os.path.basename(f["path"]): f for f in report["files"]}
+        for name in ("pipe.pkl", "loop_a", "loop_b"):
+            self.assertEqual(by_name[name]["verdict"], "ERROR", by_name[name])
+            self.assertEqual(by_name[name]["findings"][0]["rule_id"], "scan.not_regular_file")
+        self.assertEqual(by_name["model_00000.pkl"]["verdict"], "MALICIOUS")
+
     def test_worker_killed_mid_job_loses_no_file(self):
         cluster = self.cluster(workers=2, slots=1, extra=["--no-verdict-cache"])
         self.write_slow(os.path.join(cluster.data, "slow"), 150)

@@ -17,6 +17,7 @@
 #include <mutex>
 
 #include "common/policy.h"
+#include "common/regular_file.h"
 #include "common/rules.h"
 #include "common/sibling_executable.h"
 #include "common/strings.h"
@@ -39,6 +40,15 @@ ScanOutcome Failed(const std::string& display_path, std::string_view rule, Sever
                                     Location{display_path, "", 0}, killed});
   report.verdict = DeriveVerdict(report.findings, report.fully_analysed);
   return ScanOutcome{ToProto(report), transient, std::move(killed)};
+}
+
+// A path that cannot be opened as a regular file. Not transient: a FIFO or
+// a symlink loop stays one (and may be cached); a vanished or unreadable
+// file may not.
+ScanOutcome Unopenable(const std::string& display_path, const absl::Status& why) {
+  bool not_regular = absl::IsFailedPrecondition(why);
+  return Failed(display_path, not_regular ? rules::kNotRegularFile : rules::kReadError,
+                Severity::kMedium, std::string(why.message()), "", !not_regular);
 }
 
 struct Fd {
@@ -82,10 +92,9 @@ ScanOutcome InProcessRunner::Scan(const std::string& local_path, const std::stri
   if (!policy)
     return Failed(display_path, rules::kReadError, Severity::kMedium, "the job's policy is invalid",
                   "", false);
-  int fd = open(local_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return Failed(display_path, rules::kReadError, Severity::kMedium,
-                  StrCat("cannot open: ", strerror(errno)), "", true);
+  absl::StatusOr<int> opened = OpenRegularFile(local_path);
+  if (!opened.ok()) return Unopenable(display_path, opened.status());
+  int fd = *opened;
   if (!sandbox_)
     return ScanOutcome{ToProto(scan::ScanOpenFile(fd, display_path, *policy)), false, ""};
   bool needs_sandbox = false;
@@ -194,10 +203,9 @@ ScanOutcome SandboxRunner::Probe(uint32_t probe, const std::string& local_path) 
 
 ScanOutcome SandboxRunner::Run(uint32_t probe, const std::string& local_path,
                                const std::string& display_path, const std::string& policy_toml) {
-  Fd file{open(local_path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (file.fd < 0)
-    return Failed(display_path, rules::kReadError, Severity::kMedium,
-                  StrCat("cannot open: ", strerror(errno)), "", true);
+  absl::StatusOr<int> opened = OpenRegularFile(local_path);
+  if (!opened.ok()) return Unopenable(display_path, opened.status());
+  Fd file{*opened};
   Zygote zygote;
   {
     std::lock_guard lock(mu_);

@@ -237,8 +237,15 @@ std::optional<v1::TaskResult> Worker::Process(const v1::ScanTask& task) {
     local_path = fetched;
   }
   v1::Digest digest;
-  if (task.verdict_cache()) {
-    auto file_digest = DigestFile(local_path);
+  bool use_cache = task.verdict_cache();
+  absl::StatusOr<BlobDigest> file_digest;
+  if (use_cache) {
+    file_digest = DigestFile(local_path);
+    // A path that is not a regular file (a FIFO, a symlink loop) has no
+    // content to hash: the runner reports it as such, without the cache.
+    use_cache = !absl::IsFailedPrecondition(file_digest.status());
+  }
+  if (use_cache) {
     if (!file_digest.ok()) {
       if (!fetched.empty()) unlink(fetched.c_str());
       v1::TaskResult result;

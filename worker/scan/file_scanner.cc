@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/regular_file.h"
 #include "common/rules.h"
 #include "common/strings.h"
 #include "worker/scan/scan_context.h"
@@ -52,9 +53,18 @@ FileReport ScanBytes(std::string_view display_path, std::string_view content, co
 }
 
 FileReport ScanFile(const std::string& path, const Policy& policy) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Unreadable(path, StrCat("cannot open: ", std::strerror(errno)));
-  return ScanOpenFile(fd, path, policy);
+  absl::StatusOr<int> fd = OpenRegularFile(path);
+  if (!fd.ok()) return Unopenable(path, fd.status());
+  return ScanOpenFile(*fd, path, policy);
+}
+
+FileReport Unopenable(const std::string& path, const absl::Status& why) {
+  FileReport report = Unreadable(path, std::string(why.message()));
+  if (absl::IsFailedPrecondition(why)) {
+    report.format = "not-regular";
+    report.findings.front().rule_id = std::string(rules::kNotRegularFile);
+  }
+  return report;
 }
 
 FileReport ScanOpenFile(int fd, const std::string& path, const Policy& policy,

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "absl/status/status.h"
 #include "common/policy.h"
 #include "common/verdict.h"
 
@@ -28,6 +29,11 @@ FileReport ScanFile(const std::string& path, const Policy& policy);
 // descriptor and may not open anything). Takes ownership of `fd`.
 FileReport ScanOpenFile(int fd, const std::string& display_path, const Policy& policy,
                         const ScanOptions& options = {});
+
+// The ERROR report for a path OpenRegularFile refused: scan.not_regular_file
+// for FIFOs, sockets, devices, directories and symlink loops, else
+// scan.read_error.
+FileReport Unopenable(const std::string& path, const absl::Status& why);
 
 // Scans bytes already in memory, reported under `display_path`.
 FileReport ScanBytes(std::string_view display_path, std::string_view content, const Policy& policy,
