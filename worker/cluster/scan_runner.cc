@@ -46,9 +46,8 @@ ScanOutcome Failed(const std::string& display_path, std::string_view rule, Sever
 // a symlink loop stays one (and may be cached); a vanished or unreadable
 // file may not.
 ScanOutcome Unopenable(const std::string& display_path, const absl::Status& why) {
-  bool not_regular = absl::IsFailedPrecondition(why);
-  return Failed(display_path, not_regular ? rules::kNotRegularFile : rules::kReadError,
-                Severity::kMedium, std::string(why.message()), "", !not_regular);
+  return ScanOutcome{ToProto(scan::Unopenable(display_path, why)), !absl::IsFailedPrecondition(why),
+                     ""};
 }
 
 struct Fd {

@@ -8,7 +8,7 @@ namespace gauntlet::scan {
 
 void ConfigScanner::Scan(std::string_view content, ScanContext& ctx) const {
   if (WouldUnpickle(content, ctx)) {
-    PickleScanner().Scan(content, ctx);
+    ScanUnpicklable(content, ctx);
     return;
   }
   AnalyzeConfigText(content, "", 0, ctx);

@@ -171,18 +171,26 @@ std::string Show(const Literal& v) {
   }
 }
 
-// Item size of a plain type string such as '<f4', '|b1', '<U7', '|S5'.
-std::optional<uint64_t> PlainItemSize(std::string_view type) {
-  if (!type.empty() && std::string_view("<>|=").find(type[0]) != std::string_view::npos) {
-    type.remove_prefix(1);
-  }
-  if (type.size() < 2 || !std::isalpha(static_cast<unsigned char>(type[0]))) return std::nullopt;
-  auto n = ParseInt<uint64_t>(type.substr(1));
-  if (!n) return std::nullopt;
-  return type[0] == 'U' ? *n * 4 : *n;
-}
-
 }  // namespace
+
+std::optional<uint64_t> TypeStringItemSize(std::string_view code, bool* is_object) {
+  while (!code.empty() && (code[0] == '<' || code[0] == '>' || code[0] == '|' || code[0] == '=')) {
+    code.remove_prefix(1);
+  }
+  if (code.empty()) return std::nullopt;
+  char kind = code[0];
+  uint64_t n = 0;
+  if (code.size() > 1) {
+    auto parsed = ParseInt<uint64_t>(code.substr(1));
+    if (!parsed) return std::nullopt;
+    n = *parsed;
+  }
+  *is_object = kind == 'O';
+  if (kind == 'O') return 8;
+  if (kind == 'U') return n * 4;
+  if (kind == '?' || (kind == 'b' && n == 0)) return 1;
+  return n == 0 ? std::nullopt : std::optional<uint64_t>(n);
+}
 
 bool TypeStringHoldsObjects(std::string_view type) {
   // Comma-separated fields ("i4,O"); commas inside a shape "(2,3)O" do not split.
@@ -236,7 +244,8 @@ absl::StatusOr<NpyHeader> ParseNpyHeader(std::string_view text) {
   header.descr = Show(*descr);
   if (descr->kind == Literal::Kind::kStr && !header.has_objects &&
       descr->text.find(',') == std::string::npos) {
-    header.item_size = PlainItemSize(descr->text);
+    bool is_object = false;
+    header.item_size = TypeStringItemSize(descr->text, &is_object);
   }
   uint64_t elements = 1;
   std::vector<Literal> dims =

@@ -29,6 +29,11 @@ struct NpyHeader {
 // Parses the header dict text; an error says what np.load would reject.
 absl::StatusOr<NpyHeader> ParseNpyHeader(std::string_view text);
 
+// Item size in bytes of a simple numpy type string such as "f8", "<i4",
+// "U10" (the joblib array wrapper and the .npy header both need it);
+// nullopt for shapes, structured and datetime types. `is_object` says 'O'.
+std::optional<uint64_t> TypeStringItemSize(std::string_view code, bool* is_object);
+
 // Whether a numpy type string (one numpy.dtype() accepts) holds objects.
 bool TypeStringHoldsObjects(std::string_view type);
 

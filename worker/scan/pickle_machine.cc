@@ -12,6 +12,7 @@
 #include "common/rules.h"
 #include "common/strings.h"
 #include "worker/scan/decompress.h"
+#include "worker/scan/npy_header.h"
 #include "worker/scan/tensor_bytes.h"
 
 namespace gauntlet::scan {
@@ -65,26 +66,6 @@ std::optional<int64_t> ParsePyInt(std::string_view s) {
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   if (!s.empty() && s.front() == '+') s.remove_prefix(1);
   return ParseInt<int64_t>(s);
-}
-
-// Dtype size in bytes for a numpy type string such as "f8", "<i4", "U10".
-std::optional<uint64_t> DtypeItemSize(std::string_view code, bool* is_object) {
-  while (!code.empty() && (code[0] == '<' || code[0] == '>' || code[0] == '|' || code[0] == '=')) {
-    code.remove_prefix(1);
-  }
-  if (code.empty()) return std::nullopt;
-  char kind = code[0];
-  uint64_t n = 0;
-  if (code.size() > 1) {
-    auto parsed = ParseInt<uint64_t>(code.substr(1));
-    if (!parsed) return std::nullopt;
-    n = *parsed;
-  }
-  *is_object = kind == 'O';
-  if (kind == 'O') return 8;
-  if (kind == 'U') return n * 4;
-  if (kind == '?' || (kind == 'b' && n == 0)) return 1;
-  return n == 0 ? std::nullopt : std::optional<uint64_t>(n);
 }
 
 // Symbolic values for one analysis, reused across analyses on a thread so a
@@ -346,11 +327,10 @@ class Machine {
     if (imp.evidence.empty()) imp.evidence = Describe(call, 3);
   }
   // The argument-aware allowances of the allowlist: getattr(<import>,
-  // 'Member') is how Python 3.11+ pickles an Enum member, and
-  // functools.partial(<import>, ...) how functools pickles a partial. Both
-  // are judged by the import they reach, which CheckCalledArguments marks.
-  // getattr reads an attribute of a class (an Enum member) or of an object
-  // the stream built (a bound method); partial wraps an import.
+  // 'Member') is how Python 3.11+ pickles an Enum member (getattr(<object>,
+  // 'method') a bound method), and functools.partial(<import>, ...) how
+  // functools pickles a partial. Each is judged by what it reaches, which
+  // Call and CheckCalledArguments mark as called.
   bool IsSanctionedCall(std::string_view callee, const Value* args) const {
     if (!args || args->kind != K::kTuple || args->items.empty()) return false;
     const Value* target = args->items[0];
@@ -358,11 +338,13 @@ class Machine {
       return (target->kind == K::kImport || target->kind == K::kCall) && args->item_count == 2 &&
              args->items[1]->IsStr() && IsPlainAttributeName(args->items[1]->text);
     }
-    return (callee == "functools.partial" || callee == "_functools.partial") &&
-           (target->kind == K::kImport || AttributeOwner(target));
+    return IsPartial(callee) && (target->kind == K::kImport || AttributeOwner(target));
   }
   static bool IsGetattr(std::string_view callee) {
     return callee == "builtins.getattr" || callee == "__builtin__.getattr";
+  }
+  static bool IsPartial(std::string_view callee) {
+    return callee == "functools.partial" || callee == "_functools.partial";
   }
   // The import whose attribute `v` is, when `v` is getattr(<import>, 'name').
   const Value* AttributeOwner(const Value* v) const {
@@ -606,7 +588,7 @@ bool Machine::SkipJoblibArray(const Value* wrapper) {
     return Fail("cannot determine the size of a joblib array");
   }
   bool is_object = false;
-  std::optional<uint64_t> nbytes = DtypeItemSize(code->text, &is_object);
+  std::optional<uint64_t> nbytes = TypeStringItemSize(code->text, &is_object);
   for (const Value* dim : shape->items) {
     if (!nbytes || dim->kind != K::kInt || dim->number < 0 ||
         (dim->number != 0 && *nbytes > UINT64_MAX / static_cast<uint64_t>(dim->number))) {
@@ -993,9 +975,7 @@ bool Machine::Step(uint8_t opcode) {
       const_cast<Value*>(target)->state = b;
       // A partial's state is (func, args, kwds, dict): its func is what a
       // caller of the loaded object will run.
-      if ((QualName(target->callee) == "functools.partial" ||
-           QualName(target->callee) == "_functools.partial") &&
-          b->kind == K::kTuple && !b->items.empty()) {
+      if (IsPartial(QualName(target->callee)) && b->kind == K::kTuple && !b->items.empty()) {
         if (b->items[0]->kind == K::kImport) {
           MarkCalled(b->items[0], target);
         } else {

@@ -147,6 +147,11 @@ bool WouldUnpickle(std::string_view content, const ScanContext& ctx) {
   return false;
 }
 
+void ScanUnpicklable(std::string_view content, ScanContext& ctx) {
+  ctx.LabelFormat("pickle");
+  ScanStream(content, ctx);
+}
+
 void PickleScanner::Scan(std::string_view content, ScanContext& ctx) const {
   // PROTO first: a binary pickle, however damaged (no text starts with 0x80).
   if (LooksLikeBinaryPickle(content) || static_cast<unsigned char>(content[0]) == 0x80) {
@@ -154,8 +159,7 @@ void PickleScanner::Scan(std::string_view content, ScanContext& ctx) const {
     return;
   }
   if (WouldUnpickle(content, ctx)) {
-    ctx.LabelFormat("pickle");
-    ScanStream(content, ctx);
+    ScanUnpicklable(content, ctx);
     return;
   }
   if (SniffFormat(content.substr(0, 4096)) == Format::kUnknown) {
