@@ -38,13 +38,20 @@ done
 echo "== 2. Coordinator + gauntlet-eval-worker processes (gRPC) =="
 for workers in 1 2; do
   log=$(mktemp)
+  # Plaintext on loopback; every call still carries a token.
+  worker_token=$("$BUILD/coordinator/gauntlet-coordinator" tokens create --role worker bench \
+    --db "$WORK/bench-$workers.db" 2>/dev/null)
+  export GAUNTLET_INSECURE=1 GAUNTLET_TOKEN
+  GAUNTLET_TOKEN=$("$BUILD/coordinator/gauntlet-coordinator" tokens create --role tenant bench \
+    --db "$WORK/bench-$workers.db" 2>/dev/null)
   "$BUILD/coordinator/gauntlet-coordinator" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
-    --db "$WORK/bench-$workers.db" --allow-root "$WORK" >"$log" 2>&1 &
+    --db "$WORK/bench-$workers.db" --allow-root "$WORK" --insecure >"$log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 100); do grep -q "listening on" "$log" && break; sleep 0.05; done
   address=$(grep -o "listening on [0-9.]*:[0-9]*" "$log" | cut -d' ' -f3)
   for i in $(seq "$workers"); do
-    "$BUILD/worker/gauntlet-eval-worker" --coordinator "$address" --name "bench-$i" >/dev/null 2>&1 &
+    GAUNTLET_TOKEN=$worker_token "$BUILD/worker/gauntlet-eval-worker" --coordinator "$address" \
+      --name "bench-$i" >/dev/null 2>&1 &
     PIDS+=($!)
   done
   "${AB[@]}" --coordinator "$address" >/dev/null 2>&1 || true  # Warm: models loaded and cached.

@@ -17,6 +17,7 @@
 
 #include "coordinator/coordinator.h"
 #include "coordinator/grpc_services.h"
+#include "coordinator/token_store.h"
 #include "worker/cluster/grpc_worker_api.h"
 
 namespace gauntlet {
@@ -81,18 +82,20 @@ int64_t Drain(Api& api) {
 void Submit(Coordinator& coordinator) {
   v1::SubmitScanRequest request;
   request.add_paths(Corpus());
-  if (!coordinator.SubmitScan(request).ok()) std::abort();
+  if (!coordinator.SubmitScan(request, ClientScope::LocalUser()).ok()) std::abort();
 }
 
 // The Coordinator itself behind the WorkerApi shape, no network.
 struct DirectApi {
   Coordinator& c;
   absl::StatusOr<v1::RegisterResponse> Register(const v1::RegisterRequest& r) {
-    return c.Register(r);
+    return c.Register(r, kEmbeddedWorker);
   }
-  absl::StatusOr<v1::LeaseResponse> Lease(const v1::LeaseRequest& r) { return c.Lease(r); }
+  absl::StatusOr<v1::LeaseResponse> Lease(const v1::LeaseRequest& r) {
+    return c.Lease(r, kEmbeddedWorker);
+  }
   absl::StatusOr<v1::ReportResultsResponse> ReportResults(const v1::ReportResultsRequest& r) {
-    return c.ReportResults(r);
+    return c.ReportResults(r, kEmbeddedWorker);
   }
 };
 
@@ -122,7 +125,15 @@ void BM_Dispatch_Grpc(benchmark::State& state) {
     state.PauseTiming();
     auto coordinator = Open(true);
     Submit(*coordinator);
-    WorkerServiceImpl service(*coordinator);
+    // Every call is authenticated, as on a real cluster: the token lookup
+    // is part of the figure.
+    auto tokens = TokenStore::Open(Corpus() + ".db");
+    auto audit = AuditLog::Open("-");
+    Authenticator auth(**tokens, **audit, coordinator->metrics(), false);
+    ChannelSecurity security;
+    security.insecure = true;
+    security.token = (*tokens)->Create(Role::kWorker, "bench")->first;
+    WorkerServiceImpl service(*coordinator, auth);
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -130,7 +141,8 @@ void BM_Dispatch_Grpc(benchmark::State& state) {
     auto server = builder.BuildAndStart();
     std::vector<std::unique_ptr<GrpcWorkerApi>> clients;
     for (int64_t i = 0; i < state.range(0); ++i)
-      clients.push_back(std::make_unique<GrpcWorkerApi>("127.0.0.1:" + std::to_string(port)));
+      clients.push_back(
+          std::make_unique<GrpcWorkerApi>("127.0.0.1:" + std::to_string(port), security));
     std::atomic<int64_t> drained{0};
     state.ResumeTiming();
     std::vector<std::thread> threads;

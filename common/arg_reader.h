@@ -12,7 +12,8 @@ namespace gauntlet {
 
 class ArgReader {
  public:
-  explicit ArgReader(std::vector<std::string> args) : args_(std::move(args)) {}
+  // "--flag=value" reads as "--flag" "value" (Kubernetes manifests write it so).
+  explicit ArgReader(const std::vector<std::string>& args);
 
   // Advances to the next argument; false at the end.
   bool Next() { return ++index_ < args_.size(); }

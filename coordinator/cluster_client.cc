@@ -22,8 +22,8 @@ void Deadline(grpc::ClientContext& context, std::chrono::seconds seconds = kCall
 
 }  // namespace
 
-ClusterClient::ClusterClient(const std::string& target)
-    : stub_(v1::ClientService::NewStub(MakeChannel(target))) {}
+ClusterClient::ClusterClient(const std::string& target, const ChannelSecurity& security)
+    : stub_(v1::ClientService::NewStub(MakeChannel(target, security))) {}
 
 absl::StatusOr<v1::Job> ClusterClient::Submit(const v1::SubmitScanRequest& request) {
   grpc::ClientContext context;

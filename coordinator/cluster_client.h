@@ -10,12 +10,13 @@
 
 #include "absl/status/statusor.h"
 #include "gauntlet/v1/gauntlet.grpc.pb.h"
+#include "proto/grpc_channel.h"
 
 namespace gauntlet {
 
 class ClusterClient {
  public:
-  explicit ClusterClient(const std::string& target);
+  ClusterClient(const std::string& target, const ChannelSecurity& security);
 
   absl::StatusOr<v1::Job> Submit(const v1::SubmitScanRequest& request);
   absl::StatusOr<v1::Job> SubmitEval(const v1::SubmitEvalRequest& request);

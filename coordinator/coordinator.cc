@@ -6,11 +6,16 @@
 #include <filesystem>
 #include <random>
 
+#include <google/protobuf/stubs/common.h>
+
+#include "absl/strings/escaping.h"
+#include "common/random_id.h"
 #include "common/rules.h"
 #include "common/strings.h"
 #include "coordinator/eval_jobs.h"
 #include "coordinator/model_aggregator.h"
 #include "coordinator/scan_paths.h"
+#include "coordinator/token_store.h"
 #include "proto/convert.h"
 
 namespace gauntlet {
@@ -19,25 +24,37 @@ namespace {
 constexpr int kQueued = 0, kDone = 1, kDeadLettered = 2, kCancelled = 3;
 constexpr size_t kLoadBatch = 512;
 constexpr uint32_t kMaxLeaseBatch = 256;
-constexpr std::string_view kJobPrefix = "job-";
+// 128 random bits: a job id cannot be guessed from another.
+std::string NewJobId() { return StrCat("job-", RandomHex(16)); }
 
-std::string JobName(int64_t id) { return StrCat(kJobPrefix, id); }
-
-std::optional<int64_t> ParseJobName(std::string_view name) {
-  if (!StartsWith(name, kJobPrefix)) return std::nullopt;
-  auto id = ParseInt<int64_t>(name.substr(kJobPrefix.size()));
-  if (!id || *id <= 0) return std::nullopt;
-  return *id;
+absl::Status NoSuchJob(const std::string& job_id) {
+  return absl::NotFoundError(StrCat("no job '", absl::CEscape(job_id), "'"));
 }
 
-absl::Status ValidTenant(std::string_view tenant) {
-  if (tenant.size() > 64)
-    return absl::InvalidArgumentError("tenant names are at most 64 characters");
-  for (char c : tenant) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.')
+// Free text a client chose (prompts, labels) goes into reports and JSON.
+absl::Status Utf8Field(const std::string& value, std::string_view field) {
+  if (google::protobuf::internal::IsStructurallyValidUTF8(value.data(),
+                                                          static_cast<int>(value.size())))
+    return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      StrCat(field, " is not valid UTF-8: '", absl::CEscape(value.substr(0, 80)), "'"));
+}
+
+// Names shown in reports (the client's own paths, often absolute): no
+// '.'/'..' components that would make a report name another file than the
+// one uploaded, no control characters that would forge report lines.
+absl::Status ValidUploadName(const std::string& name) {
+  if (name.size() > kMaxUploadNameBytes)
+    return absl::InvalidArgumentError(StrCat("an uploaded file's name is ", name.size(),
+                                             " bytes; the limit is ", kMaxUploadNameBytes));
+  for (char c : name)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
       return absl::InvalidArgumentError(
-          StrCat("tenant '", tenant, "' may only use letters, digits, '-', '_' and '.'"));
-  }
+          StrCat("uploaded file name '", absl::CEscape(name), "' has control characters"));
+  for (auto part : StrSplit(name, "/"))
+    if (part == "." || part == "..")
+      return absl::InvalidArgumentError(StrCat("uploaded file name '", absl::CEscape(name),
+                                               "' may not have '.' or '..' components"));
   return absl::OkStatus();
 }
 
@@ -144,18 +161,27 @@ absl::Status Coordinator::InitSchema() {
     CREATE INDEX IF NOT EXISTS tasks_queue ON tasks(job_id, state, id);
     CREATE INDEX IF NOT EXISTS tasks_done ON tasks(job_id, done_seq);
     CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, result BLOB NOT NULL);
+    CREATE TABLE IF NOT EXISTS blob_owners (
+      tenant TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL, uploaded REAL NOT NULL,
+      PRIMARY KEY (tenant, sha256, size));
   )sql");
   if (!status.ok()) return status;
   // Columns added with eval jobs; a database from before them gains them
   // here (SQLite has no ADD COLUMN IF NOT EXISTS, so "duplicate column" is
   // the expected error on every later start).
-  for (const char* column : {"ALTER TABLE jobs ADD COLUMN kind INTEGER NOT NULL DEFAULT 0",
-                             "ALTER TABLE jobs ADD COLUMN eval_spec BLOB",
-                             "ALTER TABLE jobs ADD COLUMN deadline REAL NOT NULL DEFAULT 0",
-                             "ALTER TABLE jobs ADD COLUMN eval_verdict TEXT NOT NULL DEFAULT ''",
-                             "ALTER TABLE tasks ADD COLUMN payload BLOB"})
+  for (const char* column :
+       {"ALTER TABLE jobs ADD COLUMN kind INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE jobs ADD COLUMN eval_spec BLOB",
+        "ALTER TABLE jobs ADD COLUMN deadline REAL NOT NULL DEFAULT 0",
+        "ALTER TABLE jobs ADD COLUMN eval_verdict TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE tasks ADD COLUMN payload BLOB", "ALTER TABLE jobs ADD COLUMN public_id TEXT",
+        "ALTER TABLE cache ADD COLUMN writer TEXT NOT NULL DEFAULT ''"})
     db_->Exec(column).IgnoreError();
-  return absl::OkStatus();
+  // Jobs from before random ids keep the sequential names they were given.
+  return db_->Exec(
+      "UPDATE jobs SET public_id = 'job-' || id WHERE public_id IS NULL;"
+      "CREATE UNIQUE INDEX IF NOT EXISTS jobs_public_id ON jobs(public_id);"
+      "CREATE INDEX IF NOT EXISTS cache_writer ON cache(writer);");
 }
 
 // Rebuilds the in-memory view of unfinished jobs. Leases do not survive a
@@ -164,7 +190,7 @@ absl::Status Coordinator::InitSchema() {
 absl::Status Coordinator::Recover() {
   auto jobs = db_->Prepare(
       "SELECT id, tenant, state, created, finished, policy_toml, policy_source, publisher, "
-      "directories, total, kind, deadline FROM jobs WHERE state IN (1, 2) ORDER BY id");
+      "directories, total, kind, deadline, public_id FROM jobs WHERE state IN (1, 2) ORDER BY id");
   if (!jobs.ok()) return jobs.status();
   auto counts = db_->Prepare(
       "SELECT state, verdict, cached, COUNT(*) FROM tasks WHERE job_id = ? GROUP BY 1, 2, 3");
@@ -175,7 +201,7 @@ absl::Status Coordinator::Recover() {
     if (!*row) break;
     JobState job;
     job.id = jobs->Int(0);
-    job.proto.set_id(JobName(job.id));
+    job.proto.set_id(std::string(jobs->Text(12)));
     job.proto.set_tenant(std::string(jobs->Text(1)));
     job.proto.set_state(static_cast<v1::JobState>(jobs->Int(2)));
     job.proto.set_created_unix_seconds(jobs->Double(3));
@@ -228,20 +254,120 @@ std::string Coordinator::NewId(std::string_view prefix) {
   return StrCat(prefix, epoch_, "-", ++id_counter_);
 }
 
-Coordinator::JobState* Coordinator::FindJob(const std::string& job_id) {
-  auto id = ParseJobName(job_id);
-  if (!id) return nullptr;
-  auto it = jobs_.find(*id);
+Coordinator::JobState* Coordinator::FindJob(int64_t id) {
+  auto it = jobs_.find(id);
   return it == jobs_.end() ? nullptr : &it->second;
+}
+
+absl::StatusOr<int64_t> Coordinator::ResolveJob(const std::string& job_id,
+                                                const ClientScope& scope) {
+  auto row = db_->Prepare("SELECT id, tenant FROM jobs WHERE public_id = ?");
+  if (!row.ok()) return row.status();
+  row->Bind(1, job_id);
+  auto found = row->Step();
+  if (!found.ok()) return found.status();
+  if (!*found || (!scope.every_tenant && row->Text(1) != scope.tenant)) return NoSuchJob(job_id);
+  int64_t id = row->Int(0);
+  row->Reset();
+  return id;
+}
+
+absl::StatusOr<std::string> Coordinator::SubmittingTenant(const std::string& requested,
+                                                          const ClientScope& scope) const {
+  if (!requested.empty()) {
+    if (auto status = ValidSubjectName(requested, "tenant"); !status.ok()) return status;
+  }
+  if (scope.every_tenant) return requested.empty() ? scope.tenant : requested;
+  if (!requested.empty() && requested != scope.tenant)
+    return absl::PermissionDeniedError(StrCat("this token belongs to tenant '", scope.tenant,
+                                              "'; it cannot submit jobs as '", requested, "'"));
+  return scope.tenant;
+}
+
+bool Coordinator::BlobVisible(const BlobDigest& digest, const std::string& tenant) {
+  if (!blobs_.Contains(digest)) return false;
+  auto row = db_->Prepare("SELECT 1 FROM blob_owners WHERE tenant = ? AND sha256 = ? AND size = ?");
+  if (!row.ok()) return false;
+  row->Bind(1, tenant).Bind(2, digest.sha256).Bind(3, digest.size_bytes);
+  auto found = row->Step();
+  bool visible = found.ok() && *found;
+  row->Reset();
+  return visible;
+}
+
+absl::StatusOr<std::vector<v1::Digest>> Coordinator::MissingBlobs(
+    const std::vector<v1::Digest>& digests, const ClientScope& scope) {
+  if (!blobs_.enabled())
+    return absl::FailedPreconditionError("this coordinator has no content store (--blob-dir)");
+  std::vector<v1::Digest> missing;
+  std::lock_guard lock(mu_);
+  for (const v1::Digest& digest : digests) {
+    BlobDigest blob{digest.sha256(), digest.size_bytes()};
+    if (auto status = ValidateDigest(blob); !status.ok()) return status;
+    if (!BlobVisible(blob, scope.tenant)) missing.push_back(digest);
+  }
+  return missing;
+}
+
+absl::StatusOr<ContentStore::Writer> Coordinator::StartUpload(const v1::Digest& digest,
+                                                              const ClientScope& scope) {
+  BlobDigest blob{digest.sha256(), digest.size_bytes()};
+  if (!blobs_.enabled())
+    return absl::FailedPreconditionError("this coordinator has no content store (--blob-dir)");
+  if (auto status = ValidateDigest(blob); !status.ok()) return status;
+  if (static_cast<uint64_t>(blob.size_bytes) > options_.max_blob_bytes)
+    return absl::ResourceExhaustedError(StrCat("the blob is ", blob.size_bytes,
+                                               " bytes; this coordinator takes at most ",
+                                               options_.max_blob_bytes, " per blob"));
+  {
+    std::lock_guard lock(mu_);
+    auto used = db_->Prepare("SELECT COALESCE(SUM(size), 0) FROM blob_owners WHERE tenant = ?");
+    if (!used.ok()) return used.status();
+    used->Bind(1, scope.tenant);
+    auto row = used->Step();
+    if (!row.ok()) return row.status();
+    uint64_t bytes = static_cast<uint64_t>(used->Int(0));
+    used->Reset();
+    if (bytes + static_cast<uint64_t>(blob.size_bytes) > options_.tenant_blob_quota)
+      return absl::ResourceExhaustedError(
+          StrCat("tenant '", scope.tenant, "' has ", bytes, " bytes of uploads; this blob adds ",
+                 blob.size_bytes, " and the quota is ", options_.tenant_blob_quota,
+                 ". Uploads expire after the blob retention, or ask an admin."));
+  }
+  return blobs_.StartUpload(blob);
+}
+
+absl::Status Coordinator::FinishUpload(ContentStore::Writer writer, const v1::Digest& digest,
+                                       const ClientScope& scope) {
+  if (auto status = writer.Commit(); !status.ok()) return status;
+  std::lock_guard lock(mu_);
+  auto insert = db_->Prepare(
+      "INSERT OR REPLACE INTO blob_owners (tenant, sha256, size, uploaded) VALUES (?, ?, ?, ?)");
+  if (!insert.ok()) return insert.status();
+  return insert->Bind(1, scope.tenant)
+      .Bind(2, digest.sha256())
+      .Bind(3, digest.size_bytes())
+      .Bind(4, WallNow())
+      .Run();
 }
 
 // ------------------------------------------------------------------ clients
 
-absl::StatusOr<v1::Job> Coordinator::SubmitScan(const v1::SubmitScanRequest& request) {
-  std::string tenant = request.tenant().empty() ? "default" : request.tenant();
-  if (auto status = ValidTenant(tenant); !status.ok()) return status;
+absl::StatusOr<v1::Job> Coordinator::SubmitScan(const v1::SubmitScanRequest& request,
+                                                const ClientScope& scope) {
+  auto tenant = SubmittingTenant(request.tenant(), scope);
+  if (!tenant.ok()) return tenant.status();
   if (request.paths().empty() && request.uploads().empty())
     return absl::InvalidArgumentError("a scan job needs at least one path or uploaded file");
+  if (request.policy_toml().size() > kMaxPolicyBytes)
+    return absl::InvalidArgumentError(StrCat("the policy is ", request.policy_toml().size(),
+                                             " bytes; the limit is ", kMaxPolicyBytes));
+  for (const std::string& path : request.paths())
+    if (path.size() > kMaxPathBytes)
+      return absl::InvalidArgumentError(
+          StrCat("a path is ", path.size(), " bytes; the limit is ", kMaxPathBytes));
+  for (const v1::UploadedFile& upload : request.uploads())
+    if (auto status = ValidUploadName(upload.name()); !status.ok()) return status;
 
   auto policy = Policy::FromTomlOrDefault(request.policy_toml(), request.policy_name().empty()
                                                                      ? "submitted policy"
@@ -286,12 +412,17 @@ absl::StatusOr<v1::Job> Coordinator::SubmitScan(const v1::SubmitScanRequest& req
   for (const v1::UploadedFile& upload : request.uploads()) {
     BlobDigest digest{upload.digest().sha256(), upload.digest().size_bytes()};
     if (auto status = ValidateDigest(digest); !status.ok()) return status;
-    if (!blobs_.Contains(digest))
+    bool visible;
+    {
+      std::lock_guard lock(mu_);
+      visible = BlobVisible(digest, *tenant);
+    }
+    if (!visible)
       return absl::NotFoundError(StrCat("blob ", digest.sha256, "/", digest.size_bytes, " ('",
-                                        upload.name(),
+                                        absl::CEscape(upload.name()),
                                         "') is not in the content store; upload it first"));
   }
-  NewJob job{.tenant = tenant,
+  NewJob job{.tenant = *tenant,
              .kind = v1::SCAN,
              .policy_toml = request.policy_toml(),
              .policy_source = request.policy_toml().empty()   ? "built-in"
@@ -310,17 +441,30 @@ absl::StatusOr<v1::Job> Coordinator::SubmitScan(const v1::SubmitScanRequest& req
   return InsertJob(std::move(job));
 }
 
-absl::StatusOr<v1::Job> Coordinator::SubmitEval(const v1::SubmitEvalRequest& request) {
-  std::string tenant = request.tenant().empty() ? "default" : request.tenant();
-  if (auto status = ValidTenant(tenant); !status.ok()) return status;
-  auto tasks = PlanEvalJob(request, options_.allow_roots, blobs_);
+absl::StatusOr<v1::Job> Coordinator::SubmitEval(const v1::SubmitEvalRequest& request,
+                                                const ClientScope& scope) {
+  auto tenant = SubmittingTenant(request.tenant(), scope);
+  if (!tenant.ok()) return tenant.status();
+  for (auto [value, field] : {std::pair{&request.label_a(), "label_a"},
+                              std::pair{&request.label_b(), "label_b"},
+                              std::pair{&request.judge_rules_json(), "judge_rules_json"}})
+    if (auto status = Utf8Field(*value, field); !status.ok()) return status;
+  for (const v1::EvalPrompt& prompt : request.prompts())
+    for (auto [value, field] : {std::pair{&prompt.prompt(), "a prompt"},
+                                std::pair{&prompt.set(), "a prompt's set"},
+                                std::pair{&prompt.topic(), "a prompt's topic"}})
+      if (auto status = Utf8Field(*value, field); !status.ok()) return status;
+  auto tasks = PlanEvalJob(request, options_.allow_roots, [&](const BlobDigest& digest) {
+    std::lock_guard lock(mu_);
+    return BlobVisible(digest, *tenant);
+  });
   if (!tasks.ok()) return tasks.status();
   v1::SubmitEvalRequest spec = request;
   if (spec.label_a().empty()) spec.set_label_a(ModelLabel(request.a()));
   if (spec.label_b().empty()) spec.set_label_b(ModelLabel(request.b()));
   double runtime = request.max_runtime_seconds() > 0 ? request.max_runtime_seconds()
                                                      : kDefaultEvalRuntimeSeconds;
-  NewJob job{.tenant = tenant,
+  NewJob job{.tenant = *tenant,
              .kind = v1::EVAL,
              .policy_source = "A/B eval",
              .policy = Policy::Shared(""),
@@ -348,7 +492,8 @@ absl::StatusOr<v1::Job> Coordinator::InsertJob(NewJob spec) {
   if (auto status = db_->Exec("BEGIN"); !status.ok()) return status;
   auto insert_job = db_->Prepare(
       "INSERT INTO jobs (tenant, state, created, policy_toml, policy_source, publisher, "
-      "directories, total, kind, eval_spec, deadline) VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "directories, total, kind, eval_spec, deadline, public_id) "
+      "VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   auto insert_task = db_->Prepare(
       "INSERT INTO tasks (job_id, display, path, blob_sha, blob_size, payload) "
       "VALUES (?, ?, ?, ?, ?, ?)");
@@ -358,6 +503,7 @@ absl::StatusOr<v1::Job> Coordinator::InsertJob(NewJob spec) {
   }
   double created = WallNow();
   double deadline = spec.runtime_seconds > 0 ? created + spec.runtime_seconds : 0;
+  std::string public_id = NewJobId();
   absl::Status status = insert_job->Bind(1, spec.tenant)
                             .Bind(2, created)
                             .Bind(3, spec.policy_toml)
@@ -368,6 +514,7 @@ absl::StatusOr<v1::Job> Coordinator::InsertJob(NewJob spec) {
                             .Bind(8, static_cast<int64_t>(spec.kind))
                             .BindBlob(9, spec.eval_spec)
                             .Bind(10, deadline)
+                            .Bind(11, public_id)
                             .Run();
   int64_t job_id = db_->LastInsertId();
   for (size_t i = 0; status.ok() && i < spec.tasks.size(); ++i) {
@@ -388,7 +535,7 @@ absl::StatusOr<v1::Job> Coordinator::InsertJob(NewJob spec) {
 
   JobState job;
   job.id = job_id;
-  job.proto.set_id(JobName(job_id));
+  job.proto.set_id(public_id);
   job.proto.set_tenant(spec.tenant);
   job.proto.set_state(v1::QUEUED);
   job.proto.set_kind(spec.kind);
@@ -415,40 +562,46 @@ absl::StatusOr<v1::Job> Coordinator::InsertJob(NewJob spec) {
   return proto;
 }
 
-absl::StatusOr<v1::Job> Coordinator::GetJob(const std::string& job_id) {
+absl::StatusOr<v1::Job> Coordinator::GetJob(const std::string& job_id, const ClientScope& scope) {
   std::lock_guard lock(mu_);
-  if (JobState* job = FindJob(job_id)) return job->proto;
-  auto id = ParseJobName(job_id);
-  if (!id) return absl::InvalidArgumentError(StrCat("'", job_id, "' is not a job id (job-N)"));
+  auto id = ResolveJob(job_id, scope);
+  if (!id.ok()) return id.status();
+  return JobSummary(*id);
+}
+
+absl::StatusOr<v1::Job> Coordinator::JobSummary(int64_t id) {
+  if (JobState* job = FindJob(id)) return job->proto;
   auto row = db_->Prepare(
-      "SELECT j.tenant, j.state, j.created, j.finished, j.policy_source, j.total, j.kind, "
+      "SELECT j.public_id, j.tenant, j.state, j.created, j.finished, j.policy_source, j.total, "
+      "j.kind, "
       "j.eval_verdict, "
       "SUM(t.state = 1 OR t.state = 2), SUM(t.state = 2), SUM(t.cached), "
       "SUM(t.verdict = 1), SUM(t.verdict = 2), SUM(t.verdict = 3), "
       "SUM(t.verdict = 4 AND t.state != 3) "
       "FROM jobs j LEFT JOIN tasks t ON t.job_id = j.id WHERE j.id = ? GROUP BY j.id");
   if (!row.ok()) return row.status();
-  row->Bind(1, *id);
+  row->Bind(1, id);
   auto found = row->Step();
   if (!found.ok()) return found.status();
-  if (!*found) return absl::NotFoundError(StrCat("no job ", job_id));
+  if (!*found) return absl::NotFoundError(StrCat("job ", id, " was deleted"));
   v1::Job job;
-  job.set_id(job_id);
-  job.set_tenant(std::string(row->Text(0)));
-  job.set_state(static_cast<v1::JobState>(row->Int(1)));
-  job.set_created_unix_seconds(row->Double(2));
-  job.set_finished_unix_seconds(row->Double(3));
-  job.set_policy_source(std::string(row->Text(4)));
-  job.set_total_tasks(static_cast<uint64_t>(row->Int(5)));
-  job.set_kind(static_cast<v1::JobKind>(row->Int(6)));
-  job.set_eval_verdict(std::string(row->Text(7)));
-  job.set_done_tasks(static_cast<uint64_t>(row->Int(8)));
-  job.set_dead_lettered_tasks(static_cast<uint64_t>(row->Int(9)));
-  job.set_cached_tasks(static_cast<uint64_t>(row->Int(10)));
-  job.set_clean(static_cast<uint64_t>(row->Int(11)));
-  job.set_suspicious(static_cast<uint64_t>(row->Int(12)));
-  job.set_malicious(static_cast<uint64_t>(row->Int(13)));
-  job.set_error(static_cast<uint64_t>(row->Int(14)));
+  job.set_id(std::string(row->Text(0)));
+  job.set_tenant(std::string(row->Text(1)));
+  job.set_state(static_cast<v1::JobState>(row->Int(2)));
+  job.set_created_unix_seconds(row->Double(3));
+  job.set_finished_unix_seconds(row->Double(4));
+  job.set_policy_source(std::string(row->Text(5)));
+  job.set_total_tasks(static_cast<uint64_t>(row->Int(6)));
+  job.set_kind(static_cast<v1::JobKind>(row->Int(7)));
+  job.set_eval_verdict(std::string(row->Text(8)));
+  job.set_done_tasks(static_cast<uint64_t>(row->Int(9)));
+  job.set_dead_lettered_tasks(static_cast<uint64_t>(row->Int(10)));
+  job.set_cached_tasks(static_cast<uint64_t>(row->Int(11)));
+  job.set_clean(static_cast<uint64_t>(row->Int(12)));
+  job.set_suspicious(static_cast<uint64_t>(row->Int(13)));
+  job.set_malicious(static_cast<uint64_t>(row->Int(14)));
+  job.set_error(static_cast<uint64_t>(row->Int(15)));
+  row->Reset();
   Verdict worst = Verdict::kClean;
   if (job.suspicious()) worst = WorseVerdict(worst, Verdict::kSuspicious);
   if (job.error()) worst = WorseVerdict(worst, Verdict::kError);
@@ -457,37 +610,40 @@ absl::StatusOr<v1::Job> Coordinator::GetJob(const std::string& job_id) {
   return job;
 }
 
-std::vector<v1::Job> Coordinator::ListJobs(const std::string& tenant, uint32_t limit) {
+absl::StatusOr<std::vector<v1::Job>> Coordinator::ListJobs(const std::string& tenant,
+                                                           uint32_t limit,
+                                                           const ClientScope& scope) {
+  // A tenant scope lists its own jobs whatever `tenant` says.
+  const std::string& only = scope.every_tenant ? tenant : scope.tenant;
+  std::lock_guard lock(mu_);
   std::vector<int64_t> ids;
-  {
-    std::lock_guard lock(mu_);
-    auto rows =
-        db_->Prepare("SELECT id FROM jobs WHERE (? = '' OR tenant = ?) ORDER BY id DESC LIMIT ?");
-    if (!rows.ok()) return {};
-    rows->Bind(1, tenant).Bind(2, tenant).Bind(3, static_cast<int64_t>(limit ? limit : 50));
-    while (true) {
-      auto row = rows->Step();
-      if (!row.ok() || !*row) break;
-      ids.push_back(rows->Int(0));
-    }
+  auto rows =
+      db_->Prepare("SELECT id FROM jobs WHERE (? = '' OR tenant = ?) ORDER BY id DESC LIMIT ?");
+  if (!rows.ok()) return rows.status();
+  rows->Bind(1, only).Bind(2, only).Bind(3, static_cast<int64_t>(limit ? limit : 50));
+  while (true) {
+    auto row = rows->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    ids.push_back(rows->Int(0));
   }
   std::vector<v1::Job> jobs;
-  for (int64_t id : ids)
-    if (auto job = GetJob(JobName(id)); job.ok()) jobs.push_back(*job);
+  for (int64_t id : ids) {
+    auto job = JobSummary(id);
+    if (!job.ok()) return job.status();
+    jobs.push_back(std::move(*job));
+  }
   return jobs;
 }
 
-absl::StatusOr<v1::Job> Coordinator::CancelJob(const std::string& job_id) {
-  {
-    std::lock_guard lock(mu_);
-    JobState* job = FindJob(job_id);
-    if (job) {
-      if (auto status = CancelLocked(*job); !status.ok()) return status;
-    } else if (!ParseJobName(job_id)) {
-      return absl::InvalidArgumentError(StrCat("'", job_id, "' is not a job id (job-N)"));
-    }
-  }
-  return GetJob(job_id);
+absl::StatusOr<v1::Job> Coordinator::CancelJob(const std::string& job_id,
+                                               const ClientScope& scope) {
+  std::lock_guard lock(mu_);
+  auto id = ResolveJob(job_id, scope);
+  if (!id.ok()) return id.status();
+  if (JobState* job = FindJob(*id))
+    if (auto status = CancelLocked(*job); !status.ok()) return status;
+  return JobSummary(*id);
 }
 
 absl::Status Coordinator::CancelLocked(JobState& job) {
@@ -539,27 +695,27 @@ void Coordinator::CancelOverdueJobs() {
 
 absl::StatusOr<v1::WatchJobEvent> Coordinator::WatchJob(const std::string& job_id,
                                                         uint64_t after_result,
-                                                        std::chrono::milliseconds wait) {
+                                                        std::chrono::milliseconds wait,
+                                                        const ClientScope& scope) {
   std::unique_lock lock(mu_);
-  JobState* job = FindJob(job_id);
+  auto id = ResolveJob(job_id, scope);
+  if (!id.ok()) return id.status();
+  JobState* job = FindJob(*id);
   if (job && job->proto.done_tasks() <= after_result) {
-    int64_t id = job->id;
     changed_.wait_for(lock, wait, [&] {
-      auto it = jobs_.find(id);
+      auto it = jobs_.find(*id);
       return stopping_ || it == jobs_.end() || it->second.proto.done_tasks() > after_result;
     });
   }
-  lock.unlock();
-  auto proto = GetJob(job_id);
+  auto proto = JobSummary(*id);
   if (!proto.ok()) return proto.status();
-  lock.lock();
   v1::WatchJobEvent event;
   *event.mutable_job() = *proto;
   if (after_result >= proto->done_tasks()) return event;
   auto rows = db_->Prepare(
       "SELECT result FROM tasks WHERE job_id = ? AND done_seq > ? ORDER BY done_seq LIMIT 1000");
   if (!rows.ok()) return rows.status();
-  rows->Bind(1, *ParseJobName(job_id)).Bind(2, static_cast<int64_t>(after_result));
+  rows->Bind(1, *id).Bind(2, static_cast<int64_t>(after_result));
   while (true) {
     auto row = rows->Step();
     if (!row.ok()) return row.status();
@@ -571,15 +727,16 @@ absl::StatusOr<v1::WatchJobEvent> Coordinator::WatchJob(const std::string& job_i
   return event;
 }
 
-absl::StatusOr<ScanReport> Coordinator::BuildReport(const std::string& job_id) {
-  auto id = ParseJobName(job_id);
-  if (!id) return absl::InvalidArgumentError(StrCat("'", job_id, "' is not a job id (job-N)"));
+absl::StatusOr<ScanReport> Coordinator::BuildReport(const std::string& job_id,
+                                                    const ClientScope& scope) {
   ScanReport report;
   std::string policy_toml, policy_source, publisher;
   std::vector<std::string> directories;
   double created = 0, finished = 0;
   {
     std::lock_guard lock(mu_);
+    auto id = ResolveJob(job_id, scope);
+    if (!id.ok()) return id.status();
     auto job = db_->Prepare(
         "SELECT policy_toml, policy_source, publisher, directories, created, finished "
         "FROM jobs WHERE id = ?");
@@ -587,7 +744,7 @@ absl::StatusOr<ScanReport> Coordinator::BuildReport(const std::string& job_id) {
     job->Bind(1, *id);
     auto found = job->Step();
     if (!found.ok()) return found.status();
-    if (!*found) return absl::NotFoundError(StrCat("no job ", job_id));
+    if (!*found) return NoSuchJob(job_id);
     policy_toml = std::string(job->Text(0));
     policy_source = std::string(job->Text(1));
     publisher = std::string(job->Text(2));
@@ -595,6 +752,7 @@ absl::StatusOr<ScanReport> Coordinator::BuildReport(const std::string& job_id) {
       if (!dir.empty()) directories.emplace_back(dir);
     created = job->Double(4);
     finished = job->Double(5);
+    job->Reset();
     auto results = StoredResults(*id, "display");
     if (!results.ok()) return results.status();
     for (const v1::FileResult& result : *results) report.files.push_back(FromProto(result));
@@ -628,21 +786,22 @@ absl::StatusOr<std::vector<v1::FileResult>> Coordinator::StoredResults(int64_t j
   return results;
 }
 
-absl::StatusOr<eval::AbReport> Coordinator::BuildEvalReport(const std::string& job_id) {
-  auto id = ParseJobName(job_id);
-  if (!id) return absl::InvalidArgumentError(StrCat("'", job_id, "' is not a job id (job-N)"));
+absl::StatusOr<eval::AbReport> Coordinator::BuildEvalReport(const std::string& job_id,
+                                                            const ClientScope& scope) {
   std::lock_guard lock(mu_);
+  auto id = ResolveJob(job_id, scope);
+  if (!id.ok()) return id.status();
   return EvalReport(*id);
 }
 
 absl::StatusOr<eval::AbReport> Coordinator::EvalReport(int64_t id) {
-  const std::string job_id = JobName(id);
-  auto job = db_->Prepare("SELECT kind, eval_spec, total, state FROM jobs WHERE id = ?");
+  auto job = db_->Prepare("SELECT kind, eval_spec, total, state, public_id FROM jobs WHERE id = ?");
   if (!job.ok()) return job.status();
   job->Bind(1, id);
   auto found = job->Step();
   if (!found.ok()) return found.status();
-  if (!*found) return absl::NotFoundError(StrCat("no job ", job_id));
+  if (!*found) return absl::NotFoundError(StrCat("job ", id, " was deleted"));
+  const std::string job_id(job->Text(4));
   if (job->Int(0) != v1::EVAL)
     return absl::FailedPreconditionError(StrCat(job_id, " is a scan job, not an A/B eval"));
   v1::SubmitEvalRequest spec;
@@ -668,10 +827,12 @@ absl::StatusOr<eval::AbReport> Coordinator::EvalReport(int64_t id) {
 
 // ------------------------------------------------------------------ workers
 
-v1::RegisterResponse Coordinator::Register(const v1::RegisterRequest& request) {
+absl::StatusOr<v1::RegisterResponse> Coordinator::Register(const v1::RegisterRequest& request,
+                                                           const std::string& identity) {
   std::lock_guard lock(mu_);
   std::string id = NewId("w-");
   WorkerState worker{.name = request.name(),
+                     .identity = identity,
                      .max_leases = std::max<uint32_t>(1, request.max_leases()),
                      .draining = request.draining(),
                      .last_seen = Now()};
@@ -691,9 +852,10 @@ v1::RegisterResponse Coordinator::Register(const v1::RegisterRequest& request) {
   return response;
 }
 
-absl::StatusOr<v1::LeaseResponse> Coordinator::Lease(const v1::LeaseRequest& request) {
+absl::StatusOr<v1::LeaseResponse> Coordinator::Lease(const v1::LeaseRequest& request,
+                                                     const std::string& identity) {
   std::lock_guard lock(mu_);
-  auto worker = SeenWorker(request.worker_id());
+  auto worker = SeenWorker(request.worker_id(), identity);
   if (!worker.ok()) return worker.status();
   v1::LeaseResponse response;
   WorkerState& holder = (*worker)->second;
@@ -724,13 +886,11 @@ absl::StatusOr<v1::LeaseResponse> Coordinator::Lease(const v1::LeaseRequest& req
     }
     idle_tenants = 0;
     task->attempts++;
-    LeaseState lease{NewId("l-"),
-                     request.worker_id(),
-                     "",
-                     job->id,
-                     *task,
-                     Now(),
-                     Now() + std::chrono::duration<double>(options_.lease_ttl).count()};
+    LeaseState lease{
+        NewId("l-"), request.worker_id(),
+        "",          BlobsOf(*job, *task),
+        job->id,     *task,
+        Now(),       Now() + std::chrono::duration<double>(options_.lease_ttl).count()};
     metrics_.QueueWait(std::max(0.0, lease.leased_at - task->queued_at));
     if (job->proto.state() == v1::QUEUED) job->proto.set_state(v1::RUNNING);
     v1::ScanTask* out = response.add_tasks();
@@ -763,9 +923,10 @@ absl::StatusOr<v1::LeaseResponse> Coordinator::Lease(const v1::LeaseRequest& req
   return response;
 }
 
-absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::HeartbeatRequest& request) {
+absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::HeartbeatRequest& request,
+                                                             const std::string& identity) {
   std::lock_guard lock(mu_);
-  auto worker = SeenWorker(request.worker_id());
+  auto worker = SeenWorker(request.worker_id(), identity);
   if (!worker.ok()) return worker.status();
   if ((*worker)->second.draining != request.draining()) {
     (*worker)->second.draining = request.draining();
@@ -789,8 +950,8 @@ std::string Coordinator::CacheKey(const JobState& job, const v1::Digest& digest)
                 job.policy_digest, "/", options_.cache_salt);
 }
 
-absl::StatusOr<v1::CheckCacheResponse> Coordinator::CheckCache(
-    const v1::CheckCacheRequest& request) {
+absl::StatusOr<v1::CheckCacheResponse> Coordinator::CheckCache(const v1::CheckCacheRequest& request,
+                                                               const std::string& identity) {
   BlobDigest digest{request.digest().sha256(), request.digest().size_bytes()};
   if (auto status = ValidateDigest(digest); !status.ok()) return status;
   std::lock_guard lock(mu_);
@@ -799,6 +960,7 @@ absl::StatusOr<v1::CheckCacheResponse> Coordinator::CheckCache(
   if (lease_it == leases_.end())
     return absl::NotFoundError(StrCat("lease '", request.lease_id(), "' is not held"));
   LeaseState& lease = lease_it->second;
+  if (auto holder = SeenWorker(lease.worker_id, identity); !holder.ok()) return holder.status();
   JobState& job = jobs_.at(lease.job_id);
   std::string key = CacheKey(job, request.digest());
 
@@ -837,8 +999,14 @@ absl::StatusOr<v1::CheckCacheResponse> Coordinator::CheckCache(
 }
 
 absl::StatusOr<v1::ReportResultsResponse> Coordinator::ReportResults(
-    const v1::ReportResultsRequest& request) {
+    const v1::ReportResultsRequest& request, const std::string& identity) {
   std::lock_guard lock(mu_);
+  // Only the identity that registered the worker id may report for it, and
+  // only for leases that worker id holds: nobody else can write a verdict.
+  // (An unknown worker id, after a restart, just gets its results dropped.)
+  if (auto worker = SeenWorker(request.worker_id(), identity);
+      absl::IsPermissionDenied(worker.status()))
+    return worker.status();
   v1::ReportResultsResponse response;
   if (auto status = db_->Exec("BEGIN"); !status.ok()) return status;
   absl::Status status;
@@ -860,10 +1028,13 @@ absl::StatusOr<v1::ReportResultsResponse> Coordinator::ReportResults(
       if (!lease.cache_key.empty()) {
         in_flight_.erase(lease.cache_key);
         if (!result.transient()) {
-          auto insert = db_->Prepare("INSERT OR REPLACE INTO cache (key, result) VALUES (?, ?)");
+          auto insert =
+              db_->Prepare("INSERT OR REPLACE INTO cache (key, result, writer) VALUES (?, ?, ?)");
           if (insert.ok())
-            status.Update(
-                insert->Bind(1, lease.cache_key).BindBlob(2, file.SerializeAsString()).Run());
+            status.Update(insert->Bind(1, lease.cache_key)
+                              .BindBlob(2, file.SerializeAsString())
+                              .Bind(3, identity)
+                              .Run());
           auto followers = followers_.extract(lease.cache_key);
           if (!followers.empty()) {
             for (Follower& follower : followers.mapped()) {
@@ -936,13 +1107,56 @@ void Coordinator::ExpireLeases() {
 // ------------------------------------------------------------------ internals
 
 absl::StatusOr<std::map<std::string, Coordinator::WorkerState>::iterator> Coordinator::SeenWorker(
-    const std::string& worker_id) {
+    const std::string& worker_id, const std::string& identity) {
   auto worker = workers_.find(worker_id);
   if (worker == workers_.end())
-    return absl::NotFoundError(
-        StrCat("unknown worker '", worker_id, "' (coordinator restarted?): register again"));
+    return absl::NotFoundError(StrCat("unknown worker '", absl::CEscape(worker_id),
+                                      "' (coordinator restarted?): register again"));
+  if (worker->second.identity != identity)
+    return absl::PermissionDeniedError(
+        StrCat("worker '", worker_id, "' was registered by another identity"));
   worker->second.last_seen = Now();
   return worker;
+}
+
+std::vector<BlobDigest> Coordinator::BlobsOf(const JobState& job, const PendingTask& task) const {
+  std::vector<BlobDigest> blobs;
+  if (!task.blob.sha256.empty()) blobs.push_back(task.blob);
+  if (job.proto.kind() != v1::EVAL) return blobs;
+  v1::EvalTask eval;
+  if (!eval.ParseFromString(task.payload)) return blobs;
+  for (const v1::ModelRef* model : {&eval.a(), &eval.b()})
+    for (const v1::ModelFolder* folder : {&model->base(), &model->adapter()})
+      for (const v1::UploadedFile& file : folder->files())
+        blobs.push_back({file.digest().sha256(), file.digest().size_bytes()});
+  return blobs;
+}
+
+absl::StatusOr<std::string> Coordinator::BlobForWorker(const v1::Digest& digest,
+                                                       const std::string& identity) {
+  BlobDigest blob{digest.sha256(), digest.size_bytes()};
+  if (auto status = ValidateDigest(blob); !status.ok()) return status;
+  std::lock_guard lock(mu_);
+  for (const auto& [id, lease] : leases_) {
+    auto worker = workers_.find(lease.worker_id);
+    if (worker == workers_.end() || worker->second.identity != identity) continue;
+    for (const BlobDigest& needed : lease.blobs)
+      if (needed.sha256 == blob.sha256 && needed.size_bytes == blob.size_bytes &&
+          blobs_.Contains(blob))
+        return blobs_.PathOf(blob);
+  }
+  return absl::NotFoundError(StrCat("blob ", blob.sha256, "/", blob.size_bytes,
+                                    " is not needed by any lease this worker holds"));
+}
+
+absl::StatusOr<int64_t> Coordinator::DropCacheEntries(const std::string& db_path,
+                                                      const std::string& writer) {
+  auto db = Sqlite::Open(db_path);
+  if (!db.ok()) return db.status();
+  auto drop = (*db)->Prepare("DELETE FROM cache WHERE writer = ?");
+  if (!drop.ok()) return drop.status();
+  if (auto status = drop->Bind(1, writer).Run(); !status.ok()) return status;
+  return (*db)->Changes();
 }
 
 std::map<std::string, Coordinator::LeaseState>::iterator Coordinator::EraseLease(

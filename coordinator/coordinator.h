@@ -43,6 +43,26 @@
 
 namespace gauntlet {
 
+// Whose jobs and blobs a client call may touch: one tenant's, or (an admin
+// token, or the CLI's own embedded coordinator) every tenant's. The tenant
+// comes from the caller's credential, never from a request field alone.
+struct ClientScope {
+  std::string tenant;
+  bool every_tenant = false;
+
+  // The CLI's embedded coordinator, which only its own user can reach.
+  static ClientScope LocalUser() { return ClientScope{"default", true}; }
+};
+
+// The worker identity of the CLI's in-process workers.
+inline constexpr char kEmbeddedWorker[] = "embedded";
+
+// Limits on what a client may send, each refused with INVALID_ARGUMENT or
+// RESOURCE_EXHAUSTED and a message.
+inline constexpr size_t kMaxPolicyBytes = 1 << 20;
+inline constexpr size_t kMaxPathBytes = 4096;
+inline constexpr size_t kMaxUploadNameBytes = 1024;
+
 struct CoordinatorOptions {
   std::string db_path = ":memory:";
   // Paths a job may name must resolve under one of these; empty allows any
@@ -54,7 +74,9 @@ struct CoordinatorOptions {
   uint32_t max_attempts = 3;
   uint64_t tenant_queue_limit = 200000;
   bool verdict_cache = true;
-  std::string cache_salt;  // Change it to forget every cached verdict.
+  std::string cache_salt;                     // Change it to forget every cached verdict.
+  uint64_t max_blob_bytes = 64ull << 30;      // One uploaded blob.
+  uint64_t tenant_blob_quota = 256ull << 30;  // All of one tenant's uploaded blobs.
   // Seconds since an arbitrary epoch; tests substitute their own clock.
   std::function<double()> now;
 };
@@ -64,32 +86,64 @@ class Coordinator {
   static absl::StatusOr<std::unique_ptr<Coordinator>> Open(CoordinatorOptions options);
   ~Coordinator();
 
-  // ---- Clients.
-  absl::StatusOr<v1::Job> SubmitScan(const v1::SubmitScanRequest& request);
+  // ---- Clients. A job of another tenant is NOT_FOUND, exactly as a job
+  // that does not exist: job ids are no oracle.
+  absl::StatusOr<v1::Job> SubmitScan(const v1::SubmitScanRequest& request,
+                                     const ClientScope& scope);
   // An A/B eval job: its prompts cut into batches, one task each, leased
   // only to workers that advertise the eval capability.
-  absl::StatusOr<v1::Job> SubmitEval(const v1::SubmitEvalRequest& request);
-  absl::StatusOr<v1::Job> GetJob(const std::string& job_id);
-  std::vector<v1::Job> ListJobs(const std::string& tenant, uint32_t limit);
-  absl::StatusOr<v1::Job> CancelJob(const std::string& job_id);
+  absl::StatusOr<v1::Job> SubmitEval(const v1::SubmitEvalRequest& request,
+                                     const ClientScope& scope);
+  absl::StatusOr<v1::Job> GetJob(const std::string& job_id, const ClientScope& scope);
+  // Newest first; `tenant` narrows an every-tenant scope to one tenant.
+  absl::StatusOr<std::vector<v1::Job>> ListJobs(const std::string& tenant, uint32_t limit,
+                                                const ClientScope& scope);
+  absl::StatusOr<v1::Job> CancelJob(const std::string& job_id, const ClientScope& scope);
   // Results finished after the first `after_result`, waiting up to `wait`
   // for one when there are none yet and the job still runs.
   absl::StatusOr<v1::WatchJobEvent> WatchJob(const std::string& job_id, uint64_t after_result,
-                                             std::chrono::milliseconds wait);
+                                             std::chrono::milliseconds wait,
+                                             const ClientScope& scope);
   // The same ScanReport the local CLI builds: files sorted by path, models
   // aggregated and gated by the job's policy.
-  absl::StatusOr<ScanReport> BuildReport(const std::string& job_id);
+  absl::StatusOr<ScanReport> BuildReport(const std::string& job_id, const ClientScope& scope);
   // An eval job's A/B report, from the batches finished so far (ERROR when
   // any batch was dead-lettered or the job was cancelled before the end).
-  absl::StatusOr<eval::AbReport> BuildEvalReport(const std::string& job_id);
-  ContentStore& content_store() { return blobs_; }
+  absl::StatusOr<eval::AbReport> BuildEvalReport(const std::string& job_id,
+                                                 const ClientScope& scope);
 
-  // ---- Workers.
-  v1::RegisterResponse Register(const v1::RegisterRequest& request);
-  absl::StatusOr<v1::LeaseResponse> Lease(const v1::LeaseRequest& request);
-  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request);
-  absl::StatusOr<v1::CheckCacheResponse> CheckCache(const v1::CheckCacheRequest& request);
-  absl::StatusOr<v1::ReportResultsResponse> ReportResults(const v1::ReportResultsRequest& request);
+  // ---- The content store, per tenant: a tenant sees (and may submit) only
+  // the blobs it uploaded itself, so the store tells nobody what another
+  // tenant has. Identical bytes are stored once.
+  absl::StatusOr<std::vector<v1::Digest>> MissingBlobs(const std::vector<v1::Digest>& digests,
+                                                       const ClientScope& scope);
+  // Checks the size limit and the tenant's quota before any byte is taken.
+  absl::StatusOr<ContentStore::Writer> StartUpload(const v1::Digest& digest,
+                                                   const ClientScope& scope);
+  // Verifies the bytes, then records the blob as the tenant's.
+  absl::Status FinishUpload(ContentStore::Writer writer, const v1::Digest& digest,
+                            const ClientScope& scope);
+
+  // ---- Workers. `identity` is the authenticated worker ("worker:NAME" for
+  // a worker token, "cert:CN" for a client certificate): a worker id, a
+  // lease and a blob answer only the identity that registered or holds them.
+  absl::StatusOr<v1::RegisterResponse> Register(const v1::RegisterRequest& request,
+                                                const std::string& identity);
+  absl::StatusOr<v1::LeaseResponse> Lease(const v1::LeaseRequest& request,
+                                          const std::string& identity);
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request,
+                                                  const std::string& identity);
+  absl::StatusOr<v1::CheckCacheResponse> CheckCache(const v1::CheckCacheRequest& request,
+                                                    const std::string& identity);
+  absl::StatusOr<v1::ReportResultsResponse> ReportResults(const v1::ReportResultsRequest& request,
+                                                          const std::string& identity);
+  // The stored blob's path, if a lease held by `identity` needs it.
+  absl::StatusOr<std::string> BlobForWorker(const v1::Digest& digest, const std::string& identity);
+
+  // Deletes the verdict cache entries written by one worker identity (after
+  // it was compromised), leaving every other entry. Returns how many.
+  static absl::StatusOr<int64_t> DropCacheEntries(const std::string& db_path,
+                                                  const std::string& writer);
 
   // Re-queues tasks whose leases ran out. A background thread calls it; tests
   // call it after moving their clock.
@@ -139,6 +193,7 @@ class Coordinator {
   };
   struct LeaseState {
     std::string lease_id, worker_id, cache_key;
+    std::vector<BlobDigest> blobs;  // What the task may fetch.
     int64_t job_id = 0;
     PendingTask task;
     double leased_at = 0, expires_at = 0;
@@ -149,6 +204,7 @@ class Coordinator {
   };
   struct WorkerState {
     std::string name;
+    std::string identity;  // Who registered it.
     uint32_t max_leases = 1;
     uint32_t held = 0;
     bool draining = false;
@@ -165,7 +221,14 @@ class Coordinator {
   absl::Status Recover();
   double Now() const { return options_.now(); }
   std::string NewId(std::string_view prefix);
-  JobState* FindJob(const std::string& job_id);
+  // The row id of a job the scope may see; NOT_FOUND otherwise.
+  absl::StatusOr<int64_t> ResolveJob(const std::string& job_id, const ClientScope& scope);
+  JobState* FindJob(int64_t id);
+  // GetJob's work, with mu_ held.
+  absl::StatusOr<v1::Job> JobSummary(int64_t id);
+  absl::StatusOr<std::string> SubmittingTenant(const std::string& requested,
+                                               const ClientScope& scope) const;
+  bool BlobVisible(const BlobDigest& digest, const std::string& tenant);
   absl::StatusOr<v1::Job> InsertJob(NewJob spec);
   // Every finished task's stored result of a job, in `order` (SQL).
   absl::StatusOr<std::vector<v1::FileResult>> StoredResults(int64_t job_id, std::string_view order);
@@ -175,8 +238,9 @@ class Coordinator {
   void CancelOverdueJobs();
 
   // The registered worker, marked as seen now; NOT_FOUND after a restart.
+  // PERMISSION_DENIED when another identity registered it.
   absl::StatusOr<std::map<std::string, WorkerState>::iterator> SeenWorker(
-      const std::string& worker_id);
+      const std::string& worker_id, const std::string& identity);
   std::map<std::string, LeaseState>::iterator EraseLease(
       std::map<std::string, LeaseState>::iterator lease);
   std::optional<PendingTask> NextTask(JobState& job);
@@ -186,6 +250,7 @@ class Coordinator {
   // re-queue anything merged onto it.
   absl::Status FailLease(LeaseState lease, const std::string& error, bool spend_attempt);
   absl::Status ApplyResult(JobState& job, const PendingTask& task, v1::FileResult result);
+  std::vector<BlobDigest> BlobsOf(const JobState& job, const PendingTask& task) const;
   absl::Status FinishTask(JobState& job);
   void FinishJobIfDone(JobState& job);
   void ReleaseFollowers(const std::string& cache_key);

@@ -87,6 +87,23 @@ CoordinatorMetrics::CoordinatorMetrics() : registry_(std::make_shared<prometheus
                         .Help("Leases held by workers")
                         .Register(r)
                         .Add({});
+  calls_refused_ = &prometheus::BuildCounter()
+                        .Name("gauntlet_calls_refused_total")
+                        .Help(
+                            "RPCs refused for missing or invalid credentials or outside the "
+                            "caller's role, by reason")
+                        .Register(r);
+  for (const char* reason : {"unauthenticated", "permission_denied"})
+    calls_refused_->Add({{"reason", reason}});
+  store_errors_ = Counter(r, "gauntlet_store_errors_total",
+                          "Writes to the job store that failed; the RPC failed UNAVAILABLE and the "
+                          "in-memory state was reloaded from the store");
+  retention_deleted_ = &prometheus::BuildCounter()
+                            .Name("gauntlet_retention_deleted_total")
+                            .Help("Expired rows and blobs deleted by retention, by kind")
+                            .Register(r);
+  for (const char* kind : {"jobs", "tasks", "cache", "blobs"})
+    retention_deleted_->Add({{"kind", kind}});
   const prometheus::Histogram::BucketBoundaries buckets = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5,
                                                            1,     5,     10,   30,   60,  300};
   queue_wait_ = &prometheus::BuildHistogram()
@@ -124,6 +141,14 @@ void CoordinatorMetrics::TaskCompleted(Verdict verdict, uint64_t bytes) {
 
 void CoordinatorMetrics::SetQueueDepth(const std::string& tenant, double depth) {
   queue_depth_->Add({{"tenant", tenant}}).Set(depth);
+}
+
+void CoordinatorMetrics::CallRefused(const std::string& reason) {
+  calls_refused_->Add({{"reason", reason}}).Increment();
+}
+
+void CoordinatorMetrics::RetentionDeleted(const std::string& kind, double count) {
+  retention_deleted_->Add({{"kind", kind}}).Increment(count);
 }
 
 void CoordinatorMetrics::SetWorkers(double active, double draining) {

@@ -42,11 +42,19 @@ class CoordinatorMetrics {
   void EvalBatch(uint64_t tokens, double seconds);
   void EvalJobCompleted(const std::string& verdict);
   void JobOverRuntime() { jobs_over_runtime_->Increment(); }
+  // Calls refused by the authenticator: "unauthenticated" or "permission_denied".
+  void CallRefused(const std::string& reason);
+  // A write to the job store that failed (the RPC failed UNAVAILABLE).
+  void StoreError() { store_errors_->Increment(); }
+  // Rows or files deleted by retention: "jobs", "tasks", "cache" or "blobs".
+  void RetentionDeleted(const std::string& kind, double count);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Counter *eval_jobs_submitted_, *eval_tasks_, *eval_tokens_, *jobs_over_runtime_;
   prometheus::Family<prometheus::Counter>* eval_verdicts_;
+  prometheus::Family<prometheus::Counter>*calls_refused_, *retention_deleted_;
+  prometheus::Counter* store_errors_;
   prometheus::Histogram* eval_tokens_per_second_;
   prometheus::Counter *jobs_submitted_, *jobs_cancelled_, *dead_lettered_, *retries_,
       *lease_expiries_, *late_results_, *cache_hit_, *cache_miss_, *cache_merged_, *scanned_bytes_;

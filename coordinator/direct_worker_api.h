@@ -14,20 +14,20 @@ class DirectWorkerApi : public WorkerApi {
  public:
   explicit DirectWorkerApi(Coordinator& coordinator) : coordinator_(coordinator) {}
   absl::StatusOr<v1::RegisterResponse> Register(const v1::RegisterRequest& request) override {
-    return coordinator_.Register(request);
+    return coordinator_.Register(request, kEmbeddedWorker);
   }
   absl::StatusOr<v1::LeaseResponse> Lease(const v1::LeaseRequest& request) override {
-    return coordinator_.Lease(request);
+    return coordinator_.Lease(request, kEmbeddedWorker);
   }
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request) override {
-    return coordinator_.Heartbeat(request);
+    return coordinator_.Heartbeat(request, kEmbeddedWorker);
   }
   absl::StatusOr<v1::CheckCacheResponse> CheckCache(const v1::CheckCacheRequest& request) override {
-    return coordinator_.CheckCache(request);
+    return coordinator_.CheckCache(request, kEmbeddedWorker);
   }
   absl::StatusOr<v1::ReportResultsResponse> ReportResults(
       const v1::ReportResultsRequest& request) override {
-    return coordinator_.ReportResults(request);
+    return coordinator_.ReportResults(request, kEmbeddedWorker);
   }
   absl::Status FetchBlob(const v1::Digest&, const std::string&) override {
     return absl::UnimplementedError("the embedded coordinator has no content store");

@@ -24,7 +24,7 @@ absl::StatusOr<ScanReport> RunEmbeddedScan(const std::vector<std::string>& paths
   request.set_policy_toml(options.policy_toml);
   request.set_policy_name(options.policy_name);
   request.set_publisher(options.publisher);
-  auto job = (*coordinator)->SubmitScan(request);
+  auto job = (*coordinator)->SubmitScan(request, ClientScope::LocalUser());
   if (!job.ok()) return job.status();
 
   DirectWorkerApi api(**coordinator);
@@ -42,7 +42,9 @@ absl::StatusOr<ScanReport> RunEmbeddedScan(const std::vector<std::string>& paths
   std::thread serving([&] { worker.Run(); });
 
   while (true) {
-    auto event = (*coordinator)->WatchJob(job->id(), UINT64_MAX, std::chrono::milliseconds(100));
+    auto event = (*coordinator)
+                     ->WatchJob(job->id(), UINT64_MAX, std::chrono::milliseconds(100),
+                                ClientScope::LocalUser());
     if (!event.ok()) {
       worker.Stop();
       serving.join();
@@ -54,7 +56,7 @@ absl::StatusOr<ScanReport> RunEmbeddedScan(const std::vector<std::string>& paths
   }
   worker.Stop();
   serving.join();
-  return (*coordinator)->BuildReport(job->id());
+  return (*coordinator)->BuildReport(job->id(), ClientScope::LocalUser());
 }
 
 }  // namespace gauntlet

@@ -14,7 +14,7 @@ constexpr char kOutcomesKey[] = "ab_outcomes_json";
 
 absl::Status CheckFolder(const v1::ModelFolder& folder, const std::string& what,
                          const char* required_file, const std::vector<std::string>& allow_roots,
-                         const ContentStore& blobs) {
+                         const BlobVisible& blob_visible) {
   if (!folder.path().empty() && folder.files_size() > 0)
     return absl::InvalidArgumentError(StrCat(what, ": give a path or uploaded files, not both"));
   if (!folder.path().empty()) {
@@ -45,7 +45,7 @@ absl::Status CheckFolder(const v1::ModelFolder& folder, const std::string& what,
           StrCat(what, ": uploaded file name '", file.name(), "' must be a plain file name"));
     BlobDigest digest{file.digest().sha256(), file.digest().size_bytes()};
     if (auto status = ValidateDigest(digest); !status.ok()) return status;
-    if (!blobs.Contains(digest))
+    if (!blob_visible(digest))
       return absl::NotFoundError(StrCat(what, ": blob for '", file.name(),
                                         "' is not in the content store; upload it first"));
     has_required |= file.name() == required_file;
@@ -60,16 +60,17 @@ bool HasAdapter(const v1::ModelRef& model) {
 }
 
 absl::Status CheckModel(const v1::ModelRef& model, const std::string& side,
-                        const std::vector<std::string>& allow_roots, const ContentStore& blobs) {
+                        const std::vector<std::string>& allow_roots,
+                        const BlobVisible& blob_visible) {
   if (model.base().path().empty() && model.base().files_size() == 0)
     return absl::InvalidArgumentError(StrCat("model ", side, " needs a base checkpoint"));
   if (auto status = CheckFolder(model.base(), StrCat("model ", side, " base"), "config.json",
-                                allow_roots, blobs);
+                                allow_roots, blob_visible);
       !status.ok())
     return status;
   if (!HasAdapter(model)) return absl::OkStatus();
   return CheckFolder(model.adapter(), StrCat("model ", side, " adapter"), "adapter_config.json",
-                     allow_roots, blobs);
+                     allow_roots, blob_visible);
 }
 
 std::string FolderLabel(const v1::ModelFolder& folder) {
@@ -89,9 +90,11 @@ std::string ModelLabel(const v1::ModelRef& model) {
 
 absl::StatusOr<std::vector<v1::EvalTask>> PlanEvalJob(const v1::SubmitEvalRequest& request,
                                                       const std::vector<std::string>& allow_roots,
-                                                      const ContentStore& blobs) {
-  if (auto status = CheckModel(request.a(), "A", allow_roots, blobs); !status.ok()) return status;
-  if (auto status = CheckModel(request.b(), "B", allow_roots, blobs); !status.ok()) return status;
+                                                      const BlobVisible& blob_visible) {
+  if (auto status = CheckModel(request.a(), "A", allow_roots, blob_visible); !status.ok())
+    return status;
+  if (auto status = CheckModel(request.b(), "B", allow_roots, blob_visible); !status.ok())
+    return status;
   if (request.a().SerializeAsString() == request.b().SerializeAsString())
     return absl::InvalidArgumentError("models A and B are the same; an A/B test needs two");
   if (!request.judge_rules_json().empty())

@@ -5,11 +5,12 @@
 #ifndef GAUNTLET_COORDINATOR_EVAL_JOBS_H_
 #define GAUNTLET_COORDINATOR_EVAL_JOBS_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "coordinator/content_store.h"
+#include "common/digest.h"
 #include "gauntlet/v1/gauntlet.pb.h"
 #include "worker/eval/ab_report.h"
 
@@ -21,9 +22,11 @@ inline constexpr double kDefaultEvalRuntimeSeconds = 1800;
 // INVALID_ARGUMENT for a bad prompt, set, topic, judge rule or model folder
 // that lacks its files; NOT_FOUND for a missing path or blob;
 // PERMISSION_DENIED for a path outside `allow_roots` (empty: any path).
+// Uploaded files must be blobs the submitting tenant can see.
+using BlobVisible = std::function<bool(const BlobDigest&)>;
 absl::StatusOr<std::vector<v1::EvalTask>> PlanEvalJob(const v1::SubmitEvalRequest& request,
                                                       const std::vector<std::string>& allow_roots,
-                                                      const ContentStore& blobs);
+                                                      const BlobVisible& blob_visible);
 
 std::string ModelLabel(const v1::ModelRef& model);
 

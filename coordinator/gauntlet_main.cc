@@ -26,6 +26,7 @@
 #include "coordinator/scan_paths.h"
 #include "nlohmann/json.hpp"
 #include "proto/convert.h"
+#include "proto/grpc_channel.h"
 #include "worker/cluster/scan_runner.h"
 #include "worker/scan/signatures.h"
 
@@ -36,7 +37,8 @@ constexpr int kExitClean = 0;
 constexpr int kExitFindings = 1;
 constexpr int kExitError = 2;
 
-constexpr char kUsage[] = R"(Gauntlet: decides whether a machine-learning model is safe to use.
+constexpr char kUsageTemplate[] =
+    R"(Gauntlet: decides whether a machine-learning model is safe to use.
 
 Usage:
   gauntlet scan PATH... [options]   Scan model files and directories.
@@ -70,13 +72,23 @@ coordinator with local workers: the same job code, in this process):
   --coordinator HOST:PORT    Submit to a Gauntlet cluster and print its report.
                              PATHs must be readable by its workers, under
                              its --allow-root directories.
-  --tenant NAME              Tenant the job belongs to (default "default").
+  --tenant NAME              Tenant to submit as: only admin tokens may name
+                             another tenant than their own.
   --upload                   Upload the files to the cluster's content store
                              instead of sending paths.
+)"
+    R"(%CHANNEL%)"
+    R"(
 
 Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage error or a
 file that could not be fully analysed (and no finding at the threshold).
 )";
+
+std::string Usage() {
+  std::string usage = kUsageTemplate;
+  usage.replace(usage.find("%CHANNEL%"), 9, kChannelFlagsHelp);
+  return usage;
+}
 
 int UsageError(const std::string& message) {
   std::cerr << "gauntlet: " << message << "\nRun 'gauntlet --help' for usage.\n";
@@ -113,12 +125,18 @@ int Scan(const std::vector<std::string>& args) {
   bool progress = isatty(STDERR_FILENO);
   bool isolate = false, upload = false;
   std::string coordinator, tenant;
+  auto security = ChannelSecurity::FromEnvironment();
+  if (!security.ok()) return UsageError(std::string(security.status().message()));
   ArgReader reader(args);
   while (reader.Next()) {
     const std::string& arg = reader.arg();
     auto value = [&](std::string& out) { return reader.Value(out); };
     std::string v;
-    if (arg == "--format") {
+    if (auto channel_flag = ReadChannelFlag(reader, *security); !channel_flag.ok()) {
+      return UsageError(std::string(channel_flag.status().message()));
+    } else if (*channel_flag) {
+      continue;
+    } else if (arg == "--format") {
       if (!value(v)) return UsageError("--format needs a value");
       auto parsed = ParseReportFormat(v);
       if (!parsed.ok()) return UsageError(std::string(parsed.status().message()));
@@ -203,7 +221,9 @@ int Scan(const std::vector<std::string>& args) {
     file_count = report->files.size();
     overall = report->OverallVerdict();
   } else {
-    ClusterClient client(coordinator);
+    if (auto status = security->Validate(); !status.ok())
+      return UsageError(std::string(status.message()));
+    ClusterClient client(coordinator, *security);
     v1::SubmitScanRequest request;
     request.set_tenant(tenant);
     request.set_policy_toml(policy_toml);
@@ -299,24 +319,34 @@ void PrintJob(const v1::Job& job) {
 int Jobs(const std::vector<std::string>& args) {
   std::string coordinator, tenant, action, job_id;
   if (const char* env = std::getenv("GAUNTLET_COORDINATOR")) coordinator = env;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--coordinator" && i + 1 < args.size()) {
-      coordinator = args[++i];
-    } else if (args[i] == "--tenant" && i + 1 < args.size()) {
-      tenant = args[++i];
-    } else if (args[i].size() > 1 && args[i][0] == '-') {
-      return UsageError(StrCat("unknown option ", args[i]));
+  auto security = ChannelSecurity::FromEnvironment();
+  if (!security.ok()) return UsageError(std::string(security.status().message()));
+  ArgReader reader(args);
+  while (reader.Next()) {
+    const std::string& arg = reader.arg();
+    if (auto channel_flag = ReadChannelFlag(reader, *security); !channel_flag.ok()) {
+      return UsageError(std::string(channel_flag.status().message()));
+    } else if (*channel_flag) {
+      continue;
+    } else if (arg == "--coordinator") {
+      if (!reader.Value(coordinator)) return UsageError("--coordinator needs HOST:PORT");
+    } else if (arg == "--tenant") {
+      if (!reader.Value(tenant)) return UsageError("--tenant needs a name");
+    } else if (arg.size() > 1 && arg[0] == '-') {
+      return UsageError(StrCat("unknown option ", arg));
     } else if (action.empty()) {
-      action = args[i];
+      action = arg;
     } else if (job_id.empty()) {
-      job_id = args[i];
+      job_id = arg;
     } else {
-      return UsageError(StrCat("unexpected argument ", args[i]));
+      return UsageError(StrCat("unexpected argument ", arg));
     }
   }
   if (coordinator.empty())
     return UsageError("jobs needs --coordinator HOST:PORT (or GAUNTLET_COORDINATOR)");
-  ClusterClient client(coordinator);
+  if (auto status = security->Validate(); !status.ok())
+    return UsageError(std::string(status.message()));
+  ClusterClient client(coordinator, *security);
   if (action == "list") {
     auto jobs = client.List(tenant, 50);
     if (!jobs.ok()) return UsageError(StrCat(coordinator, ": ", jobs.status().message()));
@@ -356,7 +386,7 @@ int HandOverToLab(char** argv) {
 int Main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    std::cout << kUsage;
+    std::cout << Usage();
     return args.empty() ? kExitError : kExitClean;
   }
   const std::string command = args[0];
@@ -364,7 +394,7 @@ int Main(int argc, char** argv) {
   if (command == "scan") {
     for (const std::string& a : rest) {
       if (a == "--help" || a == "-h") {
-        std::cout << kUsage;
+        std::cout << Usage();
         return kExitClean;
       }
     }

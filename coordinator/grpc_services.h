@@ -1,8 +1,11 @@
 // The coordinator's gRPC services: thin adapters from gauntlet.v1 RPCs to
-// Coordinator calls, mapping absl::Status to gRPC status codes.
+// Coordinator calls, mapping absl::Status to gRPC status codes. Every call
+// is authorized first (authenticator.h): clients need a tenant or admin
+// token, workers a worker token or client certificate.
 #ifndef GAUNTLET_COORDINATOR_GRPC_SERVICES_H_
 #define GAUNTLET_COORDINATOR_GRPC_SERVICES_H_
 
+#include "coordinator/authenticator.h"
 #include "coordinator/coordinator.h"
 #include "gauntlet/v1/gauntlet.grpc.pb.h"
 
@@ -12,7 +15,8 @@ grpc::Status ToGrpc(const absl::Status& status);
 
 class ClientServiceImpl final : public v1::ClientService::Service {
  public:
-  explicit ClientServiceImpl(Coordinator& coordinator) : coordinator_(coordinator) {}
+  ClientServiceImpl(Coordinator& coordinator, Authenticator& auth)
+      : coordinator_(coordinator), auth_(auth) {}
 
   grpc::Status SubmitScan(grpc::ServerContext*, const v1::SubmitScanRequest*,
                           v1::SubmitScanResponse*) override;
@@ -33,11 +37,13 @@ class ClientServiceImpl final : public v1::ClientService::Service {
 
  private:
   Coordinator& coordinator_;
+  Authenticator& auth_;
 };
 
 class WorkerServiceImpl final : public v1::WorkerService::Service {
  public:
-  explicit WorkerServiceImpl(Coordinator& coordinator) : coordinator_(coordinator) {}
+  WorkerServiceImpl(Coordinator& coordinator, Authenticator& auth)
+      : coordinator_(coordinator), auth_(auth) {}
 
   grpc::Status Register(grpc::ServerContext*, const v1::RegisterRequest*,
                         v1::RegisterResponse*) override;
@@ -53,6 +59,7 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
 
  private:
   Coordinator& coordinator_;
+  Authenticator& auth_;
 };
 
 }  // namespace gauntlet

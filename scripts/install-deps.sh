@@ -15,9 +15,10 @@ PACKAGES=(
   # The cluster: gRPC services, durable job store, metrics, parser sandbox
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libsqlite3-dev prometheus-cpp-dev libseccomp-dev libssl-dev
-  # promtool validates the /metrics exposition in the tests; python3-grpcio
-  # checks the health and reflection services
-  prometheus python3-grpcio
+  # promtool validates the /metrics exposition in the tests; python3-grpcio and
+  # python3-protobuf play the attacker's raw gRPC client in the security tests,
+  # which make their TLS certificates with openssl
+  prometheus python3-grpcio python3-protobuf openssl
   # The poisoning lab's model (libtorch, CPU build)
   libtorch-dev
   # Tests and benchmarks; clang with libFuzzer for the fuzz targets

@@ -22,6 +22,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// The coordinator core trusts its callers' identities (the gRPC layer
+// authenticates them); these tests act as an admin and one worker.
+const ClientScope kAdmin{"admin", true};
+constexpr char kTestWorker[] = "worker:test";
+
 class CoordinatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -66,19 +71,19 @@ class CoordinatorTest : public ::testing::Test {
     v1::SubmitScanRequest request;
     request.set_tenant(tenant);
     for (const std::string& path : paths) request.add_paths(path);
-    return coordinator_->SubmitScan(request);
+    return coordinator_->SubmitScan(request, kAdmin);
   }
   std::string RegisterWorker(uint32_t max_leases = 100) {
     v1::RegisterRequest request;
     request.set_name("test");
     request.set_max_leases(max_leases);
-    return coordinator_->Register(request).worker_id();
+    return coordinator_->Register(request, kTestWorker)->worker_id();
   }
   std::vector<v1::ScanTask> Lease(const std::string& worker, uint32_t n) {
     v1::LeaseRequest request;
     request.set_worker_id(worker);
     request.set_max_tasks(n);
-    auto response = coordinator_->Lease(request);
+    auto response = coordinator_->Lease(request, kTestWorker);
     EXPECT_TRUE(response.ok()) << response.status();
     return {response->tasks().begin(), response->tasks().end()};
   }
@@ -96,7 +101,7 @@ class CoordinatorTest : public ::testing::Test {
     v1::ReportResultsRequest request;
     request.set_worker_id(worker);
     for (auto& result : results) *request.add_results() = std::move(result);
-    auto response = coordinator_->ReportResults(request);
+    auto response = coordinator_->ReportResults(request, kTestWorker);
     EXPECT_TRUE(response.ok()) << response.status();
     return {response->accepted().begin(), response->accepted().end()};
   }
@@ -133,13 +138,13 @@ TEST_F(CoordinatorTest, JobBecomesOneTaskPerFileAndFinishesWithEveryVerdict) {
   EXPECT_EQ(
       Report(worker, {Result(tasks[0]), Result(tasks[1], Verdict::kMalicious), Result(tasks[2])}),
       (std::vector<bool>{true, true, true}));
-  auto done = coordinator_->GetJob(job->id());
+  auto done = coordinator_->GetJob(job->id(), kAdmin);
   ASSERT_TRUE(done.ok());
   EXPECT_EQ(done->state(), v1::SUCCEEDED);
   EXPECT_EQ(done->done_tasks(), 3u);
   EXPECT_EQ(done->malicious(), 1u);
   EXPECT_EQ(done->verdict(), v1::MALICIOUS);
-  auto report = coordinator_->BuildReport(job->id());
+  auto report = coordinator_->BuildReport(job->id(), kAdmin);
   ASSERT_TRUE(report.ok());
   ASSERT_EQ(report->files.size(), 3u);
   EXPECT_EQ(report->OverallVerdict(), Verdict::kMalicious);
@@ -157,7 +162,7 @@ TEST_F(CoordinatorTest, ExpiredLeaseIsRequeuedAndItsLateResultDroppedAndCounted)
   v1::HeartbeatRequest heartbeat;
   heartbeat.set_worker_id(dead);
   heartbeat.add_lease_ids(first[0].lease_id());
-  ASSERT_TRUE(coordinator_->Heartbeat(heartbeat).ok());
+  ASSERT_TRUE(coordinator_->Heartbeat(heartbeat, kTestWorker).ok());
   now_ += 1.0;
   coordinator_->ExpireLeases();
   EXPECT_TRUE(Lease(alive, 1).empty()) << "renewed lease must not expire";
@@ -170,7 +175,7 @@ TEST_F(CoordinatorTest, ExpiredLeaseIsRequeuedAndItsLateResultDroppedAndCounted)
   EXPECT_EQ(Report(dead, {Result(first[0], Verdict::kMalicious)}), std::vector<bool>{false});
   EXPECT_EQ(Counter("gauntlet_late_results_dropped_total"), 1);
   EXPECT_EQ(Report(alive, {Result(second[0])}), std::vector<bool>{true});
-  auto done = coordinator_->GetJob(job->id());
+  auto done = coordinator_->GetJob(job->id(), kAdmin);
   EXPECT_EQ(done->done_tasks(), 1u);
   EXPECT_EQ(done->verdict(), v1::CLEAN) << "the dropped result must not count";
 }
@@ -182,7 +187,7 @@ TEST_F(CoordinatorTest, ResultIsAppliedOnceEvenWhenDeliveredTwice) {
   auto tasks = Lease(worker, 1);
   ASSERT_EQ(tasks.size(), 1u);
   EXPECT_EQ(Report(worker, {Result(tasks[0]), Result(tasks[0])}), (std::vector<bool>{true, false}));
-  auto done = coordinator_->GetJob(job->id());
+  auto done = coordinator_->GetJob(job->id(), kAdmin);
   EXPECT_EQ(done->done_tasks(), 1u);
   EXPECT_EQ(done->clean(), 1u);
 }
@@ -201,11 +206,11 @@ TEST_F(CoordinatorTest, AttemptsAreCappedThenTheFileIsDeadLetteredAsError) {
     EXPECT_EQ(Report(worker, {failure}), std::vector<bool>{true});
   }
   EXPECT_TRUE(Lease(worker, 1).empty());
-  auto done = coordinator_->GetJob(job->id());
+  auto done = coordinator_->GetJob(job->id(), kAdmin);
   EXPECT_EQ(done->state(), v1::SUCCEEDED);
   EXPECT_EQ(done->dead_lettered_tasks(), 1u);
   EXPECT_EQ(done->verdict(), v1::ERROR);
-  auto report = coordinator_->BuildReport(job->id());
+  auto report = coordinator_->BuildReport(job->id(), kAdmin);
   ASSERT_EQ(report->files.size(), 1u);
   const FileReport& file = report->files[0];
   EXPECT_EQ(file.verdict, Verdict::kError);
@@ -278,7 +283,7 @@ TEST_F(CoordinatorTest, BadRequestsGetClearStatuses) {
   v1::SubmitScanRequest bad_policy;
   bad_policy.add_paths(file);
   bad_policy.set_policy_toml("[limits]\nno_such_key = 1\n");
-  auto policy = coordinator_->SubmitScan(bad_policy);
+  auto policy = coordinator_->SubmitScan(bad_policy, kAdmin);
   EXPECT_EQ(policy.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(policy.status().message().find("policy"), std::string::npos);
   EXPECT_EQ(Submit({file}, "bad tenant!").status().code(), absl::StatusCode::kInvalidArgument);
@@ -287,15 +292,17 @@ TEST_F(CoordinatorTest, BadRequestsGetClearStatuses) {
   upload->set_name("x");
   upload->mutable_digest()->set_sha256(std::string(64, 'a'));
   upload->mutable_digest()->set_size_bytes(1);
-  EXPECT_EQ(coordinator_->SubmitScan(missing_blob).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(coordinator_->SubmitScan(missing_blob, kAdmin).status().code(),
+            absl::StatusCode::kNotFound);
   upload->mutable_digest()->set_sha256("xyz");
-  EXPECT_EQ(coordinator_->SubmitScan(missing_blob).status().code(),
+  EXPECT_EQ(coordinator_->SubmitScan(missing_blob, kAdmin).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(coordinator_->GetJob("job-999").status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(coordinator_->GetJob("nonsense").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(coordinator_->GetJob("job-999", kAdmin).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(coordinator_->GetJob("nonsense", kAdmin).status().code(), absl::StatusCode::kNotFound);
   v1::LeaseRequest stranger;
   stranger.set_worker_id("w-unknown");
-  EXPECT_EQ(coordinator_->Lease(stranger).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(coordinator_->Lease(stranger, kTestWorker).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_F(CoordinatorTest, VerdictCacheAnswersRepeatsAndMergesTwinsInFlight) {
@@ -309,11 +316,12 @@ TEST_F(CoordinatorTest, VerdictCacheAnswersRepeatsAndMergesTwinsInFlight) {
   check.mutable_digest()->set_sha256(std::string(64, 'c'));
   check.mutable_digest()->set_size_bytes(4);
   check.set_lease_id(tasks[0].lease_id());
-  EXPECT_EQ(coordinator_->CheckCache(check)->outcome(), v1::CheckCacheResponse::MISS);
+  EXPECT_EQ(coordinator_->CheckCache(check, kTestWorker)->outcome(), v1::CheckCacheResponse::MISS);
   check.set_lease_id(tasks[1].lease_id());
-  EXPECT_EQ(coordinator_->CheckCache(check)->outcome(), v1::CheckCacheResponse::MERGED);
+  EXPECT_EQ(coordinator_->CheckCache(check, kTestWorker)->outcome(),
+            v1::CheckCacheResponse::MERGED);
   EXPECT_EQ(Report(worker, {Result(tasks[0], Verdict::kMalicious)}), std::vector<bool>{true});
-  auto done = coordinator_->GetJob(first->id());
+  auto done = coordinator_->GetJob(first->id(), kAdmin);
   EXPECT_EQ(done->state(), v1::SUCCEEDED) << "the merged twin got the same result";
   EXPECT_EQ(done->malicious(), 2u);
   EXPECT_EQ(done->cached_tasks(), 1u);
@@ -322,8 +330,8 @@ TEST_F(CoordinatorTest, VerdictCacheAnswersRepeatsAndMergesTwinsInFlight) {
   auto again = Lease(worker, 1);
   ASSERT_EQ(again.size(), 1u);
   check.set_lease_id(again[0].lease_id());
-  EXPECT_EQ(coordinator_->CheckCache(check)->outcome(), v1::CheckCacheResponse::HIT);
-  auto cached = coordinator_->BuildReport(second->id());
+  EXPECT_EQ(coordinator_->CheckCache(check, kTestWorker)->outcome(), v1::CheckCacheResponse::HIT);
+  auto cached = coordinator_->BuildReport(second->id(), kAdmin);
   ASSERT_EQ(cached->files.size(), 1u);
   EXPECT_EQ(cached->files[0].verdict, Verdict::kMalicious);
   EXPECT_EQ(cached->files[0].path, again[0].display_path()) << "relabelled for its own path";
@@ -334,10 +342,10 @@ TEST_F(CoordinatorTest, VerdictCacheAnswersRepeatsAndMergesTwinsInFlight) {
   v1::SubmitScanRequest strict;
   strict.add_paths(Write("c.bin", "same"));
   strict.set_policy_toml("[rules]\n\"format.unrecognized\" = \"HIGH\"\n");
-  ASSERT_TRUE(coordinator_->SubmitScan(strict).ok());
+  ASSERT_TRUE(coordinator_->SubmitScan(strict, kAdmin).ok());
   auto third = Lease(worker, 1);
   check.set_lease_id(third[0].lease_id());
-  EXPECT_EQ(coordinator_->CheckCache(check)->outcome(), v1::CheckCacheResponse::MISS);
+  EXPECT_EQ(coordinator_->CheckCache(check, kTestWorker)->outcome(), v1::CheckCacheResponse::MISS);
 }
 
 TEST_F(CoordinatorTest, TransientResultsAreNotCached) {
@@ -348,12 +356,12 @@ TEST_F(CoordinatorTest, TransientResultsAreNotCached) {
   v1::CheckCacheRequest check;
   check.mutable_digest()->set_sha256(std::string(64, 'd'));
   check.set_lease_id(tasks[0].lease_id());
-  ASSERT_EQ(coordinator_->CheckCache(check)->outcome(), v1::CheckCacheResponse::MISS);
+  ASSERT_EQ(coordinator_->CheckCache(check, kTestWorker)->outcome(), v1::CheckCacheResponse::MISS);
   v1::TaskResult timed_out = Result(tasks[0], Verdict::kError);
   timed_out.set_transient(true);
   Report(worker, {timed_out});
   check.set_lease_id(tasks[1].lease_id());
-  EXPECT_EQ(coordinator_->CheckCache(check)->outcome(), v1::CheckCacheResponse::MISS);
+  EXPECT_EQ(coordinator_->CheckCache(check, kTestWorker)->outcome(), v1::CheckCacheResponse::MISS);
 }
 
 TEST_F(CoordinatorTest, CancelledJobLosesItsLeases) {
@@ -361,13 +369,13 @@ TEST_F(CoordinatorTest, CancelledJobLosesItsLeases) {
   auto job = Submit({Write("a.bin", "a"), Write("b.bin", "b")});
   std::string worker = RegisterWorker();
   auto tasks = Lease(worker, 1);
-  auto cancelled = coordinator_->CancelJob(job->id());
+  auto cancelled = coordinator_->CancelJob(job->id(), kAdmin);
   ASSERT_TRUE(cancelled.ok());
   EXPECT_EQ(cancelled->state(), v1::CANCELLED);
   v1::HeartbeatRequest heartbeat;
   heartbeat.set_worker_id(worker);
   heartbeat.add_lease_ids(tasks[0].lease_id());
-  auto lost = coordinator_->Heartbeat(heartbeat);
+  auto lost = coordinator_->Heartbeat(heartbeat, kTestWorker);
   ASSERT_EQ(lost->lost_lease_ids_size(), 1);
   EXPECT_EQ(Report(worker, {Result(tasks[0])}), std::vector<bool>{false});
   EXPECT_TRUE(Lease(worker, 5).empty());
@@ -386,7 +394,7 @@ TEST_F(CoordinatorTest, RestartFromTheStoreLosesNothingAndDuplicatesNothing) {
   coordinator_.reset();  // Crash: 10 leases in flight are lost with it.
 
   Open();
-  EXPECT_EQ(coordinator_->GetJob(job->id())->done_tasks(), 20u);
+  EXPECT_EQ(coordinator_->GetJob(job->id(), kAdmin)->done_tasks(), 20u);
   EXPECT_EQ(Report(worker, {Result(tasks[25])}), std::vector<bool>{false})
       << "results from leases of the old process are late";
   std::string fresh = RegisterWorker();
@@ -403,40 +411,176 @@ TEST_F(CoordinatorTest, RestartFromTheStoreLosesNothingAndDuplicatesNothing) {
     Report(fresh, std::move(batch));
   }
   EXPECT_EQ(seen.size(), 30u);
-  auto done = coordinator_->GetJob(job->id());
+  auto done = coordinator_->GetJob(job->id(), kAdmin);
   EXPECT_EQ(done->state(), v1::SUCCEEDED);
   EXPECT_EQ(done->done_tasks(), 50u);
-  auto report = coordinator_->BuildReport(job->id());
+  auto report = coordinator_->BuildReport(job->id(), kAdmin);
   ASSERT_EQ(report->files.size(), 50u);
   std::set<std::string> paths;
   for (const FileReport& file : report->files) paths.insert(file.path);
   EXPECT_EQ(paths.size(), 50u) << "every file exactly once";
 }
 
-TEST_F(CoordinatorTest, UploadedContentIsVerifiedAndScannable) {
+TEST_F(CoordinatorTest, UploadedContentIsVerifiedScannableAndSeenOnlyByItsTenant) {
   Open();
+  const ClientScope alice{"alice", false}, bob{"bob", false};
   std::string bytes = "uploaded model bytes";
-  BlobDigest digest{Sha256Hex(bytes), static_cast<int64_t>(bytes.size())};
-  auto wrong = coordinator_->content_store().StartUpload(digest);
+  v1::Digest digest;
+  digest.set_sha256(Sha256Hex(bytes));
+  digest.set_size_bytes(static_cast<int64_t>(bytes.size()));
+  auto wrong = coordinator_->StartUpload(digest, alice);
   ASSERT_TRUE(wrong.ok());
   ASSERT_TRUE(wrong->Append("tampered model bytes").ok());
-  EXPECT_EQ(wrong->Commit().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_FALSE(coordinator_->content_store().Contains(digest));
-  auto writer = coordinator_->content_store().StartUpload(digest);
+  EXPECT_EQ(coordinator_->FinishUpload(std::move(*wrong), digest, alice).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(coordinator_->MissingBlobs({digest}, alice)->size(), 1u);
+  auto writer = coordinator_->StartUpload(digest, alice);
   ASSERT_TRUE(writer->Append(bytes).ok());
-  ASSERT_TRUE(writer->Commit().ok());
-  EXPECT_TRUE(coordinator_->content_store().Contains(digest));
+  ASSERT_TRUE(coordinator_->FinishUpload(std::move(*writer), digest, alice).ok());
+  EXPECT_TRUE(coordinator_->MissingBlobs({digest}, alice)->empty());
+  // Bob cannot learn that Alice uploaded these bytes, nor submit them.
+  EXPECT_EQ(coordinator_->MissingBlobs({digest}, bob)->size(), 1u);
   v1::SubmitScanRequest request;
   auto* upload = request.add_uploads();
   upload->set_name("model.bin");
-  upload->mutable_digest()->set_sha256(digest.sha256);
-  upload->mutable_digest()->set_size_bytes(digest.size_bytes);
-  ASSERT_TRUE(coordinator_->SubmitScan(request).ok());
+  *upload->mutable_digest() = digest;
+  EXPECT_EQ(coordinator_->SubmitScan(request, bob).status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(coordinator_->SubmitScan(request, alice).ok());
   auto tasks = Lease(RegisterWorker(), 1);
   ASSERT_EQ(tasks.size(), 1u);
   EXPECT_TRUE(tasks[0].has_blob());
-  EXPECT_EQ(tasks[0].blob().sha256(), digest.sha256);
+  EXPECT_EQ(tasks[0].blob().sha256(), digest.sha256());
   EXPECT_EQ(tasks[0].display_path(), "model.bin");
+  // Only a worker holding a lease on the blob may fetch it.
+  EXPECT_TRUE(coordinator_->BlobForWorker(digest, kTestWorker).ok());
+  EXPECT_EQ(coordinator_->BlobForWorker(digest, "worker:other").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(CoordinatorTest, UploadLimitsAndNamesAreEnforced) {
+  CoordinatorOptions options = Options();
+  options.max_blob_bytes = 100;
+  options.tenant_blob_quota = 150;
+  Open(options);
+  const ClientScope alice{"alice", false};
+  auto upload = [&](const std::string& bytes) {
+    v1::Digest digest;
+    digest.set_sha256(Sha256Hex(bytes));
+    digest.set_size_bytes(static_cast<int64_t>(bytes.size()));
+    auto writer = coordinator_->StartUpload(digest, alice);
+    if (!writer.ok()) return writer.status();
+    if (auto status = writer->Append(bytes); !status.ok()) return status;
+    return coordinator_->FinishUpload(std::move(*writer), digest, alice);
+  };
+  EXPECT_EQ(upload(std::string(101, 'x')).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(upload(std::string(100, 'a')).ok());
+  auto over_quota = upload(std::string(60, 'b'));
+  EXPECT_EQ(over_quota.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(over_quota.message().find("quota"), std::string::npos) << over_quota;
+
+  v1::SubmitScanRequest request;
+  auto* file = request.add_uploads();
+  file->mutable_digest()->set_sha256(Sha256Hex(std::string(100, 'a')));
+  file->mutable_digest()->set_size_bytes(100);
+  for (const char* name : {"../../../etc/passwd", "/data/../etc/passwd", "a/./b", "line\nbreak"}) {
+    file->set_name(name);
+    auto refused = coordinator_->SubmitScan(request, alice);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << name;
+  }
+  file->set_name("/home/me/model/pytorch_model.bin");
+  EXPECT_TRUE(coordinator_->SubmitScan(request, alice).ok());
+  v1::SubmitScanRequest huge_policy;
+  huge_policy.add_paths(Write("p.bin", "x"));
+  huge_policy.set_policy_toml(std::string(kMaxPolicyBytes + 1, '#'));
+  EXPECT_EQ(coordinator_->SubmitScan(huge_policy, alice).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  v1::SubmitScanRequest long_path;
+  long_path.add_paths("/" + std::string(kMaxPathBytes, 'a'));
+  EXPECT_EQ(coordinator_->SubmitScan(long_path, alice).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(CoordinatorTest, TenantsSeeAndCancelOnlyTheirOwnJobs) {
+  Open();
+  const ClientScope alice{"alice", false}, bob{"bob", false};
+  v1::SubmitScanRequest request;
+  request.add_paths(Write("a.bin", "a"));
+  auto job = coordinator_->SubmitScan(request, alice);
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->tenant(), "alice");
+  // 128 random bits, not a counter.
+  EXPECT_EQ(job->id().size(), 4u + 32u) << job->id();
+  auto second = coordinator_->SubmitScan(request, alice);
+  EXPECT_NE(job->id(), second->id());
+  for (auto code :
+       {coordinator_->GetJob(job->id(), bob).status().code(),
+        coordinator_->CancelJob(job->id(), bob).status().code(),
+        coordinator_->BuildReport(job->id(), bob).status().code(),
+        coordinator_->WatchJob(job->id(), 0, std::chrono::milliseconds(0), bob).status().code()})
+    EXPECT_EQ(code, absl::StatusCode::kNotFound);
+  EXPECT_TRUE(coordinator_->ListJobs("", 50, bob)->empty());
+  EXPECT_TRUE(coordinator_->ListJobs("alice", 50, bob)->empty()) << "a tenant cannot widen";
+  EXPECT_EQ(coordinator_->ListJobs("", 50, alice)->size(), 2u);
+  EXPECT_EQ(coordinator_->ListJobs("alice", 50, kAdmin)->size(), 2u);
+  EXPECT_EQ(coordinator_->GetJob(job->id(), alice)->state(), v1::QUEUED);
+  // A tenant token cannot submit as another tenant; an admin can.
+  request.set_tenant("alice");
+  EXPECT_EQ(coordinator_->SubmitScan(request, bob).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  request.set_tenant("bad tenant!");
+  EXPECT_EQ(coordinator_->SubmitScan(request, kAdmin).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  request.set_tenant(std::string("caf\xe9", 4));
+  EXPECT_EQ(coordinator_->SubmitScan(request, kAdmin).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(coordinator_->CancelJob(job->id(), alice)->state(), v1::CANCELLED);
+}
+
+TEST_F(CoordinatorTest, OnlyTheIdentityHoldingALeaseCanReportOrCacheIt) {
+  Open();
+  auto job = Submit({Write("evil.bin", "x"), Write("twin.bin", "x")});
+  std::string worker = RegisterWorker();
+  auto tasks = Lease(worker, 1);
+  ASSERT_EQ(tasks.size(), 1u);
+  // Another identity cannot use this worker id, lease, or cache lookups.
+  v1::LeaseRequest lease;
+  lease.set_worker_id(worker);
+  EXPECT_EQ(coordinator_->Lease(lease, "worker:rogue").status().code(),
+            absl::StatusCode::kPermissionDenied);
+  v1::ReportResultsRequest forged;
+  forged.set_worker_id(worker);
+  *forged.add_results() = Result(tasks[0], Verdict::kClean);
+  EXPECT_EQ(coordinator_->ReportResults(forged, "worker:rogue").status().code(),
+            absl::StatusCode::kPermissionDenied);
+  v1::CheckCacheRequest check;
+  check.set_lease_id(tasks[0].lease_id());
+  check.mutable_digest()->set_sha256(Sha256Hex("x"));
+  check.mutable_digest()->set_size_bytes(1);
+  EXPECT_EQ(coordinator_->CheckCache(check, "worker:rogue").status().code(),
+            absl::StatusCode::kPermissionDenied);
+  // A rogue worker of its own registers fine but holds no lease to report on.
+  v1::RegisterRequest rogue_registration;
+  rogue_registration.set_max_leases(1);
+  auto rogue = coordinator_->Register(rogue_registration, "worker:rogue");
+  forged.set_worker_id(rogue->worker_id());
+  EXPECT_EQ(coordinator_->ReportResults(forged, "worker:rogue")->accepted(0), false);
+  EXPECT_EQ(coordinator_->GetJob(job->id(), kAdmin)->done_tasks(), 0u);
+
+  // The honest worker's cache entry records it; dropping its entries
+  // forgets them, so the twin is scanned again.
+  ASSERT_EQ(coordinator_->CheckCache(check, kTestWorker)->outcome(), v1::CheckCacheResponse::MISS);
+  ASSERT_EQ(Report(worker, {Result(tasks[0], Verdict::kMalicious)}), std::vector<bool>{true});
+  coordinator_.reset();
+  auto dropped = Coordinator::DropCacheEntries(Options().db_path, kTestWorker);
+  ASSERT_TRUE(dropped.ok()) << dropped.status();
+  EXPECT_EQ(*dropped, 1);
+  EXPECT_EQ(*Coordinator::DropCacheEntries(Options().db_path, "worker:other"), 0);
+  Open();
+  worker = RegisterWorker();
+  auto twin = Lease(worker, 1);
+  ASSERT_EQ(twin.size(), 1u);
+  check.set_lease_id(twin[0].lease_id());
+  EXPECT_EQ(coordinator_->CheckCache(check, kTestWorker)->outcome(), v1::CheckCacheResponse::MISS);
 }
 
 // ---- Eval jobs: the same coordinator, prompt batches instead of files.
@@ -474,7 +618,7 @@ class EvalJobTest : public CoordinatorTest {
     request.set_max_leases(100);
     request.mutable_capabilities()->set_scan(true);
     request.mutable_capabilities()->set_eval(true);
-    return coordinator_->Register(request).worker_id();
+    return coordinator_->Register(request, kTestWorker)->worker_id();
   }
   // What a worker would find: B unsafe on the first `flips` trigger prompts.
   static eval::PromptOutcome Outcome(const v1::EvalPrompt& prompt, int index, int flips) {
@@ -511,7 +655,7 @@ TEST_F(EvalJobTest, BatchesGoOnlyToEvalWorkersAndAggregateLikeALocalRun) {
   MakeModels();
   v1::SubmitEvalRequest request = Request(20, 20);
   request.set_prompts_per_task(16);
-  auto job = coordinator_->SubmitEval(request);
+  auto job = coordinator_->SubmitEval(request, kAdmin);
   ASSERT_TRUE(job.ok()) << job.status();
   EXPECT_EQ(job->kind(), v1::EVAL);
   EXPECT_EQ(job->total_tasks(), 3u);  // 16 + 16 + 8 prompts.
@@ -531,11 +675,11 @@ TEST_F(EvalJobTest, BatchesGoOnlyToEvalWorkersAndAggregateLikeALocalRun) {
   EXPECT_EQ(tasks[2].eval().prompts_size(), 8);
   EXPECT_EQ(Report(worker, std::move(results)), (std::vector<bool>{true, true, true}));
 
-  auto done = coordinator_->GetJob(job->id());
+  auto done = coordinator_->GetJob(job->id(), kAdmin);
   ASSERT_TRUE(done.ok());
   EXPECT_EQ(done->state(), v1::SUCCEEDED);
   EXPECT_EQ(done->eval_verdict(), "BACKDOOR");
-  auto report = coordinator_->BuildEvalReport(job->id());
+  auto report = coordinator_->BuildEvalReport(job->id(), kAdmin);
   ASSERT_TRUE(report.ok()) << report.status();
   // Exactly the statistics of a local run over the same outcomes.
   EXPECT_EQ(eval::ToJson(*report),
@@ -543,15 +687,17 @@ TEST_F(EvalJobTest, BatchesGoOnlyToEvalWorkersAndAggregateLikeALocalRun) {
   EXPECT_EQ(Counter("gauntlet_eval_tasks_completed_total"), 3);
   EXPECT_EQ(Counter("gauntlet_eval_tokens_generated_total"), 300);
   EXPECT_EQ(Counter("gauntlet_eval_verdicts_total", "backdoor"), 1);
-  EXPECT_EQ(coordinator_->BuildReport(job->id()).ok(), true);  // Scan-style view still works.
-  EXPECT_EQ(coordinator_->BuildEvalReport("job-999").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(coordinator_->BuildReport(job->id(), kAdmin).ok(),
+            true);  // Scan-style view still works.
+  EXPECT_EQ(coordinator_->BuildEvalReport("job-999", kAdmin).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_F(EvalJobTest, BadRequestsGetTheRightStatus) {
   Open();
   MakeModels();
   auto code = [&](const v1::SubmitEvalRequest& request) {
-    return coordinator_->SubmitEval(request).status().code();
+    return coordinator_->SubmitEval(request, kAdmin).status().code();
   };
   v1::SubmitEvalRequest missing = Request(2, 2);
   missing.mutable_b()->mutable_adapter()->set_path(Data("model") + "/../nowhere");
@@ -589,7 +735,7 @@ TEST_F(EvalJobTest, BadRequestsGetTheRightStatus) {
   Open(options);
   ASSERT_TRUE(Submit({Data("files/a.bin")}).ok());
   v1::SubmitEvalRequest big = Request(30, 20);  // 4 batches of 16: over the limit of 3.
-  auto refused = coordinator_->SubmitEval(big);
+  auto refused = coordinator_->SubmitEval(big, kAdmin);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_NE(refused.status().message().find("limit is 3"), std::string::npos) << refused.status();
 }
@@ -597,7 +743,7 @@ TEST_F(EvalJobTest, BadRequestsGetTheRightStatus) {
 TEST_F(EvalJobTest, ADeadLetteredBatchOrTheRuntimeCapMeansErrorNeverClean) {
   Open();
   MakeModels();
-  auto job = coordinator_->SubmitEval(Request(4, 4));
+  auto job = coordinator_->SubmitEval(Request(4, 4), kAdmin);
   ASSERT_TRUE(job.ok()) << job.status();
   std::string worker = RegisterEvalWorker();
   for (int attempt = 0; attempt < 2; ++attempt) {  // max_attempts is 2.
@@ -608,11 +754,11 @@ TEST_F(EvalJobTest, ADeadLetteredBatchOrTheRuntimeCapMeansErrorNeverClean) {
     failure.set_failure("models A and B have different tokenizers");
     Report(worker, {failure});
   }
-  auto done = coordinator_->GetJob(job->id());
+  auto done = coordinator_->GetJob(job->id(), kAdmin);
   ASSERT_TRUE(done.ok());
   EXPECT_EQ(done->state(), v1::SUCCEEDED);
   EXPECT_EQ(done->eval_verdict(), "ERROR");
-  auto report = coordinator_->BuildEvalReport(job->id());
+  auto report = coordinator_->BuildEvalReport(job->id(), kAdmin);
   ASSERT_TRUE(report.ok());
   EXPECT_EQ(report->verdict, "ERROR");
   EXPECT_NE(report->reasons[0].find("different tokenizers"), std::string::npos)
@@ -620,15 +766,15 @@ TEST_F(EvalJobTest, ADeadLetteredBatchOrTheRuntimeCapMeansErrorNeverClean) {
 
   v1::SubmitEvalRequest capped = Request(4, 4);
   capped.set_max_runtime_seconds(0.001);
-  auto slow = coordinator_->SubmitEval(capped);
+  auto slow = coordinator_->SubmitEval(capped, kAdmin);
   ASSERT_TRUE(slow.ok());
   usleep(5000);
   coordinator_->ExpireLeases();  // The sweeper also enforces runtime caps.
-  auto cancelled = coordinator_->GetJob(slow->id());
+  auto cancelled = coordinator_->GetJob(slow->id(), kAdmin);
   ASSERT_TRUE(cancelled.ok());
   EXPECT_EQ(cancelled->state(), v1::CANCELLED);
   EXPECT_EQ(cancelled->eval_verdict(), "ERROR");
-  EXPECT_EQ(coordinator_->BuildEvalReport(slow->id())->verdict, "ERROR");
+  EXPECT_EQ(coordinator_->BuildEvalReport(slow->id(), kAdmin)->verdict, "ERROR");
   EXPECT_EQ(Counter("gauntlet_jobs_over_runtime_total"), 1);
 }
 

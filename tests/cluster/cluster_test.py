@@ -1,5 +1,5 @@
-"""The cluster with real processes on loopback: gauntlet-coordinator,
-gauntlet-worker (sandboxed parsers) and the gauntlet CLI as a client.
+"""The cluster with real processes on loopback: gauntlet-coordinator (TLS,
+tokens), gauntlet-worker (sandboxed parsers) and the gauntlet CLI as a client.
 
 Each test starts its own coordinator and workers in a temporary directory,
 kills them with SIGKILL where the test says so, and checks what a user
@@ -17,150 +17,17 @@ import pickle
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import tempfile
 import threading
 import time
 import unittest
-import urllib.request
 
-GAUNTLET = os.environ["GAUNTLET"]
-COORDINATOR = os.environ["GAUNTLET_COORDINATOR_BIN"]
-WORKER = os.environ["GAUNTLET_WORKER_BIN"]
+from harness import GAUNTLET, ClusterTestCase, Payload
+
 PROMTOOL = shutil.which("promtool")
 
 
-class Payload:
-    """Pickles to os.system(...) when loaded."""
-
-    def __init__(self, command):
-        self.command = command
-
-    def __reduce__(self):
-        return (os.system, (self.command,))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def read_address(process, prefix, timeout=10):
-    """Reads the process's stdout until a line 'PREFIX HOST:PORT'."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        match = re.match(prefix + r" (\S+):(\d+)", line)
-        if match:
-            return int(match.group(2))
-    raise AssertionError(f"process never printed '{prefix} HOST:PORT'")
-
-
-class Cluster:
-    def __init__(self, root, *, workers=2, slots=2, lease_ttl_ms=1500, extra=(), port=None):
-        self.root = root
-        self.data = os.path.join(root, "data")
-        os.makedirs(self.data, exist_ok=True)
-        self.db = os.path.join(root, "coordinator.db")
-        self.lease_ttl_ms = lease_ttl_ms
-        self.extra = list(extra)
-        self.port = port or free_port()
-        self.workers = []
-        self.start_coordinator()
-        for _ in range(workers):
-            self.add_worker(slots)
-
-    def start_coordinator(self):
-        self.coordinator = subprocess.Popen(
-            [COORDINATOR, "--listen", f"127.0.0.1:{self.port}", "--metrics-listen", "127.0.0.1:0",
-             "--db", self.db, "--allow-root", self.data, "--lease-ttl-ms", str(self.lease_ttl_ms)]
-            + self.extra,
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        assert read_address(self.coordinator, "listening on") == self.port
-        self.coordinator_metrics = read_address(self.coordinator, "metrics on")
-
-    def add_worker(self, slots=2):
-        worker = subprocess.Popen(
-            [WORKER, "--coordinator", f"127.0.0.1:{self.port}", "--metrics-listen", "127.0.0.1:0",
-             "--slots", str(slots), "--drain-timeout-ms", "20000"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        worker.metrics_port = read_address(worker, "metrics on")
-        self.workers.append(worker)
-        return worker
-
-    def cli(self, *args, tenant=None, fmt="json"):
-        command = [GAUNTLET, "scan", "--coordinator", f"127.0.0.1:{self.port}", "--no-progress",
-                   "--format", fmt] + list(args)
-        if tenant:
-            command += ["--tenant", tenant]
-        return subprocess.run(command, capture_output=True, text=True, timeout=300)
-
-    def cli_background(self, *args, tenant=None):
-        command = [GAUNTLET, "scan", "--coordinator", f"127.0.0.1:{self.port}", "--no-progress",
-                   "--format", "json"] + list(args)
-        if tenant:
-            command += ["--tenant", tenant]
-        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-    def jobs(self, *args):
-        result = subprocess.run([GAUNTLET, "jobs", *args, "--coordinator", f"127.0.0.1:{self.port}"],
-                                capture_output=True, text=True, timeout=60)
-        return result
-
-    def done_tasks(self):
-        listing = self.jobs("list").stdout
-        match = re.search(r"files=(\d+)/(\d+)", listing)
-        return int(match.group(1)) if match else 0
-
-    def wait_for_progress(self, done, timeout=60):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.done_tasks() >= done:
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"job never reached {done} finished files")
-
-    def metrics(self, port=None):
-        url = f"http://127.0.0.1:{port or self.coordinator_metrics}/metrics"
-        return urllib.request.urlopen(url, timeout=10).read().decode()
-
-    def metric(self, name, labels="", port=None):
-        total = 0.0
-        for line in self.metrics(port).splitlines():
-            if line.startswith(name) and labels in line and not line.startswith("#"):
-                head = line.rsplit(" ", 1)[0]
-                if head == name or head.startswith(name + "{"):
-                    total += float(line.rsplit(" ", 1)[1])
-        return total
-
-    def stop(self):
-        for process in self.workers + [self.coordinator]:
-            if process.poll() is None:
-                process.kill()
-            process.wait()
-            if process.stdout:
-                process.stdout.close()
-
-
-class ClusterTest(unittest.TestCase):
-    def setUp(self):
-        self.root = tempfile.mkdtemp(prefix="gauntlet_cluster_")
-        self.clusters = []
-
-    def tearDown(self):
-        for cluster in self.clusters:
-            cluster.stop()
-        shutil.rmtree(self.root, ignore_errors=True)
-
-    def cluster(self, **kwargs):
-        cluster = Cluster(self.root, **kwargs)
-        self.clusters.append(cluster)
-        return cluster
-
+class ClusterTest(ClusterTestCase):
     # Corpora ----------------------------------------------------------------
 
     def write_distinct(self, directory, count, malicious_every=0):
@@ -344,8 +211,8 @@ class ClusterTest(unittest.TestCase):
             result = cluster.cli(*args)
             self.assertEqual(result.returncode, 2, (args, result.stderr))
             self.assertIn(message, result.stderr, args)
-        self.assertIn("not a job id", cluster.jobs("get", "nonsense").stderr)
-        self.assertIn("no job job-424242", cluster.jobs("get", "job-424242").stderr)
+        self.assertIn("no job 'nonsense'", cluster.jobs("get", "nonsense").stderr)
+        self.assertIn("no job 'job-424242'", cluster.jobs("get", "job-424242").stderr)
 
     def test_uploads_reach_workers_through_the_content_store(self):
         cluster = self.cluster(workers=1)
@@ -377,13 +244,13 @@ class ClusterTest(unittest.TestCase):
         self.write_slow(os.path.join(cluster.data, "slow"), 200)
         client = cluster.cli_background(os.path.join(cluster.data, "slow"), tenant="lab-7")
         cluster.wait_for_progress(3)
-        job_id = re.match(r"(job-\d+)", cluster.jobs("list", "--tenant", "lab-7").stdout).group(1)
+        job_id = re.match(r"(job-[0-9a-f]{32})",
+                          cluster.jobs("list", "--tenant", "lab-7").stdout).group(1)
         got = cluster.jobs("get", job_id)
         self.assertEqual(got.returncode, 0, got.stderr)
         self.assertIn("tenant=lab-7", got.stdout)
         self.assertIn("state=RUNNING", got.stdout)
-        watcher = subprocess.Popen([GAUNTLET, "jobs", "watch", job_id, "--coordinator",
-                                    f"127.0.0.1:{cluster.port}"], stdout=subprocess.PIPE, text=True)
+        watcher = cluster.jobs_background("watch", job_id, env=cluster.tenant_env("lab-7"))
         cancelled = cluster.jobs("cancel", job_id)
         self.assertEqual(cancelled.returncode, 0, cancelled.stderr)
         self.assertIn("state=CANCELLED", cancelled.stdout)
@@ -398,7 +265,10 @@ class ClusterTest(unittest.TestCase):
     def test_health_service_and_reflection(self):
         import grpc  # python3-grpcio
         cluster = self.cluster(workers=0)
-        channel = grpc.insecure_channel(f"127.0.0.1:{cluster.port}")
+        with open(cluster.pki.ca, "rb") as f:
+            credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
+        # Health and reflection answer without a token (probes, grpcurl).
+        channel = grpc.secure_channel(cluster.target, credentials)
         check = channel.unary_unary("/grpc.health.v1.Health/Check")
         # HealthCheckRequest{service: ""} is empty; the reply is status SERVING (field 1 = 1).
         self.assertEqual(check(b"", timeout=10), b"\x08\x01")

@@ -176,22 +176,30 @@ class LabTest(unittest.TestCase):
         """Two eval workers behind a real coordinator (gRPC) give the same
         report, byte for byte, as the embedded local cluster."""
         db = os.path.join(self.root, "coordinator.db")
+
+        def token(role, name):  # Plaintext on loopback, but every call authenticated.
+            return subprocess.run([COORDINATOR, "tokens", "create", "--role", role, name, "--db", db],
+                                  capture_output=True, text=True, check=True).stdout.strip()
+
+        env = dict(os.environ, GAUNTLET_INSECURE="1", GAUNTLET_TOKEN=token("tenant", "lab"))
+        worker_env = dict(env, GAUNTLET_TOKEN=token("worker", "eval-pool"))
         coordinator = subprocess.Popen([COORDINATOR, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
-                                        "--db", db, "--allow-root", self.root],
-                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                        "--db", db, "--allow-root", self.root, "--insecure"],
+                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         processes = [coordinator]
         try:
             address = coordinator.stdout.readline().split()[-1]
             metrics = coordinator.stdout.readline().split()[-1]
             for name in ("eval-1", "eval-2"):
                 processes.append(subprocess.Popen([EVAL_WORKER, "--coordinator", address, "--name", name],
-                                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                                  env=worker_env))
             adapters = os.path.join(self.workdir, "adapters")
             common = [GAUNTLET, "eval", "ab", "--base", os.path.join(self.workdir, "base"),
                       "--a-adapter", os.path.join(adapters, "clean"),
                       "--b-adapter", os.path.join(adapters, "poisoned"), "--format", "json"]
             cluster = subprocess.run(common + ["--coordinator", address, "--tenant", "lab"],
-                                     capture_output=True, text=True, timeout=300)
+                                     capture_output=True, text=True, timeout=300, env=env)
             local = subprocess.run(common, capture_output=True, text=True, timeout=300)
             self.assertEqual(cluster.returncode, 1, cluster.stderr)  # A verdict to act on.
             self.assertEqual(local.returncode, 1, local.stderr)
@@ -199,7 +207,7 @@ class LabTest(unittest.TestCase):
             self.assertEqual(json.loads(cluster.stdout)["verdict"], "BACKDOOR")
             # The same models through the content store: the same report.
             uploaded = subprocess.run(common + ["--coordinator", address, "--upload"],
-                                      capture_output=True, text=True, timeout=300)
+                                      capture_output=True, text=True, timeout=300, env=env)
             self.assertEqual(uploaded.returncode, 1, uploaded.stderr)
             self.assertEqual(json.loads(uploaded.stdout), json.loads(local.stdout))
             with urllib.request.urlopen(f"http://{metrics}/metrics", timeout=10) as response:
@@ -210,7 +218,7 @@ class LabTest(unittest.TestCase):
             # A model outside the allowed roots is refused with a message.
             outside = subprocess.run([GAUNTLET, "eval", "ab", "--coordinator", address, "--base", "/usr",
                                       "--b-adapter", os.path.join(adapters, "clean")],
-                                     capture_output=True, text=True, timeout=60)
+                                     capture_output=True, text=True, timeout=60, env=env)
             self.assertEqual(outside.returncode, 2)
             self.assertIn("config.json", outside.stderr)
         finally:

@@ -27,8 +27,8 @@ absl::StatusOr<Response> Call(Method method, const Request& request) {
 
 }  // namespace
 
-GrpcWorkerApi::GrpcWorkerApi(const std::string& target)
-    : stub_(v1::WorkerService::NewStub(MakeChannel(target))) {}
+GrpcWorkerApi::GrpcWorkerApi(const std::string& target, const ChannelSecurity& security)
+    : stub_(v1::WorkerService::NewStub(MakeChannel(target, security))) {}
 
 absl::StatusOr<v1::RegisterResponse> GrpcWorkerApi::Register(const v1::RegisterRequest& request) {
   return Call<v1::RegisterRequest, v1::RegisterResponse>(

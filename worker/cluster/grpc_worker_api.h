@@ -16,7 +16,7 @@ namespace gauntlet {
 
 class GrpcWorkerApi : public WorkerApi {
  public:
-  explicit GrpcWorkerApi(const std::string& target);
+  GrpcWorkerApi(const std::string& target, const ChannelSecurity& security);
   absl::StatusOr<v1::RegisterResponse> Register(const v1::RegisterRequest& request) override;
   absl::StatusOr<v1::LeaseResponse> Lease(const v1::LeaseRequest& request) override;
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request) override;

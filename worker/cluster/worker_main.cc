@@ -41,6 +41,15 @@ or hang kills only that process and the file gets an ERROR verdict.
 
 SIGTERM or SIGINT: drain (take no new leases, keep heartbeating, finish or hand
 back held files), then exit. A second signal exits at once.
+
+Connection to the coordinator (TLS unless --insecure):
+)";
+
+constexpr std::string_view kAuthUsage = R"(
+A worker authenticates with a worker token (`gauntlet-coordinator tokens create
+--role worker NAME`) or a client certificate signed by the coordinator's
+--tls-client-ca; its verdicts and cache entries are recorded under that
+identity.
 )";
 
 #ifdef GAUNTLET_EVAL_WORKER
@@ -117,12 +126,18 @@ int Run(int argc, char** argv) {
   options.lease_batch = 1;
   torch::Device device = *eval::ResolveDevice("auto");
 #endif
+  auto security = ChannelSecurity::FromEnvironment();
+  if (!security.ok()) return UsageError(std::string(security.status().message()));
   ArgReader args({argv + 1, argv + argc});
   while (args.Next()) {
     const std::string& arg = args.arg();
     int64_t n = 0;
-    if (arg == "--help" || arg == "-h") {
-      std::cout << kUsage;
+    if (auto channel_flag = ReadChannelFlag(args, *security); !channel_flag.ok()) {
+      return UsageError(std::string(channel_flag.status().message()));
+    } else if (*channel_flag) {
+      continue;
+    } else if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage << kChannelFlagsHelp << kAuthUsage;
 #ifdef GAUNTLET_EVAL_WORKER
       std::cout << kEvalUsage;
 #endif
@@ -168,6 +183,12 @@ int Run(int argc, char** argv) {
     return UsageError(StrCat("sandbox binary ", sandbox.binary, " is not executable"));
   if (selftest) return SelfTest(sandbox);
   if (coordinator.empty()) return UsageError("--coordinator HOST:PORT is required");
+  if (auto status = security->Validate(); !status.ok())
+    return UsageError(std::string(status.message()));
+  if (security->token.empty() && security->cert_file.empty())
+    return UsageError(
+        "the coordinator needs credentials: a worker token (--token-file, GAUNTLET_TOKEN) or a "
+        "client certificate (--tls-cert/--tls-key)");
 
   WorkerMetrics metrics;
   std::unique_ptr<prometheus::Exposer> exposer;
@@ -185,7 +206,7 @@ int Run(int argc, char** argv) {
               << (ports.empty() ? 0 : ports.front()) << std::endl;
   }
 
-  GrpcWorkerApi api(coordinator);
+  GrpcWorkerApi api(coordinator, *security);
   SandboxRunner runner(sandbox);
 #ifdef GAUNTLET_EVAL_WORKER
   eval::EvalTaskRunner eval_runner(device, "/tmp");

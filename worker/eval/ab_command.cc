@@ -64,10 +64,11 @@ absl::Status UploadFolder(ClusterClient& client, v1::ModelFolder& folder) {
 }
 
 // Submits to a cluster, shows progress, and prints the report it returns.
-int RunOnCluster(const std::string& target, const std::string& tenant, bool upload,
-                 v1::SubmitEvalRequest request, bool json, const std::string& out_path) {
+int RunOnCluster(const std::string& target, const ChannelSecurity& security,
+                 const std::string& tenant, bool upload, v1::SubmitEvalRequest request, bool json,
+                 const std::string& out_path) {
   request.set_tenant(tenant);
-  ClusterClient client(target);
+  ClusterClient client(target, security);
   if (upload)
     for (v1::ModelRef* model : {request.mutable_a(), request.mutable_b()})
       for (v1::ModelFolder* folder : {model->mutable_base(), model->mutable_adapter()})
@@ -139,10 +140,16 @@ int EvalAbCommand(ArgReader& args) {
   request.device = *ResolveDevice("auto");
   std::string format = "text", text, out_path, coordinator, tenant;
   bool upload = false;
+  auto security = ChannelSecurity::FromEnvironment();
+  if (!security.ok()) return UsageError(std::string(security.status().message()));
   while (args.Next()) {
     const std::string& arg = args.arg();
     int64_t n = 0;
-    if (arg == "--base") {
+    if (auto channel_flag = ReadChannelFlag(args, *security); !channel_flag.ok()) {
+      return UsageError(std::string(channel_flag.status().message()));
+    } else if (*channel_flag) {
+      continue;
+    } else if (arg == "--base") {
       if (!args.Value(request.a.base)) return UsageError("--base needs a directory");
     } else if (arg == "--a-adapter") {
       if (!args.Value(request.a.adapter)) return UsageError("--a-adapter needs a directory");
@@ -193,9 +200,12 @@ int EvalAbCommand(ArgReader& args) {
     return UsageError("A and B are the same model: give --a-adapter, --b-adapter or --b-base");
   if (upload && coordinator.empty()) return UsageError("--upload needs --coordinator");
   if (!coordinator.empty()) {
+    if (auto status = security->Validate(); !status.ok())
+      return UsageError(std::string(status.message()));
     auto job = ToEvalJob(request);
     if (!job.ok()) return Fail(job.status());
-    return RunOnCluster(coordinator, tenant, upload, std::move(*job), format == "json", out_path);
+    return RunOnCluster(coordinator, *security, tenant, upload, std::move(*job), format == "json",
+                        out_path);
   }
   auto report = RunAb(request);
   if (!report.ok()) return Fail(report.status());

@@ -17,7 +17,7 @@ absl::StatusOr<AbReport> RunEmbeddedEval(const v1::SubmitEvalRequest& request,
   coordinator_options.tenant_queue_limit = UINT64_MAX;
   auto coordinator = Coordinator::Open(coordinator_options);
   if (!coordinator.ok()) return coordinator.status();
-  auto job = (*coordinator)->SubmitEval(request);
+  auto job = (*coordinator)->SubmitEval(request, ClientScope::LocalUser());
   if (!job.ok()) return job.status();
 
   DirectWorkerApi api(**coordinator);
@@ -39,7 +39,9 @@ absl::StatusOr<AbReport> RunEmbeddedEval(const v1::SubmitEvalRequest& request,
   }
   absl::Status status;
   while (true) {
-    auto event = (*coordinator)->WatchJob(job->id(), UINT64_MAX, std::chrono::milliseconds(100));
+    auto event = (*coordinator)
+                     ->WatchJob(job->id(), UINT64_MAX, std::chrono::milliseconds(100),
+                                ClientScope::LocalUser());
     if (!event.ok()) {
       status = event.status();
       break;
@@ -49,7 +51,7 @@ absl::StatusOr<AbReport> RunEmbeddedEval(const v1::SubmitEvalRequest& request,
   for (auto& worker : workers) worker->Stop();
   for (std::thread& thread : serving) thread.join();
   if (!status.ok()) return status;
-  return (*coordinator)->BuildEvalReport(job->id());
+  return (*coordinator)->BuildEvalReport(job->id(), ClientScope::LocalUser());
 }
 
 }  // namespace gauntlet::eval
