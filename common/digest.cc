@@ -55,18 +55,21 @@ absl::Status ValidateDigest(const BlobDigest& digest) {
 absl::StatusOr<BlobDigest> DigestFile(const std::string& path) {
   absl::StatusOr<int> opened = OpenRegularFile(path);
   if (!opened.ok()) return opened.status();
-  int fd = *opened;
+  auto digest = DigestOpenFile(*opened, path);
+  close(*opened);
+  return digest;
+}
+
+absl::StatusOr<BlobDigest> DigestOpenFile(int fd, const std::string& name) {
   Sha256Hasher hasher;
   thread_local std::string buffer(1 << 20, '\0');
   int64_t total = 0;
   ssize_t n;
-  while ((n = read(fd, buffer.data(), buffer.size())) > 0) {
+  while ((n = pread(fd, buffer.data(), buffer.size(), total)) > 0) {
     hasher.Update(std::string_view(buffer.data(), static_cast<size_t>(n)));
     total += n;
   }
-  int read_errno = errno;
-  close(fd);
-  if (n < 0) return absl::DataLossError(StrCat("cannot read ", path, ": ", strerror(read_errno)));
+  if (n < 0) return absl::DataLossError(StrCat("cannot read ", name, ": ", strerror(errno)));
   return BlobDigest{hasher.FinishHex(), total};
 }
 

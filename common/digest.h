@@ -22,6 +22,9 @@ absl::Status ValidateDigest(const BlobDigest& digest);
 
 // Streams a file through SHA-256.
 absl::StatusOr<BlobDigest> DigestFile(const std::string& path);
+// The same for an open file, from its first byte (pread: the descriptor's
+// offset is left alone); `name` is for the error message.
+absl::StatusOr<BlobDigest> DigestOpenFile(int fd, const std::string& name);
 
 // Incremental SHA-256 for streams (uploads, files read in chunks).
 class Sha256Hasher {

@@ -16,6 +16,15 @@ namespace gauntlet {
 // open error, with a symlink loop named as one.
 absl::StatusOr<int> OpenRegularFile(const std::string& path);
 
+// The same, for a cluster worker: `path` (absolute, under `root`) is
+// resolved at open time and may not leave `root`, whatever was swapped in
+// since the job was submitted: a symlink (or `..`) out of the root is
+// PermissionDenied. openat2(RESOLVE_BENEATH) where the kernel has it (5.6+),
+// so nothing outside the root is even opened; an absolute symlink (which
+// RESOLVE_BENEATH refuses) or an older kernel falls back to checking the
+// opened file's real path against the root.
+absl::StatusOr<int> OpenRegularFileBeneath(const std::string& root, const std::string& path);
+
 }  // namespace gauntlet
 
 #endif  // GAUNTLET_COMMON_REGULAR_FILE_H_

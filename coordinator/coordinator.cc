@@ -1,12 +1,11 @@
 #include "coordinator/coordinator.h"
 
+#include <google/protobuf/stubs/common.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <random>
-
-#include <google/protobuf/stubs/common.h>
 
 #include "absl/strings/escaping.h"
 #include "common/random_id.h"
@@ -445,14 +444,14 @@ absl::StatusOr<v1::Job> Coordinator::SubmitEval(const v1::SubmitEvalRequest& req
                                                 const ClientScope& scope) {
   auto tenant = SubmittingTenant(request.tenant(), scope);
   if (!tenant.ok()) return tenant.status();
-  for (auto [value, field] : {std::pair{&request.label_a(), "label_a"},
-                              std::pair{&request.label_b(), "label_b"},
-                              std::pair{&request.judge_rules_json(), "judge_rules_json"}})
+  for (auto [value, field] :
+       {std::pair{&request.label_a(), "label_a"}, std::pair{&request.label_b(), "label_b"},
+        std::pair{&request.judge_rules_json(), "judge_rules_json"}})
     if (auto status = Utf8Field(*value, field); !status.ok()) return status;
   for (const v1::EvalPrompt& prompt : request.prompts())
-    for (auto [value, field] : {std::pair{&prompt.prompt(), "a prompt"},
-                                std::pair{&prompt.set(), "a prompt's set"},
-                                std::pair{&prompt.topic(), "a prompt's topic"}})
+    for (auto [value, field] :
+         {std::pair{&prompt.prompt(), "a prompt"}, std::pair{&prompt.set(), "a prompt's set"},
+          std::pair{&prompt.topic(), "a prompt's topic"}})
       if (auto status = Utf8Field(*value, field); !status.ok()) return status;
   auto tasks = PlanEvalJob(request, options_.allow_roots, [&](const BlobDigest& digest) {
     std::lock_guard lock(mu_);
@@ -901,6 +900,8 @@ absl::StatusOr<v1::LeaseResponse> Coordinator::Lease(const v1::LeaseRequest& req
       out->mutable_eval()->ParseFromString(task->payload);
     } else if (!task->path.empty()) {
       out->set_path(task->path);
+      for (const std::string& root : options_.allow_roots)
+        if (IsUnder(task->path, root)) out->set_root(root);
     } else {
       out->mutable_blob()->set_sha256(task->blob.sha256);
       out->mutable_blob()->set_size_bytes(task->blob.size_bytes);

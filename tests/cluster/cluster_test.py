@@ -123,6 +123,26 @@ class ClusterTest(ClusterTestCase):
             self.assertEqual(by_name[name]["findings"][0]["rule_id"], "scan.not_regular_file")
         self.assertEqual(by_name["model_00000.pkl"]["verdict"], "MALICIOUS")
 
+    def test_unreadable_directory_is_an_error_not_a_pass(self):
+        # Run as an unprivileged user: root reads a mode-000 directory anyway.
+        tree = os.path.join(self.root, "walk")
+        self.write_distinct(os.path.join(tree, "open"), 2)
+        self.write_distinct(os.path.join(tree, "locked"), 2, malicious_every=1)
+        os.chmod(os.path.join(tree, "locked"), 0)
+        for path in (self.root, tree, os.path.join(tree, "open")):
+            os.chmod(path, 0o755)
+        command = [GAUNTLET, "scan", tree, "--format", "json", "--no-progress"]
+        if os.geteuid() == 0:
+            command = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"] + command
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        self.assertEqual(result.returncode, 2, result.stderr)
+        report = json.loads(result.stdout)
+        by_path = {f["path"]: f for f in report["files"]}
+        locked = by_path[os.path.join(tree, "locked")]
+        self.assertEqual(locked["verdict"], "ERROR")
+        self.assertIn("Permission denied", locked["findings"][0]["message"])
+        self.assertEqual(report["summary"]["clean"], 2)
+
     def test_worker_killed_mid_job_loses_no_file(self):
         cluster = self.cluster(workers=2, slots=1, extra=["--no-verdict-cache"])
         self.write_slow(os.path.join(cluster.data, "slow"), 150)

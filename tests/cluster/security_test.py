@@ -131,8 +131,9 @@ class SecurityTest(ClusterTestCase):
         cluster = self.cluster(workers=0)
         anonymous = self.client(cluster)
         mistyped = os.path.join(self.root, "mistyped.token")
-        with open(mistyped, "w") as f:
-            f.write(read(cluster.token("tenant", "alice")).decode().strip()[:-1] + "0\n")
+        token = read(cluster.token("tenant", "alice")).decode().strip()
+        with open(mistyped, "w") as f:  # One character off.
+            f.write(token[:-1] + ("1" if token.endswith("0") else "0") + "\n")
         guessed = self.client(cluster, mistyped)
         for caller in (anonymous, guessed):
             for method, request in [
@@ -284,6 +285,30 @@ class SecurityTest(ClusterTestCase):
         self.assertEqual(dropped.returncode, 0, dropped.stderr)
         self.assertIn("dropped 1 verdict cache entries written by worker:scan-pool",
                       dropped.stdout)
+
+    def test_a_file_swapped_for_a_symlink_after_submit_is_refused_at_open(self):
+        cluster = self.cluster(workers=0)
+        alice = self.client(cluster, cluster.token("tenant", "alice"))
+        model = self.write(cluster, "alice/model.pkl", b"\x80\x02K\x01.")
+        job = self.submit(alice, model)
+        # After the submit-time check, the file becomes a link to a file the
+        # workers can read but the job may not (outside --allow-root).
+        outside = os.path.join(self.root, "not-allowed.pkl")
+        with open(outside, "wb") as f:
+            f.write(malicious_pickle())
+        os.remove(model)
+        os.symlink(outside, model)
+        cluster.add_worker(slots=1)
+        done = self.wait_for_job(alice, job.id)
+        self.assertEqual(done.verdict, pb.ERROR)
+        report = b"".join(chunk.data for chunk in alice.call(
+            "ClientService/GetReport", pb.GetReportRequest(job_id=job.id.encode(),
+                                                           format=pb.JSON)))
+        entry = json.loads(report)["files"][0]
+        self.assertEqual(entry["verdict"], "ERROR")
+        self.assertIn("outside the allowed root", entry["findings"][0]["message"])
+        self.assertNotIn("pickle", " ".join(f["rule_id"] for f in entry["findings"]),
+                         "the file outside the root was never read")
 
     def test_workers_may_authenticate_with_client_certificates(self):
         cluster = self.cluster(workers=0)

@@ -45,11 +45,6 @@ ScanOutcome Failed(const std::string& display_path, std::string_view rule, Sever
 // A path that cannot be opened as a regular file. Not transient: a FIFO or
 // a symlink loop stays one (and may be cached); a vanished or unreadable
 // file may not.
-ScanOutcome Unopenable(const std::string& display_path, const absl::Status& why) {
-  return ScanOutcome{ToProto(scan::Unopenable(display_path, why)), !absl::IsFailedPrecondition(why),
-                     ""};
-}
-
 struct Fd {
   int fd = -1;
   ~Fd() {
@@ -85,21 +80,39 @@ void CheckExternalDataLinks(const std::string& local_path, const std::string& po
 
 }  // namespace
 
-ScanOutcome InProcessRunner::Scan(const std::string& local_path, const std::string& display_path,
-                                  const std::string& policy_toml) {
+ScanOutcome UnopenableOutcome(const std::string& display_path, const absl::Status& why) {
+  return ScanOutcome{ToProto(scan::Unopenable(display_path, why)), !absl::IsFailedPrecondition(why),
+                     ""};
+}
+
+ScanOutcome ScanRunner::Scan(const std::string& local_path, const std::string& display_path,
+                             const std::string& policy_toml) {
+  absl::StatusOr<int> opened = OpenRegularFile(local_path);
+  if (!opened.ok()) return UnopenableOutcome(display_path, opened.status());
+  Fd file{*opened};
+  return ScanOpen(file.fd, local_path, display_path, policy_toml);
+}
+
+ScanOutcome InProcessRunner::ScanOpen(int fd, const std::string& local_path,
+                                      const std::string& display_path,
+                                      const std::string& policy_toml) {
   auto policy = Policy::Shared(policy_toml);
   if (!policy)
     return Failed(display_path, rules::kReadError, Severity::kMedium, "the job's policy is invalid",
                   "", false);
-  absl::StatusOr<int> opened = OpenRegularFile(local_path);
-  if (!opened.ok()) return Unopenable(display_path, opened.status());
-  int fd = *opened;
+  // The scanners read from the current offset and close what they are given.
+  int copy = dup(fd);
+  if (copy < 0 || lseek(copy, 0, SEEK_SET) != 0) {
+    if (copy >= 0) close(copy);
+    return UnopenableOutcome(display_path, absl::UnavailableError(StrCat(
+                                               "cannot read the opened file: ", strerror(errno))));
+  }
   if (!sandbox_)
-    return ScanOutcome{ToProto(scan::ScanOpenFile(fd, display_path, *policy)), false, ""};
+    return ScanOutcome{ToProto(scan::ScanOpenFile(copy, display_path, *policy)), false, ""};
   bool needs_sandbox = false;
-  FileReport report = scan::ScanOpenFile(fd, display_path, *policy,
+  FileReport report = scan::ScanOpenFile(copy, display_path, *policy,
                                          {scan::ParserTrust::kHardenedOnly, &needs_sandbox});
-  if (needs_sandbox) return sandbox_->Scan(local_path, display_path, policy_toml);
+  if (needs_sandbox) return sandbox_->ScanOpen(fd, local_path, display_path, policy_toml);
   return ScanOutcome{ToProto(report), false, ""};
 }
 
@@ -179,9 +192,10 @@ absl::StatusOr<std::pair<std::string, std::string>> SandboxRunner::Exchange(
   return std::make_pair(std::move(reply_bytes), std::move(result));
 }
 
-ScanOutcome SandboxRunner::Scan(const std::string& local_path, const std::string& display_path,
-                                const std::string& policy_toml) {
-  ScanOutcome outcome = Run(0, local_path, display_path, policy_toml);
+ScanOutcome SandboxRunner::ScanOpen(int fd, const std::string& local_path,
+                                    const std::string& display_path,
+                                    const std::string& policy_toml) {
+  ScanOutcome outcome = Run(0, fd, display_path, policy_toml);
   CheckExternalDataLinks(local_path, policy_toml, outcome.result);
   return outcome;
 }
@@ -197,14 +211,18 @@ std::chrono::milliseconds SandboxRunner::WallClockLimit(const std::string& polic
 }
 
 ScanOutcome SandboxRunner::Probe(uint32_t probe, const std::string& local_path) {
-  return Run(probe, local_path, local_path, "");
+  absl::StatusOr<int> opened = OpenRegularFile(local_path);
+  if (!opened.ok()) return UnopenableOutcome(local_path, opened.status());
+  Fd file{*opened};
+  return Run(probe, file.fd, local_path, "");
 }
 
-ScanOutcome SandboxRunner::Run(uint32_t probe, const std::string& local_path,
-                               const std::string& display_path, const std::string& policy_toml) {
-  absl::StatusOr<int> opened = OpenRegularFile(local_path);
-  if (!opened.ok()) return Unopenable(display_path, opened.status());
-  Fd file{*opened};
+ScanOutcome SandboxRunner::Run(uint32_t probe, int fd, const std::string& display_path,
+                               const std::string& policy_toml) {
+  // The child reads from the shared offset: start it at the first byte.
+  if (lseek(fd, 0, SEEK_SET) != 0)
+    return UnopenableOutcome(display_path, absl::UnavailableError(StrCat(
+                                               "cannot read the opened file: ", strerror(errno))));
   Zygote zygote;
   {
     std::lock_guard lock(mu_);
@@ -223,7 +241,7 @@ ScanOutcome SandboxRunner::Run(uint32_t probe, const std::string& local_path,
         return Failed(display_path, rules::kSandboxCrash, Severity::kMedium,
                       std::string(started.message()), "crash", true);
     }
-    exchanged = Exchange(zygote, probe, file.fd, display_path, policy_toml);
+    exchanged = Exchange(zygote, probe, fd, display_path, policy_toml);
   }
   if (!exchanged.ok()) {
     Kill(zygote);

@@ -31,10 +31,20 @@ struct ScanOutcome {
 class ScanRunner {
  public:
   virtual ~ScanRunner() = default;
+  // Scans an open regular file from its first byte; `fd` stays open, so the
+  // caller can hash and scan the very same file. `local_path` is where it
+  // was opened (its folder holds an ONNX model's external data).
   // `policy_toml` empty means the built-in policy.
-  virtual ScanOutcome Scan(const std::string& local_path, const std::string& display_path,
-                           const std::string& policy_toml) = 0;
+  virtual ScanOutcome ScanOpen(int fd, const std::string& local_path,
+                               const std::string& display_path, const std::string& policy_toml) = 0;
+  // Opens `local_path` (regular files only, never blocking) and scans it.
+  ScanOutcome Scan(const std::string& local_path, const std::string& display_path,
+                   const std::string& policy_toml);
 };
+
+// A file that could not be opened, as the ERROR outcome the report shows
+// (scan.not_regular_file for FIFOs, devices and symlink loops).
+ScanOutcome UnopenableOutcome(const std::string& display_path, const absl::Status& why);
 
 class SandboxRunner;
 
@@ -46,8 +56,8 @@ class InProcessRunner : public ScanRunner {
  public:
   explicit InProcessRunner(SandboxRunner* sandbox_for_unhardened = nullptr)
       : sandbox_(sandbox_for_unhardened) {}
-  ScanOutcome Scan(const std::string& local_path, const std::string& display_path,
-                   const std::string& policy_toml) override;
+  ScanOutcome ScanOpen(int fd, const std::string& local_path, const std::string& display_path,
+                       const std::string& policy_toml) override;
 
  private:
   SandboxRunner* sandbox_;
@@ -65,14 +75,14 @@ class SandboxRunner : public ScanRunner {
  public:
   explicit SandboxRunner(SandboxOptions options) : options_(std::move(options)) {}
   ~SandboxRunner() override;
-  ScanOutcome Scan(const std::string& local_path, const std::string& display_path,
-                   const std::string& policy_toml) override;
+  ScanOutcome ScanOpen(int fd, const std::string& local_path, const std::string& display_path,
+                       const std::string& policy_toml) override;
   // Runs a self-test probe (sandbox_protocol.h) against `local_path`: the
   // outcome shows how the sandbox contained it.
   ScanOutcome Probe(uint32_t probe, const std::string& local_path);
 
  private:
-  ScanOutcome Run(uint32_t probe, const std::string& local_path, const std::string& display_path,
+  ScanOutcome Run(uint32_t probe, int fd, const std::string& display_path,
                   const std::string& policy_toml);
   struct Zygote {
     pid_t pid = -1;

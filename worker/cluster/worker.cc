@@ -7,6 +7,7 @@
 #include <random>
 
 #include "common/digest.h"
+#include "common/regular_file.h"
 #include "common/strings.h"
 
 namespace gauntlet {
@@ -129,7 +130,12 @@ void Worker::Execute() {
       if (metrics_) metrics_->SetLeasesHeld(static_cast<double>(held_.size()));
     }
     std::vector<v1::TaskResult> results;
-    for (const v1::ScanTask& task : leased->tasks()) {
+    std::vector<std::string> batch;
+    for (const v1::ScanTask& task : leased->tasks()) batch.push_back(task.lease_id());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const v1::ScanTask& task = leased->tasks(static_cast<int>(i));
+      // Fetching a blob has its own deadline; the clock starts at the read.
+      MarkReading(batch, i, false);
       if (draining_ || stopping_) {
         // Hand back what has not started.
         v1::TaskResult released;
@@ -139,13 +145,26 @@ void Worker::Execute() {
         if (metrics_) metrics_->Task("released");
         continue;
       }
-      if (auto result = Process(task)) results.push_back(std::move(*result));
+      if (auto result = Process(task, [&] { MarkReading(batch, i, true); }))
+        results.push_back(std::move(*result));
     }
     if (!results.empty()) Report(std::move(results));
   }
   std::lock_guard lock(mu_);
   --executors_left_;
   wake_.notify_all();
+}
+
+void Worker::MarkReading(const std::vector<std::string>& batch, size_t next, bool reading) {
+  if (options_.scan_deadline.count() == 0) return;
+  auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(mu_);
+  for (size_t i = next; i < batch.size(); ++i) {
+    if (reading)
+      busy_since_[batch[i]] = now;
+    else
+      busy_since_.erase(batch[i]);
+  }
 }
 
 void Worker::HeartbeatLoop() {
@@ -155,7 +174,12 @@ void Worker::HeartbeatLoop() {
     {
       std::lock_guard lock(mu_);
       request.set_worker_id(worker_id_);
-      for (const std::string& lease : held_) request.add_lease_ids(lease);
+      auto now = std::chrono::steady_clock::now();
+      for (const std::string& lease : held_) {
+        auto busy = busy_since_.find(lease);
+        if (busy != busy_since_.end() && now - busy->second > options_.scan_deadline) continue;
+        request.add_lease_ids(lease);
+      }
       interval = heartbeat_interval_;
     }
     request.set_draining(draining_);
@@ -179,6 +203,7 @@ void Worker::Forget(const std::string& lease_id) {
   std::lock_guard lock(mu_);
   held_.erase(lease_id);
   lost_.erase(lease_id);
+  busy_since_.erase(lease_id);
   if (metrics_) metrics_->SetLeasesHeld(static_cast<double>(held_.size()));
 }
 
@@ -220,7 +245,52 @@ v1::TaskResult Worker::Evaluate(const v1::ScanTask& task) {
   return result;
 }
 
-std::optional<v1::TaskResult> Worker::Process(const v1::ScanTask& task) {
+std::optional<ScanOutcome> Worker::ScanOpened(const v1::ScanTask& task, int fd,
+                                              const std::string& local_path, v1::Digest& digest) {
+  if (task.verdict_cache()) {
+    auto file_digest = DigestOpenFile(fd, task.display_path());
+    if (!file_digest.ok()) return UnopenableOutcome(task.display_path(), file_digest.status());
+    digest.set_sha256(file_digest->sha256);
+    digest.set_size_bytes(file_digest->size_bytes);
+    v1::CheckCacheRequest check;
+    check.set_lease_id(task.lease_id());
+    *check.mutable_digest() = digest;
+    auto cached = api_.CheckCache(check);
+    if (cached.ok() && cached->outcome() != v1::CheckCacheResponse::MISS) {
+      if (metrics_)
+        metrics_->Task(cached->outcome() == v1::CheckCacheResponse::HIT ? "cache_hit" : "merged");
+      Forget(task.lease_id());
+      return std::nullopt;
+    }
+    if (!cached.ok() && LeaseGone(cached.status())) {
+      if (metrics_) metrics_->Task("dropped");
+      Forget(task.lease_id());
+      return std::nullopt;
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (lost_.count(task.lease_id())) {
+      held_.erase(task.lease_id());
+      busy_since_.erase(task.lease_id());
+      lost_.erase(task.lease_id());
+      return std::nullopt;
+    }
+  }
+  auto start = std::chrono::steady_clock::now();
+  ScanOutcome outcome = runner_.ScanOpen(fd, local_path, task.display_path(), task.policy_toml());
+  if (metrics_) {
+    metrics_->Scanned(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+        outcome.result.size_bytes());
+    if (!outcome.killed.empty()) metrics_->SandboxKill(outcome.killed);
+    metrics_->Task("scanned");
+  }
+  return outcome;
+}
+
+std::optional<v1::TaskResult> Worker::Process(const v1::ScanTask& task,
+                                              const std::function<void()>& reading_starts) {
   if (task.has_eval()) return Evaluate(task);
   std::string local_path = task.path();
   std::string fetched;
@@ -236,63 +306,27 @@ std::optional<v1::TaskResult> Worker::Process(const v1::ScanTask& task) {
     }
     local_path = fetched;
   }
+  reading_starts();
+  // One open for the hash and the scan: the cache key is the digest of the
+  // very bytes that were scanned. On a cluster the path is opened beneath
+  // its allowed root, so a symlink swapped in after submit is refused.
+  absl::StatusOr<int> opened = task.root().empty() || !fetched.empty()
+                                   ? OpenRegularFile(local_path)
+                                   : OpenRegularFileBeneath(task.root(), local_path);
+  ScanOutcome outcome;
   v1::Digest digest;
-  bool use_cache = task.verdict_cache();
-  absl::StatusOr<BlobDigest> file_digest;
-  if (use_cache) {
-    file_digest = DigestFile(local_path);
-    // A path that is not a regular file (a FIFO, a symlink loop) has no
-    // content to hash: the runner reports it as such, without the cache.
-    use_cache = !absl::IsFailedPrecondition(file_digest.status());
-  }
-  if (use_cache) {
-    if (!file_digest.ok()) {
-      if (!fetched.empty()) unlink(fetched.c_str());
-      v1::TaskResult result;
-      result.set_lease_id(task.lease_id());
-      result.set_failure(std::string(file_digest.status().message()));
-      if (metrics_) metrics_->Task("failed");
-      return result;
-    }
-    digest.set_sha256(file_digest->sha256);
-    digest.set_size_bytes(file_digest->size_bytes);
-    v1::CheckCacheRequest check;
-    check.set_lease_id(task.lease_id());
-    *check.mutable_digest() = digest;
-    auto cached = api_.CheckCache(check);
-    if (cached.ok() && cached->outcome() != v1::CheckCacheResponse::MISS) {
-      if (!fetched.empty()) unlink(fetched.c_str());
-      if (metrics_)
-        metrics_->Task(cached->outcome() == v1::CheckCacheResponse::HIT ? "cache_hit" : "merged");
-      Forget(task.lease_id());
-      return std::nullopt;
-    }
-    if (!cached.ok() && LeaseGone(cached.status())) {
-      if (!fetched.empty()) unlink(fetched.c_str());
-      if (metrics_) metrics_->Task("dropped");
-      Forget(task.lease_id());
-      return std::nullopt;
-    }
-  }
-  {
-    std::lock_guard lock(mu_);
-    if (lost_.count(task.lease_id())) {
-      held_.erase(task.lease_id());
-      lost_.erase(task.lease_id());
+  if (!opened.ok()) {
+    outcome = UnopenableOutcome(task.display_path(), opened.status());
+  } else {
+    auto scanned = ScanOpened(task, *opened, local_path, digest);
+    close(*opened);
+    if (!scanned) {
       if (!fetched.empty()) unlink(fetched.c_str());
       return std::nullopt;
     }
+    outcome = std::move(*scanned);
   }
-  auto start = std::chrono::steady_clock::now();
-  ScanOutcome outcome = runner_.Scan(local_path, task.display_path(), task.policy_toml());
   if (!fetched.empty()) unlink(fetched.c_str());
-  if (metrics_) {
-    metrics_->Scanned(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
-        outcome.result.size_bytes());
-    if (!outcome.killed.empty()) metrics_->SandboxKill(outcome.killed);
-    metrics_->Task("scanned");
-  }
   if (!digest.sha256().empty()) *outcome.result.mutable_digest() = digest;
   v1::TaskResult result;
   result.set_lease_id(task.lease_id());

@@ -10,6 +10,8 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -31,6 +33,11 @@ struct WorkerOptions {
   std::string scratch_directory = "/tmp";  // Fetched blobs, deleted after the scan.
   // Longest idle wait between lease polls.
   std::chrono::milliseconds max_poll_interval{200};
+  // A scan still running after this long (a read blocked on a hung mount,
+  // where no sandbox timeout can reach) is no longer heartbeated, nor are
+  // the leases queued behind it on that slot: the coordinator expires them
+  // and retries elsewhere, then dead-letters the file as ERROR. 0: no limit.
+  std::chrono::milliseconds scan_deadline{0};
 };
 
 class Worker {
@@ -51,7 +58,15 @@ class Worker {
   void Execute();
   void HeartbeatLoop();
   // The task's result, or nothing when the cache answered or the lease died.
-  std::optional<v1::TaskResult> Process(const v1::ScanTask& task);
+  // `reading_starts` is called when the file is about to be opened.
+  std::optional<v1::TaskResult> Process(const v1::ScanTask& task,
+                                        const std::function<void()>& reading_starts);
+  // Process's work on the opened file: the cache, then the runner.
+  std::optional<ScanOutcome> ScanOpened(const v1::ScanTask& task, int fd,
+                                        const std::string& local_path, v1::Digest& digest);
+  // Marks the slot's leases from `next` on as waiting on a read that starts
+  // now (`reading`), or as not reading yet.
+  void MarkReading(const std::vector<std::string>& batch, size_t next, bool reading);
   v1::TaskResult Evaluate(const v1::ScanTask& task);
   // Registers unless already registered; false while the coordinator is away.
   bool EnsureRegistered();
@@ -70,7 +85,10 @@ class Worker {
   std::condition_variable wake_;
   std::set<std::string> held_;  // Lease ids held by any slot.
   std::set<std::string> lost_;  // Leases the coordinator no longer honours.
-  std::string worker_id_;       // Empty while unregistered.
+  // When the scan each held lease waits on (its own, or one before it on
+  // the same slot) started; see WorkerOptions::scan_deadline.
+  std::map<std::string, std::chrono::steady_clock::time_point> busy_since_;
+  std::string worker_id_;  // Empty while unregistered.
   std::chrono::milliseconds register_backoff_{100};
   std::chrono::steady_clock::time_point next_register_attempt_{};
   uint32_t executors_left_ = 0;

@@ -183,6 +183,7 @@ int Run(int argc, char** argv) {
     return UsageError(StrCat("sandbox binary ", sandbox.binary, " is not executable"));
   if (selftest) return SelfTest(sandbox);
   if (coordinator.empty()) return UsageError("--coordinator HOST:PORT is required");
+  options.scan_deadline = sandbox.timeout + std::chrono::seconds(30);
   if (auto status = security->Validate(); !status.ok())
     return UsageError(std::string(status.message()));
   if (security->token.empty() && security->cert_file.empty())
