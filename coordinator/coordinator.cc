@@ -1,10 +1,12 @@
 #include "coordinator/coordinator.h"
 
 #include <google/protobuf/stubs/common.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <iostream>
 #include <random>
 
 #include "absl/strings/escaping.h"
@@ -107,9 +109,46 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Open(CoordinatorOption
   bool own_clock = !options.now;
   if (own_clock) options.now = SteadyNow;
   std::unique_ptr<Coordinator> coordinator(new Coordinator(std::move(options)));
-  auto db = Sqlite::Open(coordinator->options_.db_path);
+  const CoordinatorOptions& opened = coordinator->options_;
+  // A store that exists but is empty lost its contents (a truncated file, a
+  // WAL without its database): starting empty would silently drop jobs.
+  struct stat db_stat {
+  }, wal_stat{};
+  bool file_store = opened.db_path != ":memory:";
+  bool empty_file =
+      file_store && stat(opened.db_path.c_str(), &db_stat) == 0 && db_stat.st_size == 0;
+  bool has_wal =
+      file_store && stat((opened.db_path + "-wal").c_str(), &wal_stat) == 0 && wal_stat.st_size > 0;
+  if (empty_file && !opened.initialize_store)
+    return absl::FailedPreconditionError(
+        StrCat("the job store ", opened.db_path,
+               " is an empty file: if it held jobs, they are lost; restore it from a backup, or "
+               "start with --init-db to begin with an empty store"));
+  auto db = Sqlite::Open(opened.db_path);
   if (!db.ok()) return db.status();
   coordinator->db_ = std::move(*db);
+  if (has_wal && !opened.initialize_store) {
+    auto schema =
+        coordinator->db_->Prepare("SELECT COUNT(*) FROM sqlite_master WHERE name = 'jobs'");
+    if (!schema.ok()) return schema.status();
+    auto row = schema->Step();
+    if (!row.ok()) return row.status();
+    bool missing = schema->Int(0) == 0;
+    schema->Reset();
+    if (missing)
+      return absl::FailedPreconditionError(
+          StrCat("the job store ", opened.db_path,
+                 " has a write-ahead log but no job tables: the database file was lost or "
+                 "replaced. Restore it, or start with --init-db to begin with an empty store"));
+  }
+  if (opened.max_store_bytes > 0) {
+    // PRAGMA takes no bound parameters; the number is ours. Pages are 4 KiB.
+    if (auto status = coordinator->db_->Exec(StrCat(
+            "PRAGMA max_page_count = ", std::max<uint64_t>(opened.max_store_bytes / 4096, 16),
+            ";"));
+        !status.ok())
+      return status;
+  }
   if (auto status = coordinator->InitSchema(); !status.ok()) return status;
   if (auto status = coordinator->Recover(); !status.ok()) return status;
   if (own_clock) {
@@ -243,7 +282,8 @@ absl::Status Coordinator::Recover() {
     tenant.jobs.push_back(job.id);
     int64_t id = job.id;
     auto [it, inserted] = jobs_.emplace(id, std::move(job));
-    FinishJobIfDone(it->second);
+    // A failure here leaves the job unfinished in memory, as in the store.
+    FinishJobIfDone(it->second).IgnoreError();
   }
   PublishGauges();
   return absl::OkStatus();
@@ -527,10 +567,7 @@ absl::StatusOr<v1::Job> Coordinator::InsertJob(NewJob spec) {
                  .Run();
   }
   if (status.ok()) status = db_->Exec("COMMIT");
-  if (!status.ok()) {
-    db_->Exec("ROLLBACK").IgnoreError();
-    return status;
-  }
+  if (!status.ok()) return StoreFault(status);
 
   JobState job;
   job.id = job_id;
@@ -646,6 +683,24 @@ absl::StatusOr<v1::Job> Coordinator::CancelJob(const std::string& job_id,
 }
 
 absl::Status Coordinator::CancelLocked(JobState& job) {
+  // The store first: memory changes only once it has the cancellation.
+  if (auto status = db_->Exec("BEGIN"); !status.ok()) return StoreFault(status);
+  absl::Status status = [&] {
+    auto update =
+        db_->Prepare("UPDATE jobs SET state = 4, finished = ?, eval_verdict = ? WHERE id = ?");
+    if (!update.ok()) return update.status();
+    if (auto status = update->Bind(1, WallNow())
+                          .Bind(2, job.proto.kind() == v1::EVAL ? "ERROR" : "")
+                          .Bind(3, job.id)
+                          .Run();
+        !status.ok())
+      return status;
+    auto tasks = db_->Prepare("UPDATE tasks SET state = 3 WHERE job_id = ? AND state = 0");
+    if (!tasks.ok()) return tasks.status();
+    if (auto status = tasks->Bind(1, job.id).Run(); !status.ok()) return status;
+    return db_->Exec("COMMIT");
+  }();
+  if (!status.ok()) return StoreFault(status);
   for (auto it = leases_.begin(); it != leases_.end();) {
     if (it->second.job_id == job.id) {
       if (!it->second.cache_key.empty()) {
@@ -659,18 +714,6 @@ absl::Status Coordinator::CancelLocked(JobState& job) {
   }
   for (auto& [key, followers] : followers_)
     std::erase_if(followers, [&](const Follower& f) { return f.job_id == job.id; });
-  auto update =
-      db_->Prepare("UPDATE jobs SET state = 4, finished = ?, eval_verdict = ? WHERE id = ?");
-  if (!update.ok()) return update.status();
-  if (auto status = update->Bind(1, WallNow())
-                        .Bind(2, job.proto.kind() == v1::EVAL ? "ERROR" : "")
-                        .Bind(3, job.id)
-                        .Run();
-      !status.ok())
-    return status;
-  auto tasks = db_->Prepare("UPDATE tasks SET state = 3 WHERE job_id = ? AND state = 0");
-  if (!tasks.ok()) return tasks.status();
-  if (auto status = tasks->Bind(1, job.id).Run(); !status.ok()) return status;
   if (auto status = RemoveTenantJob(job); !status.ok()) return status;
   metrics_.JobCancelled();
   jobs_.erase(job.id);
@@ -979,7 +1022,8 @@ absl::StatusOr<v1::CheckCacheResponse> Coordinator::CheckCache(const v1::CheckCa
     EraseLease(lease_it);
     metrics_.CacheHit();
     result.set_from_cache(true);
-    if (auto status = ApplyResult(job, task, std::move(result)); !status.ok()) return status;
+    if (auto status = ApplyResult(job, task, std::move(result)); !status.ok())
+      return StoreFault(status);
     response.set_outcome(v1::CheckCacheResponse::HIT);
     return response;
   }
@@ -1009,7 +1053,7 @@ absl::StatusOr<v1::ReportResultsResponse> Coordinator::ReportResults(
       absl::IsPermissionDenied(worker.status()))
     return worker.status();
   v1::ReportResultsResponse response;
-  if (auto status = db_->Exec("BEGIN"); !status.ok()) return status;
+  if (auto status = db_->Exec("BEGIN"); !status.ok()) return StoreFault(status);
   absl::Status status;
   for (const v1::TaskResult& result : request.results()) {
     auto lease_it = leases_.find(result.lease_id());
@@ -1065,10 +1109,7 @@ absl::StatusOr<v1::ReportResultsResponse> Coordinator::ReportResults(
     }
   }
   if (status.ok()) status = db_->Exec("COMMIT");
-  if (!status.ok()) {
-    db_->Exec("ROLLBACK").IgnoreError();
-    return status;
-  }
+  if (!status.ok()) return StoreFault(status);
   metrics_.SetLeasesActive(static_cast<double>(leases_.size()));
   return response;
 }
@@ -1094,13 +1135,17 @@ void Coordinator::ExpireLeases() {
     if (workers_.size() != workers_before) PublishGauges();
     return;
   }
-  db_->Exec("BEGIN").IgnoreError();
+  absl::Status status = db_->Exec("BEGIN");
   for (LeaseState& lease : expired) {
     metrics_.LeaseExpired();
     std::string worker = lease.worker_id;
-    FailLease(std::move(lease), StrCat("lease expired on worker ", worker), true).IgnoreError();
+    status.Update(FailLease(std::move(lease), StrCat("lease expired on worker ", worker), true));
   }
-  db_->Exec("COMMIT").IgnoreError();
+  if (status.ok()) status = db_->Exec("COMMIT");
+  if (!status.ok()) {
+    StoreFault(status).IgnoreError();
+    return;
+  }
   metrics_.SetLeasesActive(static_cast<double>(leases_.size()));
   PublishGauges();
 }
@@ -1289,12 +1334,11 @@ absl::Status Coordinator::FinishTask(JobState& job) {
   if (tenant.unfinished > 0) --tenant.unfinished;
   metrics_.SetQueueDepth(job.proto.tenant(), static_cast<double>(tenant.unfinished));
   changed_.notify_all();
-  FinishJobIfDone(job);
-  return absl::OkStatus();
+  return FinishJobIfDone(job);
 }
 
-void Coordinator::FinishJobIfDone(JobState& job) {
-  if (job.proto.done_tasks() < job.proto.total_tasks()) return;
+absl::Status Coordinator::FinishJobIfDone(JobState& job) {
+  if (job.proto.done_tasks() < job.proto.total_tasks()) return absl::OkStatus();
   std::string eval_verdict;
   if (job.proto.kind() == v1::EVAL) {
     if (auto report = EvalReport(job.id); report.ok()) {
@@ -1304,12 +1348,17 @@ void Coordinator::FinishJobIfDone(JobState& job) {
   }
   auto update =
       db_->Prepare("UPDATE jobs SET state = 3, finished = ?, eval_verdict = ? WHERE id = ?");
-  if (update.ok())
-    update->Bind(1, WallNow()).Bind(2, eval_verdict).Bind(3, job.id).Run().IgnoreError();
+  absl::Status status = update.ok()
+                            ? update->Bind(1, WallNow()).Bind(2, eval_verdict).Bind(3, job.id).Run()
+                            : update.status();
+  // The caller's transaction is not committed, and the store fault path
+  // reloads memory from the store.
+  if (!status.ok()) return status;
   if (job.proto.kind() == v1::SCAN) metrics_.JobCompleted(FromProto(job.proto.verdict()));
   RemoveTenantJob(job).IgnoreError();
   jobs_.erase(job.id);
   changed_.notify_all();
+  return absl::OkStatus();
 }
 
 absl::Status Coordinator::RemoveTenantJob(JobState& job) {
@@ -1333,6 +1382,30 @@ void Coordinator::ReleaseFollowers(const std::string& cache_key) {
     auto job = jobs_.find(follower.job_id);
     if (job != jobs_.end()) Requeue(job->second, std::move(follower.task), true);
   }
+}
+
+absl::Status Coordinator::StoreFault(const absl::Status& cause) {
+  db_->Exec("ROLLBACK").IgnoreError();
+  metrics_.StoreError();
+  std::cerr << "gauntlet-coordinator: the job store failed a write (" << cause.message()
+            << "); reloading jobs from the store, whose state is the truth\n";
+  // Roll memory back to what the store holds: drop the view of unfinished
+  // jobs and every lease (their tasks are queued again, late results are
+  // dropped), then rebuild it as after a restart.
+  for (auto& [id, worker] : workers_) worker.held = 0;
+  leases_.clear();
+  in_flight_.clear();
+  followers_.clear();
+  jobs_.clear();
+  tenants_.clear();
+  tenant_rotation_.clear();
+  if (auto status = Recover(); !status.ok())
+    std::cerr << "gauntlet-coordinator: reloading from the store failed too: " << status.message()
+              << "\n";
+  changed_.notify_all();
+  return absl::UnavailableError(
+      StrCat("the job store could not save this change (", cause.message(),
+             "); nothing was applied. Retry; if it persists, the coordinator's disk may be full"));
 }
 
 void Coordinator::PublishGauges() {

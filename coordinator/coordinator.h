@@ -74,7 +74,12 @@ struct CoordinatorOptions {
   uint32_t max_attempts = 3;
   uint64_t tenant_queue_limit = 200000;
   bool verdict_cache = true;
-  std::string cache_salt;                     // Change it to forget every cached verdict.
+  std::string cache_salt;  // Change it to forget every cached verdict.
+  // Start on a store that exists but is empty (see Open); off, that is refused.
+  bool initialize_store = false;
+  // A hard cap on the store's size (SQLite pages); 0: the disk is the limit.
+  // Writes past it fail as a full disk would: UNAVAILABLE, nothing lost.
+  uint64_t max_store_bytes = 0;
   uint64_t max_blob_bytes = 64ull << 30;      // One uploaded blob.
   uint64_t tenant_blob_quota = 256ull << 30;  // All of one tenant's uploaded blobs.
   // Seconds since an arbitrary epoch; tests substitute their own clock.
@@ -252,11 +257,15 @@ class Coordinator {
   absl::Status ApplyResult(JobState& job, const PendingTask& task, v1::FileResult result);
   std::vector<BlobDigest> BlobsOf(const JobState& job, const PendingTask& task) const;
   absl::Status FinishTask(JobState& job);
-  void FinishJobIfDone(JobState& job);
+  absl::Status FinishJobIfDone(JobState& job);
   void ReleaseFollowers(const std::string& cache_key);
   std::string CacheKey(const JobState& job, const v1::Digest& digest) const;
   absl::Status RemoveTenantJob(JobState& job);
   void PublishGauges();
+  // A failed write to the store: rolls back, counts and logs it, reloads the
+  // in-memory state from the store (so memory never runs ahead of it), and
+  // returns the UNAVAILABLE status the RPC fails with.
+  absl::Status StoreFault(const absl::Status& cause);
 
   CoordinatorOptions options_;
   CoordinatorMetrics metrics_;

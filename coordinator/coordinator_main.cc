@@ -56,6 +56,10 @@ first admin token with `tokens create --role admin NAME` before starting.
   --tenant-queue-limit N      Unfinished tasks allowed per tenant (default 200000).
   --cache-salt TEXT           Change to forget every cached verdict.
   --no-verdict-cache          Scan every file even when its content was seen before.
+  --init-db                   Start even when --db is an empty file (or has a WAL but no
+                              tables): refused by default, as it means lost jobs.
+  --max-db-mb N               Cap the job store's size; past it writes fail UNAVAILABLE as on
+                              a full disk, and resume once space is freed (default: no cap).
   --max-blob-mb N             Largest upload accepted (default 65536).
   --tenant-blob-quota-mb N    Uploaded bytes one tenant may hold (default 262144).
   --help                      This text.
@@ -252,6 +256,11 @@ int Run(int argc, char** argv) {
       insecure = true;
     } else if (arg == "--audit-log") {
       if (!args.Value(audit_path)) return UsageError("--audit-log needs a path");
+    } else if (arg == "--init-db") {
+      options.initialize_store = true;
+    } else if (arg == "--max-db-mb") {
+      if (!args.PositiveNumber(n)) return UsageError("--max-db-mb needs a positive number");
+      options.max_store_bytes = static_cast<uint64_t>(n) << 20;
     } else if (arg == "--max-blob-mb") {
       if (!args.PositiveNumber(n)) return UsageError("--max-blob-mb needs a positive number");
       options.max_blob_bytes = static_cast<uint64_t>(n) << 20;

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "common/rules.h"
+#include "common/strings.h"
 #include "coordinator/eval_jobs.h"
 #include "proto/convert.h"
 
@@ -776,6 +777,66 @@ TEST_F(EvalJobTest, ADeadLetteredBatchOrTheRuntimeCapMeansErrorNeverClean) {
   EXPECT_EQ(cancelled->eval_verdict(), "ERROR");
   EXPECT_EQ(coordinator_->BuildEvalReport(slow->id(), kAdmin)->verdict, "ERROR");
   EXPECT_EQ(Counter("gauntlet_jobs_over_runtime_total"), 1);
+}
+
+}  // namespace
+}  // namespace gauntlet
+
+namespace gauntlet {
+namespace {
+
+TEST_F(CoordinatorTest, AFullStoreFailsTheCallAndLosesNothing) {
+  CoordinatorOptions options = Options();
+  options.max_store_bytes = 1 << 20;
+  Open(options);
+  std::vector<std::string> files;
+  for (int i = 0; i < 40; ++i) files.push_back(Write(StrCat("f", i, ".bin"), StrCat(i)));
+  auto job = Submit(files);
+  ASSERT_TRUE(job.ok()) << job.status();
+  std::string worker = RegisterWorker();
+  // Results with 64 KiB of evidence each fill the capped store part way.
+  bool failed = false;
+  uint64_t applied = 0;
+  for (const v1::ScanTask& task : Lease(worker, 40)) {
+    v1::TaskResult result = Result(task);
+    result.mutable_result()->add_findings()->set_evidence(std::string(64 << 10, 'e'));
+    v1::ReportResultsRequest request;
+    request.set_worker_id(worker);
+    *request.add_results() = result;
+    auto response = coordinator_->ReportResults(request, kTestWorker);
+    if (!response.ok()) {
+      EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable);
+      EXPECT_NE(response.status().message().find("disk may be full"), std::string::npos);
+      failed = true;
+      break;
+    }
+    ++applied;
+  }
+  ASSERT_TRUE(failed) << "the store never filled";
+  EXPECT_EQ(Counter("gauntlet_store_errors_total"), 1);
+  // Memory is what the store holds: no verdict counted that was not saved.
+  EXPECT_EQ(coordinator_->GetJob(job->id(), kAdmin)->done_tasks(), applied);
+  // Space is back (a restart with a larger cap): the job resumes and ends
+  // with every file exactly once.
+  coordinator_.reset();
+  options.max_store_bytes = 0;
+  Open(options);
+  worker = RegisterWorker();
+  for (const v1::ScanTask& task : Lease(worker, 100)) Report(worker, {Result(task)});
+  auto done = coordinator_->GetJob(job->id(), kAdmin);
+  EXPECT_EQ(done->state(), v1::SUCCEEDED);
+  EXPECT_EQ(done->done_tasks(), 40u);
+  EXPECT_EQ(coordinator_->BuildReport(job->id(), kAdmin)->files.size(), 40u);
+}
+
+TEST_F(CoordinatorTest, AnEmptiedStoreIsRefusedUnlessToldToInitialise) {
+  CoordinatorOptions options = Options();
+  std::ofstream(options.db_path, std::ios::trunc).close();  // Zero bytes.
+  auto refused = Coordinator::Open(options);
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("--init-db"), std::string::npos);
+  options.initialize_store = true;
+  EXPECT_TRUE(Coordinator::Open(options).ok());
 }
 
 }  // namespace

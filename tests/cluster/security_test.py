@@ -380,6 +380,22 @@ class SecurityTest(ClusterTestCase):
         self.assertEqual(admin.code("ClientService/SubmitScan", huge),
                          grpc.StatusCode.INVALID_ARGUMENT)
 
+    def test_an_emptied_store_is_refused_at_start(self):
+        db = os.path.join(self.root, "emptied.db")
+        open(db, "w").close()
+        command = [COORDINATOR, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+                   "--db", db, "--insecure"]
+        refused = subprocess.run(command, capture_output=True, text=True, timeout=30)
+        self.assertEqual(refused.returncode, 1)
+        self.assertIn("is an empty file", refused.stderr)
+        self.assertIn("--init-db", refused.stderr)
+        started = subprocess.Popen(command + ["--init-db"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL, text=True)
+        self.assertTrue(started.stdout.readline().startswith("listening on"))
+        started.kill()
+        started.wait()
+        started.stdout.close()
+
     def test_rotated_server_certificates_are_picked_up_without_a_restart(self):
         cluster = self.cluster(workers=0)
         pki = cluster.pki
