@@ -26,6 +26,10 @@ bool ContentStore::Contains(const BlobDigest& digest) const {
   return enabled() && ValidateDigest(digest).ok() && stat(PathOf(digest).c_str(), &st) == 0;
 }
 
+bool ContentStore::Remove(const BlobDigest& digest) {
+  return enabled() && ValidateDigest(digest).ok() && unlink(PathOf(digest).c_str()) == 0;
+}
+
 absl::StatusOr<ContentStore::Writer> ContentStore::StartUpload(const BlobDigest& digest) {
   if (!enabled()) return absl::FailedPreconditionError("this coordinator has no content store");
   if (auto status = ValidateDigest(digest); !status.ok()) return status;

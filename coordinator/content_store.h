@@ -24,6 +24,8 @@ class ContentStore {
   bool enabled() const { return !directory_.empty(); }
   bool Contains(const BlobDigest& digest) const;
   std::string PathOf(const BlobDigest& digest) const;
+  // Deletes a stored blob (retention); true when there was one.
+  bool Remove(const BlobDigest& digest);
 
   // Streams one upload. Append the chunks, then Commit() verifies the bytes.
   class Writer {

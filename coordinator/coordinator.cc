@@ -160,6 +160,13 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Open(CoordinatorOption
         if (self->stopping_) break;
         lock.unlock();
         self->ExpireLeases();
+        if (SteadyNow() >= self->next_retention_) {
+          self->next_retention_ =
+              SteadyNow() +
+              std::chrono::duration<double>(self->options_.retention_interval).count();
+          if (auto status = self->ApplyRetention(); !status.ok())
+            std::cerr << "gauntlet-coordinator: retention: " << status.message() << "\n";
+        }
         lock.lock();
       }
     });
@@ -213,13 +220,17 @@ absl::Status Coordinator::InitSchema() {
         "ALTER TABLE jobs ADD COLUMN deadline REAL NOT NULL DEFAULT 0",
         "ALTER TABLE jobs ADD COLUMN eval_verdict TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE tasks ADD COLUMN payload BLOB", "ALTER TABLE jobs ADD COLUMN public_id TEXT",
-        "ALTER TABLE cache ADD COLUMN writer TEXT NOT NULL DEFAULT ''"})
+        "ALTER TABLE cache ADD COLUMN writer TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE cache ADD COLUMN created REAL NOT NULL DEFAULT 0"})
     db_->Exec(column).IgnoreError();
   // Jobs from before random ids keep the sequential names they were given.
   return db_->Exec(
       "UPDATE jobs SET public_id = 'job-' || id WHERE public_id IS NULL;"
       "CREATE UNIQUE INDEX IF NOT EXISTS jobs_public_id ON jobs(public_id);"
-      "CREATE INDEX IF NOT EXISTS cache_writer ON cache(writer);");
+      "CREATE INDEX IF NOT EXISTS cache_writer ON cache(writer);"
+      "CREATE INDEX IF NOT EXISTS cache_created ON cache(created);"
+      "CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(state, finished);"
+      "CREATE INDEX IF NOT EXISTS blob_owners_uploaded ON blob_owners(uploaded);");
 }
 
 // Rebuilds the in-memory view of unfinished jobs. Leases do not survive a
@@ -1073,12 +1084,13 @@ absl::StatusOr<v1::ReportResultsResponse> Coordinator::ReportResults(
       if (!lease.cache_key.empty()) {
         in_flight_.erase(lease.cache_key);
         if (!result.transient()) {
-          auto insert =
-              db_->Prepare("INSERT OR REPLACE INTO cache (key, result, writer) VALUES (?, ?, ?)");
+          auto insert = db_->Prepare(
+              "INSERT OR REPLACE INTO cache (key, result, writer, created) VALUES (?, ?, ?, ?)");
           if (insert.ok())
             status.Update(insert->Bind(1, lease.cache_key)
                               .BindBlob(2, file.SerializeAsString())
                               .Bind(3, identity)
+                              .Bind(4, WallNow())
                               .Run());
           auto followers = followers_.extract(lease.cache_key);
           if (!followers.empty()) {
@@ -1193,6 +1205,115 @@ absl::StatusOr<std::string> Coordinator::BlobForWorker(const v1::Digest& digest,
   }
   return absl::NotFoundError(StrCat("blob ", blob.sha256, "/", blob.size_bytes,
                                     " is not needed by any lease this worker holds"));
+}
+
+absl::Status Coordinator::ApplyRetention() {
+  constexpr int64_t kJobBatch = 100, kRowBatch = 5000;
+  const double now = WallNow();
+  std::lock_guard lock(mu_);
+  int64_t jobs = 0, tasks = 0, cache = 0, blobs = 0;
+  if (options_.job_retention.count() > 0) {
+    const double cutoff = now - static_cast<double>(options_.job_retention.count());
+    auto expired = db_->Prepare(
+        "SELECT id FROM jobs WHERE state IN (3, 4) AND finished > 0 AND finished < ? "
+        "ORDER BY id LIMIT ?");
+    if (!expired.ok()) return expired.status();
+    expired->Bind(1, cutoff).Bind(2, kJobBatch);
+    std::vector<int64_t> ids;
+    while (true) {
+      auto row = expired->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      ids.push_back(expired->Int(0));
+    }
+    expired->Reset();
+    if (auto status = db_->Exec("BEGIN"); !status.ok()) return StoreFault(status);
+    auto drop_tasks = db_->Prepare("DELETE FROM tasks WHERE job_id = ?");
+    auto drop_job = db_->Prepare("DELETE FROM jobs WHERE id = ?");
+    auto drop_cache = db_->Prepare(
+        "DELETE FROM cache WHERE rowid IN (SELECT rowid FROM cache WHERE created < ? LIMIT ?)");
+    absl::Status status = !drop_tasks.ok() ? drop_tasks.status()
+                          : !drop_job.ok() ? drop_job.status()
+                                           : drop_cache.status();
+    for (int64_t id : ids) {
+      if (!status.ok()) break;
+      status = drop_tasks->Bind(1, id).Run();
+      tasks += db_->Changes();
+      if (status.ok()) status = drop_job->Bind(1, id).Run();
+      ++jobs;
+    }
+    if (status.ok()) {
+      status = drop_cache->Bind(1, cutoff).Bind(2, kRowBatch).Run();
+      cache = db_->Changes();
+    }
+    if (status.ok()) status = db_->Exec("COMMIT");
+    if (!status.ok()) return StoreFault(status);
+  }
+  if (options_.blob_retention.count() > 0 && blobs_.enabled()) {
+    auto needed = BlobsInUse();
+    if (!needed.ok()) return needed.status();
+    const double cutoff = now - static_cast<double>(options_.blob_retention.count());
+    auto expired =
+        db_->Prepare("SELECT tenant, sha256, size FROM blob_owners WHERE uploaded < ? LIMIT ?");
+    if (!expired.ok()) return expired.status();
+    expired->Bind(1, cutoff).Bind(2, kRowBatch);
+    std::vector<std::pair<std::string, BlobDigest>> owners;
+    while (true) {
+      auto row = expired->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      owners.push_back({std::string(expired->Text(0)),
+                        BlobDigest{std::string(expired->Text(1)), expired->Int(2)}});
+    }
+    expired->Reset();
+    auto drop_owner =
+        db_->Prepare("DELETE FROM blob_owners WHERE tenant = ? AND sha256 = ? AND size = ?");
+    auto others = db_->Prepare("SELECT COUNT(*) FROM blob_owners WHERE sha256 = ? AND size = ?");
+    if (!drop_owner.ok()) return drop_owner.status();
+    if (!others.ok()) return others.status();
+    for (const auto& [tenant, blob] : owners) {
+      if (needed->count({blob.sha256, blob.size_bytes})) continue;
+      if (auto status =
+              drop_owner->Bind(1, tenant).Bind(2, blob.sha256).Bind(3, blob.size_bytes).Run();
+          !status.ok())
+        return StoreFault(status);
+      others->Bind(1, blob.sha256).Bind(2, blob.size_bytes);
+      auto row = others->Step();
+      bool shared = !row.ok() || (*row && others->Int(0) > 0);
+      others->Reset();
+      if (!shared && blobs_.Remove(blob)) ++blobs;
+    }
+  }
+  metrics_.RetentionDeleted("jobs", static_cast<double>(jobs));
+  metrics_.RetentionDeleted("tasks", static_cast<double>(tasks));
+  metrics_.RetentionDeleted("cache", static_cast<double>(cache));
+  metrics_.RetentionDeleted("blobs", static_cast<double>(blobs));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::set<std::pair<std::string, int64_t>>> Coordinator::BlobsInUse() {
+  std::set<std::pair<std::string, int64_t>> needed;
+  for (const auto& [id, lease] : leases_)
+    for (const BlobDigest& blob : lease.blobs) needed.insert({blob.sha256, blob.size_bytes});
+  // Every task of an unfinished job not done yet, whether loaded or not.
+  auto queued = db_->Prepare(
+      "SELECT t.blob_sha, t.blob_size, t.payload, j.kind FROM tasks t JOIN jobs j "
+      "ON j.id = t.job_id WHERE j.state IN (1, 2) AND t.state = 0");
+  if (!queued.ok()) return queued.status();
+  while (true) {
+    auto row = queued->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    if (!queued->Text(0).empty()) needed.insert({std::string(queued->Text(0)), queued->Int(1)});
+    v1::EvalTask eval;
+    if (queued->Int(3) == v1::EVAL && eval.ParseFromString(std::string(queued->Text(2))))
+      for (const v1::ModelRef* model : {&eval.a(), &eval.b()})
+        for (const v1::ModelFolder* folder : {&model->base(), &model->adapter()})
+          for (const v1::UploadedFile& file : folder->files())
+            needed.insert({file.digest().sha256(), file.digest().size_bytes()});
+  }
+  queued->Reset();
+  return needed;
 }
 
 absl::StatusOr<int64_t> Coordinator::DropCacheEntries(const std::string& db_path,

@@ -75,6 +75,13 @@ struct CoordinatorOptions {
   uint64_t tenant_queue_limit = 200000;
   bool verdict_cache = true;
   std::string cache_salt;  // Change it to forget every cached verdict.
+  // Retention: finished jobs (with their results) and verdict cache entries
+  // are deleted this long after they finished or were written, uploaded
+  // blobs this long after upload unless an unfinished job still needs them.
+  // 0 keeps them for ever. Swept every `retention_interval`, in batches.
+  std::chrono::seconds job_retention{30 * 24 * 3600};
+  std::chrono::seconds blob_retention{7 * 24 * 3600};
+  std::chrono::milliseconds retention_interval{60000};
   // Start on a store that exists but is empty (see Open); off, that is refused.
   bool initialize_store = false;
   // A hard cap on the store's size (SQLite pages); 0: the disk is the limit.
@@ -153,6 +160,9 @@ class Coordinator {
   // Re-queues tasks whose leases ran out. A background thread calls it; tests
   // call it after moving their clock.
   void ExpireLeases();
+  // Deletes what is past its retention (see CoordinatorOptions), a bounded
+  // batch at a time; the background thread calls it every retention_interval.
+  absl::Status ApplyRetention();
 
   CoordinatorMetrics& metrics() { return metrics_; }
   const CoordinatorOptions& options() const { return options_; }
@@ -234,6 +244,8 @@ class Coordinator {
   absl::StatusOr<std::string> SubmittingTenant(const std::string& requested,
                                                const ClientScope& scope) const;
   bool BlobVisible(const BlobDigest& digest, const std::string& tenant);
+  // (sha256, size) of every blob a lease or an unfinished task still needs.
+  absl::StatusOr<std::set<std::pair<std::string, int64_t>>> BlobsInUse();
   absl::StatusOr<v1::Job> InsertJob(NewJob spec);
   // Every finished task's stored result of a job, in `order` (SQL).
   absl::StatusOr<std::vector<v1::FileResult>> StoredResults(int64_t job_id, std::string_view order);
@@ -285,6 +297,7 @@ class Coordinator {
   std::map<std::string, std::vector<Follower>> followers_;
 
   std::thread sweeper_;
+  double next_retention_ = 0;  // SteadyNow() of the next retention sweep.
   bool stopping_ = false;
   std::condition_variable sweeper_wake_;
 };

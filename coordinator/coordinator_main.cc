@@ -12,9 +12,11 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "common/arg_reader.h"
 #include "common/strings.h"
@@ -56,6 +58,13 @@ first admin token with `tokens create --role admin NAME` before starting.
   --tenant-queue-limit N      Unfinished tasks allowed per tenant (default 200000).
   --cache-salt TEXT           Change to forget every cached verdict.
   --no-verdict-cache          Scan every file even when its content was seen before.
+  --job-retention DURATION    Delete finished jobs, their results and verdict cache entries
+                              this long after they finished or were written (default 30d;
+                              90s, 15m, 12h, 30d; 0 keeps them).
+  --blob-retention DURATION   Delete uploads this long after upload unless an unfinished job
+                              needs them (default 7d; 0 keeps them).
+  --retention-interval DURATION
+                              How often retention runs, in bounded batches (default 60s).
   --init-db                   Start even when --db is an empty file (or has a WAL but no
                               tables): refused by default, as it means lost jobs.
   --max-db-mb N               Cap the job store's size; past it writes fail UNAVAILABLE as on
@@ -73,6 +82,32 @@ compromise; revoke its token too.
 Prints "listening on HOST:PORT" and "metrics on HOST:PORT" once serving.
 SIGTERM or SIGINT: report NOT_SERVING to health checks, then shut down.
 )";
+
+// "90s", "15m", "12h", "30d" or plain seconds; "0" turns retention off.
+std::optional<std::chrono::seconds> ParseDuration(std::string_view text) {
+  int64_t unit = 1;
+  if (!text.empty() && !std::isdigit(static_cast<unsigned char>(text.back()))) {
+    switch (text.back()) {
+      case 's':
+        break;
+      case 'm':
+        unit = 60;
+        break;
+      case 'h':
+        unit = 3600;
+        break;
+      case 'd':
+        unit = 86400;
+        break;
+      default:
+        return std::nullopt;
+    }
+    text.remove_suffix(1);
+  }
+  auto number = ParseInt<int64_t>(text);
+  if (!number || *number < 0) return std::nullopt;
+  return std::chrono::seconds(*number * unit);
+}
 
 int UsageError(const std::string& message) {
   std::cerr << "gauntlet-coordinator: " << message << "\n(see --help)\n";
@@ -256,6 +291,16 @@ int Run(int argc, char** argv) {
       insecure = true;
     } else if (arg == "--audit-log") {
       if (!args.Value(audit_path)) return UsageError("--audit-log needs a path");
+    } else if (arg == "--job-retention" || arg == "--blob-retention" ||
+               arg == "--retention-interval") {
+      std::optional<std::chrono::seconds> duration;
+      if (args.Value(text)) duration = ParseDuration(text);
+      if (!duration) return UsageError(StrCat(arg, " needs a duration such as 90s, 12h or 30d"));
+      if (arg == "--job-retention") options.job_retention = *duration;
+      if (arg == "--blob-retention") options.blob_retention = *duration;
+      if (arg == "--retention-interval")
+        options.retention_interval =
+            std::max(std::chrono::milliseconds(100), std::chrono::milliseconds(*duration));
     } else if (arg == "--init-db") {
       options.initialize_store = true;
     } else if (arg == "--max-db-mb") {

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include "common/rules.h"
 #include "common/strings.h"
@@ -837,6 +838,62 @@ TEST_F(CoordinatorTest, AnEmptiedStoreIsRefusedUnlessToldToInitialise) {
   EXPECT_NE(refused.status().message().find("--init-db"), std::string::npos);
   options.initialize_store = true;
   EXPECT_TRUE(Coordinator::Open(options).ok());
+}
+
+}  // namespace
+}  // namespace gauntlet
+
+namespace gauntlet {
+namespace {
+
+TEST_F(CoordinatorTest, RetentionDeletesExpiredJobsCacheEntriesAndBlobsButNotWhatIsNeeded) {
+  CoordinatorOptions options = Options();
+  options.job_retention = std::chrono::seconds(1);
+  options.blob_retention = std::chrono::seconds(1);
+  Open(options);
+  const ClientScope alice{"alice", false};
+  auto upload = [&](const std::string& bytes) {
+    v1::Digest digest;
+    digest.set_sha256(Sha256Hex(bytes));
+    digest.set_size_bytes(static_cast<int64_t>(bytes.size()));
+    auto writer = coordinator_->StartUpload(digest, alice);
+    EXPECT_TRUE(writer->Append(bytes).ok());
+    EXPECT_TRUE(coordinator_->FinishUpload(std::move(*writer), digest, alice).ok());
+    return digest;
+  };
+  v1::Digest old_blob = upload("old upload"), needed_blob = upload("still needed");
+  auto finished = Submit({Write("a.bin", "a"), Write("b.bin", "b")});
+  std::string worker = RegisterWorker();
+  for (const v1::ScanTask& task : Lease(worker, 2)) {
+    v1::CheckCacheRequest check;
+    check.set_lease_id(task.lease_id());
+    check.mutable_digest()->set_sha256(Sha256Hex(task.path()));
+    check.mutable_digest()->set_size_bytes(1);
+    ASSERT_EQ(coordinator_->CheckCache(check, kTestWorker)->outcome(),
+              v1::CheckCacheResponse::MISS);
+    Report(worker, {Result(task)});
+  }
+  ASSERT_EQ(coordinator_->GetJob(finished->id(), kAdmin)->state(), v1::SUCCEEDED);
+  // An unfinished job keeps its upload alive past the blob retention.
+  v1::SubmitScanRequest pending;
+  auto* file = pending.add_uploads();
+  file->set_name("needed.bin");
+  *file->mutable_digest() = needed_blob;
+  auto unfinished = coordinator_->SubmitScan(pending, alice);
+  ASSERT_TRUE(unfinished.ok()) << unfinished.status();
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  ASSERT_TRUE(coordinator_->ApplyRetention().ok());
+  EXPECT_EQ(coordinator_->GetJob(finished->id(), kAdmin).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_TRUE(coordinator_->GetJob(unfinished->id(), kAdmin).ok());
+  EXPECT_EQ(coordinator_->MissingBlobs({old_blob}, alice)->size(), 1u);
+  EXPECT_TRUE(coordinator_->MissingBlobs({needed_blob}, alice)->empty());
+  EXPECT_EQ(Counter("gauntlet_retention_deleted_total", "jobs"), 1);
+  EXPECT_EQ(Counter("gauntlet_retention_deleted_total", "tasks"), 2);
+  EXPECT_EQ(Counter("gauntlet_retention_deleted_total", "cache"), 2);
+  EXPECT_EQ(Counter("gauntlet_retention_deleted_total", "blobs"), 1);
+  EXPECT_FALSE(fs::exists(root_ / "blobs" / (old_blob.sha256() + "_10")));
 }
 
 }  // namespace

@@ -244,6 +244,24 @@ class ClusterTest(ClusterTestCase):
         self.assertEqual(report["summary"]["malicious"], 2)
         self.assertEqual(sorted(f["path"] for f in report["files"]), sorted(outside))
 
+    def test_retention_deletes_finished_jobs_and_their_uploads(self):
+        cluster = self.cluster(workers=1, extra=["--job-retention", "1s", "--blob-retention", "1s",
+                                                 "--retention-interval", "1s"])
+        self.write_distinct(os.path.join(self.root, "laptop"), 2)
+        result = cluster.cli("--upload", os.path.join(self.root, "laptop"))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        job_id = re.search(r"(job-[0-9a-f]{32})", cluster.jobs("list").stdout).group(1)
+        blobs = os.path.join(self.root, "coordinator.db.blobs")
+        self.assertEqual(len([n for n in os.listdir(blobs) if n != "tmp"]), 2)
+        deadline = time.time() + 20
+        while time.time() < deadline and cluster.metric(
+                "gauntlet_retention_deleted_total", 'kind="blobs"') < 2:
+            time.sleep(0.2)
+        self.assertEqual(cluster.metric("gauntlet_retention_deleted_total", 'kind="blobs"'), 2)
+        self.assertGreaterEqual(cluster.metric("gauntlet_retention_deleted_total", 'kind="jobs"'), 1)
+        self.assertIn(f"no job '{job_id}'", cluster.jobs("get", job_id).stderr)
+        self.assertEqual([n for n in os.listdir(blobs) if n != "tmp"], [])
+
     def test_sigterm_drains_a_worker_without_losing_files(self):
         cluster = self.cluster(workers=2, slots=1, extra=["--no-verdict-cache"])
         self.write_slow(os.path.join(cluster.data, "slow"), 100)
