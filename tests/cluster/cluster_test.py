@@ -254,8 +254,9 @@ class ClusterTest(ClusterTestCase):
         blobs = os.path.join(self.root, "coordinator.db.blobs")
         self.assertEqual(len([n for n in os.listdir(blobs) if n != "tmp"]), 2)
         deadline = time.time() + 20
-        while time.time() < deadline and cluster.metric(
-                "gauntlet_retention_deleted_total", 'kind="blobs"') < 2:
+        while time.time() < deadline and (
+                cluster.metric("gauntlet_retention_deleted_total", 'kind="blobs"') < 2
+                or cluster.metric("gauntlet_retention_deleted_total", 'kind="jobs"') < 1):
             time.sleep(0.2)
         self.assertEqual(cluster.metric("gauntlet_retention_deleted_total", 'kind="blobs"'), 2)
         self.assertGreaterEqual(cluster.metric("gauntlet_retention_deleted_total", 'kind="jobs"'), 1)
