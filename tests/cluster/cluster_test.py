@@ -263,6 +263,39 @@ class ClusterTest(ClusterTestCase):
         self.assertIn(f"no job '{job_id}'", cluster.jobs("get", job_id).stderr)
         self.assertEqual([n for n in os.listdir(blobs) if n != "tmp"], [])
 
+    def test_a_full_disk_under_the_store_fails_loudly_and_loses_nothing(self):
+        store = os.path.join(self.root, "store")
+        os.makedirs(store)
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", store],
+                                 capture_output=True)
+        if mounted.returncode != 0:
+            self.skipTest("cannot mount a small tmpfs here (needs root and CAP_SYS_ADMIN)")
+        self.addCleanup(subprocess.run, ["umount", "-l", store])
+        cluster = self.cluster(workers=1, slots=1, db=os.path.join(store, "c.db"), extra=[
+            "--blob-dir", os.path.join(self.root, "blobs"), "--no-verdict-cache",
+            "--max-attempts", "20"])
+        self.write_slow(os.path.join(cluster.data, "slow"), 60)
+        client = cluster.cli_background(os.path.join(cluster.data, "slow"))
+        cluster.wait_for_progress(5)
+        filler = os.path.join(store, "filler")
+        with open(filler, "wb") as f:  # Fill the disk to the last byte.
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        deadline = time.time() + 30
+        while time.time() < deadline and cluster.metric("gauntlet_store_errors_total") < 1:
+            time.sleep(0.2)
+        self.assertGreaterEqual(cluster.metric("gauntlet_store_errors_total"), 1)
+        os.remove(filler)  # Space is back: the job goes on.
+        out, err = client.communicate(timeout=240)
+        report = json.loads(out)
+        self.assertEqual(client.returncode, 0, err + self.describe_errors(report))
+        self.assert_every_file_once(report, 60)
+        self.assertEqual(report["summary"]["clean"], 60)
+
     def test_sigterm_drains_a_worker_without_losing_files(self):
         cluster = self.cluster(workers=2, slots=1, extra=["--no-verdict-cache"])
         self.write_slow(os.path.join(cluster.data, "slow"), 100)

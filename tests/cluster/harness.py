@@ -113,11 +113,11 @@ def pki():
 
 class Cluster:
     def __init__(self, root, *, workers=2, slots=2, lease_ttl_ms=1500, extra=(),
-                 port=None, tls=True):
+                 port=None, tls=True, db=None):
         self.root = root
         self.data = os.path.join(root, "data")
         os.makedirs(self.data, exist_ok=True)
-        self.db = os.path.join(root, "coordinator.db")
+        self.db = db or os.path.join(root, "coordinator.db")
         self.audit_log = os.path.join(root, "audit.log")
         self.lease_ttl_ms = lease_ttl_ms
         self.extra = list(extra)
