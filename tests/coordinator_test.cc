@@ -62,6 +62,20 @@ class CoordinatorTest : public ::testing::Test {
   }
   void Open() { Open(Options()); }
 
+  static v1::Digest DigestOf(const std::string& bytes) {
+    v1::Digest digest;
+    digest.set_sha256(Sha256Hex(bytes));
+    digest.set_size_bytes(static_cast<int64_t>(bytes.size()));
+    return digest;
+  }
+  // Uploads `bytes` to the content store as the scope's tenant.
+  absl::Status Upload(const std::string& bytes, const ClientScope& scope) {
+    v1::Digest digest = DigestOf(bytes);
+    auto writer = coordinator_->StartUpload(digest, scope);
+    if (!writer.ok()) return writer.status();
+    if (auto status = writer->Append(bytes); !status.ok()) return status;
+    return coordinator_->FinishUpload(std::move(*writer), digest, scope);
+  }
   std::string Write(const std::string& name, const std::string& bytes) {
     fs::path path = root_ / "data" / name;
     fs::create_directories(path.parent_path());
@@ -427,18 +441,14 @@ TEST_F(CoordinatorTest, UploadedContentIsVerifiedScannableAndSeenOnlyByItsTenant
   Open();
   const ClientScope alice{"alice", false}, bob{"bob", false};
   std::string bytes = "uploaded model bytes";
-  v1::Digest digest;
-  digest.set_sha256(Sha256Hex(bytes));
-  digest.set_size_bytes(static_cast<int64_t>(bytes.size()));
+  v1::Digest digest = DigestOf(bytes);
   auto wrong = coordinator_->StartUpload(digest, alice);
   ASSERT_TRUE(wrong.ok());
   ASSERT_TRUE(wrong->Append("tampered model bytes").ok());
   EXPECT_EQ(coordinator_->FinishUpload(std::move(*wrong), digest, alice).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(coordinator_->MissingBlobs({digest}, alice)->size(), 1u);
-  auto writer = coordinator_->StartUpload(digest, alice);
-  ASSERT_TRUE(writer->Append(bytes).ok());
-  ASSERT_TRUE(coordinator_->FinishUpload(std::move(*writer), digest, alice).ok());
+  ASSERT_TRUE(Upload(bytes, alice).ok());
   EXPECT_TRUE(coordinator_->MissingBlobs({digest}, alice)->empty());
   // Bob cannot learn that Alice uploaded these bytes, nor submit them.
   EXPECT_EQ(coordinator_->MissingBlobs({digest}, bob)->size(), 1u);
@@ -465,15 +475,7 @@ TEST_F(CoordinatorTest, UploadLimitsAndNamesAreEnforced) {
   options.tenant_blob_quota = 150;
   Open(options);
   const ClientScope alice{"alice", false};
-  auto upload = [&](const std::string& bytes) {
-    v1::Digest digest;
-    digest.set_sha256(Sha256Hex(bytes));
-    digest.set_size_bytes(static_cast<int64_t>(bytes.size()));
-    auto writer = coordinator_->StartUpload(digest, alice);
-    if (!writer.ok()) return writer.status();
-    if (auto status = writer->Append(bytes); !status.ok()) return status;
-    return coordinator_->FinishUpload(std::move(*writer), digest, alice);
-  };
+  auto upload = [&](const std::string& bytes) { return Upload(bytes, alice); };
   EXPECT_EQ(upload(std::string(101, 'x')).code(), absl::StatusCode::kResourceExhausted);
   EXPECT_TRUE(upload(std::string(100, 'a')).ok());
   auto over_quota = upload(std::string(60, 'b'));
@@ -780,12 +782,6 @@ TEST_F(EvalJobTest, ADeadLetteredBatchOrTheRuntimeCapMeansErrorNeverClean) {
   EXPECT_EQ(Counter("gauntlet_jobs_over_runtime_total"), 1);
 }
 
-}  // namespace
-}  // namespace gauntlet
-
-namespace gauntlet {
-namespace {
-
 TEST_F(CoordinatorTest, AFullStoreFailsTheCallAndLosesNothing) {
   CoordinatorOptions options = Options();
   options.max_store_bytes = 1 << 20;
@@ -840,12 +836,6 @@ TEST_F(CoordinatorTest, AnEmptiedStoreIsRefusedUnlessToldToInitialise) {
   EXPECT_TRUE(Coordinator::Open(options).ok());
 }
 
-}  // namespace
-}  // namespace gauntlet
-
-namespace gauntlet {
-namespace {
-
 TEST_F(CoordinatorTest, RetentionDeletesExpiredJobsCacheEntriesAndBlobsButNotWhatIsNeeded) {
   CoordinatorOptions options = Options();
   options.job_retention = std::chrono::seconds(1);
@@ -853,13 +843,8 @@ TEST_F(CoordinatorTest, RetentionDeletesExpiredJobsCacheEntriesAndBlobsButNotWha
   Open(options);
   const ClientScope alice{"alice", false};
   auto upload = [&](const std::string& bytes) {
-    v1::Digest digest;
-    digest.set_sha256(Sha256Hex(bytes));
-    digest.set_size_bytes(static_cast<int64_t>(bytes.size()));
-    auto writer = coordinator_->StartUpload(digest, alice);
-    EXPECT_TRUE(writer->Append(bytes).ok());
-    EXPECT_TRUE(coordinator_->FinishUpload(std::move(*writer), digest, alice).ok());
-    return digest;
+    EXPECT_TRUE(Upload(bytes, alice).ok());
+    return DigestOf(bytes);
   };
   v1::Digest old_blob = upload("old upload"), needed_blob = upload("still needed");
   auto finished = Submit({Write("a.bin", "a"), Write("b.bin", "b")});
