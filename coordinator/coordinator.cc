@@ -737,10 +737,13 @@ absl::Status Coordinator::CancelLocked(JobState& job) {
 // says so) instead of holding the cluster's eval workers.
 void Coordinator::CancelOverdueJobs() {
   double now = WallNow();
-  std::vector<JobState*> overdue;
+  std::vector<int64_t> overdue;
   for (auto& [id, job] : jobs_)
-    if (job.deadline > 0 && now > job.deadline) overdue.push_back(&job);
-  for (JobState* job : overdue) {
+    if (job.deadline > 0 && now > job.deadline) overdue.push_back(id);
+  // By id: a store fault while cancelling one reloads every job.
+  for (int64_t id : overdue) {
+    JobState* job = FindJob(id);
+    if (!job) continue;
     metrics_.JobOverRuntime();
     CancelLocked(*job).IgnoreError();
   }
