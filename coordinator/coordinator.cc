@@ -972,10 +972,15 @@ absl::StatusOr<v1::LeaseResponse> Coordinator::Lease(const v1::LeaseRequest& req
   if (response.tasks_size() > 0) {
     auto attempts = db_->Prepare("UPDATE tasks SET attempts = attempts + 1 WHERE id = ?");
     if (!attempts.ok()) return attempts.status();
+    // Attempt counts only matter after a restart: a store that cannot save
+    // them costs the lease nothing, but never leaves a transaction open.
     db_->Exec("BEGIN").IgnoreError();
     for (const v1::ScanTask& task : response.tasks())
       attempts->Bind(1, leases_.at(task.lease_id()).task.task_id).Run().IgnoreError();
-    db_->Exec("COMMIT").IgnoreError();
+    if (!db_->Exec("COMMIT").ok()) {
+      db_->Exec("ROLLBACK").IgnoreError();
+      metrics_.StoreError();
+    }
   }
   metrics_.SetLeasesActive(static_cast<double>(leases_.size()));
   return response;
