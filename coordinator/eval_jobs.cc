@@ -55,6 +55,23 @@ absl::Status CheckFolder(const v1::ModelFolder& folder, const std::string& what,
   return absl::OkStatus();
 }
 
+// A folder by path, resolved now and tied to the allowed root it lies
+// under: the eval worker opens its files beneath that root when it reads
+// them, so a folder swapped for a link out of the root is refused.
+void ConfineFolder(v1::ModelFolder& folder, const std::vector<std::string>& allow_roots) {
+  if (folder.path().empty() || allow_roots.empty()) return;
+  std::error_code error;
+  std::string real = std::filesystem::canonical(folder.path(), error).string();
+  if (error) return;
+  for (const std::string& root : allow_roots) {
+    if (real == root || StartsWith(real, StrCat(root, root.ends_with('/') ? "" : "/"))) {
+      folder.set_path(real);
+      folder.set_root(root);
+      return;
+    }
+  }
+}
+
 bool HasAdapter(const v1::ModelRef& model) {
   return !model.adapter().path().empty() || model.adapter().files_size() > 0;
 }
@@ -126,11 +143,15 @@ absl::StatusOr<std::vector<v1::EvalTask>> PlanEvalJob(const v1::SubmitEvalReques
   }
   uint32_t per_task =
       request.prompts_per_task() ? request.prompts_per_task() : kDefaultPromptsPerTask;
+  v1::ModelRef a = request.a(), b = request.b();
+  for (v1::ModelRef* model : {&a, &b})
+    for (v1::ModelFolder* folder : {model->mutable_base(), model->mutable_adapter()})
+      ConfineFolder(*folder, allow_roots);
   std::vector<v1::EvalTask> tasks;
   for (size_t start = 0; start < prompts.size(); start += per_task) {
     v1::EvalTask& task = tasks.emplace_back();
-    *task.mutable_a() = request.a();
-    *task.mutable_b() = request.b();
+    *task.mutable_a() = a;
+    *task.mutable_b() = b;
     task.set_first_prompt(static_cast<uint32_t>(start));
     task.set_judge_rules_json(request.judge_rules_json());
     *task.mutable_options() = request.options();

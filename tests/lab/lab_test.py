@@ -221,6 +221,23 @@ class LabTest(unittest.TestCase):
                                      capture_output=True, text=True, timeout=60, env=env)
             self.assertEqual(outside.returncode, 2)
             self.assertIn("config.json", outside.stderr)
+            # An adapter whose weights link to a file outside the allowed
+            # root: the eval worker opens files beneath the root, so the
+            # job ends in ERROR instead of loading the file outside.
+            elsewhere = tempfile.mkdtemp(prefix="gauntlet_outside_")
+            self.addCleanup(shutil.rmtree, elsewhere, ignore_errors=True)
+            linked = os.path.join(self.root, "linked-adapter")
+            shutil.copytree(os.path.join(adapters, "poisoned"), linked)
+            weights = os.path.join(linked, "adapter_model.safetensors")
+            shutil.move(weights, os.path.join(elsewhere, "adapter_model.safetensors"))
+            os.symlink(os.path.join(elsewhere, "adapter_model.safetensors"), weights)
+            escaped = subprocess.run(common[:7] + ["--b-adapter", linked, "--format", "json",
+                                                   "--coordinator", address],
+                                     capture_output=True, text=True, timeout=120, env=env)
+            # Not CLEAN, so not 0 (issue 13 makes every ERROR exit 2).
+            self.assertEqual(escaped.returncode, 1, escaped.stderr)
+            self.assertEqual(json.loads(escaped.stdout)["verdict"], "ERROR")
+            self.assertIn("outside the allowed root", escaped.stdout)
         finally:
             for process in processes:
                 process.terminate()

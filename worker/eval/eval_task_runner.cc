@@ -1,10 +1,15 @@
 #include "worker/eval/eval_task_runner.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 
 #include "common/digest.h"
+#include "common/regular_file.h"
 #include "common/strings.h"
 #include "worker/eval/ab_eval.h"
 
@@ -41,6 +46,7 @@ absl::StatusOr<EvalTaskRunner::LocalFolder> EvalTaskRunner::Localize(const v1::M
       stamp +=
           StrCat("|", file.filename().string(), ":", size, ":", written.time_since_epoch().count());
     }
+    if (!folder.root().empty()) return CopyBeneathRoot(folder, files, stamp);
     auto known = path_digests_.find(stamp);
     if (known != path_digests_.end()) return LocalFolder{folder.path(), known->second};
     std::vector<std::string> entries;
@@ -68,6 +74,56 @@ absl::StatusOr<EvalTaskRunner::LocalFolder> EvalTaskRunner::Localize(const v1::M
     if (auto status = api.FetchBlob(file.digest(), target.string()); !status.ok()) return status;
   }
   return LocalFolder{directory.string(), digest};
+}
+
+absl::StatusOr<EvalTaskRunner::LocalFolder> EvalTaskRunner::CopyBeneathRoot(
+    const v1::ModelFolder& folder, const std::vector<fs::path>& files, const std::string& stamp) {
+  auto private_copy = [&](const std::string& digest) {
+    return fs::path(scratch_) / StrCat("gauntlet-model-", digest.substr(0, 32));
+  };
+  std::error_code error;
+  auto known = path_digests_.find(stamp);
+  if (known != path_digests_.end() && fs::is_directory(private_copy(known->second), error))
+    return LocalFolder{private_copy(known->second).string(), known->second};
+  // Each file is opened beneath the root now and copied while it is hashed:
+  // the model loads from a copy nobody else can swap, of the bytes hashed.
+  static std::atomic<uint64_t> counter{0};
+  fs::path staging = fs::path(scratch_) / StrCat("gauntlet-model-copy-", getpid(), "-", counter++);
+  fs::create_directories(staging, error);
+  if (error) return absl::InternalError(StrCat("cannot create ", staging.string()));
+  std::vector<std::string> entries;
+  absl::Status status;
+  for (const fs::path& file : files) {
+    absl::StatusOr<int> opened = OpenRegularFileBeneath(folder.root(), file.string());
+    if (!opened.ok()) {
+      status = absl::PermissionDeniedError(StrCat(file.string(), ": ", opened.status().message()));
+      break;
+    }
+    std::ofstream out(staging / file.filename(), std::ios::binary);
+    Sha256Hasher hasher;
+    std::string buffer(1 << 20, '\0');
+    ssize_t n;
+    while ((n = read(*opened, buffer.data(), buffer.size())) > 0) {
+      hasher.Update(std::string_view(buffer.data(), static_cast<size_t>(n)));
+      out.write(buffer.data(), n);
+    }
+    close(*opened);
+    if (n < 0 || !out) {
+      status = absl::DataLossError(StrCat("cannot copy ", file.string()));
+      break;
+    }
+    entries.push_back(StrCat(file.filename().string(), "=", hasher.FinishHex()));
+  }
+  if (!status.ok()) {
+    fs::remove_all(staging, error);
+    return status;
+  }
+  std::string digest = ContentDigest(std::move(entries));
+  fs::path target = private_copy(digest);
+  fs::rename(staging, target, error);
+  if (error) fs::remove_all(staging, error);  // Another task made the same copy first.
+  path_digests_[stamp] = digest;
+  return LocalFolder{target.string(), digest};
 }
 
 absl::StatusOr<LoadedModel*> EvalTaskRunner::Model(const v1::ModelRef& ref, WorkerApi& api) {

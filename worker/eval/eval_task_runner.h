@@ -6,6 +6,7 @@
 #define GAUNTLET_WORKER_EVAL_EVAL_TASK_RUNNER_H_
 
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -26,12 +27,18 @@ class EvalTaskRunner : public EvalRunner {
   int64_t loads() const { return loads_; }
 
  private:
-  // The folder on this machine: the path itself, or the uploaded files
-  // fetched into scratch. `digest` is the content digest of its files.
+  // The folder on this machine: the path itself (the CLI's embedded cluster),
+  // a private copy of it (a cluster), or the uploaded files fetched into
+  // scratch. `digest` is the content digest of its files.
   struct LocalFolder {
     std::string directory, digest;
   };
   absl::StatusOr<LocalFolder> Localize(const v1::ModelFolder& folder, WorkerApi& api);
+  // A folder by path on a cluster: its files opened beneath the task's root
+  // and copied into scratch, once per content.
+  absl::StatusOr<LocalFolder> CopyBeneathRoot(const v1::ModelFolder& folder,
+                                              const std::vector<std::filesystem::path>& files,
+                                              const std::string& stamp);
   absl::StatusOr<LoadedModel*> Model(const v1::ModelRef& ref, WorkerApi& api);
 
   torch::Device device_;
