@@ -30,7 +30,7 @@ namespace gauntlet {
 namespace {
 
 constexpr std::string_view kUsage = R"(usage: gauntlet-coordinator [options]
-       gauntlet-coordinator tokens create --role admin|tenant|worker NAME [--db PATH]
+       gauntlet-coordinator tokens create --role admin|tenant|worker NAME|--tenant NAME [--db PATH]
        gauntlet-coordinator tokens list|revoke [ID] [--db PATH]
        gauntlet-coordinator cache drop --worker IDENTITY [--db PATH]
 
@@ -136,6 +136,12 @@ int Administer(const std::vector<std::string>& words) {
       if (!args.Value(role_name)) return UsageError("--role needs admin, tenant or worker");
     } else if (arg == "--worker") {
       if (!args.Value(worker)) return UsageError("--worker needs an identity");
+    } else if (arg == "--tenant" || arg == "--name") {
+      // `tokens create --tenant T` (or --name for a worker pool) names the
+      // token's subject as the positional NAME does.
+      std::string name;
+      if (!args.Value(name)) return UsageError(StrCat(arg, " needs a name"));
+      positional.push_back(name);
     } else if (arg == "--audit-log") {
       if (!args.Value(audit_path)) return UsageError("--audit-log needs a path");
     } else if (!arg.empty() && arg.front() == '-') {

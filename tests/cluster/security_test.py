@@ -208,7 +208,9 @@ class SecurityTest(ClusterTestCase):
         self.assertGreaterEqual(
             cluster.metric("gauntlet_calls_refused_total", 'reason="permission_denied"'), 6)
 
-        token = cluster.create_token("tenant", "carol")
+        token = subprocess.run(  # The spelling: --tenant T, role tenant by default.
+            [COORDINATOR, "tokens", "create", "--tenant", "carol", "--db", cluster.db],
+            capture_output=True, text=True, check=True).stdout.strip()
         token_file = os.path.join(self.root, "carol.token")
         with open(token_file, "w") as f:
             f.write(token)
