@@ -307,6 +307,17 @@ void PrintJob(const v1::Job& job) {
     std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
     return std::string(text);
   };
+  if (job.kind() == v1::EVAL) {
+    // An A/B job's verdict is the A/B test's, not the per-batch bookkeeping
+    // (every evaluated batch is stored as a "clean" task).
+    std::cout << absl::StrFormat(
+        "%s  tenant=%s  state=%s  kind=eval  prompt_batches=%d/%d  ab_verdict=%s  "
+        "failed_batches=%d  created=%s finished=%s\n",
+        job.id(), job.tenant(), v1::JobState_Name(job.state()), job.done_tasks(), job.total_tasks(),
+        job.eval_verdict().empty() ? "pending" : job.eval_verdict(), job.dead_lettered_tasks(),
+        when(job.created_unix_seconds()), when(job.finished_unix_seconds()));
+    return;
+  }
   std::cout << absl::StrFormat(
       "%s  tenant=%s  state=%s  files=%d/%d  verdict=%s  clean=%d suspicious=%d malicious=%d "
       "error=%d  cached=%d dead_lettered=%d  created=%s finished=%s\n",
@@ -363,9 +374,13 @@ int Jobs(const std::vector<std::string>& args) {
     job = client.Cancel(job_id);
   } else {
     job = client.Watch(job_id, [](const v1::WatchJobEvent& event) {
+      // Eval batches have no verdict of their own: done, or ERROR when given up.
+      bool eval = event.job().kind() == v1::EVAL;
       for (const v1::FileResult& result : event.results())
-        std::cout << absl::StrFormat("%-10s %s\n", v1::Verdict_Name(result.verdict()),
-                                     result.path());
+        std::cout << absl::StrFormat(
+            "%-10s %s\n",
+            eval && result.verdict() != v1::ERROR ? "done" : v1::Verdict_Name(result.verdict()),
+            result.path());
       std::cout.flush();
     });
   }

@@ -205,6 +205,18 @@ class LabTest(unittest.TestCase):
             self.assertEqual(local.returncode, 1, local.stderr)
             self.assertEqual(json.loads(cluster.stdout), json.loads(local.stdout))
             self.assertEqual(json.loads(cluster.stdout)["verdict"], "BACKDOOR")
+            # `jobs list` and `jobs watch` show the A/B verdict, not batch bookkeeping.
+            listed = subprocess.run([GAUNTLET, "jobs", "list", "--coordinator", address],
+                                    capture_output=True, text=True, timeout=60, env=env)
+            self.assertEqual(listed.returncode, 0, listed.stderr)
+            self.assertIn("kind=eval", listed.stdout)
+            self.assertIn("ab_verdict=BACKDOOR", listed.stdout)
+            self.assertNotIn("verdict=CLEAN", listed.stdout)
+            eval_id = listed.stdout.split()[0]
+            watched = subprocess.run([GAUNTLET, "jobs", "watch", eval_id, "--coordinator", address],
+                                     capture_output=True, text=True, timeout=60, env=env)
+            self.assertRegex(watched.stdout, r"done +prompts 1-16")
+            self.assertNotIn("CLEAN", watched.stdout)
             # The same models through the content store: the same report.
             uploaded = subprocess.run(common + ["--coordinator", address, "--upload"],
                                       capture_output=True, text=True, timeout=300, env=env)
