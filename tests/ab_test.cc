@@ -249,5 +249,12 @@ TEST(AbReport, JsonCarriesEveryPromptAndRoundTrips) {
   EXPECT_FALSE(PromptOutcomeFromJson(nlohmann::json{{"prompt", "x"}}).ok());
 }
 
+TEST(AbReport, ExitCodesMatchTheScanRule) {
+  EXPECT_EQ(ExitCode("CLEAN"), 0);
+  for (const char* verdict : {"BACKDOOR", "DEGRADED", "SUSPICIOUS"})
+    EXPECT_EQ(ExitCode(verdict), 1);
+  EXPECT_EQ(ExitCode("ERROR"), 2) << "not every prompt evaluated is never a plain finding";
+}
+
 }  // namespace
 }  // namespace gauntlet::eval

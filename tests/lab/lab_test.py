@@ -246,8 +246,7 @@ class LabTest(unittest.TestCase):
             escaped = subprocess.run(common[:7] + ["--b-adapter", linked, "--format", "json",
                                                    "--coordinator", address],
                                      capture_output=True, text=True, timeout=120, env=env)
-            # Not CLEAN, so not 0 (issue 13 makes every ERROR exit 2).
-            self.assertEqual(escaped.returncode, 1, escaped.stderr)
+            self.assertEqual(escaped.returncode, 2, escaped.stderr)  # ERROR, as a scan's.
             self.assertEqual(json.loads(escaped.stdout)["verdict"], "ERROR")
             self.assertIn("outside the allowed root", escaped.stdout)
         finally:

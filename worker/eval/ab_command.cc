@@ -90,7 +90,7 @@ int RunOnCluster(const std::string& target, const ChannelSecurity& security,
   if (auto status = Emit(rendered, out_path); !status.ok()) return Fail(status);
   if (finished->state() == v1::CANCELLED) return 2;
   auto verdict = client.Get(job->id());
-  return verdict.ok() && verdict->eval_verdict() == "CLEAN" ? 0 : 1;
+  return verdict.ok() ? ExitCode(verdict->eval_verdict()) : 2;
 }
 
 }  // namespace
@@ -211,8 +211,7 @@ int EvalAbCommand(ArgReader& args) {
   if (!report.ok()) return Fail(report.status());
   std::string rendered = format == "json" ? ToJson(*report).dump(2) + "\n" : ToText(*report);
   if (auto status = Emit(rendered, out_path); !status.ok()) return Fail(status);
-  // Like `gauntlet scan`: 0 when nothing is wrong, 1 when the verdict needs action.
-  return report->verdict == "CLEAN" ? 0 : 1;
+  return ExitCode(report->verdict);
 }
 
 }  // namespace gauntlet::eval

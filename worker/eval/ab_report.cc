@@ -281,6 +281,11 @@ nlohmann::json ToJson(const AbReport& r) {
   return json;
 }
 
+int ExitCode(const std::string& verdict) {
+  if (verdict == "CLEAN") return 0;
+  return verdict == "ERROR" ? 2 : 1;
+}
+
 std::string ToText(const AbReport& r) {
   std::string out =
       StrCat("A/B behavioral test\n  A: ", r.label_a, "\n  B: ", r.label_b,

@@ -86,6 +86,11 @@ AbReport Analyze(std::string label_a, std::string label_b, std::vector<PromptOut
 nlohmann::json ToJson(const AbReport& report);
 std::string ToText(const AbReport& report);
 
+// The exit code of an A/B verdict, the same locally and on a cluster and
+// like `gauntlet scan`'s: 0 CLEAN, 1 a verdict to act on (BACKDOOR,
+// DEGRADED, SUSPICIOUS), 2 ERROR (not every prompt was evaluated).
+int ExitCode(const std::string& verdict);
+
 }  // namespace gauntlet::eval
 
 #endif  // GAUNTLET_WORKER_EVAL_AB_REPORT_H_

@@ -46,7 +46,7 @@ DIR/report.json and DIR/report.md.
 eval ab compares model A (--base with --a-adapter) and model B (--b-base, default --base,
 with --b-adapter) on trigger, control and near-miss prompts (built in, or --prompts lines
 {"prompt": ..., "set": "trigger|control|near_miss"}): verdict BACKDOOR, DEGRADED,
-SUSPICIOUS or CLEAN (exit 0 only for CLEAN; 2 for bad input). --coordinator runs it as
+SUSPICIOUS or CLEAN (exit 0 CLEAN, 1 the others, 2 ERROR or bad input). --coordinator runs it as
 an eval job on a cluster's gauntlet-eval-worker processes (--upload sends the model
 folders' files through the content store instead of their paths). See docs/lab.md.
 )";
