@@ -41,11 +41,6 @@ absl::Status Escapes(const std::string& root) {
              " (replaced by a symlink since the job was submitted?)"));
 }
 
-bool Beneath(const std::string& path, const std::string& root) {
-  if (root == "/") return StartsWith(path, "/");
-  return StartsWith(path, root + "/");
-}
-
 // Where openat2 is missing: open, then check where the descriptor really
 // points. The check is on the opened file, so a later swap cannot fool it.
 absl::StatusOr<int> OpenThenCheck(const std::string& root, const std::string& path) {
@@ -53,7 +48,7 @@ absl::StatusOr<int> OpenThenCheck(const std::string& root, const std::string& pa
   if (fd < 0) return OpenError(errno);
   char real[4096];
   ssize_t n = readlink(StrCat("/proc/self/fd/", fd).c_str(), real, sizeof real - 1);
-  if (n <= 0 || !Beneath(std::string(real, static_cast<size_t>(n)), root)) {
+  if (n <= 0 || !PathWithin(std::string(real, static_cast<size_t>(n)), root)) {
     close(fd);
     return Escapes(root);
   }
@@ -79,6 +74,11 @@ absl::StatusOr<int> RegularOnly(int fd) {
 
 }  // namespace
 
+bool PathWithin(const std::string& path, const std::string& root) {
+  if (path == root) return true;
+  return StartsWith(path, EndsWith(root, "/") ? root : root + "/");
+}
+
 absl::StatusOr<int> OpenRegularFile(const std::string& path) {
   int fd = open(path.c_str(), kOpenFlags);
   if (fd < 0) return OpenError(errno);
@@ -86,7 +86,7 @@ absl::StatusOr<int> OpenRegularFile(const std::string& path) {
 }
 
 absl::StatusOr<int> OpenRegularFileBeneath(const std::string& root, const std::string& path) {
-  if (!Beneath(path, root)) return Escapes(root);
+  if (path == root || !PathWithin(path, root)) return Escapes(root);
   int directory = open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (directory < 0) return OpenError(errno);
   open_how how{};

@@ -25,6 +25,11 @@ absl::StatusOr<int> OpenRegularFile(const std::string& path);
 // opened file's real path against the root.
 absl::StatusOr<int> OpenRegularFileBeneath(const std::string& root, const std::string& path);
 
+// Whether the resolved absolute `path` is `root` or lies beneath it (by
+// components: /models2 is not within /models). The one containment rule of
+// submit-time checks and open-time confinement.
+bool PathWithin(const std::string& path, const std::string& root);
+
 }  // namespace gauntlet
 
 #endif  // GAUNTLET_COMMON_REGULAR_FILE_H_

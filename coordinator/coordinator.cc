@@ -11,6 +11,7 @@
 
 #include "absl/strings/escaping.h"
 #include "common/random_id.h"
+#include "common/regular_file.h"
 #include "common/rules.h"
 #include "common/strings.h"
 #include "coordinator/eval_jobs.h"
@@ -57,11 +58,6 @@ absl::Status ValidUploadName(const std::string& name) {
       return absl::InvalidArgumentError(StrCat("uploaded file name '", absl::CEscape(name),
                                                "' may not have '.' or '..' components"));
   return absl::OkStatus();
-}
-
-bool IsUnder(const std::string& path, const std::string& root) {
-  if (root == "/") return true;
-  return path == root || StartsWith(path, root + "/");
 }
 
 void Count(v1::Job& job, v1::Verdict verdict) {
@@ -452,7 +448,8 @@ absl::StatusOr<v1::Job> Coordinator::SubmitScan(const v1::SubmitScanRequest& req
       std::string real = std::filesystem::canonical(file, error).string();
       // A symlink loop leads nowhere: the worker reports it as one.
       bool allowed = error == std::errc::too_many_symbolic_link_levels;
-      for (const std::string& root : options_.allow_roots) allowed |= !error && IsUnder(real, root);
+      for (const std::string& root : options_.allow_roots)
+        allowed |= !error && PathWithin(real, root);
       if (!allowed)
         return absl::PermissionDeniedError(
             StrCat("'", file, "' is outside the roots this cluster may read (",
@@ -958,7 +955,7 @@ absl::StatusOr<v1::LeaseResponse> Coordinator::Lease(const v1::LeaseRequest& req
     } else if (!task->path.empty()) {
       out->set_path(task->path);
       for (const std::string& root : options_.allow_roots)
-        if (IsUnder(task->path, root)) out->set_root(root);
+        if (PathWithin(task->path, root)) out->set_root(root);
     } else {
       out->mutable_blob()->set_sha256(task->blob.sha256);
       out->mutable_blob()->set_size_bytes(task->blob.size_bytes);

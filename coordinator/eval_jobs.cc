@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "common/digest.h"
+#include "common/regular_file.h"
 #include "common/strings.h"
 #include "worker/eval/ab_prompts.h"
 #include "worker/eval/lab_corpus.h"
@@ -29,8 +30,7 @@ absl::Status CheckFolder(const v1::ModelFolder& folder, const std::string& what,
       return absl::InvalidArgumentError(
           StrCat(what, ": ", folder.path(), " has no ", required_file));
     bool allowed = allow_roots.empty();
-    for (const std::string& root : allow_roots)
-      allowed |= real == root || StartsWith(real, StrCat(root, root.ends_with('/') ? "" : "/"));
+    for (const std::string& root : allow_roots) allowed |= PathWithin(real, root);
     if (!allowed)
       return absl::PermissionDeniedError(
           StrCat(what, ": '", folder.path(), "' is outside the roots this cluster may read (",
@@ -64,7 +64,7 @@ void ConfineFolder(v1::ModelFolder& folder, const std::vector<std::string>& allo
   std::string real = std::filesystem::canonical(folder.path(), error).string();
   if (error) return;
   for (const std::string& root : allow_roots) {
-    if (real == root || StartsWith(real, StrCat(root, root.ends_with('/') ? "" : "/"))) {
+    if (PathWithin(real, root)) {
       folder.set_path(real);
       folder.set_root(root);
       return;
