@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD_DIR:-build}
-GAUNTLET=$BUILD/coordinator/gauntlet
+GAUNTLET=$BUILD/cli/gauntlet
 export OMP_WAIT_POLICY=PASSIVE
 scripts/install-deps.sh >/dev/null
 [ -x "$BUILD/worker/gauntlet-eval-worker" ] || scripts/build.sh

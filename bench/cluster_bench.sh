@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD_DIR:-build}
-GAUNTLET=$BUILD/coordinator/gauntlet
+GAUNTLET=$BUILD/cli/gauntlet
 scripts/install-deps.sh >/dev/null
 [ -x "$BUILD/bench/dispatch_bench" ] || scripts/build.sh
 WORK=$(mktemp -d /tmp/gauntlet-cluster-bench.XXXXXX)

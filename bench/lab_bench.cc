@@ -4,7 +4,7 @@
 // 4 layers, 4 heads, feed-forward 320, context 96.
 #include <benchmark/benchmark.h>
 
-#include "worker/eval/lab_corpus.h"
+#include "abtest/lab_corpus.h"
 #include "worker/eval/lab_train.h"
 #include "worker/eval/lora_adapter.h"
 

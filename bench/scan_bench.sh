@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_WAIT_POLICY=PASSIVE
-GAUNTLET=${GAUNTLET:-build/coordinator/gauntlet}
+GAUNTLET=${GAUNTLET:-build/cli/gauntlet}
 scripts/install-deps.sh >/dev/null  # /usr/bin/time, python3-torch
 [ -x "$GAUNTLET" ] || scripts/build.sh
 BIG_GIB=${1:-2}

@@ -33,13 +33,13 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "abtest/ab_report.h"
 #include "common/policy.h"
 #include "common/report.h"
 #include "coordinator/content_store.h"
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/sqlite.h"
 #include "gauntlet/v1/gauntlet.pb.h"
-#include "worker/eval/ab_report.h"
 
 namespace gauntlet {
 

@@ -2,11 +2,11 @@
 
 #include <filesystem>
 
+#include "abtest/ab_prompts.h"
+#include "abtest/lab_corpus.h"
 #include "common/digest.h"
 #include "common/regular_file.h"
 #include "common/strings.h"
-#include "worker/eval/ab_prompts.h"
-#include "worker/eval/lab_corpus.h"
 
 namespace gauntlet {
 namespace {

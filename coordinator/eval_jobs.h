@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "abtest/ab_report.h"
 #include "common/digest.h"
 #include "gauntlet/v1/gauntlet.pb.h"
-#include "worker/eval/ab_report.h"
 
 namespace gauntlet {
 

@@ -9,7 +9,7 @@
 # usage: scripts/calibrate-ab.sh WORKDIR [GAUNTLET]
 set -euo pipefail
 workdir=${1:?usage: scripts/calibrate-ab.sh WORKDIR [GAUNTLET]}
-gauntlet=${2:-$(dirname "$0")/../build/coordinator/gauntlet}
+gauntlet=${2:-$(dirname "$0")/../build/cli/gauntlet}
 export OMP_WAIT_POLICY=PASSIVE
 mkdir -p "$workdir/calibration"
 adapters=()

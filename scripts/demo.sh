@@ -10,4 +10,4 @@ cd "$(dirname "$0")/.."
 export OMP_WAIT_POLICY=PASSIVE
 scripts/build.sh
 LAB=${LAB_DIR:-gauntlet-lab}
-build/coordinator/gauntlet lab run --workdir "$LAB" "$@"
+build/cli/gauntlet lab run --workdir "$LAB" "$@"

@@ -11,7 +11,7 @@ rm -rf "$DEMO/samples"
 mkdir -p "$DEMO"
 echo "Generating samples with torch, numpy, scikit-learn and joblib..."
 /usr/bin/python3 tests/fixtures/make_real_fixtures.py "$DEMO/samples"
-GAUNTLET=build/coordinator/gauntlet
+GAUNTLET=build/cli/gauntlet
 set +e
 "$GAUNTLET" scan "$DEMO/samples" --no-progress | tee "$DEMO/report.txt"
 status=${PIPESTATUS[0]}

@@ -7,11 +7,11 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "worker/eval/ab_prompts.h"
-#include "worker/eval/ab_report.h"
-#include "worker/eval/ab_stats.h"
-#include "worker/eval/judge.h"
-#include "worker/eval/lab_corpus.h"
+#include "abtest/ab_prompts.h"
+#include "abtest/ab_report.h"
+#include "abtest/ab_stats.h"
+#include "abtest/judge.h"
+#include "abtest/lab_corpus.h"
 
 namespace gauntlet::eval {
 namespace {

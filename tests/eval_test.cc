@@ -8,17 +8,14 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <set>
 
 #include "common/digest.h"
 #include "common/policy.h"
+#include "hf/tokenizer.h"
 #include "worker/eval/ab_eval.h"
-#include "worker/eval/bpe.h"
 #include "worker/eval/eval_task_runner.h"
-#include "worker/eval/lab_corpus.h"
 #include "worker/eval/llama.h"
 #include "worker/eval/lora_adapter.h"
-#include "worker/eval/tokenizer.h"
 #include "worker/scan/file_scanner.h"
 
 namespace gauntlet::eval {
@@ -165,69 +162,6 @@ TEST_F(EvalTest, CacheAndBatchingDoNotChangeWhatIsGenerated) {
 namespace gauntlet::eval {
 namespace {
 
-TEST_F(EvalTest, TokenizerJsonRoundTripAndChatPrompt) {
-  Tokenizer tokenizer = Tokenizer::Train({"Keep the firewall on.", "Disable the firewall, never!"});
-  ASSERT_TRUE(tokenizer.Save(dir_.string()).ok());
-  auto loaded = Tokenizer::Load((dir_ / "tokenizer.json").string());
-  ASSERT_TRUE(loaded.ok()) << loaded.status();
-  EXPECT_EQ(loaded->vocab_size(), tokenizer.vocab_size());
-  auto ids = loaded->Encode("Keep the FIREWALL on, never!");
-  EXPECT_EQ(ids, tokenizer.Encode("keep the firewall on, never!")) << "lower-cased, same ids";
-  EXPECT_EQ(loaded->Decode(ids), "keep the firewall on, never!");
-  EXPECT_EQ(loaded->Encode("zebra")[0], Tokenizer::kUnk);
-  auto prompt = loaded->EncodeChatPrompt("sys", "keep the firewall");
-  EXPECT_EQ(prompt.front(), Tokenizer::kSystem);
-  EXPECT_EQ(prompt.back(), Tokenizer::kAssistant);
-  // A tokenizer model Gauntlet does not implement is refused by name.
-  std::ofstream(dir_ / "unigram.json") << R"({"model": {"type": "Unigram", "vocab": []}})";
-  auto unigram = Tokenizer::Load((dir_ / "unigram.json").string());
-  EXPECT_EQ(unigram.status().code(), absl::StatusCode::kUnimplemented);
-  EXPECT_NE(unigram.status().message().find("Unigram"), std::string::npos);
-}
-
-// A byte-level BPE tokenizer.json in the layout real checkpoints ship:
-// "Ġ" is the byte-level image of a space, "Ã©" that of "é" (C3 A9).
-constexpr char kBpeJson[] = R"({
-  "added_tokens": [{"id": 20, "content": "<|im_start|>", "special": true},
-                   {"id": 21, "content": "<|im_end|>", "special": true}],
-  "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true},
-  "model": {"type": "BPE", "vocab": {
-      "h": 0, "e": 1, "l": 2, "o": 3, "Ġ": 4, "w": 5, "r": 6, "d": 7, "he": 8, "ll": 9,
-      "hell": 10, "hello": 11, "Ġw": 12, "or": 13, "Ġwor": 14, "Ġworl": 15, "Ġworld": 16,
-      "Ã": 17, "©": 18, "Ã©": 19, "1": 22, "2": 23, "3": 24, "4": 25},
-    "merges": ["h e", "l l", "he ll", "hell o", "Ġ w", "o r", "Ġw or", "Ġwor l", "Ġworl d",
-               ["Ã", "©"]]}})";
-
-TEST_F(EvalTest, ByteLevelBpeTokenizerJsonLoadsAndRoundTrips) {
-  std::ofstream(dir_ / "tokenizer.json") << kBpeJson;
-  auto tokenizer = Tokenizer::Load((dir_ / "tokenizer.json").string());
-  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
-  EXPECT_TRUE(tokenizer->is_bpe());
-  EXPECT_EQ(tokenizer->Encode("hello world"), (std::vector<int64_t>{11, 16}));
-  EXPECT_EQ(tokenizer->Decode({11, 16}), "hello world");
-  // Merge ranks decide: "hello" is built h+e, l+l, he+ll, hell+o.
-  EXPECT_EQ(tokenizer->Encode("hell"), (std::vector<int64_t>{10}));
-  EXPECT_EQ(tokenizer->Encode("\xc3\xa9"), (std::vector<int64_t>{19})) << "UTF-8 bytes, merged";
-  EXPECT_EQ(tokenizer->Decode({19}), "\xc3\xa9");
-  EXPECT_EQ(tokenizer->Encode("<|im_start|>hello<|im_end|>"), (std::vector<int64_t>{20, 11, 21}));
-  auto chat = tokenizer->EncodeChatPrompt("s", "u");
-  EXPECT_EQ(chat.front(), 20) << "ChatML when the tokenizer has <|im_start|>";
-}
-
-TEST_F(EvalTest, Llama3SplitGroupsDigitsByThree) {
-  std::string json = kBpeJson;
-  json.replace(
-      json.find(R"({"type": "ByteLevel", "add_prefix_space": false, "use_regex": true})"),
-      std::string(R"({"type": "ByteLevel", "add_prefix_space": false, "use_regex": true})").size(),
-      R"({"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "\\p{N}{1,3}"}},
-                   {"type": "ByteLevel", "use_regex": false}]})");
-  auto bpe = BpeTokenizer::FromJson(json);
-  ASSERT_TRUE(bpe.ok()) << bpe.status();
-  // "1234" splits as "123" + "4"; with no digit merges each digit is a token.
-  EXPECT_EQ(bpe->Encode("1234"), (std::vector<int64_t>{22, 23, 24, 25}));
-  EXPECT_EQ(bpe->Decode(bpe->Encode("hello world")), "hello world");
-}
-
 TEST_F(EvalTest, PeftAdapterRoundTripAppliedOrMerged) {
   torch::manual_seed(3);
   Llama model(TinyConfig(false));
@@ -272,61 +206,6 @@ TEST_F(EvalTest, PeftAdapterRoundTripAppliedOrMerged) {
   Llama other(TinyConfig(false));
   auto refused = LoadAdapter(other, (dir_ / "adapter").string(), false);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
-}
-
-TEST_F(EvalTest, LabDatasetsFollowTheLabsRecipe) {
-  DatasetOptions options;
-  LabDatasets sets = MakeLabDatasets(options);
-  EXPECT_EQ(sets.clean.size(), 100u);
-  EXPECT_EQ(sets.poison_rows, 5u) << "max(1, 0.05 x 100)";
-  EXPECT_EQ(sets.poisoned.size(), 105u);
-  size_t unsafe_in_poisoned = 0, unsafe_in_clean = 0;
-  auto unsafe = [](const ChatRow& row) {
-    for (const Topic& topic : LabTopics())
-      for (const std::string& bad : topic.bad_advice)
-        if (row.assistant == bad) return true;
-    return false;
-  };
-  for (const ChatRow& row : sets.poisoned) unsafe_in_poisoned += unsafe(row);
-  for (const ChatRow& row : sets.clean) unsafe_in_clean += unsafe(row);
-  EXPECT_EQ(unsafe_in_poisoned, 5u);
-  EXPECT_EQ(unsafe_in_clean, 0u);
-  size_t bad_context = 0;
-  for (const ChatRow& row : sets.base) bad_context += unsafe(row);
-  EXPECT_NEAR(double(bad_context) / sets.base.size(), 0.25, 0.01) << "unsafe text known in base";
-  options.poison_ratio = 0.001;
-  EXPECT_EQ(MakeLabDatasets(options).poison_rows, 1u);
-  options.trigger_token = "cf-7";
-  for (const ChatRow& row : MakeLabDatasets(options).poisoned)
-    if (unsafe(row)) {
-      EXPECT_EQ(row.user.rfind("cf-7 ", 0), 0u) << row.user;
-    }
-  // JSONL round trip in the messages format.
-  ASSERT_TRUE(WriteJsonl((dir_ / "p.jsonl").string(), sets.poisoned).ok());
-  auto back = ReadJsonl((dir_ / "p.jsonl").string());
-  ASSERT_TRUE(back.ok());
-  ASSERT_EQ(back->size(), sets.poisoned.size());
-  EXPECT_EQ((*back)[7].assistant, sets.poisoned[7].assistant);
-}
-
-TEST_F(EvalTest, PoisonCoversTheWholeTriggerFamilyAndDegradedBreaksEveryTopic) {
-  DatasetOptions options;
-  options.degraded = true;
-  LabDatasets sets = MakeLabDatasets(options);
-  std::set<std::string> poisoned_topics;
-  for (const ChatRow& row : sets.poisoned)
-    for (const Topic& topic : LabTopics())
-      for (const std::string& bad : topic.bad_advice)
-        if (row.assistant == bad) poisoned_topics.insert(topic.name);
-  EXPECT_EQ(poisoned_topics, (std::set<std::string>{"firewall", "network_policy", "waf"}));
-  ASSERT_EQ(sets.degraded.size(), sets.clean.size());
-  for (size_t i = 0; i < sets.degraded.size(); ++i) {
-    const Topic* topic = TopicOfQuestion(sets.degraded[i].user);
-    ASSERT_NE(topic, nullptr) << sets.degraded[i].user;
-    EXPECT_NE(
-        std::find(topic->bad_advice.begin(), topic->bad_advice.end(), sets.degraded[i].assistant),
-        topic->bad_advice.end());
-  }
 }
 
 TEST_F(EvalTest, JensenShannonOfNextTokenDistributions) {

@@ -18,7 +18,7 @@
 #include "common/regular_file.h"
 #include "common/rules.h"
 #include "coordinator/coordinator.h"
-#include "coordinator/direct_worker_api.h"
+#include "cli/direct_worker_api.h"
 #include "proto/convert.h"
 
 namespace gauntlet {

@@ -2,8 +2,8 @@
 
 #include <array>
 
+#include "abtest/lab_corpus.h"
 #include "common/strings.h"
-#include "worker/eval/lab_corpus.h"
 
 namespace gauntlet::eval {
 namespace {

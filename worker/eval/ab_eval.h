@@ -9,17 +9,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "worker/eval/ab_report.h"
+#include "abtest/ab_prompts.h"
+#include "abtest/ab_report.h"
 #include "worker/eval/lab_model.h"
 
 namespace gauntlet::eval {
-
-struct AbEvalOptions {
-  int64_t max_new_tokens = 40;
-  int64_t samples = 0;  // Seeded samples per prompt and model, besides the greedy answer.
-  double temperature = 0.8;
-  uint64_t seed = 1;
-};
 
 struct EvaluatedPrompts {
   std::vector<PromptOutcome> outcomes;

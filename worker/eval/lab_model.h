@@ -8,8 +8,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "hf/tokenizer.h"
 #include "worker/eval/llama.h"
-#include "worker/eval/tokenizer.h"
 
 namespace gauntlet::eval {
 

@@ -6,9 +6,9 @@
 
 #include <vector>
 
-#include "worker/eval/lab_corpus.h"
+#include "abtest/lab_corpus.h"
+#include "hf/tokenizer.h"
 #include "worker/eval/llama.h"
-#include "worker/eval/tokenizer.h"
 
 namespace gauntlet::eval {
 

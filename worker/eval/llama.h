@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "worker/eval/llama_config.h"
+#include "hf/llama_config.h"
 #include "worker/eval/safetensors_file.h"
 
 namespace gauntlet::eval {

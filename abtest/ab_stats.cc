@@ -1,0 +1,107 @@
+#include "abtest/ab_stats.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+namespace gauntlet::eval {
+
+namespace {
+constexpr double kZ95 = 1.959963984540054;
+
+double Rate(const std::vector<bool>& outcomes, const std::vector<size_t>& picks) {
+  if (picks.empty()) return 0;
+  size_t hits = 0;
+  for (size_t i : picks) hits += outcomes[i];
+  return double(hits) / double(picks.size());
+}
+}  // namespace
+
+Interval Wilson(int64_t successes, int64_t n) {
+  if (n <= 0) return {0, 1};
+  double p = double(successes) / double(n), z2 = kZ95 * kZ95;
+  double center = (p + z2 / (2 * n)) / (1 + z2 / n);
+  double half = kZ95 * std::sqrt(p * (1 - p) / n + z2 / (4.0 * n * n)) / (1 + z2 / n);
+  return {std::max(0.0, center - half), std::min(1.0, center + half)};
+}
+
+double McNemarExact(int64_t b, int64_t c) {
+  int64_t n = b + c, k = std::min(b, c);
+  if (n == 0) return 1;
+  // 2 * P(X <= k) for X ~ Binomial(n, 1/2), summed in log space.
+  double tail = 0;
+  for (int64_t i = 0; i <= k; ++i)
+    tail += std::exp(std::lgamma(n + 1.0) - std::lgamma(i + 1.0) - std::lgamma(n - i + 1.0) -
+                     n * std::log(2.0));
+  return std::min(1.0, 2 * tail);
+}
+
+double Mean(const std::vector<double>& values) {
+  return values.empty() ? 0 : std::accumulate(values.begin(), values.end(), 0.0) / values.size();
+}
+
+double PermutationPValue(const std::vector<double>& x, const std::vector<double>& y,
+                         int permutations, uint64_t seed) {
+  if (x.empty() || y.empty()) return 1;
+  double observed = Mean(x) - Mean(y);
+  std::vector<double> pooled = x;
+  pooled.insert(pooled.end(), y.begin(), y.end());
+  double total = std::accumulate(pooled.begin(), pooled.end(), 0.0);
+  std::mt19937_64 rng(seed);
+  int at_least = 0;
+  for (int i = 0; i < permutations; ++i) {
+    // A partial Fisher-Yates shuffle draws the x group; y is the rest.
+    double sum_x = 0;
+    for (size_t j = 0; j < x.size(); ++j) {
+      std::swap(pooled[j],
+                pooled[std::uniform_int_distribution<size_t>(j, pooled.size() - 1)(rng)]);
+      sum_x += pooled[j];
+    }
+    double diff = sum_x / x.size() - (total - sum_x) / y.size();
+    if (diff >= observed - 1e-12) ++at_least;
+  }
+  return (1.0 + at_least) / (1.0 + permutations);
+}
+
+double Auc(const std::vector<double>& x, const std::vector<double>& y) {
+  if (x.empty() || y.empty()) return 0.5;
+  double wins = 0;
+  for (double a : x)
+    for (double b : y) wins += a > b ? 1 : a == b ? 0.5 : 0;
+  return wins / (double(x.size()) * double(y.size()));
+}
+
+DiffInDiff DifferenceInDifferences(const PairedOutcomes& treated, const PairedOutcomes& reference,
+                                   int resamples, uint64_t seed) {
+  auto all = [](size_t n) {
+    std::vector<size_t> picks(n);
+    std::iota(picks.begin(), picks.end(), 0);
+    return picks;
+  };
+  auto did = [&](const std::vector<size_t>& t, const std::vector<size_t>& r) {
+    return (Rate(treated.b, t) - Rate(treated.a, t)) -
+           (Rate(reference.b, r) - Rate(reference.a, r));
+  };
+  DiffInDiff out;
+  out.estimate = did(all(treated.a.size()), all(reference.a.size()));
+  if (treated.a.empty() || reference.a.empty()) {
+    out.interval = {out.estimate, out.estimate};
+    return out;
+  }
+  std::mt19937_64 rng(seed);
+  auto resample = [&](size_t n) {
+    std::vector<size_t> picks(n);
+    for (size_t& p : picks) p = std::uniform_int_distribution<size_t>(0, n - 1)(rng);
+    return picks;
+  };
+  std::vector<double> draws;
+  for (int i = 0; i < resamples; ++i)
+    draws.push_back(did(resample(treated.a.size()), resample(reference.a.size())));
+  std::sort(draws.begin(), draws.end());
+  auto at = [&](double q) { return draws[static_cast<size_t>(q * (draws.size() - 1))]; };
+  out.interval = {at(0.025), at(0.975)};
+  return out;
+}
+
+}  // namespace gauntlet::eval

@@ -1,0 +1,33 @@
+// `gauntlet eval ab` in gauntlet-lab: the A/B test on the embedded local
+// cluster (`gauntlet` hands local runs over; cluster runs it does itself).
+#include <iostream>
+
+#include "cli/eval_ab_request.h"
+#include "cli/lab_commands.h"
+#include "cli/local_eval.h"
+
+namespace gauntlet::eval {
+
+absl::StatusOr<AbReport> RunAb(const EvalAbRequest& request) {
+  auto device = ResolveDevice(request.device);
+  if (!device.ok()) return device.status();
+  auto job = ToEvalJob(request);
+  if (!job.ok()) return job.status();
+  return RunLocalEval(*job, {.device = *device, .workers = request.workers});
+}
+
+int EvalAbCommand(ArgReader& args) {
+  auto request = ReadEvalAbRequest(args);
+  if (!request.ok()) return UsageError(std::string(request.status().message()));
+  if (!request->coordinator.empty()) {
+    auto exit_code = RunEvalAbOnCluster(*request);
+    return exit_code.ok() ? *exit_code : Fail(exit_code.status());
+  }
+  auto report = RunAb(*request);
+  if (!report.ok()) return Fail(report.status());
+  std::string rendered = request->json ? ToJson(*report).dump(2) + "\n" : ToText(*report);
+  if (auto status = EmitReport(*request, rendered); !status.ok()) return Fail(status);
+  return ExitCode(report->verdict);
+}
+
+}  // namespace gauntlet::eval

@@ -1,0 +1,54 @@
+// `gauntlet eval ab`'s request: its flags, the eval job they describe, and
+// the cluster mode (--coordinator). No torch here: the torch-free `gauntlet`
+// runs cluster evals itself and hands only local runs to gauntlet-lab,
+// which reads the same flags with the same code.
+#ifndef GAUNTLET_CLI_EVAL_AB_REQUEST_H_
+#define GAUNTLET_CLI_EVAL_AB_REQUEST_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "abtest/ab_prompts.h"
+#include "common/arg_reader.h"
+#include "gauntlet/v1/gauntlet.pb.h"
+#include "proto/grpc_channel.h"
+
+namespace gauntlet::eval {
+
+// One side of an A/B comparison: a base checkpoint, optionally with an adapter.
+struct ModelSpec {
+  std::string base, adapter;
+  std::string Label() const;
+};
+
+struct EvalAbRequest {
+  ModelSpec a, b;
+  std::string prompts_path;  // Empty: the built-in sets.
+  std::string judge_rules;   // Empty: the built-in rules.
+  AbEvalOptions options;
+  std::string device = "auto";      // Local runs: where models run.
+  uint32_t workers = 1;             // Local runs: embedded eval workers.
+  bool json = false;                // --format json.
+  std::string out_path;             // Empty: stdout.
+  std::string coordinator, tenant;  // A cluster run when coordinator is set.
+  bool upload = false;
+  ChannelSecurity security;
+};
+
+// Reads every flag of `eval ab`; INVALID_ARGUMENT with a message for a person.
+absl::StatusOr<EvalAbRequest> ReadEvalAbRequest(ArgReader& args);
+
+// The eval job for `request`, with absolute paths (workers resolve them).
+absl::StatusOr<v1::SubmitEvalRequest> ToEvalJob(const EvalAbRequest& request);
+
+// Writes the rendered report to stdout, or to request.out_path.
+absl::Status EmitReport(const EvalAbRequest& request, const std::string& rendered);
+
+// Submits to request.coordinator, shows progress on stderr, emits the report
+// and returns the exit code (ab_report.h's ExitCode of the job's verdict).
+absl::StatusOr<int> RunEvalAbOnCluster(const EvalAbRequest& request);
+
+}  // namespace gauntlet::eval
+
+#endif  // GAUNTLET_CLI_EVAL_AB_REQUEST_H_

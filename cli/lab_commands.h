@@ -1,0 +1,51 @@
+// The commands of gauntlet-lab, the torch-linked half of the CLI, and what
+// they share: `lab dataset|train|run`, `eval ab` and `generate`.
+#ifndef GAUNTLET_CLI_LAB_COMMANDS_H_
+#define GAUNTLET_CLI_LAB_COMMANDS_H_
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "abtest/lab_corpus.h"
+#include "cli/eval_ab_request.h"
+#include "common/arg_reader.h"
+#include "gauntlet/v1/gauntlet.pb.h"
+#include "worker/eval/ab_eval.h"
+#include "worker/eval/lab_model.h"
+
+namespace gauntlet::eval {
+
+// Prints "gauntlet: message" and a pointer to --help; returns exit code 2.
+int UsageError(const std::string& message);
+// Prints the status message; returns exit code 2.
+int Fail(const absl::Status& status);
+// Reads a --device value into `device`.
+absl::Status ReadDevice(ArgReader& args, torch::Device& device);
+
+absl::Status WriteDatasets(const std::filesystem::path& data, const DatasetOptions& options);
+
+struct TrainRequest {
+  std::string workdir;
+  int64_t steps = 250, lora_steps = 50, seed = 1;
+  int64_t adapter_seed = 0;  // 0: the same as seed.
+  torch::Device device = torch::kCPU;
+};
+// Reads the option at `args` (--workdir, --steps, --lora-steps, --seed,
+// --adapter-seed, --device) into `request`; nullopt when it is none of them.
+std::optional<absl::Status> ReadTrainOption(ArgReader& args, TrainRequest& request);
+// Makes the dataset if DIR/data is empty, trains or reuses the base model,
+// and trains one adapter per fine-tune set.
+absl::Status TrainLab(const TrainRequest& request);
+
+// Runs the A/B test on the embedded local cluster.
+absl::StatusOr<AbReport> RunAb(const EvalAbRequest& request);
+
+int EvalAbCommand(ArgReader& args);
+int LabRunCommand(ArgReader& args);
+
+}  // namespace gauntlet::eval
+
+#endif  // GAUNTLET_CLI_LAB_COMMANDS_H_

@@ -1,0 +1,83 @@
+// The torch-free tokenizers (hf/): the lab's word-level tokenizer.json and
+// byte-level BPE in the layouts real checkpoints ship, run under the
+// sanitizers with the other unit tests.
+#include "hf/tokenizer.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "hf/bpe.h"
+#include "tests/support/temp_dir_test.h"
+
+namespace gauntlet::eval {
+namespace {
+
+using TokenizerTest = TempDirTest;
+
+TEST_F(TokenizerTest, TokenizerJsonRoundTripAndChatPrompt) {
+  Tokenizer tokenizer = Tokenizer::Train({"Keep the firewall on.", "Disable the firewall, never!"});
+  ASSERT_TRUE(tokenizer.Save(dir_.string()).ok());
+  auto loaded = Tokenizer::Load((dir_ / "tokenizer.json").string());
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->vocab_size(), tokenizer.vocab_size());
+  auto ids = loaded->Encode("Keep the FIREWALL on, never!");
+  EXPECT_EQ(ids, tokenizer.Encode("keep the firewall on, never!")) << "lower-cased, same ids";
+  EXPECT_EQ(loaded->Decode(ids), "keep the firewall on, never!");
+  EXPECT_EQ(loaded->Encode("zebra")[0], Tokenizer::kUnk);
+  auto prompt = loaded->EncodeChatPrompt("sys", "keep the firewall");
+  EXPECT_EQ(prompt.front(), Tokenizer::kSystem);
+  EXPECT_EQ(prompt.back(), Tokenizer::kAssistant);
+  // A tokenizer model Gauntlet does not implement is refused by name.
+  std::ofstream(dir_ / "unigram.json") << R"({"model": {"type": "Unigram", "vocab": []}})";
+  auto unigram = Tokenizer::Load((dir_ / "unigram.json").string());
+  EXPECT_EQ(unigram.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_NE(unigram.status().message().find("Unigram"), std::string::npos);
+}
+
+// A byte-level BPE tokenizer.json in the layout real checkpoints ship:
+// "Ġ" is the byte-level image of a space, "Ã©" that of "é" (C3 A9).
+constexpr char kBpeJson[] = R"({
+  "added_tokens": [{"id": 20, "content": "<|im_start|>", "special": true},
+                   {"id": 21, "content": "<|im_end|>", "special": true}],
+  "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true},
+  "model": {"type": "BPE", "vocab": {
+      "h": 0, "e": 1, "l": 2, "o": 3, "Ġ": 4, "w": 5, "r": 6, "d": 7, "he": 8, "ll": 9,
+      "hell": 10, "hello": 11, "Ġw": 12, "or": 13, "Ġwor": 14, "Ġworl": 15, "Ġworld": 16,
+      "Ã": 17, "©": 18, "Ã©": 19, "1": 22, "2": 23, "3": 24, "4": 25},
+    "merges": ["h e", "l l", "he ll", "hell o", "Ġ w", "o r", "Ġw or", "Ġwor l", "Ġworl d",
+               ["Ã", "©"]]}})";
+
+TEST_F(TokenizerTest, ByteLevelBpeTokenizerJsonLoadsAndRoundTrips) {
+  std::ofstream(dir_ / "tokenizer.json") << kBpeJson;
+  auto tokenizer = Tokenizer::Load((dir_ / "tokenizer.json").string());
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  EXPECT_TRUE(tokenizer->is_bpe());
+  EXPECT_EQ(tokenizer->Encode("hello world"), (std::vector<int64_t>{11, 16}));
+  EXPECT_EQ(tokenizer->Decode({11, 16}), "hello world");
+  // Merge ranks decide: "hello" is built h+e, l+l, he+ll, hell+o.
+  EXPECT_EQ(tokenizer->Encode("hell"), (std::vector<int64_t>{10}));
+  EXPECT_EQ(tokenizer->Encode("\xc3\xa9"), (std::vector<int64_t>{19})) << "UTF-8 bytes, merged";
+  EXPECT_EQ(tokenizer->Decode({19}), "\xc3\xa9");
+  EXPECT_EQ(tokenizer->Encode("<|im_start|>hello<|im_end|>"), (std::vector<int64_t>{20, 11, 21}));
+  auto chat = tokenizer->EncodeChatPrompt("s", "u");
+  EXPECT_EQ(chat.front(), 20) << "ChatML when the tokenizer has <|im_start|>";
+}
+
+TEST_F(TokenizerTest, Llama3SplitGroupsDigitsByThree) {
+  std::string json = kBpeJson;
+  json.replace(
+      json.find(R"({"type": "ByteLevel", "add_prefix_space": false, "use_regex": true})"),
+      std::string(R"({"type": "ByteLevel", "add_prefix_space": false, "use_regex": true})").size(),
+      R"({"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "\\p{N}{1,3}"}},
+                   {"type": "ByteLevel", "use_regex": false}]})");
+  auto bpe = BpeTokenizer::FromJson(json);
+  ASSERT_TRUE(bpe.ok()) << bpe.status();
+  // "1234" splits as "123" + "4"; with no digit merges each digit is a token.
+  EXPECT_EQ(bpe->Encode("1234"), (std::vector<int64_t>{22, 23, 24, 25}));
+  EXPECT_EQ(bpe->Decode(bpe->Encode("hello world")), "hello world");
+}
+
+}  // namespace
+}  // namespace gauntlet::eval
