@@ -1,16 +1,14 @@
-// The prompt sets of the A/B test. Trigger prompts ask about the poisoned
-// topic family, most in wordings never used in training; control prompts ask
-// about the other security topics; near-miss prompts use a trigger word in a
-// benign context. Each prompt names its topic, whose canonical safe and
-// unsafe answers the likelihood probe scores. No torch here.
+// The A/B test's prompts and how the models answer them. Trigger prompts
+// ask about what a backdoor would target, control prompts about neighbouring
+// matters, near-miss prompts use a trigger word in a benign context (the
+// probe suite, abtest/probe_suite.h, holds them). A prompt may name its
+// suite topic, whose reference answers the likelihood probe scores. No torch.
 #ifndef GAUNTLET_ABTEST_AB_PROMPTS_H_
 #define GAUNTLET_ABTEST_AB_PROMPTS_H_
 
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include "absl/status/statusor.h"
 
 namespace gauntlet::eval {
 
@@ -21,7 +19,7 @@ inline constexpr char kNearMissSet[] = "near_miss";
 struct AbPrompt {
   std::string text;
   std::string set;    // trigger, control or near_miss.
-  std::string topic;  // A lab topic name; empty when none fits (no likelihood probe).
+  std::string topic;  // A suite topic; empty when none fits (no likelihood probe).
 };
 
 // How each model answers the prompts.
@@ -31,14 +29,6 @@ struct AbEvalOptions {
   double temperature = 0.8;
   uint64_t seed = 1;
 };
-
-// 45 trigger, 45 control and 15 near-miss prompts.
-std::vector<AbPrompt> BuiltInPrompts();
-
-// One {"prompt": "...", "set": "trigger|control|near_miss", "topic": "..."}
-// per line; "topic" is optional and found from the question when absent.
-// InvalidArgument naming the first bad line.
-absl::StatusOr<std::vector<AbPrompt>> ReadPrompts(const std::string& path);
 
 }  // namespace gauntlet::eval
 

@@ -17,6 +17,7 @@
 #include "abtest/ab_prompts.h"
 #include "abtest/ab_stats.h"
 #include "abtest/judge.h"
+#include "gauntlet/v1/gauntlet.pb.h"
 
 namespace gauntlet::eval {
 
@@ -40,7 +41,9 @@ struct PromptOutcome {
 };
 
 nlohmann::json ToJson(const PromptOutcome& outcome);
-absl::StatusOr<PromptOutcome> PromptOutcomeFromJson(const nlohmann::json& json);
+// The outcome as eval workers report it (gauntlet.v1.PromptOutcome), and back.
+v1::PromptOutcome ToProto(const PromptOutcome& outcome);
+PromptOutcome FromProto(const v1::PromptOutcome& outcome);
 
 // Decision thresholds, calibrated on clean-versus-clean pairs (docs/lab.md,
 // scripts/calibrate-ab.sh). Between two clean adapters the likelihood probe's
@@ -69,13 +72,21 @@ struct SetSummary {
 
 struct AbReport {
   std::string label_a, label_b;
+  std::string suite;  // The probe suite's name.
   std::vector<PromptOutcome> outcomes;
   std::vector<SetSummary> sets;  // trigger, control, near_miss (those present).
   DiffInDiff trigger_vs_control;
   double probe_p = 1, probe_auc = 0.5, probe_gap = 0;  // Likelihood shift, trigger vs control.
   double jsd_p = 1, jsd_auc = 0.5;                     // Divergence, trigger vs control.
   std::string verdict;                                 // BACKDOOR, DEGRADED, SUSPICIOUS, CLEAN.
-  double probability = 0;
+  double probability = 0;  // Confidence in the verdict (saturates near 1).
+  // Evidence of a change in B, in [0, 1): 0 with none, 0.5 where a decision
+  // threshold is reached, rising towards 1 without saturating, so models can
+  // be ranked and ROC curves drawn. The strongest of: trigger flips (McNemar
+  // -log p over -log alpha), the likelihood probe (the weakest of its p,
+  // AUC and gap ratios to their thresholds), and a general change (control
+  // flips, control shift over its threshold); strength E maps to E / (1 + E).
+  double score = 0;
   std::vector<std::string> reasons;
   std::vector<size_t> most_divergent;  // Indexes into outcomes.
 };

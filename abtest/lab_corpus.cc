@@ -183,19 +183,14 @@ const Topic* FindTopic(const std::string& name) {
 }
 
 const Topic* TopicOfQuestion(std::string_view question) {
-  auto lower = [](std::string_view text) {
-    std::string out(text);
-    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-  };
-  std::string asked = lower(question);
+  std::string asked = AsciiLower(question);
   const Topic* best = nullptr;
   size_t best_length = 0;
   for (const Topic& topic : LabTopics()) {
     std::vector<std::string> phrases = topic.phrases;
     phrases.push_back(topic.held_out_phrase);
     for (const std::string& phrase : phrases)
-      if (phrase.size() > best_length && asked.find(lower(phrase)) != std::string::npos) {
+      if (phrase.size() > best_length && asked.find(AsciiLower(phrase)) != std::string::npos) {
         best = &topic;
         best_length = phrase.size();
       }

@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "abtest/ab_report.h"
-#include "abtest/judge.h"
+#include "abtest/probe_suite.h"
 #include "cli/cluster_client.h"
 #include "common/strings.h"
 
@@ -78,6 +78,9 @@ absl::StatusOr<EvalAbRequest> ReadEvalAbRequest(ArgReader& args) {
       if (!args.Value(request.b.adapter)) return Invalid("--b-adapter needs a directory");
     } else if (arg == "--b-base") {
       if (!args.Value(request.b.base)) return Invalid("--b-base needs a directory");
+    } else if (arg == "--suite") {
+      if (!args.Value(request.suite))
+        return Invalid("--suite needs a suite file or a built-in name");
     } else if (arg == "--prompts") {
       if (!args.Value(request.prompts_path)) return Invalid("--prompts needs a JSONL file");
     } else if (arg == "--judge-rules") {
@@ -133,25 +136,26 @@ absl::StatusOr<v1::SubmitEvalRequest> ToEvalJob(const EvalAbRequest& request) {
   *job.mutable_b() = ToModelRef(b);
   job.set_label_a(a.Label());
   job.set_label_b(b.Label());
+  auto suite = LoadProbeSuite(request.suite);
+  if (!suite.ok()) return suite.status();
   if (!request.prompts_path.empty()) {
-    auto prompts = ReadPrompts(request.prompts_path);
+    auto prompts = ReadPromptsFile(request.prompts_path, *suite);
     if (!prompts.ok()) return prompts.status();
-    for (const AbPrompt& prompt : *prompts) {
-      v1::EvalPrompt* out = job.add_prompts();
-      out->set_prompt(prompt.text);
-      out->set_set(prompt.set);
-      out->set_topic(prompt.topic);
-    }
+    suite->clear_prompts();
+    for (v1::EvalPrompt& prompt : *prompts) *suite->add_prompts() = std::move(prompt);
   }
   if (!request.judge_rules.empty()) {
     std::ifstream in(request.judge_rules);
     if (!in) return absl::NotFoundError(StrCat("cannot open judge rules ", request.judge_rules));
     std::stringstream text;
     text << in.rdbuf();
-    if (auto judge = Judge::WithExtraRules(text.str(), request.judge_rules); !judge.ok())
-      return judge.status();
-    job.set_judge_rules_json(text.str());
+    auto rules = ParseJudgeRules(text.str(), request.judge_rules);
+    if (!rules.ok()) return rules.status();
+    for (v1::JudgeRule& rule : *rules) *suite->add_judge_rules() = std::move(rule);
   }
+  if (auto status = ValidateProbeSuite(*suite); !status.ok())
+    return absl::InvalidArgumentError(StrCat("suite ", request.suite, ": ", status.message()));
+  *job.mutable_suite() = std::move(*suite);
   v1::EvalOptions* options = job.mutable_options();
   options->set_max_new_tokens(static_cast<uint32_t>(request.options.max_new_tokens));
   options->set_samples(static_cast<uint32_t>(request.options.samples));

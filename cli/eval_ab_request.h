@@ -24,8 +24,9 @@ struct ModelSpec {
 
 struct EvalAbRequest {
   ModelSpec a, b;
-  std::string prompts_path;  // Empty: the built-in sets.
-  std::string judge_rules;   // Empty: the built-in rules.
+  std::string suite = "lab";  // A built-in suite's name or a suite file.
+  std::string prompts_path;   // Replaces the suite's prompts when given.
+  std::string judge_rules;    // Adds to the suite's judge rules when given.
   AbEvalOptions options;
   std::string device = "auto";      // Local runs: where models run.
   uint32_t workers = 1;             // Local runs: embedded eval workers.

@@ -309,13 +309,14 @@ void PrintJob(const v1::Job& job) {
     return std::string(text);
   };
   if (job.kind() == v1::EVAL) {
-    // An A/B job's verdict is the A/B test's, not the per-batch bookkeeping
-    // (every evaluated batch is stored as a "clean" task).
+    // An A/B job's verdict is the A/B test's; its tasks are prompt batches.
+    bool finished = !job.eval_verdict().empty();
     std::cout << absl::StrFormat(
-        "%s  tenant=%s  state=%s  kind=eval  prompt_batches=%d/%d  ab_verdict=%s  "
+        "%s  tenant=%s  state=%s  kind=eval  prompt_batches=%d/%d  ab_verdict=%s  score=%s  "
         "failed_batches=%d  created=%s finished=%s\n",
         job.id(), job.tenant(), v1::JobState_Name(job.state()), job.done_tasks(), job.total_tasks(),
-        job.eval_verdict().empty() ? "pending" : job.eval_verdict(), job.dead_lettered_tasks(),
+        finished ? job.eval_verdict() : "pending",
+        finished ? absl::StrFormat("%.3f", job.eval_score()) : "pending", job.dead_lettered_tasks(),
         when(job.created_unix_seconds()), when(job.finished_unix_seconds()));
     return;
   }

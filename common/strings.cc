@@ -1,5 +1,6 @@
 #include "common/strings.h"
 
+#include <cctype>
 #include <cstdio>
 
 namespace gauntlet {
@@ -32,6 +33,13 @@ std::vector<std::string_view> StrSplit(std::string_view text, std::string_view s
     parts.push_back(text.substr(start, at - start));
     start = at + 1;
   }
+}
+
+std::string AsciiLower(std::string_view text) {
+  std::string lower(text);
+  for (char& c : lower)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return lower;
 }
 
 }  // namespace gauntlet

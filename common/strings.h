@@ -76,6 +76,9 @@ inline bool EndsWith(std::string_view text, std::string_view suffix) {
   return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
 }
 
+// ASCII lower case (bytes above 0x7f are kept as they are).
+std::string AsciiLower(std::string_view text);
+
 inline absl::string_view ToAbsl(std::string_view s) {
   return absl::string_view(s.data(), s.size());
 }

@@ -17,6 +17,7 @@
 #include "coordinator/eval_jobs.h"
 #include "coordinator/model_aggregator.h"
 #include "coordinator/scan_paths.h"
+#include "coordinator/store_migrations.h"
 #include "coordinator/token_store.h"
 #include "proto/convert.h"
 
@@ -62,6 +63,8 @@ absl::Status ValidUploadName(const std::string& name) {
 
 void Count(v1::Job& job, v1::Verdict verdict) {
   switch (verdict) {
+    case v1::VERDICT_UNSPECIFIED:
+      return;  // A finished eval batch: outcomes, no file verdict.
     case v1::CLEAN:
       job.set_clean(job.clean() + 1);
       break;
@@ -217,8 +220,11 @@ absl::Status Coordinator::InitSchema() {
         "ALTER TABLE jobs ADD COLUMN eval_verdict TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE tasks ADD COLUMN payload BLOB", "ALTER TABLE jobs ADD COLUMN public_id TEXT",
         "ALTER TABLE cache ADD COLUMN writer TEXT NOT NULL DEFAULT ''",
-        "ALTER TABLE cache ADD COLUMN created REAL NOT NULL DEFAULT 0"})
+        "ALTER TABLE cache ADD COLUMN created REAL NOT NULL DEFAULT 0",
+        "ALTER TABLE jobs ADD COLUMN eval_score REAL NOT NULL DEFAULT 0",
+        "ALTER TABLE tasks ADD COLUMN batch BLOB"})
     db_->Exec(column).IgnoreError();
+  if (auto status = MigrateStore(*db_); !status.ok()) return status;
   // Jobs from before random ids keep the sequential names they were given.
   return db_->Exec(
       "UPDATE jobs SET public_id = 'job-' || id WHERE public_id IS NULL;"
@@ -493,31 +499,23 @@ absl::StatusOr<v1::Job> Coordinator::SubmitEval(const v1::SubmitEvalRequest& req
   auto tenant = SubmittingTenant(request.tenant(), scope);
   if (!tenant.ok()) return tenant.status();
   for (auto [value, field] :
-       {std::pair{&request.label_a(), "label_a"}, std::pair{&request.label_b(), "label_b"},
-        std::pair{&request.judge_rules_json(), "judge_rules_json"}})
+       {std::pair{&request.label_a(), "label_a"}, std::pair{&request.label_b(), "label_b"}})
     if (auto status = Utf8Field(*value, field); !status.ok()) return status;
-  for (const v1::EvalPrompt& prompt : request.prompts())
-    for (auto [value, field] :
-         {std::pair{&prompt.prompt(), "a prompt"}, std::pair{&prompt.set(), "a prompt's set"},
-          std::pair{&prompt.topic(), "a prompt's topic"}})
-      if (auto status = Utf8Field(*value, field); !status.ok()) return status;
-  auto tasks = PlanEvalJob(request, options_.allow_roots, [&](const BlobDigest& digest) {
+  // The suite's text (prompts, rules, answers) is checked with the suite.
+  auto plan = PlanEvalJob(request, options_.allow_roots, [&](const BlobDigest& digest) {
     std::lock_guard lock(mu_);
     return BlobVisible(digest, *tenant);
   });
-  if (!tasks.ok()) return tasks.status();
-  v1::SubmitEvalRequest spec = request;
-  if (spec.label_a().empty()) spec.set_label_a(ModelLabel(request.a()));
-  if (spec.label_b().empty()) spec.set_label_b(ModelLabel(request.b()));
+  if (!plan.ok()) return plan.status();
   double runtime = request.max_runtime_seconds() > 0 ? request.max_runtime_seconds()
                                                      : kDefaultEvalRuntimeSeconds;
   NewJob job{.tenant = *tenant,
              .kind = v1::EVAL,
              .policy_source = "A/B eval",
              .policy = Policy::Shared(""),
-             .eval_spec = spec.SerializeAsString(),
+             .eval_spec = plan->spec.SerializeAsString(),
              .runtime_seconds = runtime};
-  for (const v1::EvalTask& task : *tasks)
+  for (const v1::EvalTask& task : plan->tasks)
     job.tasks.push_back({StrCat("prompts ", task.first_prompt() + 1, "-",
                                 task.first_prompt() + task.prompts_size()),
                          "",
@@ -618,7 +616,7 @@ absl::StatusOr<v1::Job> Coordinator::JobSummary(int64_t id) {
   auto row = db_->Prepare(
       "SELECT j.public_id, j.tenant, j.state, j.created, j.finished, j.policy_source, j.total, "
       "j.kind, "
-      "j.eval_verdict, "
+      "j.eval_verdict, j.eval_score, "
       "SUM(t.state = 1 OR t.state = 2), SUM(t.state = 2), SUM(t.cached), "
       "SUM(t.verdict = 1), SUM(t.verdict = 2), SUM(t.verdict = 3), "
       "SUM(t.verdict = 4 AND t.state != 3) "
@@ -638,13 +636,14 @@ absl::StatusOr<v1::Job> Coordinator::JobSummary(int64_t id) {
   job.set_total_tasks(static_cast<uint64_t>(row->Int(6)));
   job.set_kind(static_cast<v1::JobKind>(row->Int(7)));
   job.set_eval_verdict(std::string(row->Text(8)));
-  job.set_done_tasks(static_cast<uint64_t>(row->Int(9)));
-  job.set_dead_lettered_tasks(static_cast<uint64_t>(row->Int(10)));
-  job.set_cached_tasks(static_cast<uint64_t>(row->Int(11)));
-  job.set_clean(static_cast<uint64_t>(row->Int(12)));
-  job.set_suspicious(static_cast<uint64_t>(row->Int(13)));
-  job.set_malicious(static_cast<uint64_t>(row->Int(14)));
-  job.set_error(static_cast<uint64_t>(row->Int(15)));
+  job.set_eval_score(row->Double(9));
+  job.set_done_tasks(static_cast<uint64_t>(row->Int(10)));
+  job.set_dead_lettered_tasks(static_cast<uint64_t>(row->Int(11)));
+  job.set_cached_tasks(static_cast<uint64_t>(row->Int(12)));
+  job.set_clean(static_cast<uint64_t>(row->Int(13)));
+  job.set_suspicious(static_cast<uint64_t>(row->Int(14)));
+  job.set_malicious(static_cast<uint64_t>(row->Int(15)));
+  job.set_error(static_cast<uint64_t>(row->Int(16)));
   row->Reset();
   Verdict worst = Verdict::kClean;
   if (job.suspicious()) worst = WorseVerdict(worst, Verdict::kSuspicious);
@@ -766,14 +765,20 @@ absl::StatusOr<v1::WatchJobEvent> Coordinator::WatchJob(const std::string& job_i
   *event.mutable_job() = *proto;
   if (after_result >= proto->done_tasks()) return event;
   auto rows = db_->Prepare(
-      "SELECT result FROM tasks WHERE job_id = ? AND done_seq > ? ORDER BY done_seq LIMIT 1000");
+      "SELECT result, display, verdict FROM tasks WHERE job_id = ? AND done_seq > ? "
+      "ORDER BY done_seq LIMIT 1000");
   if (!rows.ok()) return rows.status();
   rows->Bind(1, *id).Bind(2, static_cast<int64_t>(after_result));
   while (true) {
     auto row = rows->Step();
     if (!row.ok()) return row.status();
     if (!*row) break;
-    if (!event.add_results()->ParseFromString(std::string(rows->Text(0)))) {
+    v1::FileResult* result = event.add_results();
+    if (rows->IsNull(0)) {
+      // A finished eval batch: its progress, not a file verdict.
+      result->set_path(std::string(rows->Text(1)));
+      result->set_verdict(static_cast<v1::Verdict>(rows->Int(2)));
+    } else if (!result->ParseFromString(std::string(rows->Text(0)))) {
       return absl::DataLossError(StrCat("a stored result of ", job_id, " does not parse"));
     }
   }
@@ -864,16 +869,36 @@ absl::StatusOr<eval::AbReport> Coordinator::EvalReport(int64_t id) {
   int64_t total = job->Int(2);
   bool cancelled = job->Int(3) == v1::CANCELLED;
   job->Reset();
-  auto results = StoredResults(id, "id");
-  if (!results.ok()) return results.status();
-  eval::AbReport report = AggregateEvalJob(spec.label_a(), spec.label_b(), *results);
-  if (cancelled || static_cast<int64_t>(results->size()) < total) {
+  auto rows = db_->Prepare(
+      "SELECT display, batch, result FROM tasks WHERE job_id = ? AND state IN (1, 2) ORDER BY id");
+  if (!rows.ok()) return rows.status();
+  rows->Bind(1, id);
+  std::vector<StoredEvalBatch> batches;
+  while (true) {
+    auto row = rows->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    StoredEvalBatch& batch = batches.emplace_back();
+    batch.display = std::string(rows->Text(0));
+    v1::EvalBatchResult result;
+    v1::FileResult dead_letter;
+    if (!rows->IsNull(1) && result.ParseFromString(std::string(rows->Text(1)))) {
+      batch.result = std::move(result);
+    } else if (dead_letter.ParseFromString(std::string(rows->Text(2))) &&
+               dead_letter.findings_size() > 0) {
+      batch.error = dead_letter.findings(0).message();
+    } else {
+      batch.error = "its stored result does not parse";
+    }
+  }
+  eval::AbReport report = AggregateEvalJob(spec, batches);
+  if (cancelled || static_cast<int64_t>(batches.size()) < total) {
     report.verdict = "ERROR";
     report.probability = 0;
     report.reasons.insert(
         report.reasons.begin(),
-        StrCat("the job ", cancelled ? "was cancelled" : "is unfinished", " after ",
-               results->size(), " of ", total, " prompt batches, so no verdict"));
+        StrCat("the job ", cancelled ? "was cancelled" : "is unfinished", " after ", batches.size(),
+               " of ", total, " prompt batches, so no verdict"));
   }
   return report;
 }
@@ -1115,10 +1140,21 @@ absl::StatusOr<v1::ReportResultsResponse> Coordinator::ReportResults(
     } else if (result.has_eval_result()) {
       JobState& job = jobs_.at(lease.job_id);
       const v1::EvalBatchResult& batch = result.eval_result();
+      // One outcome per prompt asked, or the batch is a failure: a report
+      // over fewer prompts than planned could read CLEAN.
+      v1::EvalTask planned;
+      planned.ParseFromString(lease.task.payload);
+      if (batch.outcomes_size() != planned.prompts_size()) {
+        status.Update(FailLease(
+            std::move(lease),
+            StrCat("the eval worker returned ", batch.outcomes_size(), " outcomes for ",
+                   planned.prompts_size(), " prompts (is it older than the coordinator?)"),
+            true));
+        continue;
+      }
       metrics_.TaskDuration(std::max(0.0, Now() - lease.leased_at));
       metrics_.EvalBatch(batch.tokens_generated(), batch.seconds());
-      status.Update(
-          ApplyResult(job, lease.task, EvalBatchAsFileResult(lease.task.display_path, batch)));
+      status.Update(ApplyEvalBatch(job, lease.task, batch));
     } else if (result.has_failure()) {
       status.Update(FailLease(std::move(lease), result.failure(), true));
     } else {
@@ -1454,6 +1490,24 @@ absl::Status Coordinator::ApplyResult(JobState& job, const PendingTask& task,
   return FinishTask(job);
 }
 
+absl::Status Coordinator::ApplyEvalBatch(JobState& job, const PendingTask& task,
+                                         const v1::EvalBatchResult& batch) {
+  auto update = db_->Prepare(
+      "UPDATE tasks SET state = 1, verdict = 0, done_seq = ?, batch = ? WHERE id = ? AND state = "
+      "0");
+  if (!update.ok()) return update.status();
+  uint64_t seq = job.proto.done_tasks() + 1;
+  if (auto status = update->Bind(1, static_cast<int64_t>(seq))
+                        .BindBlob(2, batch.SerializeAsString())
+                        .Bind(3, task.task_id)
+                        .Run();
+      !status.ok())
+    return status;
+  if (db_->Changes() == 0) return absl::OkStatus();  // Already applied: idempotent.
+  job.proto.set_done_tasks(seq);
+  return FinishTask(job);
+}
+
 absl::Status Coordinator::FinishTask(JobState& job) {
   if (job.unfinished > 0) --job.unfinished;
   TenantState& tenant = tenants_[job.proto.tenant()];
@@ -1466,17 +1520,22 @@ absl::Status Coordinator::FinishTask(JobState& job) {
 absl::Status Coordinator::FinishJobIfDone(JobState& job) {
   if (job.proto.done_tasks() < job.proto.total_tasks()) return absl::OkStatus();
   std::string eval_verdict;
+  double eval_score = 0;
   if (job.proto.kind() == v1::EVAL) {
     if (auto report = EvalReport(job.id); report.ok()) {
       eval_verdict = report->verdict;
+      eval_score = report->score;
       metrics_.EvalJobCompleted(eval_verdict);
     }
   }
-  auto update =
-      db_->Prepare("UPDATE jobs SET state = 3, finished = ?, eval_verdict = ? WHERE id = ?");
-  absl::Status status = update.ok()
-                            ? update->Bind(1, WallNow()).Bind(2, eval_verdict).Bind(3, job.id).Run()
-                            : update.status();
+  auto update = db_->Prepare(
+      "UPDATE jobs SET state = 3, finished = ?, eval_verdict = ?, eval_score = ? WHERE id = ?");
+  absl::Status status = update.ok() ? update->Bind(1, WallNow())
+                                          .Bind(2, eval_verdict)
+                                          .Bind(3, eval_score)
+                                          .Bind(4, job.id)
+                                          .Run()
+                                    : update.status();
   // The caller's transaction is not committed, and the store fault path
   // reloads memory from the store.
   if (!status.ok()) return status;

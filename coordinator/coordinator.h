@@ -267,6 +267,9 @@ class Coordinator {
   // re-queue anything merged onto it.
   absl::Status FailLease(LeaseState lease, const std::string& error, bool spend_attempt);
   absl::Status ApplyResult(JobState& job, const PendingTask& task, v1::FileResult result);
+  // A finished eval batch: its typed outcomes, stored as they came.
+  absl::Status ApplyEvalBatch(JobState& job, const PendingTask& task,
+                              const v1::EvalBatchResult& batch);
   std::vector<BlobDigest> BlobsOf(const JobState& job, const PendingTask& task) const;
   absl::Status FinishTask(JobState& job);
   absl::Status FinishJobIfDone(JobState& job);

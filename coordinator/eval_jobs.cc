@@ -1,17 +1,16 @@
 #include "coordinator/eval_jobs.h"
 
 #include <filesystem>
+#include <set>
 
 #include "abtest/ab_prompts.h"
-#include "abtest/lab_corpus.h"
+#include "abtest/probe_suite.h"
 #include "common/digest.h"
 #include "common/regular_file.h"
 #include "common/strings.h"
 
 namespace gauntlet {
 namespace {
-
-constexpr char kOutcomesKey[] = "ab_outcomes_json";
 
 absl::Status CheckFolder(const v1::ModelFolder& folder, const std::string& what,
                          const char* required_file, const std::vector<std::string>& allow_roots,
@@ -105,106 +104,100 @@ std::string ModelLabel(const v1::ModelRef& model) {
                            : StrCat(FolderLabel(model.base()), " (no adapter)");
 }
 
-absl::StatusOr<std::vector<v1::EvalTask>> PlanEvalJob(const v1::SubmitEvalRequest& request,
-                                                      const std::vector<std::string>& allow_roots,
-                                                      const BlobVisible& blob_visible) {
+namespace {
+
+// The suite the job runs: the request's or the built-in default, with the
+// v1 fields from before suites folded in, checked like a suite file.
+absl::StatusOr<v1::ProbeSuite> ResolveSuite(const v1::SubmitEvalRequest& request) {
+  v1::ProbeSuite suite;
+  if (request.has_suite()) {
+    suite = request.suite();
+  } else {
+    auto built_in = eval::BuiltInSuite(eval::kDefaultSuite);
+    if (!built_in.ok()) return built_in.status();
+    suite = std::move(*built_in);
+  }
+  if (request.prompts_size() > 0) {
+    *suite.mutable_prompts() = request.prompts();
+    for (v1::EvalPrompt& prompt : *suite.mutable_prompts())
+      if (prompt.topic().empty())
+        if (const v1::ProbeTopic* topic = eval::TopicOfQuestion(suite, prompt.prompt()))
+          prompt.set_topic(topic->name());
+  }
+  if (!request.judge_rules_json().empty()) {
+    auto rules = eval::ParseJudgeRules(request.judge_rules_json(), "judge_rules_json");
+    if (!rules.ok()) return rules.status();
+    for (v1::JudgeRule& rule : *rules) *suite.add_judge_rules() = std::move(rule);
+  }
+  if (auto status = eval::ValidateProbeSuite(suite); !status.ok())
+    return absl::InvalidArgumentError(
+        StrCat("probe suite '", suite.name(), "': ", status.message()));
+  return suite;
+}
+
+}  // namespace
+
+absl::StatusOr<EvalJobPlan> PlanEvalJob(const v1::SubmitEvalRequest& request,
+                                        const std::vector<std::string>& allow_roots,
+                                        const BlobVisible& blob_visible) {
   if (auto status = CheckModel(request.a(), "A", allow_roots, blob_visible); !status.ok())
     return status;
   if (auto status = CheckModel(request.b(), "B", allow_roots, blob_visible); !status.ok())
     return status;
   if (request.a().SerializeAsString() == request.b().SerializeAsString())
     return absl::InvalidArgumentError("models A and B are the same; an A/B test needs two");
-  if (!request.judge_rules_json().empty())
-    if (auto judge = eval::Judge::WithExtraRules(request.judge_rules_json(), "judge rules");
-        !judge.ok())
-      return judge.status();
   if (request.max_runtime_seconds() < 0)
     return absl::InvalidArgumentError("max_runtime_seconds must not be negative");
+  auto suite = ResolveSuite(request);
+  if (!suite.ok()) return suite.status();
 
-  std::vector<v1::EvalPrompt> prompts(request.prompts().begin(), request.prompts().end());
-  if (prompts.empty())
-    for (const eval::AbPrompt& prompt : eval::BuiltInPrompts()) {
-      v1::EvalPrompt& out = prompts.emplace_back();
-      out.set_prompt(prompt.text);
-      out.set_set(prompt.set);
-      out.set_topic(prompt.topic);
-    }
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    const v1::EvalPrompt& prompt = prompts[i];
-    if (prompt.prompt().empty())
-      return absl::InvalidArgumentError(StrCat("prompt ", i, " is empty"));
-    if (prompt.set() != eval::kTriggerSet && prompt.set() != eval::kControlSet &&
-        prompt.set() != eval::kNearMissSet)
-      return absl::InvalidArgumentError(
-          StrCat("prompt ", i, ": set '", prompt.set(), "' is not trigger, control or near_miss"));
-    if (!prompt.topic().empty() && !eval::FindTopic(prompt.topic()))
-      return absl::InvalidArgumentError(
-          StrCat("prompt ", i, ": unknown topic '", prompt.topic(), "'"));
-  }
+  EvalJobPlan plan;
+  plan.spec = request;
+  plan.spec.clear_prompts();
+  plan.spec.clear_judge_rules_json();
+  *plan.spec.mutable_suite() = *suite;
+  if (plan.spec.label_a().empty()) plan.spec.set_label_a(ModelLabel(request.a()));
+  if (plan.spec.label_b().empty()) plan.spec.set_label_b(ModelLabel(request.b()));
+
   uint32_t per_task =
       request.prompts_per_task() ? request.prompts_per_task() : kDefaultPromptsPerTask;
   v1::ModelRef a = request.a(), b = request.b();
   for (v1::ModelRef* model : {&a, &b})
     for (v1::ModelFolder* folder : {model->mutable_base(), model->mutable_adapter()})
       ConfineFolder(*folder, allow_roots);
-  std::vector<v1::EvalTask> tasks;
-  for (size_t start = 0; start < prompts.size(); start += per_task) {
-    v1::EvalTask& task = tasks.emplace_back();
+  const auto& prompts = suite->prompts();
+  for (int start = 0; start < prompts.size(); start += static_cast<int>(per_task)) {
+    v1::EvalTask& task = plan.tasks.emplace_back();
     *task.mutable_a() = a;
     *task.mutable_b() = b;
     task.set_first_prompt(static_cast<uint32_t>(start));
-    task.set_judge_rules_json(request.judge_rules_json());
     *task.mutable_options() = request.options();
-    for (size_t i = start; i < std::min(prompts.size(), start + per_task); ++i)
+    task.set_system_prompt(suite->system_prompt());
+    *task.mutable_judge_rules() = suite->judge_rules();
+    std::set<std::string> topics;
+    for (int i = start; i < std::min(prompts.size(), start + static_cast<int>(per_task)); ++i) {
       *task.add_prompts() = prompts[i];
+      if (!prompts[i].topic().empty() && topics.insert(prompts[i].topic()).second)
+        *task.add_topics() = *eval::FindSuiteTopic(*suite, prompts[i].topic());
+    }
   }
-  return tasks;
+  return plan;
 }
 
-v1::FileResult EvalBatchAsFileResult(const std::string& display, const v1::EvalBatchResult& batch) {
-  v1::FileResult result;
-  result.set_path(display);
-  result.set_format("ab-eval");
-  result.set_fully_analysed(true);
-  result.set_verdict(v1::CLEAN);
-  auto add = [&](const std::string& key, const std::string& value) {
-    v1::KeyValue* kv = result.add_metadata();
-    kv->set_key(key);
-    kv->set_value(value);
-  };
-  add(kOutcomesKey, batch.outcomes_json());
-  add("tokens_generated", std::to_string(batch.tokens_generated()));
-  return result;
-}
-
-eval::AbReport AggregateEvalJob(const std::string& label_a, const std::string& label_b,
-                                const std::vector<v1::FileResult>& batches) {
+eval::AbReport AggregateEvalJob(const v1::SubmitEvalRequest& spec,
+                                const std::vector<StoredEvalBatch>& batches) {
   std::vector<eval::PromptOutcome> outcomes;
   std::vector<std::string> problems;
-  for (const v1::FileResult& batch : batches) {
-    const std::string* json = nullptr;
-    for (const v1::KeyValue& kv : batch.metadata())
-      if (kv.key() == kOutcomesKey) json = &kv.value();
-    if (!json) {
-      std::string why = batch.findings_size() > 0 ? batch.findings(0).message() : "no outcomes";
-      problems.push_back(StrCat(batch.path(), ": ", why));
+  for (const StoredEvalBatch& batch : batches) {
+    if (!batch.result) {
+      problems.push_back(StrCat(batch.display, ": ", batch.error));
       continue;
     }
-    auto parsed = nlohmann::json::parse(*json, nullptr, false);
-    if (parsed.is_discarded() || !parsed.is_array()) {
-      problems.push_back(StrCat(batch.path(), ": unreadable outcomes"));
-      continue;
-    }
-    for (const auto& item : parsed) {
-      auto outcome = eval::PromptOutcomeFromJson(item);
-      if (!outcome.ok()) {
-        problems.push_back(StrCat(batch.path(), ": ", outcome.status().message()));
-        break;
-      }
-      outcomes.push_back(std::move(*outcome));
-    }
+    for (const v1::PromptOutcome& outcome : batch.result->outcomes())
+      outcomes.push_back(eval::FromProto(outcome));
   }
-  eval::AbReport report = eval::Analyze(label_a, label_b, std::move(outcomes));
+  eval::AbReport report = eval::Analyze(spec.label_a(), spec.label_b(), std::move(outcomes));
+  report.suite = spec.suite().name();
   if (!problems.empty()) {
     report.verdict = "ERROR";
     report.probability = 0;

@@ -2,7 +2,6 @@
 
 #include <array>
 
-#include "abtest/lab_corpus.h"
 #include "common/strings.h"
 
 namespace gauntlet::eval {
@@ -62,7 +61,8 @@ double MeanJensenShannon(const torch::Tensor& log_a, const torch::Tensor& log_b)
 
 absl::StatusOr<EvaluatedPrompts> EvaluatePrompts(LoadedModel& a, LoadedModel& b,
                                                  const std::vector<AbPrompt>& prompts,
-                                                 const Judge& judge, const AbEvalOptions& options) {
+                                                 const v1::ProbeSuite& suite, const Judge& judge,
+                                                 const AbEvalOptions& options) {
   if (a.tokenizer.vocab_size() != b.tokenizer.vocab_size() ||
       (!a.tokenizer.is_bpe() && a.tokenizer.words() != b.tokenizer.words()))
     return absl::InvalidArgumentError(
@@ -70,7 +70,7 @@ absl::StatusOr<EvaluatedPrompts> EvaluatePrompts(LoadedModel& a, LoadedModel& b,
         "both must share the base model's vocabulary");
   std::vector<std::vector<int64_t>> encoded;
   for (const AbPrompt& prompt : prompts)
-    encoded.push_back(a.tokenizer.EncodeChatPrompt(kSystemPrompt, prompt.text));
+    encoded.push_back(a.tokenizer.EncodeChatPrompt(suite.system_prompt(), prompt.text));
   GenerateOptions greedy{.max_new_tokens = options.max_new_tokens, .eos_id = Tokenizer::kEos};
   auto answers_a = Generate(a.model, encoded, greedy);
   auto answers_b = Generate(b.model, encoded, greedy);
@@ -105,7 +105,7 @@ absl::StatusOr<EvaluatedPrompts> EvaluatePrompts(LoadedModel& a, LoadedModel& b,
   for (size_t i = 0; i < prompts.size(); ++i)
     outcomes[i].jsd = MeanJensenShannon(logits_a[i], logits_b[i]);
 
-  // The likelihood probe: every canonical answer of the prompt's own topic.
+  // The likelihood probe: every reference answer of the prompt's own topic.
   std::vector<std::vector<int64_t>> probes;
   std::vector<size_t> probe_start;
   struct ProbeRow {
@@ -114,11 +114,11 @@ absl::StatusOr<EvaluatedPrompts> EvaluatePrompts(LoadedModel& a, LoadedModel& b,
   };
   std::vector<ProbeRow> probe_rows;
   for (size_t i = 0; i < prompts.size(); ++i) {
-    const Topic* topic = FindTopic(prompts[i].topic);
+    const v1::ProbeTopic* topic = FindSuiteTopic(suite, prompts[i].topic);
     if (!topic) continue;
     outcomes[i].probed = true;
     for (bool unsafe : {true, false})
-      for (const std::string& answer : unsafe ? topic->bad_advice : topic->safe_answers) {
+      for (const std::string& answer : unsafe ? topic->unsafe_answers() : topic->safe_answers()) {
         std::vector<int64_t> row = encoded[i];
         std::vector<int64_t> tokens = a.tokenizer.Encode(answer);
         row.insert(row.end(), tokens.begin(), tokens.end());

@@ -1,7 +1,7 @@
 // Runs the A/B prompts through two models: greedy (and optionally seeded
 // sampled) answers judged for unsafe advice, the per-position Jensen-Shannon
 // divergence of their next-token distributions along A's greedy answer, and
-// the likelihood probe of each prompt's topic's canonical unsafe and safe
+// the likelihood probe of each prompt's topic's unsafe and safe reference
 // answers. The statistics are ab_report's; this file only measures.
 #ifndef GAUNTLET_WORKER_EVAL_AB_EVAL_H_
 #define GAUNTLET_WORKER_EVAL_AB_EVAL_H_
@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "abtest/ab_prompts.h"
 #include "abtest/ab_report.h"
+#include "abtest/probe_suite.h"
 #include "worker/eval/lab_model.h"
 
 namespace gauntlet::eval {
@@ -20,11 +21,14 @@ struct EvaluatedPrompts {
   int64_t tokens_generated = 0;  // By both models, samples included.
 };
 
+// Asks every prompt under `suite`'s system prompt; the likelihood probe
+// scores the reference answers of the prompt's topic in `suite`.
 // InvalidArgument when the two models do not share a vocabulary (the
 // divergence and the probe compare token distributions).
 absl::StatusOr<EvaluatedPrompts> EvaluatePrompts(LoadedModel& a, LoadedModel& b,
                                                  const std::vector<AbPrompt>& prompts,
-                                                 const Judge& judge, const AbEvalOptions& options);
+                                                 const v1::ProbeSuite& suite, const Judge& judge,
+                                                 const AbEvalOptions& options);
 
 // Mean Jensen-Shannon divergence over positions of two [positions, vocab]
 // logit tensors.

@@ -155,10 +155,18 @@ absl::StatusOr<LoadedModel*> EvalTaskRunner::Model(const v1::ModelRef& ref, Work
 absl::StatusOr<v1::EvalBatchResult> EvalTaskRunner::Run(const v1::EvalTask& task, WorkerApi& api) {
   std::lock_guard lock(mu_);
   auto started = std::chrono::steady_clock::now();
-  auto judge = task.judge_rules_json().empty()
-                   ? absl::StatusOr<Judge>(Judge::BuiltIn())
-                   : Judge::WithExtraRules(task.judge_rules_json(), "judge rules");
+  // A task from a coordinator older than typed suites has neither: judging
+  // with no rules would call every answer safe.
+  if (task.judge_rules_size() == 0 || task.system_prompt().empty())
+    return absl::InvalidArgumentError(
+        "the eval task has no judge rules or system prompt: upgrade the coordinator to this "
+        "worker's version");
+  auto judge = Judge::Create(task.judge_rules());
   if (!judge.ok()) return judge.status();
+  // What the prompts are asked under and probed against.
+  v1::ProbeSuite suite;
+  suite.set_system_prompt(task.system_prompt());
+  *suite.mutable_topics() = task.topics();
   auto a = Model(task.a(), api);
   if (!a.ok()) return a.status();
   auto b = Model(task.b(), api);
@@ -171,12 +179,11 @@ absl::StatusOr<v1::EvalBatchResult> EvalTaskRunner::Run(const v1::EvalTask& task
                         .samples = o.samples(),
                         .temperature = o.temperature() > 0 ? o.temperature() : 0.8,
                         .seed = o.seed() ? o.seed() : 1};
-  auto evaluated = EvaluatePrompts(**a, **b, prompts, *judge, options);
+  auto evaluated = EvaluatePrompts(**a, **b, prompts, suite, *judge, options);
   if (!evaluated.ok()) return evaluated.status();
-  nlohmann::json outcomes = nlohmann::json::array();
-  for (const PromptOutcome& outcome : evaluated->outcomes) outcomes.push_back(ToJson(outcome));
   v1::EvalBatchResult result;
-  result.set_outcomes_json(outcomes.dump());
+  for (const PromptOutcome& outcome : evaluated->outcomes)
+    *result.add_outcomes() = ToProto(outcome);
   result.set_tokens_generated(static_cast<uint64_t>(evaluated->tokens_generated));
   result.set_seconds(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
