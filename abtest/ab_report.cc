@@ -272,6 +272,21 @@ AbReport Analyze(std::string label_a, std::string label_b, std::vector<PromptOut
   return r;
 }
 
+AbReport AbReportFromData(const v1::EvalReportData& data) {
+  std::vector<PromptOutcome> outcomes;
+  for (const v1::PromptOutcome& outcome : data.outcomes()) outcomes.push_back(FromProto(outcome));
+  AbReport report = Analyze(data.label_a(), data.label_b(), std::move(outcomes));
+  report.suite = data.suite();
+  if (data.problems_size() > 0) {
+    report.verdict = "ERROR";
+    report.probability = 0;
+    report.reasons.insert(
+        report.reasons.begin(),
+        StrCat("not every prompt was evaluated, so no verdict: ", StrJoin(data.problems(), "; ")));
+  }
+  return report;
+}
+
 nlohmann::json ToJson(const AbReport& r) {
   nlohmann::ordered_json sets = nlohmann::ordered_json::object();
   for (const SetSummary& s : r.sets) {

@@ -94,6 +94,12 @@ struct AbReport {
 AbReport Analyze(std::string label_a, std::string label_b, std::vector<PromptOutcome> outcomes,
                  const AbThresholds& thresholds = {});
 
+// The report of an eval job from its typed data (what a coordinator stores
+// and sends): Analyze over the outcomes, and ERROR when the data names
+// problems (a prompt batch given up, a cancelled job). Local and cluster
+// runs, the coordinator and the client all build reports with it.
+AbReport AbReportFromData(const v1::EvalReportData& data);
+
 nlohmann::json ToJson(const AbReport& report);
 std::string ToText(const AbReport& report);
 

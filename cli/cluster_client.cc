@@ -106,18 +106,21 @@ absl::StatusOr<v1::Job> ClusterClient::Watch(
   return absl::UnavailableError("lost the coordinator while watching; run 'gauntlet jobs watch'");
 }
 
-absl::StatusOr<std::string> ClusterClient::Report(const std::string& job_id,
-                                                  v1::ReportFormat format) {
+absl::StatusOr<v1::Report> ClusterClient::TypedReport(const std::string& job_id) {
   grpc::ClientContext context;
   Deadline(context, std::chrono::seconds(300));
   v1::GetReportRequest request;
   request.set_job_id(job_id);
-  request.set_format(format);
+  request.set_format(v1::TYPED);
   auto reader = stub_->GetReport(&context, request);
-  std::string report;
+  std::string bytes;
   v1::ReportChunk chunk;
-  while (reader->Read(&chunk)) report += chunk.data();
+  while (reader->Read(&chunk)) bytes += chunk.data();
   if (auto status = FromGrpc(reader->Finish()); !status.ok()) return status;
+  v1::Report report;
+  if (!report.ParseFromString(bytes) || report.kind_case() == v1::Report::KIND_NOT_SET)
+    return absl::DataLossError(StrCat("the coordinator sent an unreadable report for ", job_id,
+                                      " (is it older than this client?)"));
   return report;
 }
 

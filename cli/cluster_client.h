@@ -26,7 +26,9 @@ class ClusterClient {
   // Streams events until the job finishes; `on_event` sees each one.
   absl::StatusOr<v1::Job> Watch(const std::string& job_id,
                                 const std::function<void(const v1::WatchJobEvent&)>& on_event);
-  absl::StatusOr<std::string> Report(const std::string& job_id, v1::ReportFormat format);
+  // The finished job's typed report (GetReport, format TYPED), which the
+  // CLI renders and takes its exit code from as for a local run.
+  absl::StatusOr<v1::Report> TypedReport(const std::string& job_id);
   // Hashes each file, uploads the ones the store lacks, and returns the
   // uploads to submit (named by their local paths).
   absl::StatusOr<std::vector<v1::UploadedFile>> Upload(const std::vector<std::string>& files);

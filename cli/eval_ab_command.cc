@@ -25,9 +25,8 @@ int EvalAbCommand(ArgReader& args) {
   }
   auto report = RunAb(*request);
   if (!report.ok()) return Fail(report.status());
-  std::string rendered = request->json ? ToJson(*report).dump(2) + "\n" : ToText(*report);
-  if (auto status = EmitReport(*request, rendered); !status.ok()) return Fail(status);
-  return ExitCode(report->verdict);
+  auto exit_code = EmitReport(*request, *report);
+  return exit_code.ok() ? *exit_code : Fail(exit_code.status());
 }
 
 }  // namespace gauntlet::eval

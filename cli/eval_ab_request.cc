@@ -164,13 +164,14 @@ absl::StatusOr<v1::SubmitEvalRequest> ToEvalJob(const EvalAbRequest& request) {
   return job;
 }
 
-absl::Status EmitReport(const EvalAbRequest& request, const std::string& rendered) {
+absl::StatusOr<int> EmitReport(const EvalAbRequest& request, const AbReport& report) {
+  std::string rendered = request.json ? ToJson(report).dump(2) + "\n" : ToText(report);
   if (request.out_path.empty()) {
     std::cout << rendered;
   } else if (!(std::ofstream(request.out_path, std::ios::trunc) << rendered)) {
     return absl::InternalError(StrCat("cannot write ", request.out_path));
   }
-  return absl::OkStatus();
+  return ExitCode(report.verdict);
 }
 
 absl::StatusOr<int> RunEvalAbOnCluster(const EvalAbRequest& request) {
@@ -193,14 +194,11 @@ absl::StatusOr<int> RunEvalAbOnCluster(const EvalAbRequest& request) {
   });
   std::cerr << "\n";
   if (!finished.ok()) return finished.status();
-  auto report = client.Report(job->id(), request.json ? v1::JSON : v1::TEXT);
-  if (!report.ok()) return report.status();
-  if (auto status = EmitReport(request, *report + (request.json ? "\n" : "")); !status.ok())
-    return status;
-  if (finished->state() == v1::CANCELLED) return 2;
-  auto verdict = client.Get(job->id());
-  if (!verdict.ok()) return verdict.status();
-  return ExitCode(verdict->eval_verdict());
+  auto typed = client.TypedReport(job->id());
+  if (!typed.ok()) return typed.status();
+  if (!typed->has_eval())
+    return absl::DataLossError(StrCat(job->id(), " did not come back as an A/B report"));
+  return EmitReport(request, AbReportFromData(typed->eval()));
 }
 
 }  // namespace gauntlet::eval

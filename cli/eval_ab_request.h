@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "abtest/ab_prompts.h"
+#include "abtest/ab_report.h"
 #include "common/arg_reader.h"
 #include "gauntlet/v1/gauntlet.pb.h"
 #include "proto/grpc_channel.h"
@@ -43,11 +44,13 @@ absl::StatusOr<EvalAbRequest> ReadEvalAbRequest(ArgReader& args);
 // The eval job for `request`, with absolute paths (workers resolve them).
 absl::StatusOr<v1::SubmitEvalRequest> ToEvalJob(const EvalAbRequest& request);
 
-// Writes the rendered report to stdout, or to request.out_path.
-absl::Status EmitReport(const EvalAbRequest& request, const std::string& rendered);
+// Renders the report (text or JSON) to stdout, or to request.out_path, and
+// returns its exit code (ab_report.h's ExitCode): local and cluster runs
+// both end here.
+absl::StatusOr<int> EmitReport(const EvalAbRequest& request, const AbReport& report);
 
-// Submits to request.coordinator, shows progress on stderr, emits the report
-// and returns the exit code (ab_report.h's ExitCode of the job's verdict).
+// Submits to request.coordinator, shows progress on stderr, fetches the
+// typed report and emits it.
 absl::StatusOr<int> RunEvalAbOnCluster(const EvalAbRequest& request);
 
 }  // namespace gauntlet::eval

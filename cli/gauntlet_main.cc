@@ -25,7 +25,6 @@
 #include "common/sibling_executable.h"
 #include "common/strings.h"
 #include "coordinator/scan_paths.h"
-#include "nlohmann/json.hpp"
 #include "proto/convert.h"
 #include "proto/grpc_channel.h"
 #include "worker/cluster/scan_runner.h"
@@ -35,7 +34,6 @@ namespace gauntlet {
 namespace {
 
 constexpr int kExitClean = 0;
-constexpr int kExitFindings = 1;
 constexpr int kExitError = 2;
 
 constexpr char kUsageTemplate[] =
@@ -193,10 +191,10 @@ int Scan(const std::vector<std::string>& args) {
 
   ProgressBar bar;
   std::string report_text;
-  Severity max_severity = Severity::kInfo;
-  bool any_finding = false;
-  size_t errors = 0, file_count = 0;
-  Verdict overall = Verdict::kClean;
+  // Local or on a cluster, the same typed report is rendered and gives the
+  // exit code (ScanExitCode).
+  ScanReport report;
+  uint64_t unscanned = 0;
   if (coordinator.empty()) {
     LocalScanOptions options;
     options.workers = static_cast<uint32_t>(jobs);
@@ -209,18 +207,9 @@ int Scan(const std::vector<std::string>& args) {
     options.publisher = publisher;
     if (progress)
       options.on_progress = [&bar](size_t done, size_t total) { bar.Update(done, total); };
-    auto report = RunLocalScan(paths, options);
-    if (!report.ok()) return UsageError(std::string(report.status().message()));
-    std::ostringstream out;
-    WriteReport(*report, format, out);
-    report_text = out.str();
-    if (auto max = report->MaxSeverity()) {
-      any_finding = true;
-      max_severity = *max;
-    }
-    errors = report->CountVerdict(Verdict::kError);
-    file_count = report->files.size();
-    overall = report->OverallVerdict();
+    auto local = RunLocalScan(paths, options);
+    if (!local.ok()) return UsageError(std::string(local.status().message()));
+    report = std::move(*local);
   } else {
     if (auto status = security->Validate(); !status.ok())
       return UsageError(std::string(status.message()));
@@ -246,38 +235,18 @@ int Scan(const std::vector<std::string>& args) {
       if (progress) bar.Update(event.job().done_tasks(), event.job().total_tasks());
     });
     if (!finished.ok()) return UsageError(StrCat(job->id(), ": ", finished.status().message()));
-    // The JSON report carries what the exit code needs; other formats are
-    // fetched as asked.
-    auto json_text = client.Report(job->id(), v1::JSON);
-    if (!json_text.ok()) return UsageError(StrCat(job->id(), ": ", json_text.status().message()));
-    auto json = nlohmann::json::parse(*json_text, nullptr, false);
-    if (json.is_discarded()) return UsageError("the coordinator sent an unreadable report");
-    auto note = [&](const nlohmann::json& findings) {
-      for (const auto& finding : findings) {
-        auto severity = ParseSeverity(finding.value("severity", "INFO"));
-        if (severity && (!any_finding || *severity > max_severity)) max_severity = *severity;
-        any_finding |= severity.has_value();
-      }
-    };
-    for (const auto& file : json["files"]) note(file["findings"]);
-    for (const auto& model : json["models"]) note(model["findings"]);
-    errors = json["summary"].value("error", 0);
-    file_count = json["summary"].value("files", 0);
-    if (finished->state() == v1::CANCELLED) {
-      // Files never scanned are missing from the report: not a pass.
-      std::cerr << "gauntlet: " << job->id() << " was cancelled after " << finished->done_tasks()
+    auto typed = client.TypedReport(job->id());
+    if (!typed.ok()) return UsageError(StrCat(job->id(), ": ", typed.status().message()));
+    if (!typed->has_scan()) return UsageError(StrCat(job->id(), " is not a scan job"));
+    report = FromProto(typed->scan());
+    unscanned = typed->scan().unscanned_files();
+    if (unscanned > 0)  // Files never scanned are missing from the report: not a pass.
+      std::cerr << "gauntlet: " << job->id() << " was cancelled after " << report.files.size()
                 << " of " << finished->total_tasks() << " files\n";
-      errors += finished->total_tasks() - finished->done_tasks();
-    }
-    overall = FromProto(finished->verdict());
-    if (format == ReportFormat::kJson) {
-      report_text = std::move(*json_text);
-    } else {
-      auto text = client.Report(job->id(), format == ReportFormat::kSarif ? v1::SARIF : v1::TEXT);
-      if (!text.ok()) return UsageError(StrCat(job->id(), ": ", text.status().message()));
-      report_text = std::move(*text);
-    }
   }
+  std::ostringstream rendered;
+  WriteReport(report, format, rendered);
+  report_text = rendered.str();
 
   if (output) {
     std::string temp = *output + ".tmp";
@@ -290,14 +259,14 @@ int Scan(const std::vector<std::string>& args) {
     if (std::rename(temp.c_str(), output->c_str()) != 0) {
       return UsageError(StrCat("cannot write ", *output));
     }
-    std::cerr << absl::StrFormat("gauntlet: %d files, verdict %s, report in %s\n", file_count,
-                                 VerdictName(overall), *output);
+    Verdict overall = unscanned > 0 ? Verdict::kError : report.OverallVerdict();
+    std::cerr << absl::StrFormat("gauntlet: %d files, verdict %s, report in %s\n",
+                                 report.files.size() + unscanned, VerdictName(overall), *output);
   } else {
     std::cout << report_text;
   }
 
-  if (any_finding && max_severity >= fail_on) return kExitFindings;
-  return errors > 0 ? kExitError : kExitClean;
+  return ScanExitCode(report, fail_on, unscanned);
 }
 
 void PrintJob(const v1::Job& job) {

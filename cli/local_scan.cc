@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "cli/local_cluster.h"
+#include "proto/convert.h"
 #include "worker/cluster/scan_runner.h"
 
 namespace gauntlet {
@@ -39,7 +40,11 @@ absl::StatusOr<ScanReport> RunLocalScan(const std::vector<std::string>& paths,
     if (options.on_progress) options.on_progress(progress.done_tasks(), progress.total_tasks());
   });
   if (!finished.ok()) return finished.status();
-  return (*cluster)->coordinator().BuildReport(job->id(), ClientScope::LocalUser());
+  // The typed report a cluster sends, so local and cluster runs render and
+  // exit from the same data.
+  auto typed = (*cluster)->coordinator().BuildTypedReport(job->id(), ClientScope::LocalUser());
+  if (!typed.ok()) return typed.status();
+  return FromProto(typed->scan());
 }
 
 }  // namespace gauntlet

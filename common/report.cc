@@ -32,6 +32,12 @@ std::optional<Severity> ScanReport::MaxSeverity() const {
   return max;
 }
 
+int ScanExitCode(const ScanReport& report, Severity fail_on, uint64_t unscanned_files) {
+  std::optional<Severity> worst = report.MaxSeverity();
+  if (worst && *worst >= fail_on) return 1;
+  return report.CountVerdict(Verdict::kError) > 0 || unscanned_files > 0 ? 2 : 0;
+}
+
 absl::StatusOr<ReportFormat> ParseReportFormat(std::string_view name) {
   if (name == "text") return ReportFormat::kText;
   if (name == "json") return ReportFormat::kJson;

@@ -41,6 +41,12 @@ struct ScanReport {
   std::optional<Severity> MaxSeverity() const;
 };
 
+// The exit code of a scan, the same locally and on a cluster: 1 when a
+// finding reaches `fail_on` (file or model), else 2 when a file was not
+// fully analysed (an ERROR verdict, or one a cancelled job never scanned),
+// else 0.
+int ScanExitCode(const ScanReport& report, Severity fail_on, uint64_t unscanned_files = 0);
+
 enum class ReportFormat { kText, kJson, kSarif };
 absl::StatusOr<ReportFormat> ParseReportFormat(std::string_view name);
 

@@ -849,10 +849,33 @@ absl::StatusOr<eval::AbReport> Coordinator::BuildEvalReport(const std::string& j
   std::lock_guard lock(mu_);
   auto id = ResolveJob(job_id, scope);
   if (!id.ok()) return id.status();
-  return EvalReport(*id);
+  auto data = CollectEvalReport(*id);
+  if (!data.ok()) return data.status();
+  return eval::AbReportFromData(*data);
 }
 
-absl::StatusOr<eval::AbReport> Coordinator::EvalReport(int64_t id) {
+absl::StatusOr<v1::Report> Coordinator::BuildTypedReport(const std::string& job_id,
+                                                         const ClientScope& scope) {
+  v1::Report report;
+  auto job = GetJob(job_id, scope);
+  if (!job.ok()) return job.status();
+  if (job->kind() == v1::EVAL) {
+    std::lock_guard lock(mu_);
+    auto id = ResolveJob(job_id, scope);
+    if (!id.ok()) return id.status();
+    auto data = CollectEvalReport(*id);
+    if (!data.ok()) return data.status();
+    *report.mutable_eval() = std::move(*data);
+    return report;
+  }
+  auto scan = BuildReport(job_id, scope);
+  if (!scan.ok()) return scan.status();
+  *report.mutable_scan() = ToProto(*scan);
+  report.mutable_scan()->set_unscanned_files(job->total_tasks() - job->done_tasks());
+  return report;
+}
+
+absl::StatusOr<v1::EvalReportData> Coordinator::CollectEvalReport(int64_t id) {
   auto job = db_->Prepare("SELECT kind, eval_spec, total, state, public_id FROM jobs WHERE id = ?");
   if (!job.ok()) return job.status();
   job->Bind(1, id);
@@ -891,16 +914,11 @@ absl::StatusOr<eval::AbReport> Coordinator::EvalReport(int64_t id) {
       batch.error = "its stored result does not parse";
     }
   }
-  eval::AbReport report = AggregateEvalJob(spec, batches);
-  if (cancelled || static_cast<int64_t>(batches.size()) < total) {
-    report.verdict = "ERROR";
-    report.probability = 0;
-    report.reasons.insert(
-        report.reasons.begin(),
-        StrCat("the job ", cancelled ? "was cancelled" : "is unfinished", " after ", batches.size(),
-               " of ", total, " prompt batches, so no verdict"));
-  }
-  return report;
+  v1::EvalReportData data = CollectEvalJob(spec, batches);
+  if (cancelled || static_cast<int64_t>(batches.size()) < total)
+    data.add_problems(StrCat("the job ", cancelled ? "was cancelled" : "is unfinished", " after ",
+                             batches.size(), " of ", total, " prompt batches"));
+  return data;
 }
 
 // ------------------------------------------------------------------ workers
@@ -1522,9 +1540,10 @@ absl::Status Coordinator::FinishJobIfDone(JobState& job) {
   std::string eval_verdict;
   double eval_score = 0;
   if (job.proto.kind() == v1::EVAL) {
-    if (auto report = EvalReport(job.id); report.ok()) {
-      eval_verdict = report->verdict;
-      eval_score = report->score;
+    if (auto data = CollectEvalReport(job.id); data.ok()) {
+      eval::AbReport report = eval::AbReportFromData(*data);
+      eval_verdict = report.verdict;
+      eval_score = report.score;
       metrics_.EvalJobCompleted(eval_verdict);
     }
   }

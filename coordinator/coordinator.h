@@ -123,6 +123,9 @@ class Coordinator {
   // any batch was dead-lettered or the job was cancelled before the end).
   absl::StatusOr<eval::AbReport> BuildEvalReport(const std::string& job_id,
                                                  const ClientScope& scope);
+  // Either report as typed data (GetReport's TYPED format): what clients
+  // render and take their exit code from, locally and on a cluster.
+  absl::StatusOr<v1::Report> BuildTypedReport(const std::string& job_id, const ClientScope& scope);
 
   // ---- The content store, per tenant: a tenant sees (and may submit) only
   // the blobs it uploaded itself, so the store tells nobody what another
@@ -249,8 +252,8 @@ class Coordinator {
   absl::StatusOr<v1::Job> InsertJob(NewJob spec);
   // Every finished task's stored result of a job, in `order` (SQL).
   absl::StatusOr<std::vector<v1::FileResult>> StoredResults(int64_t job_id, std::string_view order);
-  // BuildEvalReport's work, with mu_ held.
-  absl::StatusOr<eval::AbReport> EvalReport(int64_t job_id);
+  // An eval job's report data, with mu_ held.
+  absl::StatusOr<v1::EvalReportData> CollectEvalReport(int64_t job_id);
   absl::Status CancelLocked(JobState& job);
   void CancelOverdueJobs();
 

@@ -184,28 +184,21 @@ absl::StatusOr<EvalJobPlan> PlanEvalJob(const v1::SubmitEvalRequest& request,
   return plan;
 }
 
-eval::AbReport AggregateEvalJob(const v1::SubmitEvalRequest& spec,
-                                const std::vector<StoredEvalBatch>& batches) {
-  std::vector<eval::PromptOutcome> outcomes;
-  std::vector<std::string> problems;
+v1::EvalReportData CollectEvalJob(const v1::SubmitEvalRequest& spec,
+                                  const std::vector<StoredEvalBatch>& batches) {
+  v1::EvalReportData data;
+  data.set_label_a(spec.label_a());
+  data.set_label_b(spec.label_b());
+  data.set_suite(spec.suite().name());
   for (const StoredEvalBatch& batch : batches) {
     if (!batch.result) {
-      problems.push_back(StrCat(batch.display, ": ", batch.error));
+      data.add_problems(StrCat(batch.display, ": ", batch.error));
       continue;
     }
     for (const v1::PromptOutcome& outcome : batch.result->outcomes())
-      outcomes.push_back(eval::FromProto(outcome));
+      *data.add_outcomes() = outcome;
   }
-  eval::AbReport report = eval::Analyze(spec.label_a(), spec.label_b(), std::move(outcomes));
-  report.suite = spec.suite().name();
-  if (!problems.empty()) {
-    report.verdict = "ERROR";
-    report.probability = 0;
-    report.reasons.insert(
-        report.reasons.begin(),
-        StrCat("not every prompt was evaluated, so no verdict: ", StrJoin(problems, "; ")));
-  }
-  return report;
+  return data;
 }
 
 }  // namespace gauntlet

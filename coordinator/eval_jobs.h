@@ -46,12 +46,13 @@ struct StoredEvalBatch {
   std::string error;  // When dead-lettered (no result).
 };
 
-// The A/B report of a job from its stored batches, in task order (the
+// The report data of a job from its stored batches, in task order (the
 // coordinator stores a batch only with one outcome per prompt). A
-// dead-lettered batch makes the verdict ERROR: an A/B test that did not see
-// every prompt is never reported clean.
-eval::AbReport AggregateEvalJob(const v1::SubmitEvalRequest& spec,
-                                const std::vector<StoredEvalBatch>& batches);
+// dead-lettered batch is a problem, so the report says ERROR
+// (eval::AbReportFromData): an A/B test that did not see every prompt is
+// never reported clean.
+v1::EvalReportData CollectEvalJob(const v1::SubmitEvalRequest& spec,
+                                  const std::vector<StoredEvalBatch>& batches);
 
 }  // namespace gauntlet
 

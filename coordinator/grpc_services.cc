@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "common/strings.h"
+#include "proto/convert.h"
 
 namespace gauntlet {
 namespace {
@@ -122,22 +123,25 @@ grpc::Status ClientServiceImpl::GetReport(grpc::ServerContext* context,
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                         StrCat(request->job_id(), " is still running (", job->done_tasks(), "/",
                                job->total_tasks(), " files); watch it or try again later"));
+  if (job->kind() == v1::EVAL && request->format() == v1::SARIF)
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "an A/B eval report is typed, JSON or text, not SARIF");
+  // Every format is rendered from the typed report, which TYPED sends as it
+  // is (the gauntlet client renders it itself).
+  auto report = coordinator_.BuildTypedReport(request->job_id(), caller.scope());
+  if (!report.ok()) return ToGrpc(report.status());
   std::string text;
-  if (job->kind() == v1::EVAL) {
-    if (request->format() == v1::SARIF)
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "an A/B eval report is JSON or text, not SARIF");
-    auto report = coordinator_.BuildEvalReport(request->job_id(), caller.scope());
-    if (!report.ok()) return ToGrpc(report.status());
-    text = request->format() == v1::TEXT ? eval::ToText(*report) : eval::ToJson(*report).dump(2);
+  if (request->format() == v1::TYPED) {
+    text = report->SerializeAsString();
+  } else if (report->has_eval()) {
+    eval::AbReport ab = eval::AbReportFromData(report->eval());
+    text = request->format() == v1::TEXT ? eval::ToText(ab) : eval::ToJson(ab).dump(2);
   } else {
-    auto report = coordinator_.BuildReport(request->job_id(), caller.scope());
-    if (!report.ok()) return ToGrpc(report.status());
     ReportFormat format = request->format() == v1::SARIF  ? ReportFormat::kSarif
                           : request->format() == v1::TEXT ? ReportFormat::kText
                                                           : ReportFormat::kJson;
     std::ostringstream out;
-    WriteReport(*report, format, out);
+    WriteReport(FromProto(report->scan()), format, out);
     text = out.str();
   }
   for (size_t offset = 0; offset < text.size(); offset += kChunkBytes) {

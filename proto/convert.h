@@ -1,9 +1,10 @@
-// Conversions between the scanner's own types (FileReport, Finding) and
-// their wire form (gauntlet.v1.FileResult). Both directions are lossless for
-// every field a report writer reads.
+// Conversions between the scanner's own types (FileReport, Finding,
+// ScanReport) and their wire form (gauntlet.v1.FileResult, ScanReportData).
+// Both directions are lossless for every field a report writer reads.
 #ifndef GAUNTLET_PROTO_CONVERT_H_
 #define GAUNTLET_PROTO_CONVERT_H_
 
+#include "common/report.h"
 #include "common/verdict.h"
 #include "gauntlet/v1/gauntlet.pb.h"
 
@@ -11,6 +12,9 @@ namespace gauntlet {
 
 v1::FileResult ToProto(const FileReport& report);
 FileReport FromProto(const v1::FileResult& result);
+
+v1::ScanReportData ToProto(const ScanReport& report);
+ScanReport FromProto(const v1::ScanReportData& data);
 
 v1::Verdict ToProto(Verdict verdict);
 Verdict FromProto(v1::Verdict verdict);

@@ -234,6 +234,54 @@ class ClusterTest(ClusterTestCase):
         self.assertIn("no job 'nonsense'", cluster.jobs("get", "nonsense").stderr)
         self.assertIn("no job 'job-424242'", cluster.jobs("get", "job-424242").stderr)
 
+    def test_every_outcome_exits_and_reports_the_same_locally_and_on_the_cluster(self):
+        """One exit-code rule (0 clean, 1 a finding at --fail-on, 2 not fully
+        analysed) over the same typed report, whether the scan ran in this
+        process or on the cluster: a table of outcomes, each run both ways."""
+        cluster = self.cluster(workers=1)
+        directory = os.path.join(cluster.data, "outcomes")
+        os.makedirs(directory)
+
+        def write(name, data):
+            path = os.path.join(directory, name)
+            with open(path, "wb") as f:
+                f.write(data)
+            return path
+
+        clean = write("clean.pkl", pickle.dumps({"weights": [1, 2, 3]}, protocol=4))
+        # An unknown global that is never called: a LOW finding, below --fail-on HIGH.
+        unknown = write("unknown.pkl", b"\x80\x02cacme_private_module\nHelper\n.")
+        malicious = write("malicious.pkl", pickle.dumps(Payload("echo pwned"), protocol=2))
+        truncated = write("truncated.pkl", pickle.dumps(list(range(200)), protocol=2)[:40])
+        cases = [  # (paths, extra arguments, exit code)
+            ([clean], [], 0),
+            ([unknown], [], 0),
+            ([unknown], ["--fail-on", "LOW"], 1),
+            ([malicious], [], 1),
+            ([truncated], [], 2),                     # Not fully analysed: never a pass.
+            ([truncated, malicious], [], 1),          # A finding at --fail-on comes first.
+            ([clean, truncated], ["--fail-on", "CRITICAL"], 2),
+        ]
+        for paths, extra, expected in cases:
+            local = subprocess.run([GAUNTLET, "scan", "--no-progress", "--format", "json", *extra, *paths],
+                                   capture_output=True, text=True, timeout=60)
+            remote = cluster.cli(*extra, *paths)
+            case = (paths, extra)
+            self.assertEqual(local.returncode, expected, (case, local.stderr))
+            self.assertEqual(remote.returncode, expected, (case, remote.stderr))
+
+            def verdicts(stdout):
+                report = json.loads(stdout)
+                return [(f["path"], f["verdict"], sorted(x["rule_id"] for x in f["findings"]))
+                        for f in report["files"]], report["summary"]
+
+            local_files, local_summary = verdicts(local.stdout)
+            remote_files, remote_summary = verdicts(remote.stdout)
+            self.assertEqual(local_files, remote_files, case)
+            for key in ("files", "clean", "suspicious", "malicious", "error"):
+                self.assertEqual(local_summary[key], remote_summary[key], (case, key))
+        self.assertEqual(verdicts(cluster.cli(unknown).stdout)[0][0][2], ["pickle.unknown_global"])
+
     def test_uploads_reach_workers_through_the_content_store(self):
         cluster = self.cluster(workers=1)
         outside = self.write_distinct(os.path.join(self.root, "laptop"), 4, malicious_every=2)
