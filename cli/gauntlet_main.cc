@@ -225,6 +225,9 @@ int Scan(const std::vector<std::string>& args) {
       auto uploads = client.Upload(*files);
       if (!uploads.ok()) return UsageError(StrCat("upload: ", uploads.status().message()));
       for (auto& item : *uploads) *request.add_uploads() = std::move(item);
+      // Uploads keep their folders: the coordinator groups them into models.
+      for (const std::string& path : paths)
+        if (std::filesystem::is_directory(path)) request.add_upload_directories(path);
     } else {
       for (const std::string& path : paths)
         request.add_paths(std::filesystem::absolute(path).lexically_normal().string());

@@ -13,6 +13,7 @@
 #include "common/random_id.h"
 #include "common/regular_file.h"
 #include "common/rules.h"
+#include "common/scanner_revision.h"
 #include "common/strings.h"
 #include "coordinator/eval_jobs.h"
 #include "coordinator/model_aggregator.h"
@@ -474,6 +475,17 @@ absl::StatusOr<v1::Job> Coordinator::SubmitScan(const v1::SubmitScanRequest& req
       return absl::NotFoundError(StrCat("blob ", digest.sha256, "/", digest.size_bytes, " ('",
                                         absl::CEscape(upload.name()),
                                         "') is not in the content store; upload it first"));
+  }
+  for (const std::string& directory : request.upload_directories()) {
+    if (auto status = ValidUploadName(directory); !status.ok()) return status;
+    std::string prefix = directory.ends_with('/') ? directory : StrCat(directory, "/");
+    bool used = std::any_of(
+        request.uploads().begin(), request.uploads().end(),
+        [&](const v1::UploadedFile& upload) { return StartsWith(upload.name(), prefix); });
+    if (!used)
+      return absl::InvalidArgumentError(
+          StrCat("upload directory '", absl::CEscape(directory), "' names no uploaded file"));
+    directories.push_back(directory);
   }
   NewJob job{.tenant = *tenant,
              .kind = v1::SCAN,
@@ -1049,8 +1061,8 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::Heartbeat
 }
 
 std::string Coordinator::CacheKey(const JobState& job, const v1::Digest& digest) const {
-  return StrCat(digest.sha256(), "/", digest.size_bytes(), "/", GAUNTLET_VERSION, "/",
-                job.policy_digest, "/", options_.cache_salt);
+  return StrCat(digest.sha256(), "/", digest.size_bytes(), "/", GAUNTLET_VERSION, "r",
+                kScannerRevision, "/", job.policy_digest, "/", options_.cache_salt);
 }
 
 absl::StatusOr<v1::CheckCacheResponse> Coordinator::CheckCache(const v1::CheckCacheRequest& request,

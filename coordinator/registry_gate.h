@@ -18,16 +18,10 @@ namespace gauntlet {
 // or empty.
 std::string PublisherFromPath(std::string_view path);
 
-// The SPDX-style license id declared by a model card's YAML front matter
-// (`license:`), or empty.
-std::string LicenseFromModelCard(std::string_view readme);
-
-// The license a LICENSE file's text is, by SPDX identifier line or by the
-// well-known headers of common licenses; empty when unrecognised.
-std::string LicenseFromLicenseText(std::string_view text);
-
-// Fills model.publisher and model.license, and adds a finding for every
-// check the policy switches on that the model fails.
+// Fills model.publisher and model.license (from the "license" metadata the
+// worker reported for the model's top-level README.md or LICENSE file, the
+// card first), and adds a finding for every check the policy switches on
+// that the model fails.
 void ApplyRegistryPolicy(const RegistryPolicy& policy, const std::vector<FileReport>& files,
                          std::string_view explicit_publisher, ModelReport& model);
 

@@ -14,11 +14,14 @@
 #include "tests/support/archive_builder.h"
 #include "tests/support/pickle_builder.h"
 #include "worker/scan/file_scanner.h"
+#include "worker/scan/model_card.h"
 
 namespace gauntlet {
 namespace {
 
 namespace fs = std::filesystem;
+using scan::LicenseFromLicenseText;
+using scan::LicenseFromModelCard;
 
 TEST(RegistryGate, LicenseFromModelCardFrontMatter) {
   EXPECT_EQ(LicenseFromModelCard("---\nlicense: apache-2.0\ntags: [x]\n---\n# Card"), "apache-2.0");
@@ -150,6 +153,28 @@ TEST_F(ModelGroupingTest, LicenseFileWhenTheCardHasNone) {
   ASSERT_NE(m, nullptr);
   EXPECT_EQ(m->license, "mit");
   EXPECT_TRUE(m->findings.empty());
+}
+
+TEST_F(ModelGroupingTest, TheLicenseComesFromTheScanNotFromTheDiskAtReportTime) {
+  Write("org/m/README.md", "---\nlicense: apache-2.0\n---\n# Card");
+  Write("org/m/LICENSE", "MIT License\n\nCopyright (c) 2024");
+  Write("org/m/config.json", "{}");
+  Policy policy = Policy::Default();
+  auto files = ExpandScanPaths({root_.string()});
+  ASSERT_TRUE(files.ok());
+  ScanReport report;
+  for (const std::string& file : *files) report.files.push_back(scan::ScanFile(file, policy));
+  for (const FileReport& file : report.files)
+    if (file.path.ends_with("README.md"))
+      EXPECT_EQ(file.metadata, (std::vector<std::pair<std::string, std::string>>{
+                                   {"license", "apache-2.0"}, {"license.source", "model card"}}));
+  // The files are gone by report time (an upload, a deleted checkout): the
+  // scan's facts still decide, the card before the LICENSE file.
+  fs::remove_all(root_ / "org");
+  AggregateModels({root_.string()}, policy, "", report);
+  const ModelReport* model = Model(report, "org/m");
+  ASSERT_NE(model, nullptr);
+  EXPECT_EQ(model->license, "apache-2.0");
 }
 
 }  // namespace

@@ -292,6 +292,42 @@ class ClusterTest(ClusterTestCase):
         self.assertEqual(report["summary"]["malicious"], 2)
         self.assertEqual(sorted(f["path"] for f in report["files"]), sorted(outside))
 
+    def test_uploaded_model_folders_get_the_same_model_verdicts_as_paths(self):
+        """An upload keeps its folders: models are grouped and gated (the
+        license the worker read from the card) exactly as a by-path scan's."""
+        cluster = self.cluster(workers=1)
+        root = os.path.realpath(os.path.join(cluster.data, "registry"))
+        for model, license_line in (("org-a/model", "license: apache-2.0"), ("org-b/model", "license: mit")):
+            folder = os.path.join(root, model)
+            os.makedirs(os.path.join(folder, "adapter"))
+            with open(os.path.join(folder, "README.md"), "w") as f:
+                f.write(f"---\n{license_line}\n---\n# A model\n")
+            with open(os.path.join(folder, "config.json"), "w") as f:
+                f.write("{}")
+            with open(os.path.join(folder, "adapter", "adapter_config.json"), "w") as f:
+                f.write("{}")
+        with open(os.path.join(root, "org-a/model/adapter/weights.pkl"), "wb") as f:
+            f.write(pickle.dumps(Payload("echo pwned"), protocol=2))
+        policy = os.path.join(self.root, "registry.toml")
+        with open(policy, "w") as f:
+            f.write('[registry]\nallowed_licenses = ["mit"]\n')
+
+        def models(result):
+            self.assertEqual(result.returncode, 1, result.stderr)
+            report = json.loads(result.stdout)
+            return sorted((os.path.relpath(m["path"], root), m["verdict"], m.get("license", ""),
+                           sorted(x["rule_id"] for x in m["findings"])) for m in report["models"])
+
+        by_path = models(cluster.cli("--policy", policy, root))
+        uploaded = models(cluster.cli("--policy", policy, "--upload", root))
+        self.assertEqual(uploaded, by_path)
+        self.assertEqual(by_path, [
+            ("org-a/model", "SUSPICIOUS", "apache-2.0", ["policy.license_not_allowed"]),
+            ("org-a/model/adapter", "MALICIOUS", "", ["policy.license_missing"]),
+            ("org-b/model", "CLEAN", "mit", []),
+            ("org-b/model/adapter", "SUSPICIOUS", "", ["policy.license_missing"]),
+        ])
+
     def test_retention_deletes_finished_jobs_and_their_uploads(self):
         cluster = self.cluster(workers=1, extra=["--job-retention", "1s", "--blob-retention", "1s",
                                                  "--retention-interval", "1s"])

@@ -11,6 +11,7 @@
 #include "common/regular_file.h"
 #include "common/rules.h"
 #include "common/strings.h"
+#include "worker/scan/model_card.h"
 #include "worker/scan/scan_context.h"
 #include "worker/scan/scanner_registry.h"
 
@@ -40,6 +41,7 @@ FileReport ScanBytes(std::string_view display_path, std::string_view content, co
   ScanContext ctx(policy, DefaultScanners(), std::string(display_path));
   if (options.trust == ParserTrust::kHardenedOnly) ctx.ForbidUnhardenedParsers();
   ctx.ScanContent(content);
+  AddModelCardFacts(display_path, content, ctx);
   if (options.needs_sandbox) *options.needs_sandbox = ctx.needs_sandbox();
   FileReport report;
   report.path = std::string(display_path);
