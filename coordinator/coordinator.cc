@@ -422,11 +422,14 @@ absl::StatusOr<v1::Job> Coordinator::SubmitScan(const v1::SubmitScanRequest& req
   for (const v1::UploadedFile& upload : request.uploads())
     if (auto status = ValidUploadName(upload.name()); !status.ok()) return status;
 
-  auto policy = Policy::FromTomlOrDefault(request.policy_toml(), request.policy_name().empty()
-                                                                     ? "submitted policy"
-                                                                     : request.policy_name());
-  if (!policy.ok())
-    return absl::InvalidArgumentError(StrCat("policy: ", policy.status().message()));
+  // Parsed once per distinct policy text and shared by its jobs.
+  std::shared_ptr<const Policy> policy = Policy::Shared(request.policy_toml());
+  if (!policy) {
+    auto parsed = Policy::FromToml(request.policy_toml(), request.policy_name().empty()
+                                                              ? "submitted policy"
+                                                              : request.policy_name());
+    return absl::InvalidArgumentError(StrCat("policy: ", parsed.status().message()));
+  }
 
   // A cluster resolves every path the way a worker will open it, so that a
   // symlink cannot lead a job out of the allowed roots. The embedded
@@ -494,7 +497,7 @@ absl::StatusOr<v1::Job> Coordinator::SubmitScan(const v1::SubmitScanRequest& req
                               : request.policy_name().empty() ? "submitted policy"
                                                               : request.policy_name(),
              .publisher = request.publisher(),
-             .policy = std::make_shared<const Policy>(std::move(*policy)),
+             .policy = std::move(policy),
              .directories = std::move(directories)};
   for (const std::string& file : *files) job.tasks.push_back({file, file, {}, {}});
   for (const v1::UploadedFile& upload : request.uploads())
@@ -827,8 +830,9 @@ absl::StatusOr<ScanReport> Coordinator::BuildReport(const std::string& job_id,
     if (!results.ok()) return results.status();
     for (const v1::FileResult& result : *results) report.files.push_back(FromProto(result));
   }
-  auto policy = Policy::FromTomlOrDefault(policy_toml, policy_source);
-  if (!policy.ok()) return policy.status();
+  std::shared_ptr<const Policy> policy = Policy::Shared(policy_toml);
+  if (!policy)
+    return absl::DataLossError(StrCat("the stored policy of ", job_id, " does not parse"));
   report.tool_version = GAUNTLET_VERSION;
   report.policy_source = policy_source;
   report.duration_seconds = finished > created ? finished - created : 0;
@@ -1021,11 +1025,13 @@ absl::StatusOr<v1::LeaseResponse> Coordinator::Lease(const v1::LeaseRequest& req
     leases_.emplace(lease.lease_id, std::move(lease));
     ++holder.held;
   }
-  if (response.tasks_size() > 0) {
+  // Attempt counts only matter after a restart, which an in-memory store
+  // (the CLI's embedded coordinator) never has.
+  if (response.tasks_size() > 0 && options_.db_path != ":memory:") {
     auto attempts = db_->Prepare("UPDATE tasks SET attempts = attempts + 1 WHERE id = ?");
     if (!attempts.ok()) return attempts.status();
-    // Attempt counts only matter after a restart: a store that cannot save
-    // them costs the lease nothing, but never leaves a transaction open.
+    // A store that cannot save them costs the lease nothing, but never
+    // leaves a transaction open.
     db_->Exec("BEGIN").IgnoreError();
     for (const v1::ScanTask& task : response.tasks())
       attempts->Bind(1, leases_.at(task.lease_id()).task.task_id).Run().IgnoreError();
