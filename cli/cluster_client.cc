@@ -15,6 +15,7 @@ namespace {
 
 constexpr auto kCallDeadline = std::chrono::seconds(30);
 constexpr size_t kUploadChunk = 1 << 20;
+constexpr std::chrono::minutes kWatchReconnectWindow{5};
 
 void Deadline(grpc::ClientContext& context, std::chrono::seconds seconds = kCallDeadline) {
   context.set_deadline(std::chrono::system_clock::now() + seconds);
@@ -80,8 +81,10 @@ absl::StatusOr<v1::Job> ClusterClient::Cancel(const std::string& job_id) {
 absl::StatusOr<v1::Job> ClusterClient::Watch(
     const std::string& job_id, const std::function<void(const v1::WatchJobEvent&)>& on_event) {
   uint64_t seen = 0;
-  // A watch stream can outlive a coordinator restart: resume where it broke.
-  for (int reconnects = 0; reconnects < 30; ++reconnects) {
+  // A watch stream can outlive a coordinator restart: resume where it broke,
+  // for as long as a restart (recovery of a large store, a slow node) takes.
+  const auto give_up = std::chrono::steady_clock::now() + kWatchReconnectWindow;
+  while (std::chrono::steady_clock::now() < give_up) {
     grpc::ClientContext context;
     Deadline(context, std::chrono::seconds(24 * 3600));
     v1::WatchJobRequest request;
