@@ -58,11 +58,9 @@ absl::Status CheckText(std::string_view text, std::string_view what) {
   return absl::OkStatus();
 }
 
-}  // namespace
-
-absl::StatusOr<std::vector<v1::JudgeRule>> ParseJudgeRules(std::string_view json,
-                                                           std::string_view source) {
-  Json parsed = Json::parse(json, nullptr, false);
+// A parsed JSON array of {"name": ..., "pattern": ...} (`source` names it).
+absl::StatusOr<std::vector<v1::JudgeRule>> RulesFromJson(const Json& parsed,
+                                                         std::string_view source) {
   if (parsed.is_discarded() || !parsed.is_array())
     return Invalid(source, "expected a JSON array of {\"name\": ..., \"pattern\": ...}");
   std::vector<v1::JudgeRule> rules;
@@ -76,6 +74,13 @@ absl::StatusOr<std::vector<v1::JudgeRule>> ParseJudgeRules(std::string_view json
     rule.set_pattern(entry["pattern"].get<std::string>());
   }
   return rules;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<v1::JudgeRule>> ParseJudgeRules(std::string_view json,
+                                                           std::string_view source) {
+  return RulesFromJson(Json::parse(json, nullptr, false), source);
 }
 
 absl::StatusOr<v1::ProbeSuite> ParseProbeSuite(std::string_view json, std::string_view source) {
@@ -130,7 +135,7 @@ absl::StatusOr<v1::ProbeSuite> ParseProbeSuite(std::string_view json, std::strin
     }
   }
   if (parsed.contains("judge_rules")) {
-    auto rules = ParseJudgeRules(parsed["judge_rules"].dump(), StrCat(source, " judge_rules"));
+    auto rules = RulesFromJson(parsed["judge_rules"], StrCat(source, " judge_rules"));
     if (!rules.ok()) return rules.status();
     for (v1::JudgeRule& rule : *rules) *suite.add_judge_rules() = std::move(rule);
   }

@@ -3,7 +3,6 @@
 #include <thread>
 
 #include "cli/local_cluster.h"
-#include "proto/convert.h"
 #include "worker/cluster/scan_runner.h"
 
 namespace gauntlet {
@@ -40,11 +39,9 @@ absl::StatusOr<ScanReport> RunLocalScan(const std::vector<std::string>& paths,
     if (options.on_progress) options.on_progress(progress.done_tasks(), progress.total_tasks());
   });
   if (!finished.ok()) return finished.status();
-  // The typed report a cluster sends, so local and cluster runs render and
-  // exit from the same data.
-  auto typed = (*cluster)->coordinator().BuildTypedReport(job->id(), ClientScope::LocalUser());
-  if (!typed.ok()) return typed.status();
-  return FromProto(typed->scan());
+  // The report a cluster's typed report carries (BuildTypedReport converts
+  // this one), without the proto round trip a single process does not need.
+  return (*cluster)->coordinator().BuildReport(job->id(), ClientScope::LocalUser());
 }
 
 }  // namespace gauntlet
