@@ -5,15 +5,13 @@
 //   grace period) re-queues its task, and a late result from it is dropped
 //   and counted. Attempts are capped, then the task is dead-lettered with
 //   its last error and reported as ERROR (never clean).
-// - Tenants share the cluster fairly: leases rotate over tenants with work,
-//   then over each tenant's jobs (deficit round-robin with a quantum of one
-//   task), and each tenant has a limit on unfinished tasks.
-// - A verdict cache keyed by (sha256, size, scanner version, policy digest,
-//   salt) answers repeated content; identical tasks in flight together are
-//   merged onto one scan.
-// - State is in SQLite (WAL): a restarted coordinator re-queues whatever was
-//   not finished and loses no verdict. Only a window of each job's queued
-//   tasks is held in memory, so a 100,000-file job costs a few rows at a time.
+// - Tenants share the cluster fairly (scheduler.h).
+// - Repeated content is answered from the verdict cache, and identical
+//   tasks in flight together are merged onto one scan (verdict_cache.h).
+// - State is in SQLite (job_store.h): a restarted coordinator re-queues
+//   whatever was not finished and loses no verdict.
+// This class holds the leases and workers and applies results; what is
+// particular to a job kind lives in its own file (eval_jobs.h).
 //
 // The gRPC services and the CLI's embedded mode are thin layers over this
 // class: both speak in gauntlet.v1 messages. Thread-safe.
@@ -38,7 +36,9 @@
 #include "common/report.h"
 #include "coordinator/content_store.h"
 #include "coordinator/coordinator_metrics.h"
-#include "coordinator/sqlite.h"
+#include "coordinator/job_store.h"
+#include "coordinator/scheduler.h"
+#include "coordinator/verdict_cache.h"
 #include "gauntlet/v1/gauntlet.pb.h"
 
 namespace gauntlet {
@@ -171,21 +171,6 @@ class Coordinator {
   const CoordinatorOptions& options() const { return options_; }
 
  private:
-  struct PendingTask {
-    int64_t task_id = 0;
-    std::string display_path;
-    std::string path;  // Empty for blobs.
-    BlobDigest blob;
-    uint32_t attempts = 0;
-    std::string last_error;
-    double queued_at = 0;
-    std::string payload;  // Eval tasks: the serialized v1::EvalTask.
-  };
-  struct NewTask {
-    std::string display, path;
-    BlobDigest blob;
-    std::string payload;
-  };
   struct NewJob {
     std::string tenant;
     v1::JobKind kind = v1::SCAN;
@@ -194,20 +179,15 @@ class Coordinator {
     std::vector<std::string> directories;
     std::string eval_spec;       // Eval jobs: the serialized v1::SubmitEvalRequest.
     double runtime_seconds = 0;  // 0: no cap.
-    std::vector<NewTask> tasks;
+    std::vector<NewTaskRow> tasks;
   };
+  // An unfinished job: its live summary and what leasing its tasks needs.
   struct JobState {
     int64_t id = 0;
     v1::Job proto;
     std::string policy_toml, policy_digest;
     std::shared_ptr<const Policy> policy;
-    std::vector<std::string> directories;  // Directory arguments, for model aggregation.
-    std::string publisher;
-    double deadline = 0;      // Wall-clock seconds after which the job is cancelled; 0: none.
-    int64_t load_cursor = 0;  // Highest task id loaded into `ready`.
-    bool exhausted = false;   // Every queued task row has been loaded.
-    std::deque<PendingTask> ready;
-    uint64_t unfinished = 0;  // Queued, leased or merged.
+    double deadline = 0;  // Wall-clock seconds after which the job is cancelled; 0: none.
   };
   struct LeaseState {
     std::string lease_id, worker_id, cache_key;
@@ -215,10 +195,6 @@ class Coordinator {
     int64_t job_id = 0;
     PendingTask task;
     double leased_at = 0, expires_at = 0;
-  };
-  struct Follower {  // A task merged onto an identical one in flight.
-    int64_t job_id;
-    PendingTask task;
   };
   struct WorkerState {
     std::string name;
@@ -229,13 +205,7 @@ class Coordinator {
     double last_seen = 0;
     bool scan = true, eval = false;  // Capabilities: which job kinds it takes.
   };
-  struct TenantState {
-    std::deque<int64_t> jobs;  // Jobs with unfinished tasks, in rotation order.
-    uint64_t unfinished = 0;
-  };
-
   explicit Coordinator(CoordinatorOptions options);
-  absl::Status InitSchema();
   absl::Status Recover();
   double Now() const { return options_.now(); }
   std::string NewId(std::string_view prefix);
@@ -250,8 +220,6 @@ class Coordinator {
   // (sha256, size) of every blob a lease or an unfinished task still needs.
   absl::StatusOr<std::set<std::pair<std::string, int64_t>>> BlobsInUse();
   absl::StatusOr<v1::Job> InsertJob(NewJob spec);
-  // Every finished task's stored result of a job, in `order` (SQL).
-  absl::StatusOr<std::vector<v1::FileResult>> StoredResults(int64_t job_id, std::string_view order);
   // An eval job's report data, with mu_ held.
   absl::StatusOr<v1::EvalReportData> CollectEvalReport(int64_t job_id);
   absl::Status CancelLocked(JobState& job);
@@ -263,9 +231,7 @@ class Coordinator {
       const std::string& worker_id, const std::string& identity);
   std::map<std::string, LeaseState>::iterator EraseLease(
       std::map<std::string, LeaseState>::iterator lease);
-  std::optional<PendingTask> NextTask(JobState& job);
-  absl::Status LoadMore(JobState& job);
-  void Requeue(JobState& job, PendingTask task, bool front);
+  void Requeue(int64_t job_id, PendingTask task);
   // Ends a lease without a result: retry or dead-letter the task, and
   // re-queue anything merged onto it.
   absl::Status FailLease(LeaseState lease, const std::string& error, bool spend_attempt);
@@ -276,9 +242,10 @@ class Coordinator {
   std::vector<BlobDigest> BlobsOf(const JobState& job, const PendingTask& task) const;
   absl::Status FinishTask(JobState& job);
   absl::Status FinishJobIfDone(JobState& job);
+  // Queues the tasks merged onto a cache key's scan again.
   void ReleaseFollowers(const std::string& cache_key);
-  std::string CacheKey(const JobState& job, const v1::Digest& digest) const;
-  absl::Status RemoveTenantJob(JobState& job);
+  // Forgets a finished or cancelled job's in-memory state.
+  void DropJob(int64_t job_id);
   void PublishGauges();
   // A failed write to the store: rolls back, counts and logs it, reloads the
   // in-memory state from the store (so memory never runs ahead of it), and
@@ -288,19 +255,17 @@ class Coordinator {
   CoordinatorOptions options_;
   CoordinatorMetrics metrics_;
   ContentStore blobs_;
-  std::unique_ptr<Sqlite> db_;
+  std::unique_ptr<JobStore> store_;
   std::string epoch_;  // Per process: lease ids never repeat across restarts.
   uint64_t id_counter_ = 0;
 
   std::mutex mu_;
   std::condition_variable changed_;
   std::map<int64_t, JobState> jobs_;  // Unfinished jobs (finished ones live in SQLite).
-  std::map<std::string, TenantState> tenants_;
-  std::deque<std::string> tenant_rotation_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<VerdictCache> cache_;
   std::map<std::string, LeaseState> leases_;
   std::map<std::string, WorkerState> workers_;
-  std::map<std::string, std::string> in_flight_;  // cache key -> leader lease id
-  std::map<std::string, std::vector<Follower>> followers_;
 
   std::thread sweeper_;
   double next_retention_ = 0;  // SteadyNow() of the next retention sweep.

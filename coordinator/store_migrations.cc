@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/strings.h"
+#include "coordinator/job_store.h"
 #include "gauntlet/v1/gauntlet.pb.h"
 
 namespace gauntlet {
@@ -45,9 +46,10 @@ absl::StatusOr<v1::PromptOutcome> LegacyOutcome(const nlohmann::json& json) {
 // Version 2: typed eval batches. A row whose JSON does not read keeps its
 // FileResult, and its job's report says the batch is unreadable (ERROR).
 absl::Status TypedEvalBatches(Sqlite& db) {
-  auto rows = db.Prepare(
-      "SELECT t.id, t.result FROM tasks t JOIN jobs j ON j.id = t.job_id "
-      "WHERE j.kind = 1 AND t.state = 1 AND t.batch IS NULL AND t.result IS NOT NULL");
+  auto rows = db.Prepare(StrCat(
+      "SELECT t.id, t.result FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE j.kind = ",
+      static_cast<int64_t>(v1::EVAL), " AND t.state = ", static_cast<int64_t>(TaskState::kDone),
+      " AND t.batch IS NULL AND t.result IS NOT NULL"));
   if (!rows.ok()) return rows.status();
   std::vector<std::pair<int64_t, std::string>> converted;
   while (true) {
@@ -75,7 +77,8 @@ absl::Status TypedEvalBatches(Sqlite& db) {
     }
     if (read) converted.emplace_back(rows->Int(0), batch.SerializeAsString());
   }
-  auto update = db.Prepare("UPDATE tasks SET batch = ?, result = NULL, verdict = 0 WHERE id = ?");
+  auto update = db.Prepare(StrCat("UPDATE tasks SET batch = ?, result = NULL, verdict = ",
+                                  static_cast<int64_t>(v1::VERDICT_UNSPECIFIED), " WHERE id = ?"));
   if (!update.ok()) return update.status();
   for (const auto& [id, batch] : converted)
     if (auto status = update->BindBlob(1, batch).Bind(2, id).Run(); !status.ok()) return status;

@@ -1,0 +1,185 @@
+// The coordinator's durable state: jobs, their tasks and stored results, the
+// verdict cache and who uploaded which blob, in SQLite (WAL). Every SQL
+// statement of the coordinator is here; the rest of the coordinator speaks
+// in rows and protos. States are named (TaskState, v1::JobState), never
+// literal integers. Opening a store creates or migrates its tables
+// (store_migrations.h) and refuses one that lost its contents.
+//
+// Not thread-safe: the coordinator calls it under its own lock.
+#ifndef GAUNTLET_COORDINATOR_JOB_STORE_H_
+#define GAUNTLET_COORDINATOR_JOB_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/digest.h"
+#include "coordinator/eval_jobs.h"
+#include "coordinator/sqlite.h"
+#include "gauntlet/v1/gauntlet.pb.h"
+
+namespace gauntlet {
+
+// A task row's state. A queued task may be leased (leases live in memory
+// only: a restart queues their tasks again).
+enum class TaskState : int64_t { kQueued = 0, kDone = 1, kDeadLettered = 2, kCancelled = 3 };
+
+// A jobs row.
+struct StoredJob {
+  int64_t id = 0;  // The row id; clients see `public_id`.
+  std::string public_id, tenant;
+  v1::JobState state = v1::QUEUED;
+  v1::JobKind kind = v1::SCAN;
+  double created = 0, finished = 0;
+  double deadline = 0;  // Wall-clock seconds past which it is cancelled; 0: none.
+  std::string policy_toml, policy_source, publisher;
+  std::vector<std::string> directories;  // Directory arguments, for model aggregation.
+  uint64_t total_tasks = 0;
+  std::string eval_spec;  // Eval jobs: the serialized v1::SubmitEvalRequest.
+};
+
+// A task as submitted: a path, or a blob, or an eval batch (`payload`, the
+// serialized v1::EvalTask).
+struct NewTaskRow {
+  std::string display, path;
+  BlobDigest blob;
+  std::string payload;
+};
+
+// A queued task, loaded to be leased.
+struct QueuedTask {
+  int64_t id = 0;
+  std::string display, path;
+  BlobDigest blob;
+  uint32_t attempts = 0;
+  std::string payload;
+};
+
+// How many of a job's tasks are in one (state, verdict, cached) group.
+struct TaskTally {
+  TaskState state = TaskState::kQueued;
+  v1::Verdict verdict = v1::VERDICT_UNSPECIFIED;
+  bool cached = false;
+  uint64_t count = 0;
+};
+
+// What a queued task of an unfinished job may still fetch: its blob, or an
+// eval batch's payload naming uploaded model files.
+struct QueuedTaskInputs {
+  BlobDigest blob;
+  v1::JobKind kind = v1::SCAN;
+  std::string payload;
+};
+
+struct RetentionCounts {
+  int64_t jobs = 0, tasks = 0, cache = 0;
+};
+
+class JobStore {
+ public:
+  struct Options {
+    std::string path = ":memory:";
+    // Start on a store that exists but is empty; off, that is refused.
+    bool initialize = false;
+    // A hard cap on the store's size; 0: the disk is the limit.
+    uint64_t max_bytes = 0;
+  };
+  static absl::StatusOr<std::unique_ptr<JobStore>> Open(const Options& options);
+
+  // A private in-memory store (the CLI's embedded coordinator): nothing
+  // outlives the process, so what only a restart would read is not written.
+  bool in_memory() const { return in_memory_; }
+
+  // The coordinator groups the writes of one call in a transaction.
+  absl::Status Begin();
+  absl::Status Commit();
+  void Rollback();
+
+  // ---- Jobs.
+  // Inserts a job and its tasks in one transaction; returns the row id.
+  absl::StatusOr<int64_t> InsertJob(const StoredJob& job, const std::vector<NewTaskRow>& tasks);
+  // Queued and running jobs, oldest first.
+  absl::StatusOr<std::vector<StoredJob>> UnfinishedJobs();
+  absl::StatusOr<std::vector<TaskTally>> TaskTallies(int64_t job_id);
+  // The row id and tenant of a public job id; nullopt if there is none.
+  absl::StatusOr<std::optional<std::pair<int64_t, std::string>>> FindJob(
+      const std::string& public_id);
+  // NOT_FOUND when the job was deleted.
+  absl::StatusOr<StoredJob> Job(int64_t job_id);
+  // A job's summary counted from its task rows.
+  absl::StatusOr<v1::Job> Summary(int64_t job_id);
+  // Newest first; an empty tenant means every tenant.
+  absl::StatusOr<std::vector<int64_t>> NewestJobs(const std::string& tenant, int64_t limit);
+  // Marks the job cancelled and its queued tasks too, in one transaction.
+  absl::Status CancelJob(int64_t job_id, double finished, const std::string& eval_verdict);
+  // Within the caller's transaction.
+  absl::Status FinishJob(int64_t job_id, double finished, const std::string& eval_verdict,
+                         double eval_score);
+
+  // ---- Tasks.
+  // Up to `limit` queued tasks of a job with ids above `after_task`.
+  absl::StatusOr<std::vector<QueuedTask>> QueuedTasks(int64_t job_id, int64_t after_task,
+                                                      int64_t limit);
+  // One more attempt on each task, in one transaction.
+  absl::Status CountAttempts(const std::vector<int64_t>& task_ids);
+  absl::Status SetAttempts(int64_t task_id, uint32_t attempts);
+  // Each records a queued task as finished, `seq` being its place in the
+  // job's order of completion. False when the task was not queued any more
+  // (a result already applied): callers apply a result once.
+  absl::StatusOr<bool> CompleteTask(int64_t task_id, uint64_t seq, const v1::FileResult& result);
+  absl::StatusOr<bool> DeadLetterTask(int64_t task_id, uint64_t seq, const v1::FileResult& result);
+  absl::StatusOr<bool> CompleteEvalBatch(int64_t task_id, uint64_t seq,
+                                         const v1::EvalBatchResult& batch);
+  // Results finished after the first `after_seq`, in completion order; a
+  // finished eval batch reads as its display name with no verdict.
+  absl::StatusOr<std::vector<v1::FileResult>> ResultsAfter(int64_t job_id, uint64_t after_seq,
+                                                           int64_t limit);
+  // Every finished task's result of a scan job, by display name.
+  absl::StatusOr<std::vector<v1::FileResult>> FileResults(int64_t job_id);
+  // Every finished batch of an eval job, in task order.
+  absl::StatusOr<std::vector<StoredEvalBatch>> EvalBatches(int64_t job_id);
+  absl::StatusOr<std::vector<QueuedTaskInputs>> QueuedTaskInputsOfUnfinishedJobs();
+
+  // ---- The verdict cache.
+  absl::StatusOr<std::optional<v1::FileResult>> CachedVerdict(const std::string& key);
+  // Within the caller's transaction. `writer` is the worker identity.
+  absl::Status CacheVerdict(const std::string& key, const v1::FileResult& result,
+                            const std::string& writer, double created);
+  // Opens the store at `path` itself (the coordinator need not run).
+  static absl::StatusOr<int64_t> DropCacheEntries(const std::string& path,
+                                                  const std::string& writer);
+
+  // ---- Uploaded blobs' owners.
+  absl::StatusOr<bool> OwnsBlob(const std::string& tenant, const BlobDigest& blob);
+  absl::StatusOr<uint64_t> TenantBlobBytes(const std::string& tenant);
+  absl::Status AddBlobOwner(const std::string& tenant, const BlobDigest& blob, double uploaded);
+  absl::StatusOr<std::vector<std::pair<std::string, BlobDigest>>> BlobOwnersBefore(double cutoff,
+                                                                                   int64_t limit);
+  // Returns whether another tenant still owns the same bytes.
+  absl::StatusOr<bool> DropBlobOwner(const std::string& tenant, const BlobDigest& blob);
+
+  // ---- Retention: deletes up to `job_limit` jobs finished before `cutoff`
+  // with their tasks, and up to `cache_limit` cache entries written before
+  // it, in one transaction.
+  absl::StatusOr<RetentionCounts> DeleteBefore(double cutoff, int64_t job_limit,
+                                               int64_t cache_limit);
+
+ private:
+  JobStore(std::unique_ptr<Sqlite> db, bool in_memory)
+      : db_(std::move(db)), in_memory_(in_memory) {}
+  absl::Status CreateTables();
+  // Runs `update` (a task's completion, binding its parameters) and reports
+  // whether it changed a row.
+  absl::StatusOr<bool> UpdatedOne(absl::Status status);
+
+  std::unique_ptr<Sqlite> db_;
+  bool in_memory_;
+};
+
+}  // namespace gauntlet
+
+#endif  // GAUNTLET_COORDINATOR_JOB_STORE_H_
