@@ -15,6 +15,7 @@
 #include "common/strings.h"
 #include "coordinator/eval_jobs.h"
 #include "coordinator/model_aggregator.h"
+#include "coordinator/scan_jobs.h"
 #include "coordinator/scan_paths.h"
 #include "coordinator/token_store.h"
 #include "proto/convert.h"
@@ -37,24 +38,6 @@ absl::Status Utf8Field(const std::string& value, std::string_view field) {
     return absl::OkStatus();
   return absl::InvalidArgumentError(
       StrCat(field, " is not valid UTF-8: '", absl::CEscape(value.substr(0, 80)), "'"));
-}
-
-// Names shown in reports (the client's own paths, often absolute): no
-// '.'/'..' components that would make a report name another file than the
-// one uploaded, no control characters that would forge report lines.
-absl::Status ValidUploadName(const std::string& name) {
-  if (name.size() > kMaxUploadNameBytes)
-    return absl::InvalidArgumentError(StrCat("an uploaded file's name is ", name.size(),
-                                             " bytes; the limit is ", kMaxUploadNameBytes));
-  for (char c : name)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
-      return absl::InvalidArgumentError(
-          StrCat("uploaded file name '", absl::CEscape(name), "' has control characters"));
-  for (auto part : StrSplit(name, "/"))
-    if (part == "." || part == "..")
-      return absl::InvalidArgumentError(StrCat("uploaded file name '", absl::CEscape(name),
-                                               "' may not have '.' or '..' components"));
-  return absl::OkStatus();
 }
 
 void Count(v1::Job& job, v1::Verdict verdict) {
@@ -161,6 +144,7 @@ absl::Status Coordinator::Recover() {
   for (const StoredJob& row : *stored) {
     JobState job;
     job.id = row.id;
+    job.kind = &JobKindOf(row.kind);
     job.proto.set_id(row.public_id);
     job.proto.set_tenant(row.tenant);
     job.proto.set_state(row.state);
@@ -189,7 +173,7 @@ absl::Status Coordinator::Recover() {
       if (tally.cached) job.proto.set_cached_tasks(job.proto.cached_tasks() + tally.count);
       for (uint64_t i = 0; i < tally.count; ++i) Count(job.proto, tally.verdict);
     }
-    scheduler_->AddJob(job.id, row.tenant, row.kind == v1::EVAL, queued);
+    scheduler_->AddJob(job.id, row.tenant, row.kind, queued);
     auto [it, inserted] = jobs_.emplace(job.id, std::move(job));
     // A failure here leaves the job unfinished in memory, as in the store.
     FinishJobIfDone(it->second).IgnoreError();
@@ -285,103 +269,12 @@ absl::StatusOr<v1::Job> Coordinator::SubmitScan(const v1::SubmitScanRequest& req
                                                 const ClientScope& scope) {
   auto tenant = SubmittingTenant(request.tenant(), scope);
   if (!tenant.ok()) return tenant.status();
-  if (request.paths().empty() && request.uploads().empty())
-    return absl::InvalidArgumentError("a scan job needs at least one path or uploaded file");
-  if (request.policy_toml().size() > kMaxPolicyBytes)
-    return absl::InvalidArgumentError(StrCat("the policy is ", request.policy_toml().size(),
-                                             " bytes; the limit is ", kMaxPolicyBytes));
-  for (const std::string& path : request.paths())
-    if (path.size() > kMaxPathBytes)
-      return absl::InvalidArgumentError(
-          StrCat("a path is ", path.size(), " bytes; the limit is ", kMaxPathBytes));
-  for (const v1::UploadedFile& upload : request.uploads())
-    if (auto status = ValidUploadName(upload.name()); !status.ok()) return status;
-
-  // Parsed once per distinct policy text and shared by its jobs.
-  std::shared_ptr<const Policy> policy = Policy::Shared(request.policy_toml());
-  if (!policy) {
-    auto parsed = Policy::FromToml(request.policy_toml(), request.policy_name().empty()
-                                                              ? "submitted policy"
-                                                              : request.policy_name());
-    return absl::InvalidArgumentError(StrCat("policy: ", parsed.status().message()));
-  }
-
-  // A cluster resolves every path the way a worker will open it, so that a
-  // symlink cannot lead a job out of the allowed roots. The embedded
-  // coordinator (no roots) runs as the user and keeps paths as they were typed.
-  const bool confined = !options_.allow_roots.empty();
-  std::vector<std::string> resolved, directories;
-  for (const std::string& path : request.paths()) {
-    if (confined && (path.empty() || path.front() != '/'))
-      return absl::InvalidArgumentError(
-          StrCat("path '", path, "' is not absolute; workers resolve paths on their own hosts"));
-    std::error_code error;
-    std::string canonical = std::filesystem::canonical(path, error).string();
-    if (error == std::errc::too_many_symbolic_link_levels)
-      return absl::InvalidArgumentError(StrCat("'", path, "' is a symlink loop"));
-    if (error) return absl::NotFoundError(StrCat("no such file or directory: ", path));
-    resolved.push_back(confined ? canonical : path);
-    if (std::filesystem::is_directory(canonical)) directories.push_back(resolved.back());
-  }
-  auto files = resolved.empty()
-                   ? absl::StatusOr<std::vector<std::string>>(std::vector<std::string>())
-                   : ExpandScanPaths(resolved);
-  if (!files.ok()) return files.status();
-  if (confined) {
-    for (const std::string& file : *files) {
-      std::error_code error;
-      std::string real = std::filesystem::canonical(file, error).string();
-      // A symlink loop leads nowhere: the worker reports it as one.
-      bool allowed = error == std::errc::too_many_symbolic_link_levels;
-      for (const std::string& root : options_.allow_roots)
-        allowed |= !error && PathWithin(real, root);
-      if (!allowed)
-        return absl::PermissionDeniedError(
-            StrCat("'", file, "' is outside the roots this cluster may read (",
-                   StrJoin(options_.allow_roots, ", "), "); upload it instead"));
-    }
-  }
-  for (const v1::UploadedFile& upload : request.uploads()) {
-    BlobDigest digest{upload.digest().sha256(), upload.digest().size_bytes()};
-    if (auto status = ValidateDigest(digest); !status.ok()) return status;
-    bool visible;
-    {
-      std::lock_guard lock(mu_);
-      visible = BlobVisible(digest, *tenant);
-    }
-    if (!visible)
-      return absl::NotFoundError(StrCat("blob ", digest.sha256, "/", digest.size_bytes, " ('",
-                                        absl::CEscape(upload.name()),
-                                        "') is not in the content store; upload it first"));
-  }
-  for (const std::string& directory : request.upload_directories()) {
-    if (auto status = ValidUploadName(directory); !status.ok()) return status;
-    std::string prefix = directory.ends_with('/') ? directory : StrCat(directory, "/");
-    bool used = std::any_of(
-        request.uploads().begin(), request.uploads().end(),
-        [&](const v1::UploadedFile& upload) { return StartsWith(upload.name(), prefix); });
-    if (!used)
-      return absl::InvalidArgumentError(
-          StrCat("upload directory '", absl::CEscape(directory), "' names no uploaded file"));
-    directories.push_back(directory);
-  }
-  NewJob job{.tenant = *tenant,
-             .kind = v1::SCAN,
-             .policy_toml = request.policy_toml(),
-             .policy_source = request.policy_toml().empty()   ? "built-in"
-                              : request.policy_name().empty() ? "submitted policy"
-                                                              : request.policy_name(),
-             .publisher = request.publisher(),
-             .policy = std::move(policy),
-             .directories = std::move(directories)};
-  for (const std::string& file : *files) job.tasks.push_back({file, file, {}, {}});
-  for (const v1::UploadedFile& upload : request.uploads())
-    job.tasks.push_back({upload.name().empty() ? upload.digest().sha256() : upload.name(),
-                         "",
-                         {upload.digest().sha256(), upload.digest().size_bytes()},
-                         {}});
-  if (job.tasks.empty()) return absl::InvalidArgumentError("the paths hold no files to scan");
-  return InsertJob(std::move(job));
+  auto plan = PlanScanJob(request, options_.allow_roots, [&](const BlobDigest& digest) {
+    std::lock_guard lock(mu_);
+    return BlobVisible(digest, *tenant);
+  });
+  if (!plan.ok()) return plan.status();
+  return InsertJob(*tenant, std::move(*plan));
 }
 
 absl::StatusOr<v1::Job> Coordinator::SubmitEval(const v1::SubmitEvalRequest& request,
@@ -397,63 +290,50 @@ absl::StatusOr<v1::Job> Coordinator::SubmitEval(const v1::SubmitEvalRequest& req
     return BlobVisible(digest, *tenant);
   });
   if (!plan.ok()) return plan.status();
-  double runtime = request.max_runtime_seconds() > 0 ? request.max_runtime_seconds()
-                                                     : kDefaultEvalRuntimeSeconds;
-  NewJob job{.tenant = *tenant,
-             .kind = v1::EVAL,
-             .policy_source = "A/B eval",
-             .policy = Policy::Shared(""),
-             .eval_spec = plan->spec.SerializeAsString(),
-             .runtime_seconds = runtime};
-  for (const v1::EvalTask& task : plan->tasks)
-    job.tasks.push_back({StrCat("prompts ", task.first_prompt() + 1, "-",
-                                task.first_prompt() + task.prompts_size()),
-                         "",
-                         {},
-                         task.SerializeAsString()});
-  return InsertJob(std::move(job));
+  return InsertJob(*tenant, std::move(*plan));
 }
 
-absl::StatusOr<v1::Job> Coordinator::InsertJob(NewJob spec) {
-  const uint64_t task_count = spec.tasks.size();
+absl::StatusOr<v1::Job> Coordinator::InsertJob(const std::string& tenant, JobPlan plan) {
+  const uint64_t task_count = plan.tasks.size();
   std::lock_guard lock(mu_);
-  if (auto status = scheduler_->CheckRoom(spec.tenant, task_count, options_.tenant_queue_limit);
+  if (auto status = scheduler_->CheckRoom(tenant, task_count, options_.tenant_queue_limit);
       !status.ok())
     return status;
   const double created = WallNow();
   StoredJob row{.public_id = NewJobId(),
-                .tenant = spec.tenant,
+                .tenant = tenant,
                 .state = v1::QUEUED,
-                .kind = spec.kind,
+                .kind = plan.kind,
                 .created = created,
-                .deadline = spec.runtime_seconds > 0 ? created + spec.runtime_seconds : 0,
-                .policy_toml = spec.policy_toml,
-                .policy_source = spec.policy_source,
-                .publisher = spec.publisher,
-                .directories = std::move(spec.directories),
+                .deadline = plan.runtime_seconds > 0 ? created + plan.runtime_seconds : 0,
+                .policy_toml = plan.policy_toml,
+                .policy_source = plan.policy_source,
+                .publisher = plan.publisher,
+                .directories = std::move(plan.directories),
                 .total_tasks = task_count,
-                .eval_spec = std::move(spec.eval_spec)};
-  auto job_id = store_->InsertJob(row, spec.tasks);
+                .eval_spec = std::move(plan.spec)};
+  auto job_id = store_->InsertJob(row, plan.tasks);
   if (!job_id.ok()) return StoreFault(job_id.status());
 
   JobState job;
   job.id = *job_id;
+  job.kind = &JobKindOf(plan.kind);
   job.proto.set_id(row.public_id);
-  job.proto.set_tenant(spec.tenant);
+  job.proto.set_tenant(tenant);
   job.proto.set_state(v1::QUEUED);
-  job.proto.set_kind(spec.kind);
+  job.proto.set_kind(plan.kind);
   job.proto.set_total_tasks(task_count);
   job.proto.set_verdict(v1::CLEAN);
   job.proto.set_created_unix_seconds(created);
-  job.proto.set_policy_source(spec.policy_source);
-  job.policy_toml = std::move(spec.policy_toml);
+  job.proto.set_policy_source(plan.policy_source);
+  job.policy_toml = std::move(plan.policy_toml);
   job.policy_digest = Sha256Hex(job.policy_toml);
-  job.policy = std::move(spec.policy);
+  job.policy = std::move(plan.policy);
   job.deadline = row.deadline;
-  scheduler_->AddJob(*job_id, spec.tenant, spec.kind == v1::EVAL, task_count);
+  scheduler_->AddJob(*job_id, tenant, plan.kind, task_count);
   v1::Job proto = job.proto;
   jobs_.emplace(*job_id, std::move(job));
-  metrics_.JobSubmitted(spec.kind == v1::EVAL);
+  metrics_.JobSubmitted(plan.kind == v1::EVAL);
   PublishGauges();
   changed_.notify_all();
   return proto;
@@ -508,8 +388,11 @@ absl::StatusOr<v1::Job> Coordinator::CancelJob(const std::string& job_id,
 
 absl::Status Coordinator::CancelLocked(JobState& job) {
   // The store first: memory changes only once it has the cancellation.
-  if (auto status =
-          store_->CancelJob(job.id, WallNow(), job.proto.kind() == v1::EVAL ? "ERROR" : "");
+  auto stored = store_->Job(job.id);
+  if (!stored.ok()) return stored.status();
+  stored->state = v1::CANCELLED;
+  JobConclusion conclusion = job.kind->Conclude(*store_, *stored);
+  if (auto status = store_->CancelJob(job.id, WallNow(), conclusion.verdict, conclusion.score);
       !status.ok())
     return StoreFault(status);
   for (auto it = leases_.begin(); it != leases_.end();) {
@@ -569,81 +452,39 @@ absl::StatusOr<v1::WatchJobEvent> Coordinator::WatchJob(const std::string& job_i
   return event;
 }
 
+absl::StatusOr<StoredJob> Coordinator::VisibleJob(const std::string& job_id,
+                                                  const ClientScope& scope) {
+  auto id = ResolveJob(job_id, scope);
+  if (!id.ok()) return id.status();
+  return store_->Job(*id);
+}
+
 absl::StatusOr<ScanReport> Coordinator::BuildReport(const std::string& job_id,
                                                     const ClientScope& scope) {
-  ScanReport report;
-  StoredJob job;
-  {
-    std::lock_guard lock(mu_);
-    auto id = ResolveJob(job_id, scope);
-    if (!id.ok()) return id.status();
-    auto stored = store_->Job(*id);
-    if (!stored.ok()) return stored.status();
-    job = std::move(*stored);
-    auto results = store_->FileResults(*id);
-    if (!results.ok()) return results.status();
-    for (const v1::FileResult& result : *results) report.files.push_back(FromProto(result));
-  }
-  std::shared_ptr<const Policy> policy = Policy::Shared(job.policy_toml);
-  if (!policy)
-    return absl::DataLossError(StrCat("the stored policy of ", job_id, " does not parse"));
-  report.tool_version = GAUNTLET_VERSION;
-  report.policy_source = job.policy_source;
-  report.duration_seconds = job.finished > job.created ? job.finished - job.created : 0;
-  std::sort(report.files.begin(), report.files.end(),
-            [](const FileReport& a, const FileReport& b) { return a.path < b.path; });
-  AggregateModels(job.directories, *policy, job.publisher, report);
-  return report;
+  std::lock_guard lock(mu_);
+  auto job = VisibleJob(job_id, scope);
+  if (!job.ok()) return job.status();
+  if (job->kind != v1::SCAN)
+    return absl::FailedPreconditionError(StrCat(job_id, " is an A/B eval, not a scan job"));
+  return ScanReportOf(*store_, *job);
 }
 
 absl::StatusOr<eval::AbReport> Coordinator::BuildEvalReport(const std::string& job_id,
                                                             const ClientScope& scope) {
   std::lock_guard lock(mu_);
-  auto id = ResolveJob(job_id, scope);
-  if (!id.ok()) return id.status();
-  auto data = CollectEvalReport(*id);
+  auto job = VisibleJob(job_id, scope);
+  if (!job.ok()) return job.status();
+  auto data = EvalReportDataOf(*store_, *job);
   if (!data.ok()) return data.status();
   return eval::AbReportFromData(*data);
 }
 
 absl::StatusOr<v1::Report> Coordinator::BuildTypedReport(const std::string& job_id,
                                                          const ClientScope& scope) {
-  v1::Report report;
-  auto job = GetJob(job_id, scope);
+  std::lock_guard lock(mu_);
+  auto job = VisibleJob(job_id, scope);
   if (!job.ok()) return job.status();
-  if (job->kind() == v1::EVAL) {
-    std::lock_guard lock(mu_);
-    auto id = ResolveJob(job_id, scope);
-    if (!id.ok()) return id.status();
-    auto data = CollectEvalReport(*id);
-    if (!data.ok()) return data.status();
-    *report.mutable_eval() = std::move(*data);
-    return report;
-  }
-  auto scan = BuildReport(job_id, scope);
-  if (!scan.ok()) return scan.status();
-  *report.mutable_scan() = ToProto(*scan);
-  report.mutable_scan()->set_unscanned_files(job->total_tasks() - job->done_tasks());
-  return report;
-}
-
-absl::StatusOr<v1::EvalReportData> Coordinator::CollectEvalReport(int64_t id) {
-  auto job = store_->Job(id);
-  if (!job.ok()) return job.status();
-  if (job->kind != v1::EVAL)
-    return absl::FailedPreconditionError(StrCat(job->public_id, " is a scan job, not an A/B eval"));
-  v1::SubmitEvalRequest spec;
-  if (!spec.ParseFromString(job->eval_spec))
-    return absl::DataLossError(StrCat("the stored request of ", job->public_id, " does not parse"));
-  const int64_t total = static_cast<int64_t>(job->total_tasks);
-  const bool cancelled = job->state == v1::CANCELLED;
-  auto batches = store_->EvalBatches(id);
-  if (!batches.ok()) return batches.status();
-  v1::EvalReportData data = CollectEvalJob(spec, *batches);
-  if (cancelled || static_cast<int64_t>(batches->size()) < total)
-    data.add_problems(StrCat("the job ", cancelled ? "was cancelled" : "is unfinished", " after ",
-                             batches->size(), " of ", total, " prompt batches"));
-  return data;
+  return JobKindOf(job->kind).Report(*store_, *job);
 }
 
 // ------------------------------------------------------------------ workers
@@ -658,10 +499,10 @@ absl::StatusOr<v1::RegisterResponse> Coordinator::Register(const v1::RegisterReq
                      .draining = request.draining(),
                      .last_seen = Now()};
   // A worker that names no capabilities is a scan worker.
-  if (request.has_capabilities()) {
-    worker.scan = request.capabilities().scan();
-    worker.eval = request.capabilities().eval();
-  }
+  if (request.has_capabilities())
+    worker.capabilities = request.capabilities();
+  else
+    worker.capabilities.set_scan(true);
   workers_[id] = worker;
   PublishGauges();
   v1::RegisterResponse response;
@@ -685,14 +526,15 @@ absl::StatusOr<v1::LeaseResponse> Coordinator::Lease(const v1::LeaseRequest& req
   uint32_t wanted = std::min({request.max_tasks() ? request.max_tasks() : 1, room, kMaxLeaseBatch});
 
   while (response.tasks_size() < static_cast<int>(wanted)) {
-    auto next = scheduler_->Next(holder.scan, holder.eval);
+    auto next = scheduler_->Next(
+        [&](v1::JobKind kind) { return JobKindOf(kind).TakenBy(holder.capabilities); });
     if (!next) break;
     auto& [job_id, task] = *next;
     JobState* job = &jobs_.at(job_id);
     task.attempts++;
     LeaseState lease{
         NewId("l-"), request.worker_id(),
-        "",          BlobsOf(*job, task),
+        "",          job->kind->Inputs(task.blob, task.payload),
         job->id,     task,
         Now(),       Now() + std::chrono::duration<double>(options_.lease_ttl).count()};
     metrics_.QueueWait(std::max(0.0, lease.leased_at - task.queued_at));
@@ -701,16 +543,7 @@ absl::StatusOr<v1::LeaseResponse> Coordinator::Lease(const v1::LeaseRequest& req
     out->set_lease_id(lease.lease_id);
     out->set_attempt(task.attempts);
     out->set_display_path(task.display_path);
-    if (job->proto.kind() == v1::EVAL) {
-      out->mutable_eval()->ParseFromString(task.payload);
-    } else if (!task.path.empty()) {
-      out->set_path(task.path);
-      for (const std::string& root : options_.allow_roots)
-        if (PathWithin(task.path, root)) out->set_root(root);
-    } else {
-      out->mutable_blob()->set_sha256(task.blob.sha256);
-      out->mutable_blob()->set_size_bytes(task.blob.size_bytes);
-    }
+    job->kind->DescribeWork(task, options_.allow_roots, *out);
     out->set_policy_toml(job->policy_toml);
     out->set_policy_digest(job->policy_digest);
     out->set_verdict_cache(options_.verdict_cache);
@@ -814,9 +647,21 @@ absl::StatusOr<v1::ReportResultsResponse> Coordinator::ReportResults(
     LeaseState lease = lease_it->second;
     EraseLease(lease_it);
     response.add_accepted(true);
+    if (result.has_failure()) {
+      status.Update(FailLease(std::move(lease), result.failure(), true));
+      continue;
+    }
+    if (!result.has_result() && !result.has_eval_result()) {
+      status.Update(FailLease(std::move(lease), "released by a draining worker", false));
+      continue;
+    }
+    JobState& job = jobs_.at(lease.job_id);
+    if (auto checked = job.kind->CheckResult(lease.task, result); !checked.ok()) {
+      status.Update(FailLease(std::move(lease), std::string(checked.message()), true));
+      continue;
+    }
+    metrics_.TaskDuration(std::max(0.0, Now() - lease.leased_at));
     if (result.has_result()) {
-      JobState& job = jobs_.at(lease.job_id);
-      metrics_.TaskDuration(std::max(0.0, Now() - lease.leased_at));
       v1::FileResult file = result.result();
       file.set_path(lease.task.display_path);
       if (!lease.cache_key.empty()) {
@@ -834,28 +679,10 @@ absl::StatusOr<v1::ReportResultsResponse> Coordinator::ReportResults(
         }
       }
       status.Update(ApplyResult(job, lease.task, std::move(file)));
-    } else if (result.has_eval_result()) {
-      JobState& job = jobs_.at(lease.job_id);
+    } else {
       const v1::EvalBatchResult& batch = result.eval_result();
-      // One outcome per prompt asked, or the batch is a failure: a report
-      // over fewer prompts than planned could read CLEAN.
-      v1::EvalTask planned;
-      planned.ParseFromString(lease.task.payload);
-      if (batch.outcomes_size() != planned.prompts_size()) {
-        status.Update(FailLease(
-            std::move(lease),
-            StrCat("the eval worker returned ", batch.outcomes_size(), " outcomes for ",
-                   planned.prompts_size(), " prompts (is it older than the coordinator?)"),
-            true));
-        continue;
-      }
-      metrics_.TaskDuration(std::max(0.0, Now() - lease.leased_at));
       metrics_.EvalBatch(batch.tokens_generated(), batch.seconds());
       status.Update(ApplyEvalBatch(job, lease.task, batch));
-    } else if (result.has_failure()) {
-      status.Update(FailLease(std::move(lease), result.failure(), true));
-    } else {
-      status.Update(FailLease(std::move(lease), "released by a draining worker", false));
     }
   }
   if (status.ok()) status = store_->Commit();
@@ -915,19 +742,6 @@ absl::StatusOr<std::map<std::string, Coordinator::WorkerState>::iterator> Coordi
   return worker;
 }
 
-std::vector<BlobDigest> Coordinator::BlobsOf(const JobState& job, const PendingTask& task) const {
-  std::vector<BlobDigest> blobs;
-  if (!task.blob.sha256.empty()) blobs.push_back(task.blob);
-  if (job.proto.kind() != v1::EVAL) return blobs;
-  v1::EvalTask eval;
-  if (!eval.ParseFromString(task.payload)) return blobs;
-  for (const v1::ModelRef* model : {&eval.a(), &eval.b()})
-    for (const v1::ModelFolder* folder : {&model->base(), &model->adapter()})
-      for (const v1::UploadedFile& file : folder->files())
-        blobs.push_back({file.digest().sha256(), file.digest().size_bytes()});
-  return blobs;
-}
-
 absl::StatusOr<std::string> Coordinator::BlobForWorker(const v1::Digest& digest,
                                                        const std::string& identity) {
   BlobDigest blob{digest.sha256(), digest.size_bytes()};
@@ -985,15 +799,9 @@ absl::StatusOr<std::set<std::pair<std::string, int64_t>>> Coordinator::BlobsInUs
   // Every task of an unfinished job not done yet, whether loaded or not.
   auto queued = store_->QueuedTaskInputsOfUnfinishedJobs();
   if (!queued.ok()) return queued.status();
-  for (const QueuedTaskInputs& task : *queued) {
-    if (!task.blob.sha256.empty()) needed.insert({task.blob.sha256, task.blob.size_bytes});
-    v1::EvalTask eval;
-    if (task.kind == v1::EVAL && eval.ParseFromString(task.payload))
-      for (const v1::ModelRef* model : {&eval.a(), &eval.b()})
-        for (const v1::ModelFolder* folder : {&model->base(), &model->adapter()})
-          for (const v1::UploadedFile& file : folder->files())
-            needed.insert({file.digest().sha256(), file.digest().size_bytes()});
-  }
+  for (const QueuedTaskInputs& task : *queued)
+    for (const BlobDigest& blob : JobKindOf(task.kind).Inputs(task.blob, task.payload))
+      needed.insert({blob.sha256, blob.size_bytes});
   return needed;
 }
 
@@ -1083,21 +891,17 @@ absl::Status Coordinator::FinishTask(JobState& job) {
 
 absl::Status Coordinator::FinishJobIfDone(JobState& job) {
   if (job.proto.done_tasks() < job.proto.total_tasks()) return absl::OkStatus();
-  std::string eval_verdict;
-  double eval_score = 0;
-  if (job.proto.kind() == v1::EVAL) {
-    if (auto data = CollectEvalReport(job.id); data.ok()) {
-      eval::AbReport report = eval::AbReportFromData(*data);
-      eval_verdict = report.verdict;
-      eval_score = report.score;
-      metrics_.EvalJobCompleted(eval_verdict);
-    }
-  }
-  absl::Status status = store_->FinishJob(job.id, WallNow(), eval_verdict, eval_score);
+  auto stored = store_->Job(job.id);
+  if (!stored.ok()) return stored.status();
+  JobConclusion conclusion = job.kind->Conclude(*store_, *stored);
+  absl::Status status = store_->FinishJob(job.id, WallNow(), conclusion.verdict, conclusion.score);
   // The caller's transaction is not committed, and the store fault path
   // reloads memory from the store.
   if (!status.ok()) return status;
-  if (job.proto.kind() == v1::SCAN) metrics_.JobCompleted(FromProto(job.proto.verdict()));
+  if (conclusion.verdict.empty())
+    metrics_.JobCompleted(FromProto(job.proto.verdict()));
+  else
+    metrics_.EvalJobCompleted(conclusion.verdict);
   DropJob(job.id);
   changed_.notify_all();
   return absl::OkStatus();

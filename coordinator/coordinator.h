@@ -36,6 +36,7 @@
 #include "common/report.h"
 #include "coordinator/content_store.h"
 #include "coordinator/coordinator_metrics.h"
+#include "coordinator/job_kind.h"
 #include "coordinator/job_store.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/verdict_cache.h"
@@ -56,12 +57,6 @@ struct ClientScope {
 
 // The worker identity of the CLI's in-process workers.
 inline constexpr char kEmbeddedWorker[] = "embedded";
-
-// Limits on what a client may send, each refused with INVALID_ARGUMENT or
-// RESOURCE_EXHAUSTED and a message.
-inline constexpr size_t kMaxPolicyBytes = 1 << 20;
-inline constexpr size_t kMaxPathBytes = 4096;
-inline constexpr size_t kMaxUploadNameBytes = 1024;
 
 struct CoordinatorOptions {
   std::string db_path = ":memory:";
@@ -171,19 +166,10 @@ class Coordinator {
   const CoordinatorOptions& options() const { return options_; }
 
  private:
-  struct NewJob {
-    std::string tenant;
-    v1::JobKind kind = v1::SCAN;
-    std::string policy_toml, policy_source, publisher;
-    std::shared_ptr<const Policy> policy;
-    std::vector<std::string> directories;
-    std::string eval_spec;       // Eval jobs: the serialized v1::SubmitEvalRequest.
-    double runtime_seconds = 0;  // 0: no cap.
-    std::vector<NewTaskRow> tasks;
-  };
   // An unfinished job: its live summary and what leasing its tasks needs.
   struct JobState {
     int64_t id = 0;
+    const JobKind* kind = nullptr;
     v1::Job proto;
     std::string policy_toml, policy_digest;
     std::shared_ptr<const Policy> policy;
@@ -203,7 +189,7 @@ class Coordinator {
     uint32_t held = 0;
     bool draining = false;
     double last_seen = 0;
-    bool scan = true, eval = false;  // Capabilities: which job kinds it takes.
+    v1::Capabilities capabilities;  // Which job kinds it takes.
   };
   explicit Coordinator(CoordinatorOptions options);
   absl::Status Recover();
@@ -219,9 +205,9 @@ class Coordinator {
   bool BlobVisible(const BlobDigest& digest, const std::string& tenant);
   // (sha256, size) of every blob a lease or an unfinished task still needs.
   absl::StatusOr<std::set<std::pair<std::string, int64_t>>> BlobsInUse();
-  absl::StatusOr<v1::Job> InsertJob(NewJob spec);
-  // An eval job's report data, with mu_ held.
-  absl::StatusOr<v1::EvalReportData> CollectEvalReport(int64_t job_id);
+  absl::StatusOr<v1::Job> InsertJob(const std::string& tenant, JobPlan plan);
+  // The stored job the scope may see, with mu_ held.
+  absl::StatusOr<StoredJob> VisibleJob(const std::string& job_id, const ClientScope& scope);
   absl::Status CancelLocked(JobState& job);
   void CancelOverdueJobs();
 
@@ -239,7 +225,6 @@ class Coordinator {
   // A finished eval batch: its typed outcomes, stored as they came.
   absl::Status ApplyEvalBatch(JobState& job, const PendingTask& task,
                               const v1::EvalBatchResult& batch);
-  std::vector<BlobDigest> BlobsOf(const JobState& job, const PendingTask& task) const;
   absl::Status FinishTask(JobState& job);
   absl::Status FinishJobIfDone(JobState& job);
   // Queues the tasks merged onto a cache key's scan again.

@@ -137,9 +137,9 @@ absl::StatusOr<v1::ProbeSuite> ResolveSuite(const v1::SubmitEvalRequest& request
 
 }  // namespace
 
-absl::StatusOr<EvalJobPlan> PlanEvalJob(const v1::SubmitEvalRequest& request,
-                                        const std::vector<std::string>& allow_roots,
-                                        const BlobVisible& blob_visible) {
+absl::StatusOr<JobPlan> PlanEvalJob(const v1::SubmitEvalRequest& request,
+                                    const std::vector<std::string>& allow_roots,
+                                    const BlobVisible& blob_visible) {
   if (auto status = CheckModel(request.a(), "A", allow_roots, blob_visible); !status.ok())
     return status;
   if (auto status = CheckModel(request.b(), "B", allow_roots, blob_visible); !status.ok())
@@ -151,13 +151,18 @@ absl::StatusOr<EvalJobPlan> PlanEvalJob(const v1::SubmitEvalRequest& request,
   auto suite = ResolveSuite(request);
   if (!suite.ok()) return suite.status();
 
-  EvalJobPlan plan;
-  plan.spec = request;
-  plan.spec.clear_prompts();
-  plan.spec.clear_judge_rules_json();
-  *plan.spec.mutable_suite() = *suite;
-  if (plan.spec.label_a().empty()) plan.spec.set_label_a(ModelLabel(request.a()));
-  if (plan.spec.label_b().empty()) plan.spec.set_label_b(ModelLabel(request.b()));
+  v1::SubmitEvalRequest spec = request;
+  spec.clear_prompts();
+  spec.clear_judge_rules_json();
+  *spec.mutable_suite() = *suite;
+  if (spec.label_a().empty()) spec.set_label_a(ModelLabel(request.a()));
+  if (spec.label_b().empty()) spec.set_label_b(ModelLabel(request.b()));
+  JobPlan plan{.kind = v1::EVAL,
+               .policy_source = "A/B eval",
+               .policy = Policy::Shared(""),
+               .spec = spec.SerializeAsString(),
+               .runtime_seconds = request.max_runtime_seconds() > 0 ? request.max_runtime_seconds()
+                                                                    : kDefaultEvalRuntimeSeconds};
 
   uint32_t per_task =
       request.prompts_per_task() ? request.prompts_per_task() : kDefaultPromptsPerTask;
@@ -167,7 +172,7 @@ absl::StatusOr<EvalJobPlan> PlanEvalJob(const v1::SubmitEvalRequest& request,
       ConfineFolder(*folder, allow_roots);
   const auto& prompts = suite->prompts();
   for (int start = 0; start < prompts.size(); start += static_cast<int>(per_task)) {
-    v1::EvalTask& task = plan.tasks.emplace_back();
+    v1::EvalTask task;
     *task.mutable_a() = a;
     *task.mutable_b() = b;
     task.set_first_prompt(static_cast<uint32_t>(start));
@@ -180,17 +185,27 @@ absl::StatusOr<EvalJobPlan> PlanEvalJob(const v1::SubmitEvalRequest& request,
       if (!prompts[i].topic().empty() && topics.insert(prompts[i].topic()).second)
         *task.add_topics() = *eval::FindSuiteTopic(*suite, prompts[i].topic());
     }
+    plan.tasks.push_back({StrCat("prompts ", start + 1, "-", start + task.prompts_size()),
+                          "",
+                          {},
+                          task.SerializeAsString()});
   }
   return plan;
 }
 
-v1::EvalReportData CollectEvalJob(const v1::SubmitEvalRequest& spec,
-                                  const std::vector<StoredEvalBatch>& batches) {
+absl::StatusOr<v1::EvalReportData> EvalReportDataOf(JobStore& store, const StoredJob& job) {
+  if (job.kind != v1::EVAL)
+    return absl::FailedPreconditionError(StrCat(job.public_id, " is a scan job, not an A/B eval"));
+  v1::SubmitEvalRequest spec;
+  if (!spec.ParseFromString(job.eval_spec))
+    return absl::DataLossError(StrCat("the stored request of ", job.public_id, " does not parse"));
+  auto batches = store.EvalBatches(job.id);
+  if (!batches.ok()) return batches.status();
   v1::EvalReportData data;
   data.set_label_a(spec.label_a());
   data.set_label_b(spec.label_b());
   data.set_suite(spec.suite().name());
-  for (const StoredEvalBatch& batch : batches) {
+  for (const StoredEvalBatch& batch : *batches) {
     if (!batch.result) {
       data.add_problems(StrCat(batch.display, ": ", batch.error));
       continue;
@@ -198,7 +213,56 @@ v1::EvalReportData CollectEvalJob(const v1::SubmitEvalRequest& spec,
     for (const v1::PromptOutcome& outcome : batch.result->outcomes())
       *data.add_outcomes() = outcome;
   }
+  const bool cancelled = job.state == v1::CANCELLED;
+  if (cancelled || batches->size() < job.total_tasks)
+    data.add_problems(StrCat("the job ", cancelled ? "was cancelled" : "is unfinished", " after ",
+                             batches->size(), " of ", job.total_tasks, " prompt batches"));
   return data;
+}
+
+void EvalJobKind::DescribeWork(const PendingTask& task, const std::vector<std::string>&,
+                               v1::ScanTask& out) const {
+  out.mutable_eval()->ParseFromString(task.payload);
+}
+
+std::vector<BlobDigest> EvalJobKind::Inputs(const BlobDigest&, const std::string& payload) const {
+  std::vector<BlobDigest> blobs;
+  v1::EvalTask eval;
+  if (!eval.ParseFromString(payload)) return blobs;
+  for (const v1::ModelRef* model : {&eval.a(), &eval.b()})
+    for (const v1::ModelFolder* folder : {&model->base(), &model->adapter()})
+      for (const v1::UploadedFile& file : folder->files())
+        blobs.push_back({file.digest().sha256(), file.digest().size_bytes()});
+  return blobs;
+}
+
+absl::Status EvalJobKind::CheckResult(const PendingTask& task, const v1::TaskResult& result) const {
+  if (!result.has_eval_result())
+    return absl::InvalidArgumentError("an eval task's result carries no prompt outcomes");
+  v1::EvalTask planned;
+  planned.ParseFromString(task.payload);
+  const int outcomes = result.eval_result().outcomes_size();
+  if (outcomes != planned.prompts_size())
+    return absl::InvalidArgumentError(StrCat("the eval worker returned ", outcomes,
+                                             " outcomes for ", planned.prompts_size(),
+                                             " prompts (is it older than the coordinator?)"));
+  return absl::OkStatus();
+}
+
+JobConclusion EvalJobKind::Conclude(JobStore& store, const StoredJob& job) const {
+  auto data = EvalReportDataOf(store, job);
+  // A job whose results cannot be read is concluded as an error.
+  if (!data.ok()) return {"ERROR", 0};
+  eval::AbReport report = eval::AbReportFromData(*data);
+  return {report.verdict, report.score};
+}
+
+absl::StatusOr<v1::Report> EvalJobKind::Report(JobStore& store, const StoredJob& job) const {
+  auto data = EvalReportDataOf(store, job);
+  if (!data.ok()) return data.status();
+  v1::Report report;
+  *report.mutable_eval() = std::move(*data);
+  return report;
 }
 
 }  // namespace gauntlet

@@ -38,7 +38,7 @@ const std::string& Sql(std::string_view key) {
               Code(v1::ERROR), " AND t.state != ", Code(TaskState::kCancelled), ") ",
               "FROM jobs j LEFT JOIN tasks t ON t.job_id = j.id WHERE j.id = ? GROUP BY j.id")},
       {"cancel_job", StrCat("UPDATE jobs SET state = ", Code(v1::CANCELLED),
-                            ", finished = ?, eval_verdict = ? WHERE id = ?")},
+                            ", finished = ?, eval_verdict = ?, eval_score = ? WHERE id = ?")},
       {"cancel_tasks", StrCat("UPDATE tasks SET state = ", Code(TaskState::kCancelled),
                               " WHERE job_id = ? AND state = ", Code(TaskState::kQueued))},
       {"finish_job", StrCat("UPDATE jobs SET state = ", Code(v1::SUCCEEDED),
@@ -346,12 +346,17 @@ absl::StatusOr<std::vector<int64_t>> JobStore::NewestJobs(const std::string& ten
   return ids;
 }
 
-absl::Status JobStore::CancelJob(int64_t job_id, double finished, const std::string& eval_verdict) {
+absl::Status JobStore::CancelJob(int64_t job_id, double finished, const std::string& eval_verdict,
+                                 double eval_score) {
   if (auto status = Begin(); !status.ok()) return status;
   absl::Status status = [&] {
     auto update = db_->Prepare(Sql("cancel_job"));
     if (!update.ok()) return update.status();
-    if (auto status = update->Bind(1, finished).Bind(2, eval_verdict).Bind(3, job_id).Run();
+    if (auto status = update->Bind(1, finished)
+                          .Bind(2, eval_verdict)
+                          .Bind(3, eval_score)
+                          .Bind(4, job_id)
+                          .Run();
         !status.ok())
       return status;
     auto tasks = db_->Prepare(Sql("cancel_tasks"));

@@ -18,7 +18,6 @@
 
 #include "absl/status/statusor.h"
 #include "common/digest.h"
-#include "coordinator/eval_jobs.h"
 #include "coordinator/sqlite.h"
 #include "gauntlet/v1/gauntlet.pb.h"
 
@@ -75,6 +74,14 @@ struct QueuedTaskInputs {
   std::string payload;
 };
 
+// A finished task of an eval job: its typed outcomes, or why it was
+// dead-lettered.
+struct StoredEvalBatch {
+  std::string display;  // "prompts 1-16"
+  std::optional<v1::EvalBatchResult> result;
+  std::string error;  // When dead-lettered (no result).
+};
+
 struct RetentionCounts {
   int64_t jobs = 0, tasks = 0, cache = 0;
 };
@@ -115,7 +122,8 @@ class JobStore {
   // Newest first; an empty tenant means every tenant.
   absl::StatusOr<std::vector<int64_t>> NewestJobs(const std::string& tenant, int64_t limit);
   // Marks the job cancelled and its queued tasks too, in one transaction.
-  absl::Status CancelJob(int64_t job_id, double finished, const std::string& eval_verdict);
+  absl::Status CancelJob(int64_t job_id, double finished, const std::string& eval_verdict,
+                         double eval_score);
   // Within the caller's transaction.
   absl::Status FinishJob(int64_t job_id, double finished, const std::string& eval_verdict,
                          double eval_score);

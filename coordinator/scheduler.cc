@@ -15,14 +15,15 @@ absl::Status Scheduler::CheckRoom(const std::string& tenant, uint64_t tasks, uin
              " and the limit is ", limit, ". Retry when earlier jobs finish, or split the job."));
 }
 
-void Scheduler::AddJob(int64_t job_id, const std::string& tenant, bool eval, uint64_t unfinished) {
+void Scheduler::AddJob(int64_t job_id, const std::string& tenant, v1::JobKind kind,
+                       uint64_t unfinished) {
   TenantQueue& queue = tenants_[tenant];
   if (queue.jobs.empty() && queue.unfinished == 0) rotation_.push_back(tenant);
   queue.jobs.push_back(job_id);
   queue.unfinished += unfinished;
   JobQueue& job = jobs_[job_id];
   job.tenant = tenant;
-  job.eval = eval;
+  job.kind = kind;
   job.unfinished = unfinished;
 }
 
@@ -42,7 +43,8 @@ void Scheduler::RemoveJob(int64_t job_id) {
   jobs_.erase(job);
 }
 
-std::optional<std::pair<int64_t, PendingTask>> Scheduler::Next(bool scan, bool eval) {
+std::optional<std::pair<int64_t, PendingTask>> Scheduler::Next(
+    const std::function<bool(v1::JobKind)>& takes) {
   // One task per tenant per turn, then one per job within the tenant.
   for (size_t tenants_tried = 0; tenants_tried < rotation_.size(); ++tenants_tried) {
     std::string tenant = rotation_.front();
@@ -54,7 +56,7 @@ std::optional<std::pair<int64_t, PendingTask>> Scheduler::Next(bool scan, bool e
       queue.jobs.pop_front();
       queue.jobs.push_back(job_id);
       JobQueue& job = jobs_.at(job_id);
-      if (!(job.eval ? eval : scan)) continue;
+      if (!takes(job.kind)) continue;
       if (auto task = NextOfJob(job_id, job)) return std::pair{job_id, std::move(*task)};
     }
   }

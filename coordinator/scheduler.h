@@ -43,14 +43,14 @@ class Scheduler {
 
   // RESOURCE_EXHAUSTED when `tasks` more would take the tenant past `limit`.
   absl::Status CheckRoom(const std::string& tenant, uint64_t tasks, uint64_t limit) const;
-  // A job with `unfinished` tasks queued in the store; `eval` jobs go only
-  // to workers that take eval work.
-  void AddJob(int64_t job_id, const std::string& tenant, bool eval, uint64_t unfinished);
+  // A job with `unfinished` tasks queued in the store.
+  void AddJob(int64_t job_id, const std::string& tenant, v1::JobKind kind, uint64_t unfinished);
   // Forgets a job (finished or cancelled), with its unfinished tasks.
   void RemoveJob(int64_t job_id);
-  // The next task for a worker that takes scan and/or eval work, with its
+  // The next task for a worker that `takes` some kinds of job, with its
   // job; nullopt when no job it takes has a task queued.
-  std::optional<std::pair<int64_t, PendingTask>> Next(bool scan, bool eval);
+  std::optional<std::pair<int64_t, PendingTask>> Next(
+      const std::function<bool(v1::JobKind)>& takes);
   // A task back in its job's queue (a retry goes first).
   void Requeue(int64_t job_id, PendingTask task, bool front);
   // One of the job's tasks reached a final state.
@@ -65,7 +65,7 @@ class Scheduler {
  private:
   struct JobQueue {
     std::string tenant;
-    bool eval = false;
+    v1::JobKind kind = v1::SCAN;
     int64_t load_cursor = 0;  // Highest task id loaded into `ready`.
     bool exhausted = false;   // Every queued task row has been loaded.
     std::deque<PendingTask> ready;

@@ -10,14 +10,15 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <thread>
 
 #include "common/rules.h"
 #include "common/strings.h"
 #include "coordinator/eval_jobs.h"
+#include "coordinator/scan_jobs.h"
 #include "coordinator/sqlite.h"
 #include "proto/convert.h"
 
@@ -251,6 +252,31 @@ TEST_F(CoordinatorTest, ReleasedTasksAreRequeuedWithoutSpendingAnAttempt) {
     released.set_released(true);
     Report(worker, {released});
   }
+}
+
+// A result of the wrong kind (eval outcomes for a file) is a failed attempt,
+// never applied: the job kind checks every result before it is stored.
+TEST_F(CoordinatorTest, AResultOfTheWrongKindIsAFailedAttempt) {
+  Open();
+  auto job = Submit({Write("a.bin", "a")});
+  ASSERT_TRUE(job.ok());
+  std::string worker = RegisterWorker();
+  for (int attempt = 1; attempt <= 2; ++attempt) {
+    auto tasks = Lease(worker, 1);
+    ASSERT_EQ(tasks.size(), 1u);
+    EXPECT_EQ(tasks[0].attempt(), static_cast<uint32_t>(attempt));
+    v1::TaskResult wrong;
+    wrong.set_lease_id(tasks[0].lease_id());
+    wrong.mutable_eval_result()->add_outcomes();
+    EXPECT_EQ(Report(worker, {wrong}), std::vector<bool>{true});
+  }
+  auto report = coordinator_->BuildReport(job->id(), kAdmin);
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->files.size(), 1u);
+  EXPECT_EQ(report->files[0].verdict, Verdict::kError);
+  EXPECT_EQ(report->files[0].findings[0].rule_id, rules::kClusterDeadLettered);
+  EXPECT_NE(report->files[0].findings[0].message.find("carries no file verdict"),
+            std::string::npos);
 }
 
 TEST_F(CoordinatorTest, TenantsShareLeasesFairly) {
@@ -718,8 +744,8 @@ TEST_F(EvalJobTest, BatchesGoOnlyToEvalWorkersAndAggregateLikeALocalRun) {
   EXPECT_EQ(Counter("gauntlet_eval_tasks_completed_total"), 3);
   EXPECT_EQ(Counter("gauntlet_eval_tokens_generated_total"), 300);
   EXPECT_EQ(Counter("gauntlet_eval_verdicts_total", "backdoor"), 1);
-  EXPECT_EQ(coordinator_->BuildReport(job->id(), kAdmin).ok(),
-            true);  // Scan-style view still works.
+  EXPECT_EQ(coordinator_->BuildReport(job->id(), kAdmin).status().code(),
+            absl::StatusCode::kFailedPrecondition);  // An eval job has no scan report.
   EXPECT_EQ(coordinator_->BuildEvalReport("job-999", kAdmin).status().code(),
             absl::StatusCode::kNotFound);
 }

@@ -58,7 +58,7 @@ TEST_F(JobStoreTest, AResultIsAppliedOnceAndCounted) {
 
 TEST_F(JobStoreTest, CancellingLeavesFinishedTasksAndTheirVerdicts) {
   ASSERT_TRUE(*store_->CompleteTask(tasks_[0], 1, Result(v1::SUSPICIOUS)));
-  ASSERT_TRUE(store_->CancelJob(job_, 20, "").ok());
+  ASSERT_TRUE(store_->CancelJob(job_, 20, "", 0).ok());
   auto summary = store_->Summary(job_);
   EXPECT_EQ(summary->state(), v1::CANCELLED);
   EXPECT_EQ(summary->done_tasks(), 1u);

@@ -29,12 +29,13 @@ class SchedulerTest : public ::testing::Test {
                   .total_tasks = static_cast<uint64_t>(tasks)};
     auto id = store_->InsertJob(job, rows);
     EXPECT_TRUE(id.ok()) << id.status();
-    scheduler_.AddJob(*id, tenant, kind == v1::EVAL, static_cast<uint64_t>(tasks));
+    scheduler_.AddJob(*id, tenant, kind, static_cast<uint64_t>(tasks));
     return *id;
   }
 
+  // The next task's name for a worker that takes scan and/or eval jobs.
   std::string NextName(bool scan = true, bool eval = false) {
-    auto next = scheduler_.Next(scan, eval);
+    auto next = scheduler_.Next([&](v1::JobKind kind) { return kind == v1::EVAL ? eval : scan; });
     return next ? next->second.display_path : "none";
   }
 
@@ -59,7 +60,8 @@ TEST_F(SchedulerTest, JobsOfOneTenantTakeTurns) {
   AddJob("t", 3);
   AddJob("t", 3);
   std::vector<int64_t> order;
-  for (int i = 0; i < 4; ++i) order.push_back(scheduler_.Next(true, false)->first);
+  for (int i = 0; i < 4; ++i)
+    order.push_back(scheduler_.Next([](v1::JobKind) { return true; })->first);
   EXPECT_NE(order[0], order[1]);
   EXPECT_EQ(order[0], order[2]);
   EXPECT_EQ(order[1], order[3]);
@@ -73,7 +75,7 @@ TEST_F(SchedulerTest, EvalWorkGoesOnlyToEvalWorkers) {
 
 TEST_F(SchedulerTest, ARetryGoesFirstAndLoadsPastTheWindow) {
   const int64_t job = AddJob("t", 600);  // More than one load window.
-  auto first = scheduler_.Next(true, false);
+  auto first = scheduler_.Next([](v1::JobKind) { return true; });
   ASSERT_TRUE(first);
   for (int i = 1; i < 600; ++i) ASSERT_NE(NextName(), "none") << i;
   EXPECT_EQ(NextName(), "none");
