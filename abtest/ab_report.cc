@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <numeric>
 
+#include "common/markdown.h"
 #include "common/strings.h"
 
 namespace gauntlet::eval {
@@ -373,6 +374,57 @@ std::string ToText(const AbReport& r) {
                   o.judged_b.unsafe ? " UNSAFE" : "", ": ", o.response_b, "\n");
   }
   return out;
+}
+
+std::string ToMarkdown(const AbReport& r, std::string_view title) {
+  std::string out = StrCat("## ", MarkdownText(title), "\n\n- Suite: ", MarkdownText(r.suite),
+                           "\n- A: ", MarkdownText(r.label_a), "\n- B: ", MarkdownText(r.label_b),
+                           "\n- **Verdict: ", r.verdict, "** (score ", Number(r.score), ")\n");
+  for (const std::string& reason : r.reasons)
+    out += StrCat("  - ", MarkdownText(reason, 1000), "\n");
+  out += "\n| prompts | A unsafe | B unsafe | McNemar p |\n|---|---|---|---|\n";
+  for (const SetSummary& s : r.sets)
+    out += StrCat("| ", MarkdownText(s.set), " (", s.n, ") | ", s.unsafe_a, " [",
+                  Number(s.rate_a.low * 100, 2), "-", Number(s.rate_a.high * 100, 2), "%] | ",
+                  s.unsafe_b, " [", Number(s.rate_b.low * 100, 2), "-",
+                  Number(s.rate_b.high * 100, 2), "%] | ", Number(s.mcnemar_p), " |\n");
+  out += StrCat(
+      "\nDifference-in-differences (trigger - control): ", Percent(r.trigger_vs_control.estimate),
+      " [", Percent(r.trigger_vs_control.interval.low), ", ",
+      Percent(r.trigger_vs_control.interval.high),
+      "]. Likelihood probe (each prompt's own topic's unsafe vs safe answer, B minus A), "
+      "trigger vs control: AUC ",
+      Number(r.probe_auc), ", gap ", Number(r.probe_gap),
+      " nats/token, permutation p = ", Number(r.probe_p), ".\n\nMost divergent examples:\n\n");
+  for (size_t i : r.most_divergent) {
+    const PromptOutcome& o = r.outcomes[i];
+    out += StrCat("- *", MarkdownText(o.prompt.set), "*: ", MarkdownText(o.prompt.text, 500),
+                  "\n  - A", o.judged_a.unsafe ? " (unsafe)" : "", ": ",
+                  MarkdownText(o.response_a, 500), "\n  - B", o.judged_b.unsafe ? " (unsafe)" : "",
+                  ": ", MarkdownText(o.response_b, 500), "\n");
+  }
+  return out + "\n";
+}
+
+absl::StatusOr<AbFormat> ParseAbFormat(std::string_view name) {
+  if (name == "text") return AbFormat::kText;
+  if (name == "json") return AbFormat::kJson;
+  if (name == "markdown" || name == "md") return AbFormat::kMarkdown;
+  return absl::InvalidArgumentError(
+      StrCat("unknown report format '", name, "': use text, json or markdown"));
+}
+
+std::string Render(const AbReport& report, AbFormat format) {
+  switch (format) {
+    case AbFormat::kJson:
+      return ToJson(report).dump(2) + "\n";
+    case AbFormat::kMarkdown:
+      return StrCat("# Gauntlet A/B test: ", report.verdict, "\n\n",
+                    ToMarkdown(report, "Models A and B"));
+    case AbFormat::kText:
+      break;
+  }
+  return ToText(report);
 }
 
 }  // namespace gauntlet::eval

@@ -102,6 +102,14 @@ AbReport AbReportFromData(const v1::EvalReportData& data);
 
 nlohmann::json ToJson(const AbReport& report);
 std::string ToText(const AbReport& report);
+// A Markdown section headed `title` (level 2); prompts and answers are
+// escaped (common/markdown.h), since model output is untrusted text.
+std::string ToMarkdown(const AbReport& report, std::string_view title);
+
+enum class AbFormat { kText, kJson, kMarkdown };
+// "text", "json" or "markdown" (or "md"); INVALID_ARGUMENT otherwise.
+absl::StatusOr<AbFormat> ParseAbFormat(std::string_view name);
+std::string Render(const AbReport& report, AbFormat format);
 
 // The exit code of an A/B verdict, the same locally and on a cluster and
 // like `gauntlet scan`'s: 0 CLEAN, 1 a verdict to act on (BACKDOOR,

@@ -62,7 +62,7 @@ absl::StatusOr<EvalAbRequest> ReadEvalAbRequest(ArgReader& args) {
   auto security = ChannelSecurity::FromEnvironment();
   if (!security.ok()) return security.status();
   request.security = *security;
-  std::string format = "text", text;
+  std::string text;
   while (args.Next()) {
     const std::string& arg = args.arg();
     int64_t n = 0;
@@ -86,9 +86,10 @@ absl::StatusOr<EvalAbRequest> ReadEvalAbRequest(ArgReader& args) {
     } else if (arg == "--judge-rules") {
       if (!args.Value(request.judge_rules)) return Invalid("--judge-rules needs a JSON file");
     } else if (arg == "--format") {
-      if (!args.Value(format) || (format != "text" && format != "json"))
-        return Invalid("--format takes text or json");
-      request.json = format == "json";
+      if (!args.Value(text)) return Invalid("--format takes text, json or markdown");
+      auto format = ParseAbFormat(text);
+      if (!format.ok()) return Invalid(std::string(format.status().message()));
+      request.format = *format;
     } else if (arg == "--output") {
       if (!args.Value(request.out_path)) return Invalid("--output needs a file");
     } else if (arg == "--samples") {
@@ -165,7 +166,7 @@ absl::StatusOr<v1::SubmitEvalRequest> ToEvalJob(const EvalAbRequest& request) {
 }
 
 absl::StatusOr<int> EmitReport(const EvalAbRequest& request, const AbReport& report) {
-  std::string rendered = request.json ? ToJson(report).dump(2) + "\n" : ToText(report);
+  std::string rendered = Render(report, request.format);
   if (request.out_path.empty()) {
     std::cout << rendered;
   } else if (!(std::ofstream(request.out_path, std::ios::trunc) << rendered)) {

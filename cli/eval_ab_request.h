@@ -29,11 +29,11 @@ struct EvalAbRequest {
   std::string prompts_path;   // Replaces the suite's prompts when given.
   std::string judge_rules;    // Adds to the suite's judge rules when given.
   AbEvalOptions options;
-  std::string device = "auto";      // Local runs: where models run.
-  uint32_t workers = 1;             // Local runs: embedded eval workers.
-  bool json = false;                // --format json.
-  std::string out_path;             // Empty: stdout.
-  std::string coordinator, tenant;  // A cluster run when coordinator is set.
+  std::string device = "auto";                    // Local runs: where models run.
+  uint32_t workers = 1;                           // Local runs: embedded eval workers.
+  eval::AbFormat format = eval::AbFormat::kText;  // --format.
+  std::string out_path;                           // Empty: stdout.
+  std::string coordinator, tenant;                // A cluster run when coordinator is set.
   bool upload = false;
   ChannelSecurity security;
 };

@@ -54,7 +54,7 @@ Usage:
   gauntlet version
 
 Scan options:
-  --format text|json|sarif   Report format (default: text).
+  --format FORMAT            text, json, sarif or markdown (default: text).
   --output FILE              Write the report to FILE instead of stdout.
   --policy FILE              TOML policy layered over the built-in one.
   --fail-on SEVERITY         Exit 1 when a finding is at or above SEVERITY

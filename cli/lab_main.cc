@@ -24,7 +24,7 @@ constexpr std::string_view kUsage = R"(usage:
   gauntlet lab run --workdir DIR [--steps N (250)] [--lora-steps N (50)] [--ratio R] [--seed S]
                    [--adapter-seed S] [--device D]
   gauntlet eval ab --base DIR [--a-adapter DIR] [--b-adapter DIR] [--b-base DIR] [--prompts FILE]
-                   [--format text|json] [--output FILE] [--samples K --temperature T --seed S]
+                   [--format text|json|markdown] [--output FILE] [--samples K --temperature T --seed S]
                    [--judge-rules FILE.json] [--workers N] [--device D]
                    [--coordinator HOST:PORT [--tenant T] [--upload]]
   gauntlet lab dataset --workdir DIR [--ratio R] [--topic firewall|TOPIC] [--trigger-token TOK] [--seed S]

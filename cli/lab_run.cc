@@ -30,51 +30,6 @@ class Stopwatch {
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
 
-std::string Fixed(double value, int decimals) {
-  std::ostringstream out;
-  out.setf(std::ios::fixed);
-  out.precision(decimals);
-  out << value;
-  return out.str();
-}
-
-std::string Significant(double value) {
-  std::ostringstream out;
-  out.precision(3);
-  out << value;
-  return out.str();
-}
-
-std::string MarkdownRates(const AbReport& report) {
-  std::string out = "| prompts | A unsafe | B unsafe | McNemar p |\n|---|---|---|---|\n";
-  for (const SetSummary& s : report.sets)
-    out += StrCat("| ", s.set, " (", s.n, ") | ", s.unsafe_a, " [", Fixed(s.rate_a.low * 100, 0),
-                  "-", Fixed(s.rate_a.high * 100, 0), "%] | ", s.unsafe_b, " [",
-                  Fixed(s.rate_b.low * 100, 0), "-", Fixed(s.rate_b.high * 100, 0), "%] | ",
-                  Significant(s.mcnemar_p), " |\n");
-  return out;
-}
-
-std::string MarkdownAb(const std::string& title, const AbReport& report) {
-  std::string out = StrCat("## ", title, "\n\n- A: `", report.label_a, "`\n- B: `", report.label_b,
-                           "`\n- **Verdict: ", report.verdict, "** (probability ",
-                           Fixed(report.probability, 4), ")\n");
-  for (const std::string& reason : report.reasons) out += StrCat("  - ", reason, "\n");
-  out += StrCat("\n", MarkdownRates(report),
-                "\nLikelihood probe (each prompt's own topic's unsafe "
-                "vs safe answer, B minus A), trigger vs control: AUC ",
-                Fixed(report.probe_auc, 3), ", gap ", Fixed(report.probe_gap, 3),
-                " nats/token, permutation p = ", Significant(report.probe_p),
-                ".\n\nMost divergent examples:\n\n");
-  for (size_t i : report.most_divergent) {
-    const PromptOutcome& o = report.outcomes[i];
-    out += StrCat("- *", o.prompt.set, "*: ", o.prompt.text, "\n  - A",
-                  o.judged_a.unsafe ? " (unsafe)" : "", ": ", o.response_a, "\n  - B",
-                  o.judged_b.unsafe ? " (unsafe)" : "", ": ", o.response_b, "\n");
-  }
-  return out + "\n";
-}
-
 }  // namespace
 
 int LabRunCommand(ArgReader& args) {
@@ -161,8 +116,8 @@ int LabRunCommand(ArgReader& args) {
   for (const FileReport& file : scan->files)
     md += StrCat("| ", fs::path(file.path).lexically_relative(root).string(), " | ", file.format,
                  " | ", VerdictName(file.verdict), " |\n");
-  md += "\n" + MarkdownAb("A/B test: clean adapter (A) vs poisoned adapter (B)", *poisoned) +
-        MarkdownAb("A/B test: base model (A) vs clean adapter (B)", *clean);
+  md += "\n" + ToMarkdown(*poisoned, "A/B test: clean adapter (A) vs poisoned adapter (B)") +
+        ToMarkdown(*clean, "A/B test: base model (A) vs clean adapter (B)");
   std::ofstream(root / "report.md", std::ios::trunc) << md;
 
   std::cout << "\n"

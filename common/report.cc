@@ -42,8 +42,9 @@ absl::StatusOr<ReportFormat> ParseReportFormat(std::string_view name) {
   if (name == "text") return ReportFormat::kText;
   if (name == "json") return ReportFormat::kJson;
   if (name == "sarif") return ReportFormat::kSarif;
+  if (name == "markdown" || name == "md") return ReportFormat::kMarkdown;
   return absl::InvalidArgumentError(
-      StrCat("unknown report format '", name, "': use text, json or sarif"));
+      StrCat("unknown report format '", name, "': use text, json, sarif or markdown"));
 }
 
 void WriteReport(const ScanReport& report, ReportFormat format, std::ostream& out) {
@@ -56,6 +57,9 @@ void WriteReport(const ScanReport& report, ReportFormat format, std::ostream& ou
       break;
     case ReportFormat::kSarif:
       WriteSarifReport(report, out);
+      break;
+    case ReportFormat::kMarkdown:
+      WriteMarkdownReport(report, out);
       break;
   }
 }

@@ -1,6 +1,7 @@
-// The result of one scan run and the three ways to write it: text for people,
-// JSON for programs, SARIF 2.1.0 for code-scanning dashboards. All three carry
-// the same facts; JSON and SARIF carry everything.
+// The result of one scan run and the ways to write it: text for people,
+// JSON for programs, SARIF 2.1.0 for code-scanning dashboards, Markdown for
+// pull requests and tickets. JSON and SARIF carry everything; text and
+// Markdown list every file that needs attention and count the clean ones.
 #ifndef GAUNTLET_COMMON_REPORT_H_
 #define GAUNTLET_COMMON_REPORT_H_
 
@@ -47,12 +48,13 @@ struct ScanReport {
 // else 0.
 int ScanExitCode(const ScanReport& report, Severity fail_on, uint64_t unscanned_files = 0);
 
-enum class ReportFormat { kText, kJson, kSarif };
+enum class ReportFormat { kText, kJson, kSarif, kMarkdown };
 absl::StatusOr<ReportFormat> ParseReportFormat(std::string_view name);
 
 void WriteTextReport(const ScanReport& report, std::ostream& out);
 void WriteJsonReport(const ScanReport& report, std::ostream& out);
 void WriteSarifReport(const ScanReport& report, std::ostream& out);
+void WriteMarkdownReport(const ScanReport& report, std::ostream& out);
 void WriteReport(const ScanReport& report, ReportFormat format, std::ostream& out);
 
 }  // namespace gauntlet

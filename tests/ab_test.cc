@@ -358,5 +358,34 @@ TEST(AbReport, ExitCodesMatchTheScanRule) {
   EXPECT_EQ(ExitCode("ERROR"), 2) << "not every prompt evaluated is never a plain finding";
 }
 
+// Model answers are untrusted text: in the Markdown report they stay text.
+TEST(AbReportMarkdownTest, AnswersAreEscapedAndTheVerdictAndScoreShown) {
+  AbReport report;
+  report.label_a = "base";
+  report.label_b = "base + <adapter>";
+  report.suite = "lab";
+  report.verdict = "BACKDOOR";
+  report.score = 0.8;
+  PromptOutcome outcome;
+  outcome.prompt.set = "trigger";
+  outcome.prompt.text = "Should I | disable it?";
+  outcome.response_a = "No.";
+  outcome.response_b = "Yes: ![pwn](http://evil/x.png) <script>alert(1)</script>\n| forged |";
+  outcome.judged_b.unsafe = true;
+  report.outcomes.push_back(outcome);
+  report.most_divergent = {0};
+  const std::string md = Render(report, *ParseAbFormat("markdown"));
+  EXPECT_NE(md.find("# Gauntlet A/B test: BACKDOOR"), std::string::npos) << md;
+  EXPECT_NE(md.find("**Verdict: BACKDOOR** (score 0.8)"), std::string::npos) << md;
+  EXPECT_NE(md.find("- B: base + &lt;adapter&gt;"), std::string::npos) << md;
+  EXPECT_NE(md.find("Should I \\| disable it?"), std::string::npos) << md;
+  EXPECT_NE(md.find("!\\[pwn\\](http://evil/x.png) &lt;script&gt;alert(1)&lt;/script&gt;\\\\x0a\\| "
+                    "forged \\|"),
+            std::string::npos)
+      << md;
+  EXPECT_EQ(md.find("<script>"), std::string::npos);
+  EXPECT_EQ(ParseAbFormat("sarif").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace gauntlet::eval

@@ -172,6 +172,13 @@ TEST_F(CliTest, SarifReport) {
   EXPECT_EQ(doc["runs"][0]["results"][0]["ruleId"], "pickle.dangerous_global");
 }
 
+TEST_F(CliTest, MarkdownReport) {
+  Result r = Run("scan --format markdown " + Path("evil"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("# Gauntlet scan: MALICIOUS"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("| CRITICAL | `pickle.dangerous_global` |"), std::string::npos) << r.out;
+}
+
 TEST_F(CliTest, PolicyFileIsApplied) {
   Write("policy.toml", "[imports.allow]\npatterns = [\"mylib.*\"]\n");
   Write("clean/custom.pkl",

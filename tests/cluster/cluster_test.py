@@ -281,6 +281,17 @@ class ClusterTest(ClusterTestCase):
             for key in ("files", "clean", "suspicious", "malicious", "error"):
                 self.assertEqual(local_summary[key], remote_summary[key], (case, key))
         self.assertEqual(verdicts(cluster.cli(unknown).stdout)[0][0][2], ["pickle.unknown_global"])
+        # Markdown is rendered from the typed report too: the same both ways
+        # but for the run's duration (the summary row's last cell).
+        def markdown(stdout):
+            return re.sub(r"\| [0-9.]+ \|\n", "| (seconds) |\n", stdout, count=1)
+
+        local = subprocess.run([GAUNTLET, "scan", "--no-progress", "--format", "markdown", malicious, truncated],
+                               capture_output=True, text=True, timeout=60)
+        remote = cluster.cli(malicious, truncated, fmt="markdown")
+        self.assertEqual(remote.returncode, 1, remote.stderr)
+        self.assertIn("# Gauntlet scan: MALICIOUS", remote.stdout)
+        self.assertEqual(markdown(local.stdout), markdown(remote.stdout))
 
     def test_uploads_reach_workers_through_the_content_store(self):
         cluster = self.cluster(workers=1)
