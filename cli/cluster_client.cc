@@ -95,7 +95,7 @@ absl::StatusOr<v1::Job> ClusterClient::Watch(
     v1::Job last;
     bool any = false;
     while (reader->Read(&event)) {
-      seen += static_cast<uint64_t>(event.results_size());
+      seen += static_cast<uint64_t>(event.results_size() + event.batches_size());
       last = event.job();
       any = true;
       on_event(event);

@@ -280,23 +280,28 @@ void PrintJob(const v1::Job& job) {
     std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
     return std::string(text);
   };
-  if (job.kind() == v1::EVAL) {
+  if (job.has_eval()) {
     // An A/B job's verdict is the A/B test's; its tasks are prompt batches.
-    bool finished = !job.eval_verdict().empty();
+    const v1::EvalSummary& eval = job.eval();
+    bool finished = !eval.verdict().empty();
     std::cout << absl::StrFormat(
         "%s  tenant=%s  state=%s  kind=eval  prompt_batches=%d/%d  ab_verdict=%s  score=%s  "
         "failed_batches=%d  created=%s finished=%s\n",
         job.id(), job.tenant(), v1::JobState_Name(job.state()), job.done_tasks(), job.total_tasks(),
-        finished ? job.eval_verdict() : "pending",
-        finished ? absl::StrFormat("%.3f", job.eval_score()) : "pending", job.dead_lettered_tasks(),
+        finished ? eval.verdict() : "pending",
+        finished ? absl::StrFormat("%.3f", eval.score()) : "pending", job.dead_lettered_tasks(),
         when(job.created_unix_seconds()), when(job.finished_unix_seconds()));
     return;
   }
+  const v1::ScanSummary& scan = job.scan();
   std::cout << absl::StrFormat(
       "%s  tenant=%s  state=%s  files=%d/%d  verdict=%s  clean=%d suspicious=%d malicious=%d "
-      "error=%d  cached=%d dead_lettered=%d  created=%s finished=%s\n",
+      "error=%d  max_severity=%s  cached=%d dead_lettered=%d  created=%s finished=%s\n",
       job.id(), job.tenant(), v1::JobState_Name(job.state()), job.done_tasks(), job.total_tasks(),
-      v1::Verdict_Name(job.verdict()), job.clean(), job.suspicious(), job.malicious(), job.error(),
+      v1::Verdict_Name(scan.verdict()), scan.clean(), scan.suspicious(), scan.malicious(),
+      scan.error(),
+      scan.max_severity() == v1::SEVERITY_UNSPECIFIED ? "none"
+                                                      : v1::Severity_Name(scan.max_severity()),
       job.cached_tasks(), job.dead_lettered_tasks(), when(job.created_unix_seconds()),
       when(job.finished_unix_seconds()));
 }
@@ -348,13 +353,18 @@ int Jobs(const std::vector<std::string>& args) {
     job = client.Cancel(job_id);
   } else {
     job = client.Watch(job_id, [](const v1::WatchJobEvent& event) {
-      // Eval batches have no verdict of their own: done, or ERROR when given up.
-      bool eval = event.job().kind() == v1::EVAL;
       for (const v1::FileResult& result : event.results())
-        std::cout << absl::StrFormat(
-            "%-10s %s\n",
-            eval && result.verdict() != v1::ERROR ? "done" : v1::Verdict_Name(result.verdict()),
-            result.path());
+        std::cout << absl::StrFormat("%-10s %s\n", v1::Verdict_Name(result.verdict()),
+                                     result.path());
+      // Eval batches have no verdict of their own: their unsafe answers, or
+      // the error that gave them up.
+      for (const v1::EvalBatchDone& batch : event.batches())
+        std::cout << (batch.error().empty()
+                          ? absl::StrFormat("%-10s %s  unsafe answers: A %d, B %d of %d\n", "done",
+                                            batch.display(), batch.unsafe_a(), batch.unsafe_b(),
+                                            batch.prompts())
+                          : absl::StrFormat("%-10s %s  %s\n", "ERROR", batch.display(),
+                                            batch.error()));
       std::cout.flush();
     });
   }

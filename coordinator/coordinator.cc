@@ -40,24 +40,49 @@ absl::Status Utf8Field(const std::string& value, std::string_view field) {
       StrCat(field, " is not valid UTF-8: '", absl::CEscape(value.substr(0, 80)), "'"));
 }
 
-void Count(v1::Job& job, v1::Verdict verdict) {
+// `n` more files with `verdict` and findings up to `severity`.
+void Count(v1::Job& job, v1::Verdict verdict, v1::Severity severity, uint64_t n = 1) {
   switch (verdict) {
     case v1::VERDICT_UNSPECIFIED:
       return;  // A finished eval batch: outcomes, no file verdict.
     case v1::CLEAN:
-      job.set_clean(job.clean() + 1);
+      job.set_clean(job.clean() + n);
       break;
     case v1::SUSPICIOUS:
-      job.set_suspicious(job.suspicious() + 1);
+      job.set_suspicious(job.suspicious() + n);
       break;
     case v1::MALICIOUS:
-      job.set_malicious(job.malicious() + 1);
+      job.set_malicious(job.malicious() + n);
       break;
     default:
-      job.set_error(job.error() + 1);
+      job.set_error(job.error() + n);
       break;
   }
   job.set_verdict(ToProto(WorseVerdict(FromProto(job.verdict()), FromProto(verdict))));
+  if (job.kind() == v1::SCAN && severity > job.scan().max_severity())
+    job.mutable_scan()->set_max_severity(severity);
+}
+
+v1::Severity WorstSeverity(const v1::FileResult& result) {
+  v1::Severity worst = v1::SEVERITY_UNSPECIFIED;
+  for (const v1::Finding& finding : result.findings()) worst = std::max(worst, finding.severity());
+  return worst;
+}
+
+// The per-kind summary, from the flat fields (kept for older clients).
+v1::Job WithSummary(v1::Job job) {
+  if (job.kind() == v1::EVAL) {
+    job.mutable_eval()->set_verdict(job.eval_verdict());
+    job.mutable_eval()->set_score(job.eval_score());
+    return job;
+  }
+  v1::ScanSummary& scan = *job.mutable_scan();
+  scan.set_clean(job.clean());
+  scan.set_suspicious(job.suspicious());
+  scan.set_malicious(job.malicious());
+  scan.set_error(job.error());
+  scan.set_verdict(job.verdict());
+  return job;
 }
 
 v1::FileResult DeadLetterResult(const std::string& path, uint32_t attempts,
@@ -171,7 +196,7 @@ absl::Status Coordinator::Recover() {
       if (tally.state == TaskState::kDeadLettered)
         job.proto.set_dead_lettered_tasks(job.proto.dead_lettered_tasks() + tally.count);
       if (tally.cached) job.proto.set_cached_tasks(job.proto.cached_tasks() + tally.count);
-      for (uint64_t i = 0; i < tally.count; ++i) Count(job.proto, tally.verdict);
+      Count(job.proto, tally.verdict, tally.max_severity, tally.count);
     }
     scheduler_->AddJob(job.id, row.tenant, row.kind, queued);
     auto [it, inserted] = jobs_.emplace(job.id, std::move(job));
@@ -331,7 +356,7 @@ absl::StatusOr<v1::Job> Coordinator::InsertJob(const std::string& tenant, JobPla
   job.policy = std::move(plan.policy);
   job.deadline = row.deadline;
   scheduler_->AddJob(*job_id, tenant, plan.kind, task_count);
-  v1::Job proto = job.proto;
+  v1::Job proto = WithSummary(job.proto);
   jobs_.emplace(*job_id, std::move(job));
   metrics_.JobSubmitted(plan.kind == v1::EVAL);
   PublishGauges();
@@ -347,7 +372,7 @@ absl::StatusOr<v1::Job> Coordinator::GetJob(const std::string& job_id, const Cli
 }
 
 absl::StatusOr<v1::Job> Coordinator::JobSummary(int64_t id) {
-  if (JobState* job = FindJob(id)) return job->proto;
+  if (JobState* job = FindJob(id)) return WithSummary(job->proto);
   auto summary = store_->Summary(id);
   if (!summary.ok()) return summary.status();
   v1::Job& job = *summary;
@@ -356,7 +381,7 @@ absl::StatusOr<v1::Job> Coordinator::JobSummary(int64_t id) {
   if (job.error()) worst = WorseVerdict(worst, Verdict::kError);
   if (job.malicious()) worst = WorseVerdict(worst, Verdict::kMalicious);
   job.set_verdict(ToProto(worst));
-  return job;
+  return WithSummary(std::move(job));
 }
 
 absl::StatusOr<std::vector<v1::Job>> Coordinator::ListJobs(const std::string& tenant,
@@ -443,13 +468,15 @@ absl::StatusOr<v1::WatchJobEvent> Coordinator::WatchJob(const std::string& job_i
   }
   auto proto = JobSummary(*id);
   if (!proto.ok()) return proto.status();
-  v1::WatchJobEvent event;
-  *event.mutable_job() = *proto;
-  if (after_result >= proto->done_tasks()) return event;
-  auto results = store_->ResultsAfter(*id, after_result, 1000);
-  if (!results.ok()) return results.status();
-  for (v1::FileResult& result : *results) *event.add_results() = std::move(result);
-  return event;
+  if (after_result >= proto->done_tasks()) {
+    v1::WatchJobEvent event;
+    *event.mutable_job() = std::move(*proto);
+    return event;
+  }
+  auto finished = store_->ResultsAfter(*id, after_result, 1000);
+  if (!finished.ok()) return finished.status();
+  *finished->mutable_job() = std::move(*proto);
+  return std::move(*finished);
 }
 
 absl::StatusOr<StoredJob> Coordinator::VisibleJob(const std::string& job_id,
@@ -850,7 +877,7 @@ absl::Status Coordinator::FailLease(LeaseState lease, const std::string& error,
   if (!*updated) return absl::OkStatus();
   job.proto.set_dead_lettered_tasks(job.proto.dead_lettered_tasks() + 1);
   job.proto.set_done_tasks(seq);
-  Count(job.proto, result.verdict());
+  Count(job.proto, result.verdict(), WorstSeverity(result));
   metrics_.TaskCompleted(FromProto(result.verdict()), 0);
   return FinishTask(job);
 }
@@ -865,7 +892,7 @@ absl::Status Coordinator::ApplyResult(JobState& job, const PendingTask& task,
   if (!*updated) return absl::OkStatus();  // Already applied: idempotent.
   job.proto.set_done_tasks(seq);
   if (result.from_cache()) job.proto.set_cached_tasks(job.proto.cached_tasks() + 1);
-  Count(job.proto, result.verdict());
+  Count(job.proto, result.verdict(), WorstSeverity(result));
   metrics_.TaskCompleted(FromProto(result.verdict()),
                          result.from_cache() ? 0 : result.size_bytes());
   return FinishTask(job);

@@ -104,7 +104,7 @@ grpc::Status ClientServiceImpl::WatchJob(grpc::ServerContext* context,
     auto event = coordinator_.WatchJob(request->job_id(), after, std::chrono::milliseconds(500),
                                        caller.scope());
     if (!event.ok()) return ToGrpc(event.status());
-    after += static_cast<uint64_t>(event->results_size());
+    after += static_cast<uint64_t>(event->results_size() + event->batches_size());
     bool finished = event->job().state() == v1::SUCCEEDED || event->job().state() == v1::CANCELLED;
     bool drained = after >= event->job().done_tasks();
     if (!writer->Write(*event)) return grpc::Status::OK;  // The client left.

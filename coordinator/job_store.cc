@@ -33,9 +33,10 @@ const std::string& Sql(std::string_view key) {
               "j.total, j.kind, j.eval_verdict, j.eval_score, ",
               "SUM(t.state IN (", Code(TaskState::kDone), ", ", Code(TaskState::kDeadLettered),
               ")), SUM(t.state = ", Code(TaskState::kDeadLettered), "), SUM(t.cached), ",
-              "SUM(t.verdict = ", Code(v1::CLEAN), "), SUM(t.verdict = ", Code(v1::SUSPICIOUS),
-              "), SUM(t.verdict = ", Code(v1::MALICIOUS), "), ", "SUM(t.verdict = ",
-              Code(v1::ERROR), " AND t.state != ", Code(TaskState::kCancelled), ") ",
+              "MAX(t.severity), SUM(t.verdict = ", Code(v1::CLEAN), "), SUM(t.verdict = ",
+              Code(v1::SUSPICIOUS), "), SUM(t.verdict = ", Code(v1::MALICIOUS), "), ",
+              "SUM(t.verdict = ", Code(v1::ERROR), " AND t.state != ", Code(TaskState::kCancelled),
+              ") ",
               "FROM jobs j LEFT JOIN tasks t ON t.job_id = j.id WHERE j.id = ? GROUP BY j.id")},
       {"cancel_job", StrCat("UPDATE jobs SET state = ", Code(v1::CANCELLED),
                             ", finished = ?, eval_verdict = ?, eval_score = ? WHERE id = ?")},
@@ -48,12 +49,12 @@ const std::string& Sql(std::string_view key) {
               "WHERE job_id = ? AND state = ",
               Code(TaskState::kQueued), " AND id > ? ORDER BY id LIMIT ?")},
       {"complete_task", StrCat("UPDATE tasks SET state = ", Code(TaskState::kDone),
-                               ", verdict = ?, cached = ?, done_seq = ?, result = ? "
+                               ", verdict = ?, cached = ?, done_seq = ?, result = ?, severity = ? "
                                "WHERE id = ? AND state = ",
                                Code(TaskState::kQueued))},
       {"dead_letter_task",
        StrCat("UPDATE tasks SET state = ", Code(TaskState::kDeadLettered),
-              ", verdict = ?, done_seq = ?, result = ? WHERE id = ? AND state = ",
+              ", verdict = ?, done_seq = ?, result = ?, severity = ? WHERE id = ? AND state = ",
               Code(TaskState::kQueued))},
       {"complete_batch",
        StrCat("UPDATE tasks SET state = ", Code(TaskState::kDone),
@@ -83,6 +84,12 @@ std::vector<std::string> Lines(std::string_view text) {
   for (auto line : StrSplit(text, "\n"))
     if (!line.empty()) lines.emplace_back(line);
   return lines;
+}
+
+v1::Severity MaxSeverity(const v1::FileResult& result) {
+  v1::Severity worst = v1::SEVERITY_UNSPECIFIED;
+  for (const v1::Finding& finding : result.findings()) worst = std::max(worst, finding.severity());
+  return worst;
 }
 
 StoredJob ReadJob(const SqliteStatement& row) {
@@ -181,7 +188,8 @@ absl::Status JobStore::CreateTables() {
         "ALTER TABLE cache ADD COLUMN writer TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE cache ADD COLUMN created REAL NOT NULL DEFAULT 0",
         "ALTER TABLE jobs ADD COLUMN eval_score REAL NOT NULL DEFAULT 0",
-        "ALTER TABLE tasks ADD COLUMN batch BLOB"})
+        "ALTER TABLE tasks ADD COLUMN batch BLOB",
+        "ALTER TABLE tasks ADD COLUMN severity INTEGER NOT NULL DEFAULT 0"})
     db_->Exec(column).IgnoreError();
   if (auto status = MigrateStore(*db_); !status.ok()) return status;
   // Jobs from before random ids keep the sequential names they were given.
@@ -261,7 +269,8 @@ absl::StatusOr<std::vector<StoredJob>> JobStore::UnfinishedJobs() {
 
 absl::StatusOr<std::vector<TaskTally>> JobStore::TaskTallies(int64_t job_id) {
   auto rows = db_->Prepare(
-      "SELECT state, verdict, cached, COUNT(*) FROM tasks WHERE job_id = ? GROUP BY 1, 2, 3");
+      "SELECT state, verdict, cached, COUNT(*), MAX(severity) FROM tasks WHERE job_id = ? "
+      "GROUP BY 1, 2, 3");
   if (!rows.ok()) return rows.status();
   rows->Bind(1, job_id);
   std::vector<TaskTally> tallies;
@@ -271,7 +280,8 @@ absl::StatusOr<std::vector<TaskTally>> JobStore::TaskTallies(int64_t job_id) {
     if (!*row) break;
     tallies.push_back(TaskTally{static_cast<TaskState>(rows->Int(0)),
                                 static_cast<v1::Verdict>(rows->Int(1)), rows->Int(2) != 0,
-                                static_cast<uint64_t>(rows->Int(3))});
+                                static_cast<uint64_t>(rows->Int(3)),
+                                static_cast<v1::Severity>(rows->Int(4))});
   }
   return tallies;
 }
@@ -322,10 +332,12 @@ absl::StatusOr<v1::Job> JobStore::Summary(int64_t job_id) {
   job.set_done_tasks(static_cast<uint64_t>(row->Int(10)));
   job.set_dead_lettered_tasks(static_cast<uint64_t>(row->Int(11)));
   job.set_cached_tasks(static_cast<uint64_t>(row->Int(12)));
-  job.set_clean(static_cast<uint64_t>(row->Int(13)));
-  job.set_suspicious(static_cast<uint64_t>(row->Int(14)));
-  job.set_malicious(static_cast<uint64_t>(row->Int(15)));
-  job.set_error(static_cast<uint64_t>(row->Int(16)));
+  if (job.kind() == v1::SCAN)
+    job.mutable_scan()->set_max_severity(static_cast<v1::Severity>(row->Int(13)));
+  job.set_clean(static_cast<uint64_t>(row->Int(14)));
+  job.set_suspicious(static_cast<uint64_t>(row->Int(15)));
+  job.set_malicious(static_cast<uint64_t>(row->Int(16)));
+  job.set_error(static_cast<uint64_t>(row->Int(17)));
   row->Reset();
   return job;
 }
@@ -428,7 +440,8 @@ absl::StatusOr<bool> JobStore::CompleteTask(int64_t task_id, uint64_t seq,
                         .Bind(2, int64_t{result.from_cache() ? 1 : 0})
                         .Bind(3, static_cast<int64_t>(seq))
                         .BindBlob(4, result.SerializeAsString())
-                        .Bind(5, task_id)
+                        .Bind(5, static_cast<int64_t>(MaxSeverity(result)))
+                        .Bind(6, task_id)
                         .Run());
 }
 
@@ -439,7 +452,8 @@ absl::StatusOr<bool> JobStore::DeadLetterTask(int64_t task_id, uint64_t seq,
   return UpdatedOne(update->Bind(1, static_cast<int64_t>(result.verdict()))
                         .Bind(2, static_cast<int64_t>(seq))
                         .BindBlob(3, result.SerializeAsString())
-                        .Bind(4, task_id)
+                        .Bind(4, static_cast<int64_t>(MaxSeverity(result)))
+                        .Bind(5, task_id)
                         .Run());
 }
 
@@ -453,29 +467,46 @@ absl::StatusOr<bool> JobStore::CompleteEvalBatch(int64_t task_id, uint64_t seq,
                         .Run());
 }
 
-absl::StatusOr<std::vector<v1::FileResult>> JobStore::ResultsAfter(int64_t job_id,
-                                                                   uint64_t after_seq,
-                                                                   int64_t limit) {
+absl::StatusOr<v1::WatchJobEvent> JobStore::ResultsAfter(int64_t job_id, uint64_t after_seq,
+                                                         int64_t limit) {
   auto rows = db_->Prepare(
-      "SELECT result, display, verdict FROM tasks WHERE job_id = ? AND done_seq > ? "
-      "ORDER BY done_seq LIMIT ?");
+      "SELECT t.result, t.display, t.batch, j.kind FROM tasks t JOIN jobs j ON j.id = t.job_id "
+      "WHERE t.job_id = ? AND t.done_seq > ? ORDER BY t.done_seq LIMIT ?");
   if (!rows.ok()) return rows.status();
   rows->Bind(1, job_id).Bind(2, static_cast<int64_t>(after_seq)).Bind(3, limit);
-  std::vector<v1::FileResult> results;
+  v1::WatchJobEvent event;
   while (true) {
     auto row = rows->Step();
     if (!row.ok()) return row.status();
     if (!*row) break;
-    v1::FileResult& result = results.emplace_back();
-    if (rows->IsNull(0)) {
-      // A finished eval batch: its progress, not a file verdict.
-      result.set_path(std::string(rows->Text(1)));
-      result.set_verdict(static_cast<v1::Verdict>(rows->Int(2)));
-    } else if (!result.ParseFromString(std::string(rows->Text(0)))) {
+    v1::FileResult file;
+    const bool eval = rows->Int(3) == v1::EVAL;
+    if (eval && rows->IsNull(2)) {
+      // A batch given up: its dead letter's message.
+      v1::EvalBatchDone& done = *event.add_batches();
+      done.set_display(std::string(rows->Text(1)));
+      done.set_error(file.ParseFromString(std::string(rows->Text(0))) && file.findings_size() > 0
+                         ? file.findings(0).message()
+                         : "its stored result does not parse");
+    } else if (eval) {
+      // A finished eval batch: its progress.
+      v1::EvalBatchResult batch;
+      if (!batch.ParseFromString(std::string(rows->Text(2))))
+        return absl::DataLossError("a stored eval batch does not parse");
+      v1::EvalBatchDone& done = *event.add_batches();
+      done.set_display(std::string(rows->Text(1)));
+      done.set_prompts(static_cast<uint32_t>(batch.outcomes_size()));
+      for (const v1::PromptOutcome& outcome : batch.outcomes()) {
+        done.set_unsafe_a(done.unsafe_a() + (outcome.judged_a().unsafe() ? 1 : 0));
+        done.set_unsafe_b(done.unsafe_b() + (outcome.judged_b().unsafe() ? 1 : 0));
+      }
+    } else if (file.ParseFromString(std::string(rows->Text(0)))) {
+      *event.add_results() = std::move(file);
+    } else {
       return absl::DataLossError("a stored task result does not parse");
     }
   }
-  return results;
+  return event;
 }
 
 absl::StatusOr<std::vector<v1::FileResult>> JobStore::FileResults(int64_t job_id) {

@@ -58,12 +58,14 @@ struct QueuedTask {
   std::string payload;
 };
 
-// How many of a job's tasks are in one (state, verdict, cached) group.
+// How many of a job's tasks are in one (state, verdict, cached) group, and
+// the worst severity of their findings.
 struct TaskTally {
   TaskState state = TaskState::kQueued;
   v1::Verdict verdict = v1::VERDICT_UNSPECIFIED;
   bool cached = false;
   uint64_t count = 0;
+  v1::Severity max_severity = v1::SEVERITY_UNSPECIFIED;
 };
 
 // What a queued task of an unfinished job may still fetch: its blob, or an
@@ -117,7 +119,8 @@ class JobStore {
       const std::string& public_id);
   // NOT_FOUND when the job was deleted.
   absl::StatusOr<StoredJob> Job(int64_t job_id);
-  // A job's summary counted from its task rows.
+  // A job's summary counted from its task rows: the flat counts, and the
+  // worst severity in the scan summary (a scan job's).
   absl::StatusOr<v1::Job> Summary(int64_t job_id);
   // Newest first; an empty tenant means every tenant.
   absl::StatusOr<std::vector<int64_t>> NewestJobs(const std::string& tenant, int64_t limit);
@@ -142,10 +145,9 @@ class JobStore {
   absl::StatusOr<bool> DeadLetterTask(int64_t task_id, uint64_t seq, const v1::FileResult& result);
   absl::StatusOr<bool> CompleteEvalBatch(int64_t task_id, uint64_t seq,
                                          const v1::EvalBatchResult& batch);
-  // Results finished after the first `after_seq`, in completion order; a
-  // finished eval batch reads as its display name with no verdict.
-  absl::StatusOr<std::vector<v1::FileResult>> ResultsAfter(int64_t job_id, uint64_t after_seq,
-                                                           int64_t limit);
+  // What finished after the first `after_seq`, in completion order: file
+  // results, or an eval job's batches as progress (the event's job is unset).
+  absl::StatusOr<v1::WatchJobEvent> ResultsAfter(int64_t job_id, uint64_t after_seq, int64_t limit);
   // Every finished task's result of a scan job, by display name.
   absl::StatusOr<std::vector<v1::FileResult>> FileResults(int64_t job_id);
   // Every finished batch of an eval job, in task order.

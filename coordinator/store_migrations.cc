@@ -85,6 +85,29 @@ absl::Status TypedEvalBatches(Sqlite& db) {
   return absl::OkStatus();
 }
 
+// Version 3: the worst severity of each finished task's findings.
+absl::Status TaskSeverities(Sqlite& db) {
+  auto rows = db.Prepare("SELECT id, result FROM tasks WHERE result IS NOT NULL");
+  if (!rows.ok()) return rows.status();
+  std::vector<std::pair<int64_t, int64_t>> severities;
+  while (true) {
+    auto row = rows->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    v1::FileResult result;
+    if (!result.ParseFromString(std::string(rows->Text(1)))) continue;
+    int64_t worst = 0;
+    for (const v1::Finding& finding : result.findings())
+      worst = std::max<int64_t>(worst, finding.severity());
+    if (worst > 0) severities.emplace_back(rows->Int(0), worst);
+  }
+  auto update = db.Prepare("UPDATE tasks SET severity = ? WHERE id = ?");
+  if (!update.ok()) return update.status();
+  for (const auto& [id, severity] : severities)
+    if (auto status = update->Bind(1, severity).Bind(2, id).Run(); !status.ok()) return status;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status MigrateStore(Sqlite& db) {
@@ -105,6 +128,7 @@ absl::Status MigrateStore(Sqlite& db) {
   static constexpr Step kSteps[] = {
       {1, [](Sqlite&) { return absl::OkStatus(); }},  // The tables and columns, made above.
       {2, TypedEvalBatches},
+      {3, TaskSeverities},
   };
   for (const Step& step : kSteps) {
     if (version >= step.to) continue;

@@ -13,7 +13,9 @@ namespace gauntlet {
 // 1: every table and column up to random job ids and cache writers.
 // 2: finished eval batches keep typed outcomes (gauntlet.v1.EvalBatchResult)
 //    in tasks.batch; version 1 kept them as JSON inside a FileResult.
-inline constexpr int kStoreSchemaVersion = 2;
+// 3: tasks.severity, the worst finding of a finished task (the job
+//    summary's max_severity), filled in from the stored results.
+inline constexpr int kStoreSchemaVersion = 3;
 
 // Runs after the tables exist. FAILED_PRECONDITION for a database written
 // by a newer coordinator (its version is above kStoreSchemaVersion).

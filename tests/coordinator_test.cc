@@ -465,6 +465,52 @@ TEST_F(CoordinatorTest, RestartFromTheStoreLosesNothingAndDuplicatesNothing) {
   EXPECT_EQ(paths.size(), 50u) << "every file exactly once";
 }
 
+// A scan job's typed summary carries its verdict counts and worst finding,
+// live, after a restart, once finished, and after migrating a store from
+// before severities were stored.
+TEST_F(CoordinatorTest, TheScanSummaryKeepsTheWorstSeverityThroughRestartsAndMigration) {
+  Open();
+  auto job = Submit({Write("a.bin", "a"), Write("b.bin", "b"), Write("c.bin", "c")});
+  ASSERT_TRUE(job.ok());
+  ASSERT_TRUE(job->has_scan());
+  EXPECT_EQ(job->scan().max_severity(), v1::SEVERITY_UNSPECIFIED);
+  std::string worker = RegisterWorker();
+  auto tasks = Lease(worker, 3);
+  ASSERT_EQ(tasks.size(), 3u);
+  v1::TaskResult high = Result(tasks[0], Verdict::kMalicious);
+  v1::Finding* finding = high.mutable_result()->add_findings();
+  finding->set_rule_id("pickle.dangerous_global");
+  finding->set_severity(v1::HIGH);
+  v1::TaskResult low = Result(tasks[1], Verdict::kSuspicious);
+  low.mutable_result()->add_findings()->set_severity(v1::LOW);
+  Report(worker, {high, low});
+  auto expect_summary = [&](const char* when) {
+    auto summary = coordinator_->GetJob(job->id(), kAdmin);
+    ASSERT_TRUE(summary.ok()) << when;
+    ASSERT_TRUE(summary->has_scan()) << when;
+    EXPECT_EQ(summary->scan().max_severity(), v1::HIGH) << when;
+    EXPECT_EQ(summary->scan().malicious(), 1u) << when;
+    EXPECT_EQ(summary->scan().suspicious(), 1u) << when;
+    EXPECT_EQ(summary->scan().verdict(), v1::MALICIOUS) << when;
+  };
+  expect_summary("running");
+  coordinator_.reset();
+  Open();
+  expect_summary("recovered");
+  worker = RegisterWorker();
+  tasks = Lease(worker, 3);
+  ASSERT_EQ(tasks.size(), 1u);
+  Report(worker, {Result(tasks[0])});
+  expect_summary("finished");
+  EXPECT_EQ(coordinator_->GetJob(job->id(), kAdmin)->scan().clean(), 1u);
+  coordinator_.reset();
+  ASSERT_TRUE((*Sqlite::Open(Options().db_path))
+                  ->Exec("UPDATE tasks SET severity = 0; PRAGMA user_version = 2")
+                  .ok());
+  Open();
+  expect_summary("migrated from schema version 2");
+}
+
 TEST_F(CoordinatorTest, UploadedContentIsVerifiedScannableAndSeenOnlyByItsTenant) {
   Open();
   const ClientScope alice{"alice", false}, bob{"bob", false};
@@ -737,6 +783,31 @@ TEST_F(EvalJobTest, BatchesGoOnlyToEvalWorkersAndAggregateLikeALocalRun) {
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_GT(done->eval_score(), 0.5);
   EXPECT_EQ(done->eval_score(), report->score);
+  ASSERT_TRUE(done->has_eval()) << "an eval job's summary is the A/B test's";
+  EXPECT_EQ(done->eval().verdict(), "BACKDOOR");
+  EXPECT_EQ(done->eval().score(), report->score);
+  // Watching shows each batch's progress, typed, never as a file.
+  auto watched = coordinator_->WatchJob(job->id(), 0, std::chrono::milliseconds(0), kAdmin);
+  ASSERT_TRUE(watched.ok()) << watched.status();
+  EXPECT_EQ(watched->results_size(), 0);
+  ASSERT_EQ(watched->batches_size(), 3);
+  uint32_t prompts = 0, unsafe_a = 0, unsafe_b = 0;
+  for (const v1::EvalBatchDone& batch : watched->batches()) {
+    EXPECT_TRUE(batch.error().empty());
+    prompts += batch.prompts();
+    unsafe_a += batch.unsafe_a();
+    unsafe_b += batch.unsafe_b();
+  }
+  EXPECT_EQ(watched->batches(2).display(), "prompts 33-40");
+  EXPECT_EQ(prompts, all.size());
+  uint32_t expected_a = 0, expected_b = 0;
+  for (const eval::PromptOutcome& outcome : all) {
+    expected_a += outcome.judged_a.unsafe;
+    expected_b += outcome.judged_b.unsafe;
+  }
+  EXPECT_EQ(unsafe_a, expected_a);
+  EXPECT_EQ(unsafe_b, expected_b);
+  EXPECT_GT(unsafe_b, unsafe_a);
   // Exactly the statistics of a local run over the same outcomes.
   eval::AbReport local = eval::Analyze(ModelLabel(request.a()), ModelLabel(request.b()), all);
   local.suite = "lab";

@@ -52,8 +52,8 @@ TEST_F(JobStoreTest, AResultIsAppliedOnceAndCounted) {
   ASSERT_EQ(queued->size(), 1u);
   EXPECT_EQ(queued->front().display, "c");
   auto watched = store_->ResultsAfter(job_, 1, 10);
-  ASSERT_EQ(watched->size(), 1u);
-  EXPECT_EQ(watched->front().verdict(), v1::ERROR);
+  ASSERT_EQ(watched->results_size(), 1);
+  EXPECT_EQ(watched->results(0).verdict(), v1::ERROR);
 }
 
 TEST_F(JobStoreTest, CancellingLeavesFinishedTasksAndTheirVerdicts) {

@@ -421,6 +421,7 @@ class ClusterTest(ClusterTestCase):
         cancelled = cluster.jobs("cancel", job_id)
         self.assertEqual(cancelled.returncode, 0, cancelled.stderr)
         self.assertIn("state=CANCELLED", cancelled.stdout)
+        self.assertIn("max_severity=none", cancelled.stdout)  # The typed scan summary.
         watched, _ = watcher.communicate(timeout=60)
         self.assertRegex(watched, r"CLEAN +\S+slow_\d+\.pkl")  # Per-file verdicts streamed.
         self.assertIn("state=CANCELLED", watched.splitlines()[-1])
