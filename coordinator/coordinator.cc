@@ -63,12 +63,6 @@ void Count(v1::Job& job, v1::Verdict verdict, v1::Severity severity, uint64_t n 
     job.mutable_scan()->set_max_severity(severity);
 }
 
-v1::Severity WorstSeverity(const v1::FileResult& result) {
-  v1::Severity worst = v1::SEVERITY_UNSPECIFIED;
-  for (const v1::Finding& finding : result.findings()) worst = std::max(worst, finding.severity());
-  return worst;
-}
-
 // The per-kind summary, from the flat fields (kept for older clients).
 v1::Job WithSummary(v1::Job job) {
   if (job.kind() == v1::EVAL) {

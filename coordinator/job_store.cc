@@ -6,6 +6,7 @@
 
 #include "common/strings.h"
 #include "coordinator/store_migrations.h"
+#include "proto/convert.h"
 
 namespace gauntlet {
 namespace {
@@ -84,12 +85,6 @@ std::vector<std::string> Lines(std::string_view text) {
   for (auto line : StrSplit(text, "\n"))
     if (!line.empty()) lines.emplace_back(line);
   return lines;
-}
-
-v1::Severity MaxSeverity(const v1::FileResult& result) {
-  v1::Severity worst = v1::SEVERITY_UNSPECIFIED;
-  for (const v1::Finding& finding : result.findings()) worst = std::max(worst, finding.severity());
-  return worst;
 }
 
 StoredJob ReadJob(const SqliteStatement& row) {
@@ -440,7 +435,7 @@ absl::StatusOr<bool> JobStore::CompleteTask(int64_t task_id, uint64_t seq,
                         .Bind(2, int64_t{result.from_cache() ? 1 : 0})
                         .Bind(3, static_cast<int64_t>(seq))
                         .BindBlob(4, result.SerializeAsString())
-                        .Bind(5, static_cast<int64_t>(MaxSeverity(result)))
+                        .Bind(5, static_cast<int64_t>(WorstSeverity(result)))
                         .Bind(6, task_id)
                         .Run());
 }
@@ -452,7 +447,7 @@ absl::StatusOr<bool> JobStore::DeadLetterTask(int64_t task_id, uint64_t seq,
   return UpdatedOne(update->Bind(1, static_cast<int64_t>(result.verdict()))
                         .Bind(2, static_cast<int64_t>(seq))
                         .BindBlob(3, result.SerializeAsString())
-                        .Bind(4, static_cast<int64_t>(MaxSeverity(result)))
+                        .Bind(4, static_cast<int64_t>(WorstSeverity(result)))
                         .Bind(5, task_id)
                         .Run());
 }

@@ -5,6 +5,7 @@
 #include "common/strings.h"
 #include "coordinator/job_store.h"
 #include "gauntlet/v1/gauntlet.pb.h"
+#include "proto/convert.h"
 
 namespace gauntlet {
 namespace {
@@ -96,10 +97,8 @@ absl::Status TaskSeverities(Sqlite& db) {
     if (!*row) break;
     v1::FileResult result;
     if (!result.ParseFromString(std::string(rows->Text(1)))) continue;
-    int64_t worst = 0;
-    for (const v1::Finding& finding : result.findings())
-      worst = std::max<int64_t>(worst, finding.severity());
-    if (worst > 0) severities.emplace_back(rows->Int(0), worst);
+    if (const v1::Severity worst = WorstSeverity(result); worst != v1::SEVERITY_UNSPECIFIED)
+      severities.emplace_back(rows->Int(0), worst);
   }
   auto update = db.Prepare("UPDATE tasks SET severity = ? WHERE id = ?");
   if (!update.ok()) return update.status();

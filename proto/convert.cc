@@ -1,5 +1,7 @@
 #include "proto/convert.h"
 
+#include <algorithm>
+
 namespace gauntlet {
 namespace {
 
@@ -121,6 +123,12 @@ ScanReport FromProto(const v1::ScanReportData& data) {
     out.verdict = FromProto(model.verdict());
   }
   return report;
+}
+
+v1::Severity WorstSeverity(const v1::FileResult& result) {
+  v1::Severity worst = v1::SEVERITY_UNSPECIFIED;
+  for (const v1::Finding& finding : result.findings()) worst = std::max(worst, finding.severity());
+  return worst;
 }
 
 }  // namespace gauntlet

@@ -17,6 +17,8 @@ v1::ScanReportData ToProto(const ScanReport& report);
 ScanReport FromProto(const v1::ScanReportData& data);
 
 v1::Verdict ToProto(Verdict verdict);
+// The worst severity of a result's findings; SEVERITY_UNSPECIFIED if none.
+v1::Severity WorstSeverity(const v1::FileResult& result);
 Verdict FromProto(v1::Verdict verdict);
 
 }  // namespace gauntlet
