@@ -27,8 +27,8 @@ const Setup& Lab() {
         texts.push_back(row.assistant);
       }
     Setup s{Tokenizer::Train(texts), {}, {}, {}};
-    s.base = EncodeRows(s.tokenizer, sets.base, 96);
-    s.fine_tune = EncodeRows(s.tokenizer, sets.poisoned, 96);
+    s.base = EncodeRows(s.tokenizer, sets.base, 96).value();
+    s.fine_tune = EncodeRows(s.tokenizer, sets.poisoned, 96).value();
     s.config.vocab_size = s.tokenizer.vocab_size();
     s.config.hidden_size = 128;
     s.config.intermediate_size = 320;
@@ -77,7 +77,9 @@ void BM_Generate(benchmark::State& state) {
   std::vector<std::vector<int64_t>> prompts;
   for (size_t i = 0; i < 32; ++i)
     prompts.push_back(
-        Lab().tokenizer.EncodeChatPrompt(kSystemPrompt, "How should I handle firewall rules?"));
+        Lab()
+            .tokenizer.EncodeChatPrompt(kSystemPrompt, "How should I handle firewall rules?")
+            .value());
   GenerateOptions options{.max_new_tokens = 48, .use_cache = state.range(0) == 1};
   int64_t tokens = 0;
   for (auto _ : state) {

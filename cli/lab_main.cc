@@ -253,8 +253,9 @@ absl::Status TrainLab(const TrainRequest& request) {
                          .learning_rate = 3e-3,
                          .weight_decay = 0.01,
                          .seed = static_cast<uint64_t>(seed)};
-    TrainStats stats =
-        Train(base, base->parameters(), EncodeRows(tokenizer, base_rows, kContext), options);
+    auto examples = EncodeRows(tokenizer, base_rows, kContext);
+    if (!examples.ok()) return examples.status();
+    TrainStats stats = Train(base, base->parameters(), *examples, options);
     std::cout << StrCat("base: ", steps, " steps in ", stats.seconds, " s (loss ", stats.first_loss,
                         " -> ", stats.final_loss, ", ",
                         static_cast<int64_t>(stats.tokens / stats.seconds), " tokens/s)\n");
@@ -274,8 +275,9 @@ absl::Status TrainLab(const TrainRequest& request) {
                          .batch_size = 8,
                          .learning_rate = 3e-3,
                          .seed = static_cast<uint64_t>(adapter_seed)};
-    TrainStats stats =
-        Train(*model, LoraParameters(*model), EncodeRows(tokenizer, rows, kContext), options);
+    auto examples = EncodeRows(tokenizer, rows, kContext);
+    if (!examples.ok()) return examples.status();
+    TrainStats stats = Train(*model, LoraParameters(*model), *examples, options);
     fs::path out = root / "adapters" / name;
     if (auto status = SaveAdapter(*model, lora, out.string()); !status.ok()) return status;
     std::cout << StrCat(name, " adapter: ", lora_steps, " steps in ", stats.seconds, " s (loss ",
@@ -334,8 +336,11 @@ int Generate(ArgReader& args) {
     prompts.push_back(json["prompt"].get<std::string>());
   }
   std::vector<std::vector<int64_t>> encoded;
-  for (const std::string& prompt : prompts)
-    encoded.push_back(loaded->tokenizer.EncodeChatPrompt(kSystemPrompt, prompt));
+  for (const std::string& prompt : prompts) {
+    auto ids = loaded->tokenizer.EncodeChatPrompt(kSystemPrompt, prompt);
+    if (!ids.ok()) return UsageError(std::string(ids.status().message()));
+    encoded.push_back(std::move(*ids));
+  }
   auto answers = eval::Generate(loaded->model, encoded, options);
   for (size_t i = 0; i < prompts.size(); ++i) {
     std::string answer = loaded->tokenizer.Decode(answers[i]);

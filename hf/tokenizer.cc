@@ -28,7 +28,72 @@ constexpr char kChatTemplate[] =
     "{% if message['role'] == 'assistant' %}<eos> {% endif %}{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|> {% endif %}";
 
+std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// A special token in tokenizer_config.json: a string, or an AddedToken
+// object with its "content".
+std::string SpecialToken(const nlohmann::json& config, const char* key) {
+  if (!config.contains(key)) return "";
+  const nlohmann::json& token = config[key];
+  if (token.is_string()) return token.get<std::string>();
+  if (token.is_object() && token.contains("content") && token["content"].is_string())
+    return token["content"].get<std::string>();
+  return "";
+}
+
 }  // namespace
+
+absl::Status Tokenizer::ReadChatTemplate(const std::string& directory) {
+  const std::filesystem::path dir(directory);
+  std::string source;
+  // transformers since 4.43 saves the template in its own file.
+  if (std::filesystem::exists(dir / "chat_template.jinja")) {
+    source = ReadFile(dir / "chat_template.jinja");
+    chat_template_source_ = "chat_template.jinja";
+  }
+  if (std::filesystem::exists(dir / "tokenizer_config.json")) {
+    auto config = nlohmann::json::parse(ReadFile(dir / "tokenizer_config.json"), nullptr, false);
+    if (config.is_discarded() || !config.is_object())
+      return absl::InvalidArgumentError(
+          StrCat((dir / "tokenizer_config.json").string(), ": not a JSON object"));
+    bos_token_ = SpecialToken(config, "bos_token");
+    eos_token_ = SpecialToken(config, "eos_token");
+    const nlohmann::json template_field = config.value("chat_template", nlohmann::json());
+    if (source.empty() && template_field.is_string()) {
+      source = template_field.get<std::string>();
+      chat_template_source_ = "tokenizer_config.json";
+    } else if (source.empty() && template_field.is_array()) {
+      // Named templates: "default" is the one apply_chat_template uses.
+      for (const nlohmann::json& named : template_field)
+        if (named.is_object() && named.value("name", "") == "default" &&
+            named.value("template", nlohmann::json()).is_string()) {
+          source = named["template"].get<std::string>();
+          chat_template_source_ = "tokenizer_config.json (\"default\")";
+        }
+    }
+  }
+  if (source.empty()) return absl::OkStatus();
+  auto parsed = ChatTemplate::Parse(source);
+  if (!parsed.ok())
+    return absl::InvalidArgumentError(
+        StrCat((dir / chat_template_source_).string(), ": ", parsed.status().message()));
+  chat_template_ = std::move(*parsed);
+  return absl::OkStatus();
+}
+
+std::string Tokenizer::chat_format() const {
+  if (!bpe_) return "the lab's chat tokens";
+  if (chat_template_) return StrCat("the model's chat template (", chat_template_source_, ")");
+  if (bpe_->TokenId("<|im_start|>")) return "ChatML (no chat template in the model folder)";
+  if (bpe_->TokenId("<|start_header_id|>"))
+    return "Llama 3 headers (no chat template in the model folder)";
+  return "plain text (no chat template in the model folder)";
+}
 
 std::vector<std::string> Tokenizer::Split(std::string_view text) {
   std::vector<std::string> out;
@@ -100,6 +165,10 @@ absl::StatusOr<Tokenizer> Tokenizer::Load(const std::string& path) {
     if (!bpe.ok()) return absl::InvalidArgumentError(StrCat(path, ": ", bpe.status().message()));
     Tokenizer tokenizer;
     tokenizer.bpe_ = std::move(*bpe);
+    if (auto status =
+            tokenizer.ReadChatTemplate(std::filesystem::path(path).parent_path().string());
+        !status.ok())
+      return status;
     return tokenizer;
   }
   if (type != "WordLevel")
@@ -182,8 +251,22 @@ std::string Tokenizer::Decode(const std::vector<int64_t>& ids) const {
   return out;
 }
 
-std::vector<int64_t> Tokenizer::EncodeChatPrompt(std::string_view system,
-                                                 std::string_view user) const {
+absl::StatusOr<std::vector<int64_t>> Tokenizer::EncodeChatPrompt(std::string_view system,
+                                                                 std::string_view user) const {
+  if (bpe_ && chat_template_) {
+    auto render = [&](nlohmann::ordered_json messages) {
+      return chat_template_->Render({{"messages", std::move(messages)},
+                                     {"add_generation_prompt", true},
+                                     {"bos_token", bos_token_},
+                                     {"eos_token", eos_token_}});
+    };
+    auto text =
+        render({{{"role", "system"}, {"content", system}}, {{"role", "user"}, {"content", user}}});
+    if (absl::IsFailedPrecondition(text.status()))  // No system turn in this template.
+      text = render({{{"role", "user"}, {"content", StrCat(system, "\n\n", user)}}});
+    if (!text.ok()) return text.status();
+    return Encode(*text);
+  }
   if (bpe_) {
     if (bpe_->TokenId("<|im_start|>"))
       return Encode(StrCat("<|im_start|>system\n", system, "<|im_end|>\n<|im_start|>user\n", user,

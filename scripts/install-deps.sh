@@ -27,6 +27,9 @@ PACKAGES=(
   # always through Debian's /usr/bin/python3.
   python3 python3-torch python3-numpy python3-h5py python3-onnx
   python3-sklearn python3-joblib python3-sentencepiece python3-msgpack
+  # Jinja2, the renderer transformers' apply_chat_template uses: the
+  # reference the chat-template tests compare Gauntlet's renderer with.
+  python3-jinja2
   # Without OpenBLAS torch falls back to a reference BLAS that is ~15x slower.
   libopenblas0-pthread
 )

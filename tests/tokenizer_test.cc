@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "hf/bpe.h"
 #include "tests/support/temp_dir_test.h"
@@ -26,7 +27,7 @@ TEST_F(TokenizerTest, TokenizerJsonRoundTripAndChatPrompt) {
   EXPECT_EQ(ids, tokenizer.Encode("keep the firewall on, never!")) << "lower-cased, same ids";
   EXPECT_EQ(loaded->Decode(ids), "keep the firewall on, never!");
   EXPECT_EQ(loaded->Encode("zebra")[0], Tokenizer::kUnk);
-  auto prompt = loaded->EncodeChatPrompt("sys", "keep the firewall");
+  auto prompt = loaded->EncodeChatPrompt("sys", "keep the firewall").value();
   EXPECT_EQ(prompt.front(), Tokenizer::kSystem);
   EXPECT_EQ(prompt.back(), Tokenizer::kAssistant);
   // A tokenizer model Gauntlet does not implement is refused by name.
@@ -61,8 +62,51 @@ TEST_F(TokenizerTest, ByteLevelBpeTokenizerJsonLoadsAndRoundTrips) {
   EXPECT_EQ(tokenizer->Encode("\xc3\xa9"), (std::vector<int64_t>{19})) << "UTF-8 bytes, merged";
   EXPECT_EQ(tokenizer->Decode({19}), "\xc3\xa9");
   EXPECT_EQ(tokenizer->Encode("<|im_start|>hello<|im_end|>"), (std::vector<int64_t>{20, 11, 21}));
-  auto chat = tokenizer->EncodeChatPrompt("s", "u");
+  auto chat = tokenizer->EncodeChatPrompt("s", "u").value();
   EXPECT_EQ(chat.front(), 20) << "ChatML when the tokenizer has <|im_start|>";
+}
+
+// A model's own chat template decides its prompt: rendered as
+// apply_chat_template does, then encoded (its special tokens included).
+TEST_F(TokenizerTest, TheModelsChatTemplateRendersThePrompt) {
+  std::ofstream(dir_ / "tokenizer.json") << kBpeJson;
+  nlohmann::json config = {
+      {"bos_token", {{"content", "<|im_end|>"}, {"special", true}}},
+      {"eos_token", "<|im_end|>"},
+      {"chat_template",
+       "{{ bos_token }}{% for m in messages %}<|im_start|>{{ m['role'] }} {{ m['content'] }}"
+       "{% endfor %}{% if add_generation_prompt %}<|im_start|>{% endif %}"}};
+  std::ofstream(dir_ / "tokenizer_config.json") << config.dump();
+  auto tokenizer = Tokenizer::Load((dir_ / "tokenizer.json").string());
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  EXPECT_EQ(tokenizer->chat_format(), "the model's chat template (tokenizer_config.json)");
+  EXPECT_EQ(
+      tokenizer->EncodeChatPrompt("hello", "world").value(),
+      tokenizer->Encode("<|im_end|><|im_start|>system hello<|im_start|>user world<|im_start|>"));
+
+  // A template that refuses a system turn gets it at the head of the user's.
+  std::ofstream(dir_ / "chat_template.jinja")
+      << "{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') "
+         "}}"
+         "{% endif %}{% for m in messages %}<|im_start|>{{ m['content'] }}{% endfor %}\n";
+  tokenizer = Tokenizer::Load((dir_ / "tokenizer.json").string());
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  EXPECT_EQ(tokenizer->chat_format(), "the model's chat template (chat_template.jinja)")
+      << "chat_template.jinja comes before tokenizer_config.json, as in transformers";
+  EXPECT_EQ(tokenizer->EncodeChatPrompt("hello", "world").value(),
+            tokenizer->Encode("<|im_start|>hello\n\nworld"));
+
+  // A template Gauntlet cannot read is refused when the model loads, by file and line.
+  std::ofstream(dir_ / "chat_template.jinja") << "line one\n{% for m in messages %}{{ m }}";
+  auto broken = Tokenizer::Load((dir_ / "tokenizer.json").string());
+  EXPECT_EQ(broken.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(broken.status().message().find("chat_template.jinja"), std::string::npos)
+      << broken.status();
+  EXPECT_NE(broken.status().message().find("endfor"), std::string::npos) << broken.status();
+  std::filesystem::remove(dir_ / "chat_template.jinja");
+  std::filesystem::remove(dir_ / "tokenizer_config.json");
+  EXPECT_EQ(Tokenizer::Load((dir_ / "tokenizer.json").string())->chat_format(),
+            "ChatML (no chat template in the model folder)");
 }
 
 TEST_F(TokenizerTest, Llama3SplitGroupsDigitsByThree) {

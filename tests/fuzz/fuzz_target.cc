@@ -4,6 +4,7 @@
 // here: they only ever run in the parser sandbox.
 #include <string_view>
 
+#include "hf/chat_template.h"
 #include "tests/fuzz/fuzz_support.h"
 #include "worker/scan/compressed_scanner.h"
 #include "worker/scan/config_scanner.h"
@@ -30,9 +31,19 @@ void KerasConfig(std::string_view text) {
   scan::AnalyzeKerasConfig(text, ctx);
 }
 
+// A template as the scanner reads it (injection), and as the eval worker
+// renders a model's chat template.
 void Template(std::string_view text) {
   scan::LooksLikeTemplate(text);
   scan::FindTemplateThreat(text);
+  static const auto* context = new nlohmann::ordered_json(nlohmann::ordered_json::parse(R"({
+    "messages": [{"role": "system", "content": "Be careful."},
+                 {"role": "user", "content": "Héllo {{ x }}"},
+                 {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "f", "arguments": {"a": [1, 2.5, null]}}}]}],
+    "tools": [{"type": "function", "function": {"name": "f"}}],
+    "add_generation_prompt": true, "bos_token": "<s>", "eos_token": "</s>"})"));
+  if (auto parsed = eval::ChatTemplate::Parse(std::string(text)); parsed.ok())
+    parsed->Render(*context).IgnoreError();
 }
 
 constexpr std::pair<std::string_view, Entry> kEntries[] = {

@@ -135,6 +135,11 @@ def make_seeds():
     add("config", b'{"model": {"class_path": "torch.nn.Linear", "init_args": {"in": 2}}}', "cli.json")
     add("template", b"{% for m in messages %}{{ m['content'] }}{% endfor %}"
                     b"{{ ''.__class__.__mro__[1].__subclasses__() }}", "jinja")
+    # Real model families' chat templates (tests/jinja), for the renderer.
+    templates = os.path.join(HERE, "..", "jinja", "templates")
+    for name in sorted(os.listdir(templates)):
+        with open(os.path.join(templates, name), "rb") as f:
+            add("template", f.read(), name)
     add("keras_config", b'{"module": "keras", "class_name": "Sequential", "config": {"layers": '
                         b'[{"class_name": "Lambda", "config": {"function": ["4wEAAAA=", null, null]}}]}}',
         "lambda.json")

@@ -69,8 +69,11 @@ absl::StatusOr<EvaluatedPrompts> EvaluatePrompts(LoadedModel& a, LoadedModel& b,
         "models A and B have different tokenizers; the A/B test compares token distributions, so "
         "both must share the base model's vocabulary");
   std::vector<std::vector<int64_t>> encoded;
-  for (const AbPrompt& prompt : prompts)
-    encoded.push_back(a.tokenizer.EncodeChatPrompt(suite.system_prompt(), prompt.text));
+  for (const AbPrompt& prompt : prompts) {
+    auto ids = a.tokenizer.EncodeChatPrompt(suite.system_prompt(), prompt.text);
+    if (!ids.ok()) return ids.status();
+    encoded.push_back(std::move(*ids));
+  }
   GenerateOptions greedy{.max_new_tokens = options.max_new_tokens, .eos_id = Tokenizer::kEos};
   auto answers_a = Generate(a.model, encoded, greedy);
   auto answers_b = Generate(b.model, encoded, greedy);

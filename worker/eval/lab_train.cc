@@ -6,12 +6,15 @@
 
 namespace gauntlet::eval {
 
-std::vector<Example> EncodeRows(const Tokenizer& tokenizer, const std::vector<ChatRow>& rows,
-                                int64_t max_tokens) {
+absl::StatusOr<std::vector<Example>> EncodeRows(const Tokenizer& tokenizer,
+                                                const std::vector<ChatRow>& rows,
+                                                int64_t max_tokens) {
   std::vector<Example> examples;
   for (const ChatRow& row : rows) {
     Example example;
-    example.ids = tokenizer.EncodeChatPrompt(row.system, row.user);
+    auto prompt = tokenizer.EncodeChatPrompt(row.system, row.user);
+    if (!prompt.ok()) return prompt.status();
+    example.ids = std::move(*prompt);
     example.answer_start = static_cast<int64_t>(example.ids.size());
     for (int64_t id : tokenizer.Encode(row.assistant)) example.ids.push_back(id);
     example.ids.push_back(Tokenizer::kEos);

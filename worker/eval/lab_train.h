@@ -17,8 +17,9 @@ struct Example {
   int64_t answer_start = 0;  // Loss on ids[answer_start..].
 };
 
-std::vector<Example> EncodeRows(const Tokenizer& tokenizer, const std::vector<ChatRow>& rows,
-                                int64_t max_tokens);
+absl::StatusOr<std::vector<Example>> EncodeRows(const Tokenizer& tokenizer,
+                                                const std::vector<ChatRow>& rows,
+                                                int64_t max_tokens);
 
 struct TrainOptions {
   int64_t steps = 100;
