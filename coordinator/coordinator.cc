@@ -17,6 +17,7 @@
 #include "coordinator/model_aggregator.h"
 #include "coordinator/scan_jobs.h"
 #include "coordinator/scan_paths.h"
+#include "coordinator/sqlite_job_store.h"
 #include "coordinator/token_store.h"
 #include "proto/convert.h"
 
@@ -828,7 +829,7 @@ absl::StatusOr<std::set<std::pair<std::string, int64_t>>> Coordinator::BlobsInUs
 
 absl::StatusOr<int64_t> Coordinator::DropCacheEntries(const std::string& db_path,
                                                       const std::string& writer) {
-  return JobStore::DropCacheEntries(db_path, writer);
+  return SqliteJobStore::DropCacheEntries(db_path, writer);
 }
 
 std::map<std::string, Coordinator::LeaseState>::iterator Coordinator::EraseLease(

@@ -1,9 +1,10 @@
-// The coordinator's durable state: jobs, their tasks and stored results, the
-// verdict cache and who uploaded which blob, in SQLite (WAL). Every SQL
-// statement of the coordinator is here; the rest of the coordinator speaks
-// in rows and protos. States are named (TaskState, v1::JobState), never
-// literal integers. Opening a store creates or migrates its tables
-// (store_migrations.h) and refuses one that lost its contents.
+// The coordinator's state: jobs, their tasks and stored results, the
+// verdict cache and who uploaded which blob, behind one interface with two
+// implementations: SqliteJobStore (sqlite_job_store.h; durable, every SQL
+// statement of the coordinator) and MemoryJobStore (memory_job_store.h; the
+// CLI's embedded coordinator, where per-file SQL rows and proto round trips
+// were most of a small file's cost). The rest of the coordinator speaks in
+// rows and protos. States are named (TaskState, v1::JobState).
 //
 // Not thread-safe: the coordinator calls it under its own lock.
 #ifndef GAUNTLET_COORDINATOR_JOB_STORE_H_
@@ -18,7 +19,6 @@
 
 #include "absl/status/statusor.h"
 #include "common/digest.h"
-#include "coordinator/sqlite.h"
 #include "gauntlet/v1/gauntlet.pb.h"
 
 namespace gauntlet {
@@ -97,97 +97,92 @@ class JobStore {
     // A hard cap on the store's size; 0: the disk is the limit.
     uint64_t max_bytes = 0;
   };
+  // ":memory:" is a MemoryJobStore (the CLI's embedded coordinator: no SQL,
+  // results kept as protos); a file is a SqliteJobStore.
   static absl::StatusOr<std::unique_ptr<JobStore>> Open(const Options& options);
+  virtual ~JobStore() = default;
 
-  // A private in-memory store (the CLI's embedded coordinator): nothing
-  // outlives the process, so what only a restart would read is not written.
-  bool in_memory() const { return in_memory_; }
+  // A private in-memory store: nothing outlives the process, so what only a
+  // restart would read (attempt counts) need not be written.
+  virtual bool in_memory() const = 0;
 
   // The coordinator groups the writes of one call in a transaction.
-  absl::Status Begin();
-  absl::Status Commit();
-  void Rollback();
+  virtual absl::Status Begin() = 0;
+  virtual absl::Status Commit() = 0;
+  virtual void Rollback() = 0;
 
   // ---- Jobs.
   // Inserts a job and its tasks in one transaction; returns the row id.
-  absl::StatusOr<int64_t> InsertJob(const StoredJob& job, const std::vector<NewTaskRow>& tasks);
+  virtual absl::StatusOr<int64_t> InsertJob(const StoredJob& job,
+                                            const std::vector<NewTaskRow>& tasks) = 0;
   // Queued and running jobs, oldest first.
-  absl::StatusOr<std::vector<StoredJob>> UnfinishedJobs();
-  absl::StatusOr<std::vector<TaskTally>> TaskTallies(int64_t job_id);
+  virtual absl::StatusOr<std::vector<StoredJob>> UnfinishedJobs() = 0;
+  virtual absl::StatusOr<std::vector<TaskTally>> TaskTallies(int64_t job_id) = 0;
   // The row id and tenant of a public job id; nullopt if there is none.
-  absl::StatusOr<std::optional<std::pair<int64_t, std::string>>> FindJob(
-      const std::string& public_id);
+  virtual absl::StatusOr<std::optional<std::pair<int64_t, std::string>>> FindJob(
+      const std::string& public_id) = 0;
   // NOT_FOUND when the job was deleted.
-  absl::StatusOr<StoredJob> Job(int64_t job_id);
+  virtual absl::StatusOr<StoredJob> Job(int64_t job_id) = 0;
   // A job's summary counted from its task rows: the flat counts, and the
   // worst severity in the scan summary (a scan job's).
-  absl::StatusOr<v1::Job> Summary(int64_t job_id);
+  virtual absl::StatusOr<v1::Job> Summary(int64_t job_id) = 0;
   // Newest first; an empty tenant means every tenant.
-  absl::StatusOr<std::vector<int64_t>> NewestJobs(const std::string& tenant, int64_t limit);
+  virtual absl::StatusOr<std::vector<int64_t>> NewestJobs(const std::string& tenant,
+                                                          int64_t limit) = 0;
   // Marks the job cancelled and its queued tasks too, in one transaction.
-  absl::Status CancelJob(int64_t job_id, double finished, const std::string& eval_verdict,
-                         double eval_score);
+  virtual absl::Status CancelJob(int64_t job_id, double finished, const std::string& eval_verdict,
+                                 double eval_score) = 0;
   // Within the caller's transaction.
-  absl::Status FinishJob(int64_t job_id, double finished, const std::string& eval_verdict,
-                         double eval_score);
+  virtual absl::Status FinishJob(int64_t job_id, double finished, const std::string& eval_verdict,
+                                 double eval_score) = 0;
 
   // ---- Tasks.
   // Up to `limit` queued tasks of a job with ids above `after_task`.
-  absl::StatusOr<std::vector<QueuedTask>> QueuedTasks(int64_t job_id, int64_t after_task,
-                                                      int64_t limit);
+  virtual absl::StatusOr<std::vector<QueuedTask>> QueuedTasks(int64_t job_id, int64_t after_task,
+                                                              int64_t limit) = 0;
   // One more attempt on each task, in one transaction.
-  absl::Status CountAttempts(const std::vector<int64_t>& task_ids);
-  absl::Status SetAttempts(int64_t task_id, uint32_t attempts);
+  virtual absl::Status CountAttempts(const std::vector<int64_t>& task_ids) = 0;
+  virtual absl::Status SetAttempts(int64_t task_id, uint32_t attempts) = 0;
   // Each records a queued task as finished, `seq` being its place in the
   // job's order of completion. False when the task was not queued any more
   // (a result already applied): callers apply a result once.
-  absl::StatusOr<bool> CompleteTask(int64_t task_id, uint64_t seq, const v1::FileResult& result);
-  absl::StatusOr<bool> DeadLetterTask(int64_t task_id, uint64_t seq, const v1::FileResult& result);
-  absl::StatusOr<bool> CompleteEvalBatch(int64_t task_id, uint64_t seq,
-                                         const v1::EvalBatchResult& batch);
+  virtual absl::StatusOr<bool> CompleteTask(int64_t task_id, uint64_t seq,
+                                            const v1::FileResult& result) = 0;
+  virtual absl::StatusOr<bool> DeadLetterTask(int64_t task_id, uint64_t seq,
+                                              const v1::FileResult& result) = 0;
+  virtual absl::StatusOr<bool> CompleteEvalBatch(int64_t task_id, uint64_t seq,
+                                                 const v1::EvalBatchResult& batch) = 0;
   // What finished after the first `after_seq`, in completion order: file
   // results, or an eval job's batches as progress (the event's job is unset).
-  absl::StatusOr<v1::WatchJobEvent> ResultsAfter(int64_t job_id, uint64_t after_seq, int64_t limit);
+  virtual absl::StatusOr<v1::WatchJobEvent> ResultsAfter(int64_t job_id, uint64_t after_seq,
+                                                         int64_t limit) = 0;
   // Every finished task's result of a scan job, by display name.
-  absl::StatusOr<std::vector<v1::FileResult>> FileResults(int64_t job_id);
+  virtual absl::StatusOr<std::vector<v1::FileResult>> FileResults(int64_t job_id) = 0;
   // Every finished batch of an eval job, in task order.
-  absl::StatusOr<std::vector<StoredEvalBatch>> EvalBatches(int64_t job_id);
-  absl::StatusOr<std::vector<QueuedTaskInputs>> QueuedTaskInputsOfUnfinishedJobs();
+  virtual absl::StatusOr<std::vector<StoredEvalBatch>> EvalBatches(int64_t job_id) = 0;
+  virtual absl::StatusOr<std::vector<QueuedTaskInputs>> QueuedTaskInputsOfUnfinishedJobs() = 0;
 
   // ---- The verdict cache.
-  absl::StatusOr<std::optional<v1::FileResult>> CachedVerdict(const std::string& key);
+  virtual absl::StatusOr<std::optional<v1::FileResult>> CachedVerdict(const std::string& key) = 0;
   // Within the caller's transaction. `writer` is the worker identity.
-  absl::Status CacheVerdict(const std::string& key, const v1::FileResult& result,
-                            const std::string& writer, double created);
-  // Opens the store at `path` itself (the coordinator need not run).
-  static absl::StatusOr<int64_t> DropCacheEntries(const std::string& path,
-                                                  const std::string& writer);
+  virtual absl::Status CacheVerdict(const std::string& key, const v1::FileResult& result,
+                                    const std::string& writer, double created) = 0;
 
   // ---- Uploaded blobs' owners.
-  absl::StatusOr<bool> OwnsBlob(const std::string& tenant, const BlobDigest& blob);
-  absl::StatusOr<uint64_t> TenantBlobBytes(const std::string& tenant);
-  absl::Status AddBlobOwner(const std::string& tenant, const BlobDigest& blob, double uploaded);
-  absl::StatusOr<std::vector<std::pair<std::string, BlobDigest>>> BlobOwnersBefore(double cutoff,
-                                                                                   int64_t limit);
+  virtual absl::StatusOr<bool> OwnsBlob(const std::string& tenant, const BlobDigest& blob) = 0;
+  virtual absl::StatusOr<uint64_t> TenantBlobBytes(const std::string& tenant) = 0;
+  virtual absl::Status AddBlobOwner(const std::string& tenant, const BlobDigest& blob,
+                                    double uploaded) = 0;
+  virtual absl::StatusOr<std::vector<std::pair<std::string, BlobDigest>>> BlobOwnersBefore(
+      double cutoff, int64_t limit) = 0;
   // Returns whether another tenant still owns the same bytes.
-  absl::StatusOr<bool> DropBlobOwner(const std::string& tenant, const BlobDigest& blob);
+  virtual absl::StatusOr<bool> DropBlobOwner(const std::string& tenant, const BlobDigest& blob) = 0;
 
   // ---- Retention: deletes up to `job_limit` jobs finished before `cutoff`
   // with their tasks, and up to `cache_limit` cache entries written before
   // it, in one transaction.
-  absl::StatusOr<RetentionCounts> DeleteBefore(double cutoff, int64_t job_limit,
-                                               int64_t cache_limit);
-
- private:
-  JobStore(std::unique_ptr<Sqlite> db, bool in_memory)
-      : db_(std::move(db)), in_memory_(in_memory) {}
-  absl::Status CreateTables();
-  // Runs `update` (a task's completion, binding its parameters) and reports
-  // whether it changed a row.
-  absl::StatusOr<bool> UpdatedOne(absl::Status status);
-
-  std::unique_ptr<Sqlite> db_;
-  bool in_memory_;
+  virtual absl::StatusOr<RetentionCounts> DeleteBefore(double cutoff, int64_t job_limit,
+                                                       int64_t cache_limit) = 0;
 };
 
 }  // namespace gauntlet
