@@ -142,28 +142,28 @@ absl::StatusOr<std::vector<int64_t>> MemoryJobStore::NewestJobs(const std::strin
   return ids;
 }
 
-absl::Status MemoryJobStore::CancelJob(int64_t job_id, double finished,
-                                       const std::string& eval_verdict, double eval_score) {
+absl::Status MemoryJobStore::Conclude(int64_t job_id, v1::JobState state, double finished,
+                                      const std::string& eval_verdict, double eval_score) {
   auto job = jobs_.find(job_id);
   if (job == jobs_.end()) return Deleted(job_id);
-  job->second.job.state = v1::CANCELLED;
+  job->second.job.state = state;
   job->second.job.finished = finished;
   job->second.eval_verdict = eval_verdict;
   job->second.eval_score = eval_score;
-  for (Task& task : job->second.tasks)
-    if (task.state == TaskState::kQueued) task.state = TaskState::kCancelled;
+  if (state == v1::CANCELLED)
+    for (Task& task : job->second.tasks)
+      if (task.state == TaskState::kQueued) task.state = TaskState::kCancelled;
   return absl::OkStatus();
+}
+
+absl::Status MemoryJobStore::CancelJob(int64_t job_id, double finished,
+                                       const std::string& eval_verdict, double eval_score) {
+  return Conclude(job_id, v1::CANCELLED, finished, eval_verdict, eval_score);
 }
 
 absl::Status MemoryJobStore::FinishJob(int64_t job_id, double finished,
                                        const std::string& eval_verdict, double eval_score) {
-  auto job = jobs_.find(job_id);
-  if (job == jobs_.end()) return Deleted(job_id);
-  job->second.job.state = v1::SUCCEEDED;
-  job->second.job.finished = finished;
-  job->second.eval_verdict = eval_verdict;
-  job->second.eval_score = eval_score;
-  return absl::OkStatus();
+  return Conclude(job_id, v1::SUCCEEDED, finished, eval_verdict, eval_score);
 }
 
 absl::StatusOr<std::vector<QueuedTask>> MemoryJobStore::QueuedTasks(int64_t job_id,

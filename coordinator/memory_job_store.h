@@ -86,6 +86,9 @@ class MemoryJobStore final : public JobStore {
     std::vector<Task> tasks;              // By id.
     std::map<uint64_t, size_t> finished;  // done_seq -> index into tasks.
   };
+  // Ends a job (and, cancelled, its queued tasks).
+  absl::Status Conclude(int64_t job_id, v1::JobState state, double finished,
+                        const std::string& eval_verdict, double eval_score);
   // A task and its job; nulls when it is gone.
   std::pair<StoredJobTasks*, Task*> FindTask(int64_t task_id);
   absl::StatusOr<bool> Finish(int64_t task_id, uint64_t seq, TaskState state,
