@@ -24,26 +24,35 @@ def needed_libraries(binary):
     return libraries
 
 
-def owning_package(path):
-    """dpkg -S, trying the path as ldd prints it, with and without /usr
-    (Debian 12 merged /lib into /usr/lib, packages name either), and the
-    file the symlink chain ends at."""
+def candidates(path):
+    """The names dpkg may know a library by: as ldd prints it, the file its
+    symlinks end at, and each with and without /usr (Debian 12 merged /lib
+    into /usr/lib; packages name either)."""
     real = os.path.realpath(path)
-    candidates = [path, real]
+    names = [path, real]
     for p in (path, real):
-        candidates.append(p[4:] if p.startswith("/usr/") else "/usr" + p)
-    for candidate in candidates:
-        result = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True)
-        if result.returncode == 0:
-            return result.stdout.split(":")[0].strip()
-    return None
+        names.append(p[4:] if p.startswith("/usr/") else "/usr" + p)
+    return names
 
 
-def missing(binaries, packages):
+def owners(libraries):
+    """Library path -> owning package (None if no package has it), from one
+    dpkg -S over every candidate name."""
+    names = sorted({name for library in libraries for name in candidates(library)})
+    out = subprocess.run(["dpkg", "-S", *names], capture_output=True, text=True).stdout
+    package_of = {}
+    for line in out.splitlines():
+        packages, _, path = line.partition(": ")
+        package_of[path.strip()] = packages.split(",")[0].strip().split(":")[0]  # No ":amd64".
+    return {library: next((package_of[n] for n in candidates(library) if n in package_of), None)
+            for library in libraries}
+
+
+def missing(needed, owner, packages):
     problems = []
-    for binary in binaries:
-        for library in needed_libraries(binary):
-            package = owning_package(library)
+    for binary, libraries in needed.items():
+        for library in libraries:
+            package = owner[library]
             if package is None:
                 problems.append(f"{os.path.basename(binary)}: {library} belongs to no Debian package")
             elif package not in packages:
@@ -56,18 +65,20 @@ def main():
     packages_file, binaries = sys.argv[1], sys.argv[2:]
     with open(packages_file) as f:
         packages = {line.split("#")[0].strip() for line in f} - {""}
-    problems = missing(binaries, packages)
+    needed = {binary: needed_libraries(binary) for binary in binaries}
+    owner = owners({library for libraries in needed.values() for library in libraries})
+    problems = missing(needed, owner, packages)
     if problems:
         print("\n".join(sorted(set(problems))))
         sys.exit(1)
-    needed = {owning_package(lib) for b in binaries for lib in needed_libraries(b)}
-    print(f"{len(binaries)} binaries need {len(needed)} packages, all installed by the runtime image")
-    unused = sorted(packages - needed)
+    used = set(owner.values())
+    print(f"{len(binaries)} binaries need {len(used)} packages, all installed by the runtime image")
+    unused = sorted(packages - used)
     if unused:
         print("installed but not needed by these binaries:", " ".join(unused))
     # The check can fail: drop one needed package and it must be refused.
-    dropped = sorted(needed)[0]
-    if not missing(binaries, packages - {dropped}):
+    dropped = sorted(used)[0]
+    if not missing(needed, owner, packages - {dropped}):
         sys.exit(f"self-test: removing {dropped} from the list was not noticed")
     print(f"self-test: the list without {dropped} is refused")
 
