@@ -1,5 +1,6 @@
 // Validates every manifest in this folder against the Kubernetes (and
-// Prometheus Operator, KEDA) OpenAPI schemas, offline: no cluster needed.
+// Prometheus Operator, KEDA) OpenAPI schemas, offline: no cluster needed,
+// then the operating rules schemas cannot express (policy() below).
 // Usage: node validate.mjs [DIR]   (run by validate.sh, which installs deps)
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
@@ -13,6 +14,19 @@ const modules = {
   "monitoring.coreos.com/v1": "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1",
   "keda.sh/v1alpha1": "@kubernetes-models/keda/keda.sh/v1alpha1",
 };
+
+// Rules a valid manifest can still break, each learnt the hard way.
+function policy(object) {
+  const pod = object.spec?.template?.spec;
+  if (pod && pod.automountServiceAccountToken !== false)
+    return "pods must set automountServiceAccountToken: false (Gauntlet never calls the API)";
+  if (object.kind === "PodDisruptionBudget" && object.spec.maxUnavailable === 0)
+    return "maxUnavailable: 0 blocks every node drain";
+  if ((object.kind === "ServiceMonitor" || object.kind === "PodMonitor") &&
+      !object.metadata?.labels?.release)
+    return "monitors need the `release` label kube-prometheus-stack selects on";
+  return null;
+}
 
 const dir = process.argv[2] ?? new URL(".", import.meta.url).pathname;
 let checked = 0;
@@ -33,6 +47,8 @@ for (const file of readdirSync(dir).filter((f) => f.endsWith(".yaml")).sort()) {
     const Model = (await import(module))[object.kind];
     try {
       new Model(object).validate();
+      const broken = policy(object);
+      if (broken) throw new Error(broken);
       checked++;
     } catch (error) {
       console.error(`${where}: ${error.message}`);
