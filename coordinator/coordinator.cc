@@ -424,7 +424,7 @@ absl::Status Coordinator::CancelLocked(JobState& job) {
     }
   }
   cache_->DropJob(job.id);
-  metrics_.JobCancelled();
+  metrics_.JobCancelled(job.proto.kind() == v1::EVAL);
   DropJob(job.id);
   PublishGauges();
   changed_.notify_all();

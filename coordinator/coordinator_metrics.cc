@@ -53,6 +53,8 @@ CoordinatorMetrics::CoordinatorMetrics() : registry_(std::make_shared<prometheus
                          .Register(r);
   jobs_cancelled_ =
       Counter(r, "gauntlet_jobs_cancelled_total", "Jobs cancelled by a client", {{"kind", "scan"}});
+  eval_jobs_cancelled_ =
+      Counter(r, "gauntlet_jobs_cancelled_total", "Jobs cancelled by a client", {{"kind", "eval"}});
   tasks_completed_ = &prometheus::BuildCounter()
                           .Name("gauntlet_tasks_completed_total")
                           .Help("File verdicts applied, by verdict")
@@ -104,6 +106,18 @@ CoordinatorMetrics::CoordinatorMetrics() : registry_(std::make_shared<prometheus
                             .Register(r);
   for (const char* kind : {"jobs", "tasks", "cache", "blobs"})
     retention_deleted_->Add({{"kind", kind}});
+  // Every label value a counter can take exists from the start, at zero: an
+  // alert on increase() or rate() sees the first event instead of a series
+  // appearing with it.
+  for (Verdict verdict :
+       {Verdict::kClean, Verdict::kSuspicious, Verdict::kMalicious, Verdict::kError}) {
+    jobs_completed_->Add({{"kind", "scan"}, {"verdict", LowerVerdict(verdict)}});
+    tasks_completed_->Add({{"verdict", LowerVerdict(verdict)}});
+  }
+  for (const char* verdict : {"backdoor", "degraded", "suspicious", "clean", "error"})
+    eval_verdicts_->Add({{"verdict", verdict}});
+  for (const char* reason : {"unauthenticated", "permission_denied"})
+    calls_refused_->Add({{"reason", reason}});
   const prometheus::Histogram::BucketBoundaries buckets = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5,
                                                            1,     5,     10,   30,   60,  300};
   queue_wait_ = &prometheus::BuildHistogram()

@@ -24,7 +24,7 @@ class CoordinatorMetrics {
 
   void JobSubmitted(bool eval) { (eval ? eval_jobs_submitted_ : jobs_submitted_)->Increment(); }
   void JobCompleted(Verdict verdict);
-  void JobCancelled() { jobs_cancelled_->Increment(); }
+  void JobCancelled(bool eval) { (eval ? eval_jobs_cancelled_ : jobs_cancelled_)->Increment(); }
   void TaskCompleted(Verdict verdict, uint64_t bytes);
   void TaskDeadLettered() { dead_lettered_->Increment(); }
   void TaskRetried() { retries_->Increment(); }
@@ -56,8 +56,9 @@ class CoordinatorMetrics {
   prometheus::Family<prometheus::Counter>*calls_refused_, *retention_deleted_;
   prometheus::Counter* store_errors_;
   prometheus::Histogram* eval_tokens_per_second_;
-  prometheus::Counter *jobs_submitted_, *jobs_cancelled_, *dead_lettered_, *retries_,
-      *lease_expiries_, *late_results_, *cache_hit_, *cache_miss_, *cache_merged_, *scanned_bytes_;
+  prometheus::Counter *jobs_submitted_, *jobs_cancelled_, *eval_jobs_cancelled_, *dead_lettered_,
+      *retries_, *lease_expiries_, *late_results_, *cache_hit_, *cache_miss_, *cache_merged_,
+      *scanned_bytes_;
   prometheus::Family<prometheus::Counter>* jobs_completed_;
   prometheus::Family<prometheus::Counter>* tasks_completed_;
   prometheus::Family<prometheus::Gauge>* queue_depth_;

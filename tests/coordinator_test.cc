@@ -279,6 +279,27 @@ TEST_F(CoordinatorTest, AResultOfTheWrongKindIsAFailedAttempt) {
             std::string::npos);
 }
 
+// Every label value of a counter is exported at zero before its first
+// event, so an alert on increase() fires on the first one.
+TEST_F(CoordinatorTest, LabelledCountersStartAtZero) {
+  Open();
+  std::set<std::string> series;
+  for (const auto& family : coordinator_->metrics().registry()->Collect())
+    for (const auto& metric : family.metric) {
+      std::string name = family.name;
+      for (const auto& label : metric.label) name += "," + label.name + "=" + label.value;
+      series.insert(name);
+    }
+  for (const char* expected : {"gauntlet_jobs_completed_total,kind=scan,verdict=error",
+                               "gauntlet_tasks_completed_total,verdict=malicious",
+                               "gauntlet_eval_verdicts_total,verdict=backdoor",
+                               "gauntlet_eval_verdicts_total,verdict=error",
+                               "gauntlet_calls_refused_total,reason=unauthenticated",
+                               "gauntlet_calls_refused_total,reason=permission_denied",
+                               "gauntlet_jobs_cancelled_total,kind=eval"})
+    EXPECT_TRUE(series.count(expected)) << expected;
+}
+
 TEST_F(CoordinatorTest, TenantsShareLeasesFairly) {
   Open();
   std::vector<std::string> big, small;
@@ -911,6 +932,8 @@ TEST_F(EvalJobTest, ADeadLetteredBatchOrTheRuntimeCapMeansErrorNeverClean) {
   ASSERT_TRUE(cancelled.ok());
   EXPECT_EQ(cancelled->state(), v1::CANCELLED);
   EXPECT_EQ(cancelled->eval_verdict(), "ERROR");
+  EXPECT_EQ(Counter("gauntlet_jobs_cancelled_total", "eval"), 1) << "counted as an eval job";
+  EXPECT_EQ(Counter("gauntlet_jobs_cancelled_total", "scan"), 0);
   EXPECT_EQ(coordinator_->BuildEvalReport(slow->id(), kAdmin)->verdict, "ERROR");
   EXPECT_EQ(Counter("gauntlet_jobs_over_runtime_total"), 1);
 }
