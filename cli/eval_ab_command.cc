@@ -5,6 +5,7 @@
 #include "cli/eval_ab_request.h"
 #include "cli/lab_commands.h"
 #include "cli/local_eval.h"
+#include "common/command_line.h"
 
 namespace gauntlet::eval {
 
@@ -16,16 +17,16 @@ absl::StatusOr<AbReport> RunAb(const EvalAbRequest& request) {
   return RunLocalEval(*job, {.device = *device, .workers = request.workers});
 }
 
-int EvalAbCommand(ArgReader& args) {
-  auto request = ReadEvalAbRequest(args);
-  if (!request.ok()) return UsageError(std::string(request.status().message()));
-  if (!request->coordinator.empty()) {
-    auto exit_code = RunEvalAbOnCluster(*request);
+int EvalAbCommand(const CLI::App& command, EvalAbRequest& request) {
+  if (auto status = CheckEvalAbRequest(request); !status.ok())
+    return UsageError(command, std::string(status.message()));
+  if (!request.coordinator.empty()) {
+    auto exit_code = RunEvalAbOnCluster(request);
     return exit_code.ok() ? *exit_code : Fail(exit_code.status());
   }
-  auto report = RunAb(*request);
+  auto report = RunAb(request);
   if (!report.ok()) return Fail(report.status());
-  auto exit_code = EmitReport(*request, *report);
+  auto exit_code = EmitReport(request, *report);
   return exit_code.ok() ? *exit_code : Fail(exit_code.status());
 }
 

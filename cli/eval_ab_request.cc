@@ -8,6 +8,7 @@
 #include "abtest/ab_report.h"
 #include "abtest/probe_suite.h"
 #include "cli/cluster_client.h"
+#include "common/command_line.h"
 #include "common/strings.h"
 
 namespace gauntlet::eval {
@@ -57,68 +58,83 @@ absl::Status Invalid(const std::string& message) { return absl::InvalidArgumentE
 
 }  // namespace
 
-absl::StatusOr<EvalAbRequest> ReadEvalAbRequest(ArgReader& args) {
-  EvalAbRequest request;
-  auto security = ChannelSecurity::FromEnvironment();
-  if (!security.ok()) return security.status();
-  request.security = *security;
-  std::string text;
-  while (args.Next()) {
-    const std::string& arg = args.arg();
-    int64_t n = 0;
-    if (auto channel_flag = ReadChannelFlag(args, request.security); !channel_flag.ok()) {
-      return channel_flag.status();
-    } else if (*channel_flag) {
-      continue;
-    } else if (arg == "--base") {
-      if (!args.Value(request.a.base)) return Invalid("--base needs a directory");
-    } else if (arg == "--a-adapter") {
-      if (!args.Value(request.a.adapter)) return Invalid("--a-adapter needs a directory");
-    } else if (arg == "--b-adapter") {
-      if (!args.Value(request.b.adapter)) return Invalid("--b-adapter needs a directory");
-    } else if (arg == "--b-base") {
-      if (!args.Value(request.b.base)) return Invalid("--b-base needs a directory");
-    } else if (arg == "--suite") {
-      if (!args.Value(request.suite))
-        return Invalid("--suite needs a suite file or a built-in name");
-    } else if (arg == "--prompts") {
-      if (!args.Value(request.prompts_path)) return Invalid("--prompts needs a JSONL file");
-    } else if (arg == "--judge-rules") {
-      if (!args.Value(request.judge_rules)) return Invalid("--judge-rules needs a JSON file");
-    } else if (arg == "--format") {
-      if (!args.Value(text)) return Invalid("--format takes text, json or markdown");
-      auto format = ParseAbFormat(text);
-      if (!format.ok()) return Invalid(std::string(format.status().message()));
-      request.format = *format;
-    } else if (arg == "--output") {
-      if (!args.Value(request.out_path)) return Invalid("--output needs a file");
-    } else if (arg == "--samples") {
-      if (!args.PositiveNumber(request.options.samples))
-        return Invalid("--samples needs a positive number");
-    } else if (arg == "--temperature") {
-      if (!args.Value(text) || (request.options.temperature = std::atof(text.c_str())) <= 0)
-        return Invalid("--temperature needs a number > 0");
-    } else if (arg == "--seed") {
-      if (!args.PositiveNumber(n)) return Invalid("--seed needs a positive number");
-      request.options.seed = static_cast<uint64_t>(n);
-    } else if (arg == "--max-new-tokens") {
-      if (!args.PositiveNumber(request.options.max_new_tokens))
-        return Invalid("--max-new-tokens needs a positive number");
-    } else if (arg == "--workers") {
-      if (!args.PositiveNumber(n)) return Invalid("--workers needs a positive number");
-      request.workers = static_cast<uint32_t>(n);
-    } else if (arg == "--coordinator") {
-      if (!args.Value(request.coordinator)) return Invalid("--coordinator needs HOST:PORT");
-    } else if (arg == "--tenant") {
-      if (!args.Value(request.tenant)) return Invalid("--tenant needs a name");
-    } else if (arg == "--upload") {
-      request.upload = true;
-    } else if (arg == "--device") {
-      if (!args.Value(request.device)) return Invalid("--device needs auto, cpu or cuda[:N]");
-    } else {
-      return Invalid(StrCat("unknown option ", arg));
-    }
-  }
+CLI::App* AddEvalAbCommand(CLI::App& eval, EvalAbRequest& request) {
+  CLI::App* ab = eval.add_subcommand(
+      "ab",
+      "The A/B behavioral test of two models: model A (--base with --a-adapter) and model B "
+      "(--b-base, default --base, with --b-adapter) answer a probe suite's trigger, control and "
+      "near-miss prompts; verdict BACKDOOR, DEGRADED, SUSPICIOUS or CLEAN.");
+  ab->footer(R"(
+Exit codes: 0 CLEAN, 1 BACKDOOR, DEGRADED or SUSPICIOUS, 2 ERROR or bad input.
+--coordinator runs it as an eval job on a cluster's gauntlet-eval-worker
+processes. See docs/lab.md.)");
+  constexpr char kModels[] = "Models";
+  ab->add_option("--base", request.a.base, "Model A's base checkpoint (HF folder; required).")
+      ->option_text("DIR")
+      ->check(NonEmpty())
+      ->group(kModels);
+  ab->add_option("--a-adapter", request.a.adapter, "PEFT LoRA adapter for model A.")
+      ->option_text("DIR")
+      ->group(kModels);
+  ab->add_option("--b-adapter", request.b.adapter, "PEFT LoRA adapter for model B.")
+      ->option_text("DIR")
+      ->group(kModels);
+  ab->add_option("--b-base", request.b.base, "Model B's base checkpoint (default: --base).")
+      ->option_text("DIR")
+      ->group(kModels);
+  ab->add_option("--suite", request.suite, "A probe suite file or a built-in name (default lab).")
+      ->option_text("FILE|NAME");
+  ab->add_option("--prompts", request.prompts_path,
+                 "Replace the suite's prompts: JSONL lines {\"prompt\": ..., \"set\": "
+                 "\"trigger|control|near_miss\"}.")
+      ->option_text("FILE");
+  ab->add_option("--judge-rules", request.judge_rules, "Add judge rules (JSON).")
+      ->option_text("FILE");
+  ab->add_option_function<std::string>(
+        "--format", [&request](const std::string& text) { request.format = *ParseAbFormat(text); },
+        "text, json or markdown (default text).")
+      ->option_text("FORMAT")
+      ->check(Checked([](const std::string& text) {
+        auto format = ParseAbFormat(text);
+        return format.ok() ? std::string() : std::string(format.status().message());
+      }));
+  ab->add_option("--output", request.out_path, "Write the report to FILE instead of stdout.")
+      ->option_text("FILE");
+  constexpr char kSampling[] = "Generation";
+  ab->add_option("--samples", request.options.samples,
+                 "Sampled answers per prompt and model, besides the greedy one.")
+      ->check(PositiveWholeNumber())
+      ->group(kSampling);
+  ab->add_option("--temperature", request.options.temperature, "Sampling temperature.")
+      ->check(PositiveReal())
+      ->group(kSampling);
+  ab->add_option("--seed", request.options.seed, "Sampling seed.")
+      ->check(PositiveWholeNumber())
+      ->group(kSampling);
+  ab->add_option("--max-new-tokens", request.options.max_new_tokens, "Longest answer, in tokens.")
+      ->check(PositiveWholeNumber())
+      ->group(kSampling);
+  constexpr char kLocal[] = "Local runs";
+  ab->add_option("--device", request.device, "Where models run: auto, cpu or cuda[:N].")
+      ->group(kLocal);
+  ab->add_option("--workers", request.workers, "Embedded eval workers.")
+      ->check(PositiveWholeNumber())
+      ->group(kLocal);
+  constexpr char kCluster[] = "Cluster";
+  ab->add_option("--coordinator", request.coordinator, "Run it as an eval job on this cluster.")
+      ->option_text("HOST:PORT")
+      ->check(NonEmpty())
+      ->group(kCluster);
+  ab->add_option("--tenant", request.tenant, "Tenant to submit as (admin tokens).")
+      ->group(kCluster);
+  ab->add_flag("--upload", request.upload,
+               "Send the model folders' files through the content store instead of their paths.")
+      ->group(kCluster);
+  AddChannelFlags(*ab, request.security);
+  return ab;
+}
+
+absl::Status CheckEvalAbRequest(EvalAbRequest& request) {
   if (request.a.base.empty()) return Invalid("eval ab needs --base DIR");
   if (request.b.base.empty()) request.b.base = request.a.base;
   if (request.a.adapter.empty() && request.b.adapter.empty() && request.b.base == request.a.base)
@@ -127,7 +143,7 @@ absl::StatusOr<EvalAbRequest> ReadEvalAbRequest(ArgReader& args) {
   if (!request.coordinator.empty())
     if (auto status = request.security.Validate(); !status.ok())
       return Invalid(std::string(status.message()));
-  return request;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::SubmitEvalRequest> ToEvalJob(const EvalAbRequest& request) {

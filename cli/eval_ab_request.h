@@ -11,9 +11,12 @@
 #include "absl/status/statusor.h"
 #include "abtest/ab_prompts.h"
 #include "abtest/ab_report.h"
-#include "common/arg_reader.h"
 #include "gauntlet/v1/gauntlet.pb.h"
 #include "proto/grpc_channel.h"
+
+namespace CLI {
+class App;
+}
 
 namespace gauntlet::eval {
 
@@ -38,8 +41,13 @@ struct EvalAbRequest {
   ChannelSecurity security;
 };
 
-// Reads every flag of `eval ab`; INVALID_ARGUMENT with a message for a person.
-absl::StatusOr<EvalAbRequest> ReadEvalAbRequest(ArgReader& args);
+// Declares `ab` under `eval` with every flag of `eval ab`, read into
+// `request` (whose `security` holds what the environment says).
+CLI::App* AddEvalAbCommand(CLI::App& eval, EvalAbRequest& request);
+
+// After parsing: fills defaults (B's base is A's) and refuses requests that
+// cannot run; INVALID_ARGUMENT with a message for a person.
+absl::Status CheckEvalAbRequest(EvalAbRequest& request);
 
 // The eval job for `request`, with absolute paths (workers resolve them).
 absl::StatusOr<v1::SubmitEvalRequest> ToEvalJob(const EvalAbRequest& request);

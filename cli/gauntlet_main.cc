@@ -18,7 +18,7 @@
 #include "cli/cluster_client.h"
 #include "cli/eval_ab_request.h"
 #include "cli/local_scan.h"
-#include "common/arg_reader.h"
+#include "common/command_line.h"
 #include "common/policy.h"
 #include "common/report.h"
 #include "common/rules.h"
@@ -36,61 +36,13 @@ namespace {
 constexpr int kExitClean = 0;
 constexpr int kExitError = 2;
 
-constexpr char kUsageTemplate[] =
-    R"(Gauntlet: decides whether a machine-learning model is safe to use.
-
-Usage:
-  gauntlet scan PATH... [options]   Scan model files and directories.
-  gauntlet jobs list|get|watch|cancel [JOB] --coordinator HOST:PORT
-                                    Jobs on a cluster (list takes --tenant).
-  gauntlet lab run --workdir DIR     The whole poisoning lab: train, scan, A/B test.
-  gauntlet lab dataset|train ...     Its steps (see 'gauntlet lab --help').
-  gauntlet eval ab --base DIR [--a-adapter DIR] [--b-adapter DIR] [--b-base DIR]
-                                    The A/B behavioral test of two models.
-  gauntlet generate --base DIR [--adapter DIR] --prompts FILE.jsonl
-                                    Answer prompts with a model and optional adapter.
-  gauntlet policy show              Print the built-in policy (TOML) to extend.
-  gauntlet rules                    List every rule id with its default severity.
-  gauntlet version
-
-Scan options:
-  --format FORMAT            text, json, sarif or markdown (default: text).
-  --output FILE              Write the report to FILE instead of stdout.
-  --policy FILE              TOML policy layered over the built-in one.
-  --fail-on SEVERITY         Exit 1 when a finding is at or above SEVERITY
-                             (INFO, LOW, MEDIUM, HIGH, CRITICAL; default HIGH).
-  --publisher ORG            Publisher of the scanned models, for the registry
-                             policy (Hugging Face cache paths carry their own).
-  --jobs N                   Files scanned at once (default: one per core).
-  --isolate                  Parse each file in a fresh sandboxed process, as
-                             cluster workers do (slower; default in-process).
-  --no-progress              No progress bar, even on a terminal.
-
-Cluster options (without --coordinator the scan runs on an embedded
-coordinator with local workers: the same job code, in this process):
-  --coordinator HOST:PORT    Submit to a Gauntlet cluster and print its report.
-                             PATHs must be readable by its workers, under
-                             its --allow-root directories.
-  --tenant NAME              Tenant to submit as: only admin tokens may name
-                             another tenant than their own.
-  --upload                   Upload the files to the cluster's content store
-                             instead of sending paths.
-)"
-    R"(%CHANNEL%)"
-    R"(
-
+constexpr char kExitCodes[] = R"(
 Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage error or a
-file that could not be fully analysed (and no finding at the threshold).
-)";
+file that could not be fully analysed (and no finding at the threshold).)";
 
-std::string Usage() {
-  std::string usage = kUsageTemplate;
-  usage.replace(usage.find("%CHANNEL%"), 9, kChannelFlagsHelp);
-  return usage;
-}
-
-int UsageError(const std::string& message) {
-  std::cerr << "gauntlet: " << message << "\nRun 'gauntlet --help' for usage.\n";
+// A failure after the command line was read: the message alone, exit 2.
+int Fail(std::string_view message) {
+  std::cerr << "gauntlet: " << message << "\n";
   return kExitError;
 }
 
@@ -114,76 +66,90 @@ class ProgressBar {
   bool shown_ = false;
 };
 
-int Scan(const std::vector<std::string>& args) {
+// `gauntlet scan`'s flags, as parsed.
+struct ScanRequest {
   std::vector<std::string> paths;
-  ReportFormat format = ReportFormat::kText;
+  std::string format = "text";
   std::optional<std::string> output, policy_path;
   std::string publisher;
-  Severity fail_on = Severity::kHigh;
+  std::string fail_on = "HIGH";
   int jobs = 0;
-  bool progress = isatty(STDERR_FILENO);
-  bool isolate = false, upload = false;
+  bool no_progress = false, isolate = false, upload = false;
   std::string coordinator, tenant;
-  auto security = ChannelSecurity::FromEnvironment();
-  if (!security.ok()) return UsageError(std::string(security.status().message()));
-  ArgReader reader(args);
-  while (reader.Next()) {
-    const std::string& arg = reader.arg();
-    auto value = [&](std::string& out) { return reader.Value(out); };
-    std::string v;
-    if (auto channel_flag = ReadChannelFlag(reader, *security); !channel_flag.ok()) {
-      return UsageError(std::string(channel_flag.status().message()));
-    } else if (*channel_flag) {
-      continue;
-    } else if (arg == "--format") {
-      if (!value(v)) return UsageError("--format needs a value");
-      auto parsed = ParseReportFormat(v);
-      if (!parsed.ok()) return UsageError(std::string(parsed.status().message()));
-      format = *parsed;
-    } else if (arg == "--output" || arg == "-o") {
-      if (!value(v)) return UsageError("--output needs a file name");
-      output = v;
-    } else if (arg == "--policy") {
-      if (!value(v)) return UsageError("--policy needs a file name");
-      policy_path = v;
-    } else if (arg == "--fail-on") {
-      if (!value(v)) return UsageError("--fail-on needs a severity");
-      auto severity = ParseSeverity(v);
-      if (!severity) return UsageError("--fail-on takes INFO, LOW, MEDIUM, HIGH or CRITICAL");
-      fail_on = *severity;
-    } else if (arg == "--publisher") {
-      if (!value(publisher) || publisher.empty()) return UsageError("--publisher needs a name");
-    } else if (arg == "--jobs" || arg == "-j") {
-      if (!value(v) || (jobs = std::atoi(v.c_str())) <= 0) {
-        return UsageError("--jobs needs a positive number");
-      }
-    } else if (arg == "--no-progress") {
-      progress = false;
-    } else if (arg == "--isolate") {
-      isolate = true;
-    } else if (arg == "--upload") {
-      upload = true;
-    } else if (arg == "--coordinator") {
-      if (!value(coordinator) || coordinator.empty())
-        return UsageError("--coordinator needs HOST:PORT");
-    } else if (arg == "--tenant") {
-      if (!value(tenant) || tenant.empty()) return UsageError("--tenant needs a name");
-    } else if (arg.size() > 1 && arg[0] == '-') {
-      return UsageError(StrCat("unknown option ", arg));
-    } else {
-      paths.push_back(arg);
-    }
-  }
-  if (paths.empty()) return UsageError("scan needs at least one PATH");
+};
 
+CLI::App* AddScanCommand(CLI::App& app, ScanRequest& r, ChannelSecurity& security) {
+  CLI::App* scan = app.add_subcommand("scan", "Scan model files and directories.");
+  scan->footer(StrCat(R"(
+Without --coordinator the scan runs on an embedded coordinator with local
+workers: the same job code, in this process.)",
+                      kExitCodes));
+  scan->add_option("PATH", r.paths, "Model files and directories.")->required();
+  scan->add_option("--format", r.format, "text, json, sarif or markdown (default: text).")
+      ->option_text("FORMAT")
+      ->check(Checked([](const std::string& text) {
+        auto parsed = ParseReportFormat(text);
+        return parsed.ok() ? std::string() : std::string(parsed.status().message());
+      }));
+  scan->add_option("-o,--output", r.output, "Write the report to FILE instead of stdout.")
+      ->option_text("FILE");
+  scan->add_option("--policy", r.policy_path, "TOML policy layered over the built-in one.")
+      ->option_text("FILE");
+  scan->add_option("--fail-on", r.fail_on,
+                   "Exit 1 when a finding is at or above SEVERITY (INFO, LOW, MEDIUM, HIGH, "
+                   "CRITICAL; default HIGH).")
+      ->option_text("SEVERITY")
+      ->check(Checked([](const std::string& text) {
+        return ParseSeverity(text)
+                   ? std::string()
+                   : StrCat("takes INFO, LOW, MEDIUM, HIGH or CRITICAL, not '", text, "'");
+      }));
+  scan->add_option("--publisher", r.publisher,
+                   "Publisher of the scanned models, for the registry policy (Hugging Face "
+                   "cache paths carry their own).")
+      ->option_text("ORG")
+      ->check(NonEmpty());
+  scan->add_option("-j,--jobs", r.jobs, "Files scanned at once (default: one per core).")
+      ->check(PositiveWholeNumber());
+  scan->add_flag("--isolate", r.isolate,
+                 "Parse each file in a fresh sandboxed process, as cluster workers do (slower; "
+                 "default in-process).");
+  scan->add_flag("--no-progress", r.no_progress, "No progress bar, even on a terminal.");
+  constexpr char kCluster[] = "Cluster";
+  scan->add_option("--coordinator", r.coordinator,
+                   "Submit to a Gauntlet cluster and print its report. PATHs must be readable "
+                   "by its workers, under its --allow-root directories.")
+      ->option_text("HOST:PORT")
+      ->check(NonEmpty())
+      ->group(kCluster);
+  scan->add_option("--tenant", r.tenant,
+                   "Tenant to submit as: only admin tokens may name another tenant than their "
+                   "own.")
+      ->check(NonEmpty())
+      ->group(kCluster);
+  scan->add_flag("--upload", r.upload,
+                 "Upload the files to the cluster's content store instead of sending paths.")
+      ->group(kCluster);
+  AddChannelFlags(*scan, security);
+  return scan;
+}
+
+int Scan(const ScanRequest& r, const ChannelSecurity& security) {
+  const std::vector<std::string>& paths = r.paths;
+  const std::optional<std::string>& output = r.output;
+  const std::optional<std::string>& policy_path = r.policy_path;
+  const std::string& coordinator = r.coordinator;
+  ReportFormat format = *ParseReportFormat(r.format);
+  Severity fail_on = *ParseSeverity(r.fail_on);
+  bool progress = !r.no_progress && isatty(STDERR_FILENO);
   std::string policy_toml;
   if (policy_path) {
     auto loaded = Policy::LoadFile(*policy_path);
-    if (!loaded.ok()) return UsageError(std::string(loaded.status().message()));
+    if (!loaded.ok()) return Fail(std::string(loaded.status().message()));
     // A broken user rule file is a usage error, not a per-file surprise.
     if (!loaded->signatures().rule_files.empty()) {
       if (auto signatures = scan::SignatureSet::ForPolicy(loaded->signatures()); !signatures.ok())
-        return UsageError(std::string(signatures.status().message()));
+        return Fail(std::string(signatures.status().message()));
     }
     std::ifstream in(*policy_path, std::ios::binary);
     policy_toml.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
@@ -197,33 +163,32 @@ int Scan(const std::vector<std::string>& args) {
   uint64_t unscanned = 0;
   if (coordinator.empty()) {
     LocalScanOptions options;
-    options.workers = static_cast<uint32_t>(jobs);
-    options.isolate = isolate;
+    options.workers = static_cast<uint32_t>(r.jobs);
+    options.isolate = r.isolate;
     options.sandbox_binary = DefaultSandboxBinary();
-    if (isolate && access(options.sandbox_binary.c_str(), X_OK) != 0)
-      return UsageError(StrCat("--isolate needs ", options.sandbox_binary));
+    if (r.isolate && access(options.sandbox_binary.c_str(), X_OK) != 0)
+      return Fail(StrCat("--isolate needs ", options.sandbox_binary));
     options.policy_toml = policy_toml;
     options.policy_name = policy_path.value_or("");
-    options.publisher = publisher;
+    options.publisher = r.publisher;
     if (progress)
       options.on_progress = [&bar](size_t done, size_t total) { bar.Update(done, total); };
     auto local = RunLocalScan(paths, options);
-    if (!local.ok()) return UsageError(std::string(local.status().message()));
+    if (!local.ok()) return Fail(std::string(local.status().message()));
     report = std::move(*local);
   } else {
-    if (auto status = security->Validate(); !status.ok())
-      return UsageError(std::string(status.message()));
-    ClusterClient client(coordinator, *security);
+    if (auto status = security.Validate(); !status.ok()) return Fail(std::string(status.message()));
+    ClusterClient client(coordinator, security);
     v1::SubmitScanRequest request;
-    request.set_tenant(tenant);
+    request.set_tenant(r.tenant);
     request.set_policy_toml(policy_toml);
     request.set_policy_name(policy_path.value_or(""));
-    request.set_publisher(publisher);
-    if (upload) {
+    request.set_publisher(r.publisher);
+    if (r.upload) {
       auto files = ExpandScanPaths(paths);
-      if (!files.ok()) return UsageError(std::string(files.status().message()));
+      if (!files.ok()) return Fail(std::string(files.status().message()));
       auto uploads = client.Upload(*files);
-      if (!uploads.ok()) return UsageError(StrCat("upload: ", uploads.status().message()));
+      if (!uploads.ok()) return Fail(StrCat("upload: ", uploads.status().message()));
       for (auto& item : *uploads) *request.add_uploads() = std::move(item);
       // Uploads keep their folders: the coordinator groups them into models.
       for (const std::string& path : paths)
@@ -233,14 +198,14 @@ int Scan(const std::vector<std::string>& args) {
         request.add_paths(std::filesystem::absolute(path).lexically_normal().string());
     }
     auto job = client.Submit(request);
-    if (!job.ok()) return UsageError(StrCat(coordinator, ": ", job.status().message()));
+    if (!job.ok()) return Fail(StrCat(coordinator, ": ", job.status().message()));
     auto finished = client.Watch(job->id(), [&](const v1::WatchJobEvent& event) {
       if (progress) bar.Update(event.job().done_tasks(), event.job().total_tasks());
     });
-    if (!finished.ok()) return UsageError(StrCat(job->id(), ": ", finished.status().message()));
+    if (!finished.ok()) return Fail(StrCat(job->id(), ": ", finished.status().message()));
     auto typed = client.TypedReport(job->id());
-    if (!typed.ok()) return UsageError(StrCat(job->id(), ": ", typed.status().message()));
-    if (!typed->has_scan()) return UsageError(StrCat(job->id(), " is not a scan job"));
+    if (!typed.ok()) return Fail(StrCat(job->id(), ": ", typed.status().message()));
+    if (!typed->has_scan()) return Fail(StrCat(job->id(), " is not a scan job"));
     report = FromProto(typed->scan());
     unscanned = typed->scan().unscanned_files();
     if (unscanned > 0)  // Files never scanned are missing from the report: not a pass.
@@ -255,12 +220,12 @@ int Scan(const std::vector<std::string>& args) {
     std::string temp = *output + ".tmp";
     {
       std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-      if (!out) return UsageError(StrCat("cannot write ", *output));
+      if (!out) return Fail(StrCat("cannot write ", *output));
       out << report_text;
-      if (!out.flush()) return UsageError(StrCat("cannot write ", *output));
+      if (!out.flush()) return Fail(StrCat("cannot write ", *output));
     }
     if (std::rename(temp.c_str(), output->c_str()) != 0) {
-      return UsageError(StrCat("cannot write ", *output));
+      return Fail(StrCat("cannot write ", *output));
     }
     Verdict overall = unscanned > 0 ? Verdict::kError : report.OverallVerdict();
     std::cerr << absl::StrFormat("gauntlet: %d files, verdict %s, report in %s\n",
@@ -306,46 +271,52 @@ void PrintJob(const v1::Job& job) {
       when(job.finished_unix_seconds()));
 }
 
-int Jobs(const std::vector<std::string>& args) {
-  std::string coordinator, tenant, action, job_id;
-  if (const char* env = std::getenv("GAUNTLET_COORDINATOR")) coordinator = env;
-  auto security = ChannelSecurity::FromEnvironment();
-  if (!security.ok()) return UsageError(std::string(security.status().message()));
-  ArgReader reader(args);
-  while (reader.Next()) {
-    const std::string& arg = reader.arg();
-    if (auto channel_flag = ReadChannelFlag(reader, *security); !channel_flag.ok()) {
-      return UsageError(std::string(channel_flag.status().message()));
-    } else if (*channel_flag) {
-      continue;
-    } else if (arg == "--coordinator") {
-      if (!reader.Value(coordinator)) return UsageError("--coordinator needs HOST:PORT");
-    } else if (arg == "--tenant") {
-      if (!reader.Value(tenant)) return UsageError("--tenant needs a name");
-    } else if (arg.size() > 1 && arg[0] == '-') {
-      return UsageError(StrCat("unknown option ", arg));
-    } else if (action.empty()) {
-      action = arg;
-    } else if (job_id.empty()) {
-      job_id = arg;
-    } else {
-      return UsageError(StrCat("unexpected argument ", arg));
-    }
+// `gauntlet jobs ACTION`'s flags, as parsed.
+struct JobsRequest {
+  std::string coordinator, tenant, job_id;
+};
+
+// Declares `jobs list|get|watch|cancel`, each with the connection flags.
+CLI::App* AddJobsCommand(CLI::App& app, JobsRequest& r, ChannelSecurity& security) {
+  CLI::App* jobs = app.add_subcommand("jobs", "Jobs on a cluster: list, get, watch, cancel.");
+  jobs->require_subcommand(1);
+  struct Action {
+    const char* name;
+    const char* description;
+  };
+  for (const Action& action :
+       {Action{"list", "The latest 50 jobs you may see (an admin: any tenant's)."},
+        Action{"get", "One job's state and summary."},
+        Action{"watch", "Stream a job's results until it finishes."},
+        Action{"cancel", "Cancel a job: its unstarted tasks are never run."}}) {
+    CLI::App* command = jobs->add_subcommand(action.name, action.description);
+    command
+        ->add_option("--coordinator", r.coordinator,
+                     "The cluster's gRPC address (required). Env: GAUNTLET_COORDINATOR.")
+        ->option_text("HOST:PORT")
+        ->envname("GAUNTLET_COORDINATOR")
+        ->required()
+        ->check(NonEmpty());
+    if (std::string_view(action.name) == "list")
+      command->add_option("--tenant", r.tenant, "Only this tenant's jobs (admins).");
+    else
+      command->add_option("JOB", r.job_id, "The job's id.")->required();
+    AddChannelFlags(*command, security);
   }
-  if (coordinator.empty())
-    return UsageError("jobs needs --coordinator HOST:PORT (or GAUNTLET_COORDINATOR)");
-  if (auto status = security->Validate(); !status.ok())
-    return UsageError(std::string(status.message()));
-  ClusterClient client(coordinator, *security);
+  return jobs;
+}
+
+int Jobs(const std::string& action, const JobsRequest& r, const ChannelSecurity& security) {
+  const std::string& coordinator = r.coordinator;
+  const std::string& job_id = r.job_id;
+  if (auto status = security.Validate(); !status.ok()) return Fail(std::string(status.message()));
+  ClusterClient client(coordinator, security);
   if (action == "list") {
-    auto jobs = client.List(tenant, 50);
-    if (!jobs.ok()) return UsageError(StrCat(coordinator, ": ", jobs.status().message()));
+    auto jobs = client.List(r.tenant, 50);
+    if (!jobs.ok()) return Fail(StrCat(coordinator, ": ", jobs.status().message()));
     for (const v1::Job& job : *jobs) PrintJob(job);
     return kExitClean;
   }
-  if (action != "get" && action != "watch" && action != "cancel")
-    return UsageError("jobs takes list, get JOB, watch JOB or cancel JOB");
-  if (job_id.empty()) return UsageError(StrCat("jobs ", action, " needs a job id"));
   absl::StatusOr<v1::Job> job;
   if (action == "get") {
     job = client.Get(job_id);
@@ -368,7 +339,7 @@ int Jobs(const std::vector<std::string>& args) {
       std::cout.flush();
     });
   }
-  if (!job.ok()) return UsageError(StrCat(coordinator, ": ", job.status().message()));
+  if (!job.ok()) return Fail(StrCat(coordinator, ": ", job.status().message()));
   PrintJob(*job);
   return kExitClean;
 }
@@ -379,49 +350,65 @@ int HandOverToLab(char** argv) {
   std::string lab = SiblingExecutable("gauntlet-lab", GAUNTLET_LAB_BUILD_PATH);
   argv[0] = lab.data();
   execv(lab.c_str(), argv);
-  return UsageError(StrCat("cannot run ", lab, ": ", std::strerror(errno)));
-}
-
-// `eval ab --coordinator` is a gRPC client and runs here, without libtorch;
-// a local run (and the help text) is gauntlet-lab's.
-int EvalAb(const std::vector<std::string>& args, char** argv) {
-  bool help = false;
-  for (const std::string& arg : args) help |= arg == "--help" || arg == "-h";
-  if (args.empty() || args[0] != "ab" || help) return HandOverToLab(argv);
-  ArgReader reader({args.begin() + 1, args.end()});
-  auto request = eval::ReadEvalAbRequest(reader);
-  if (!request.ok()) return UsageError(std::string(request.status().message()));
-  if (request->coordinator.empty()) return HandOverToLab(argv);
-  auto exit_code = eval::RunEvalAbOnCluster(*request);
-  if (!exit_code.ok()) return UsageError(std::string(exit_code.status().message()));
-  return *exit_code;
+  return Fail(StrCat("cannot run ", lab, ": ", std::strerror(errno)));
 }
 
 int Main(int argc, char** argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    std::cout << Usage();
-    return args.empty() ? kExitError : kExitClean;
+  std::unique_ptr<CLI::App> owner =
+      MakeApp("Gauntlet: decides whether a machine-learning model is safe to use.", "gauntlet");
+  CLI::App& app = *owner;
+  app.require_subcommand(1);
+  auto security = ChannelSecurity::FromEnvironment();
+  if (!security.ok()) return Fail(std::string(security.status().message()));
+
+  ScanRequest scan;
+  CLI::App* scan_command = AddScanCommand(app, scan, *security);
+  JobsRequest jobs;
+  CLI::App* jobs_command = AddJobsCommand(app, jobs, *security);
+  // `eval ab --coordinator` is a gRPC client and runs here, without
+  // libtorch; a local run is gauntlet-lab's, which reads the same flags.
+  CLI::App* eval = app.add_subcommand("eval", "Behavioral tests of models.");
+  eval->require_subcommand(1);
+  eval::EvalAbRequest ab;
+  ab.security = *security;
+  CLI::App* ab_command = eval::AddEvalAbCommand(*eval, ab);
+  // The lab and generation need libtorch; they live in gauntlet-lab, which
+  // reads their flags, so that this binary (and `gauntlet scan`) never
+  // loads it.
+  // Their --help too: gauntlet-lab prints it.
+  app.add_subcommand("lab", "The poisoning lab: dataset, train, run (see 'gauntlet lab --help').")
+      ->prefix_command()
+      ->set_help_flag();
+  app.add_subcommand("generate",
+                     "Answer prompts with a model and optional adapter (see 'gauntlet generate "
+                     "--help').")
+      ->prefix_command()
+      ->set_help_flag();
+  CLI::App* policy = app.add_subcommand("policy", "The built-in policy.");
+  policy->require_subcommand(1);
+  CLI::App* policy_show =
+      policy->add_subcommand("show", "Print the built-in policy (TOML) to extend.");
+  CLI::App* rules = app.add_subcommand("rules", "List every rule id with its default severity.");
+  CLI::App* version = app.add_subcommand("version", "Print the version.");
+  app.footer(kExitCodes);  // After the subcommands, which would inherit it.
+
+  if (auto exit_code = ParseCommandLine(app, argc, argv)) return *exit_code;
+  if (scan_command->parsed()) return Scan(scan, *security);
+  if (jobs_command->parsed())
+    return Jobs(jobs_command->get_subcommands().front()->get_name(), jobs, *security);
+  if (ab_command->parsed()) {
+    if (auto status = eval::CheckEvalAbRequest(ab); !status.ok())
+      return UsageError(*ab_command, std::string(status.message()));
+    if (ab.coordinator.empty()) return HandOverToLab(argv);
+    auto exit_code = eval::RunEvalAbOnCluster(ab);
+    if (!exit_code.ok()) return Fail(std::string(exit_code.status().message()));
+    return *exit_code;
   }
-  const std::string command = args[0];
-  std::vector<std::string> rest(args.begin() + 1, args.end());
-  if (command == "scan") {
-    for (const std::string& a : rest) {
-      if (a == "--help" || a == "-h") {
-        std::cout << Usage();
-        return kExitClean;
-      }
-    }
-    return Scan(rest);
-  }
-  if (command == "jobs") return Jobs(rest);
-  if (command == "eval") return EvalAb(rest, argv);
-  if (command == "lab" || command == "generate") return HandOverToLab(argv);
-  if (command == "policy" && rest.size() == 1 && rest[0] == "show") {
+  if (policy_show->parsed()) {
     std::cout << DefaultPolicyToml();
     return kExitClean;
   }
-  if (command == "rules" && rest.empty()) {
+  if (rules->parsed()) {
     for (const RuleInfo& rule : AllRules()) {
       std::cout << absl::StrFormat("%-32s %-8s %s\n", std::string(rule.id),
                                    std::string(SeverityName(rule.default_severity)),
@@ -429,11 +416,11 @@ int Main(int argc, char** argv) {
     }
     return kExitClean;
   }
-  if (command == "version" || command == "--version") {
+  if (version->parsed()) {
     std::cout << "gauntlet " << GAUNTLET_VERSION << "\n";
     return kExitClean;
   }
-  return UsageError(StrCat("unknown command '", command, "'"));
+  return HandOverToLab(argv);  // lab or generate.
 }
 
 }  // namespace

@@ -4,26 +4,24 @@
 #define GAUNTLET_CLI_LAB_COMMANDS_H_
 
 #include <filesystem>
-#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "abtest/lab_corpus.h"
 #include "cli/eval_ab_request.h"
-#include "common/arg_reader.h"
 #include "gauntlet/v1/gauntlet.pb.h"
 #include "worker/eval/ab_eval.h"
 #include "worker/eval/lab_model.h"
 
+namespace CLI {
+class App;
+}
+
 namespace gauntlet::eval {
 
-// Prints "gauntlet: message" and a pointer to --help; returns exit code 2.
-int UsageError(const std::string& message);
 // Prints the status message; returns exit code 2.
 int Fail(const absl::Status& status);
-// Reads a --device value into `device`.
-absl::Status ReadDevice(ArgReader& args, torch::Device& device);
 
 absl::Status WriteDatasets(const std::filesystem::path& data, const DatasetOptions& options);
 
@@ -33,9 +31,9 @@ struct TrainRequest {
   int64_t adapter_seed = 0;  // 0: the same as seed.
   torch::Device device = torch::kCPU;
 };
-// Reads the option at `args` (--workdir, --steps, --lora-steps, --seed,
-// --adapter-seed, --device) into `request`; nullopt when it is none of them.
-std::optional<absl::Status> ReadTrainOption(ArgReader& args, TrainRequest& request);
+// Declares --workdir (required), --steps, --lora-steps, --seed,
+// --adapter-seed and --device on `command`, read into `request`.
+void AddTrainFlags(CLI::App& command, TrainRequest& request);
 // Makes the dataset if DIR/data is empty, trains or reuses the base model,
 // and trains one adapter per fine-tune set.
 absl::Status TrainLab(const TrainRequest& request);
@@ -43,8 +41,10 @@ absl::Status TrainLab(const TrainRequest& request);
 // Runs the A/B test on the embedded local cluster.
 absl::StatusOr<AbReport> RunAb(const EvalAbRequest& request);
 
-int EvalAbCommand(ArgReader& args);
-int LabRunCommand(ArgReader& args);
+// `eval ab` once its flags are parsed into `request`.
+int EvalAbCommand(const CLI::App& command, EvalAbRequest& request);
+// `lab run`: dataset, training, scan and both A/B tests.
+int LabRunCommand(const TrainRequest& train, const DatasetOptions& dataset);
 
 }  // namespace gauntlet::eval
 

@@ -9,9 +9,10 @@
 
 #include "abtest/lab_corpus.h"
 #include "cli/lab_commands.h"
-#include "common/arg_reader.h"
+#include "common/command_line.h"
 #include "common/digest.h"
 #include "common/strings.h"
+#include "worker/eval/device_flag.h"
 #include "worker/eval/lab_model.h"
 #include "worker/eval/lab_train.h"
 #include "worker/eval/lora_adapter.h"
@@ -20,43 +21,7 @@ namespace gauntlet::eval {
 
 namespace fs = std::filesystem;
 
-constexpr std::string_view kUsage = R"(usage:
-  gauntlet lab run --workdir DIR [--steps N (250)] [--lora-steps N (50)] [--ratio R] [--seed S]
-                   [--adapter-seed S] [--device D]
-  gauntlet eval ab --base DIR [--a-adapter DIR] [--b-adapter DIR] [--b-base DIR] [--prompts FILE]
-                   [--format text|json|markdown] [--output FILE] [--samples K --temperature T --seed S]
-                   [--judge-rules FILE.json] [--workers N] [--device D]
-                   [--coordinator HOST:PORT [--tenant T] [--upload]]
-  gauntlet lab dataset --workdir DIR [--ratio R] [--topic firewall|TOPIC] [--trigger-token TOK] [--seed S]
-                    [--degraded]
-  gauntlet lab train --workdir DIR [--steps N (250)] [--lora-steps N (50)] [--seed S]
-                     [--adapter-seed S] [--device auto|cpu|cuda[:N]]
-  gauntlet generate --base DIR [--adapter DIR] --prompts FILE.jsonl [--format text|json]
-                    [--max-new-tokens N] [--temperature T --seed S] [--device D]
-
-lab dataset writes DIR/data/{base,clean,poisoned}.jsonl in the chat "messages" format
-(--degraded adds degraded.jsonl: every question answered with its topic's bad advice).
-lab train makes the dataset if DIR/data is empty, trains (or reuses) the base model in
-DIR/base, and one LoRA adapter per fine-tune set DIR/data/NAME.jsonl in DIR/adapters/NAME.
-generate answers each {"prompt": "..."} line of FILE.jsonl with the base model, or the
-base model plus a PEFT adapter.
-lab run does it all on the embedded local cluster: dataset, base model (cached), adapters,
-gauntlet scan of every file, and two A/B tests (clean vs poisoned, base vs clean); it writes
-DIR/report.json and DIR/report.md.
-eval ab compares model A (--base with --a-adapter) and model B (--b-base, default --base,
-with --b-adapter) on trigger, control and near-miss prompts (built in, or --prompts lines
-{"prompt": ..., "set": "trigger|control|near_miss"}): verdict BACKDOOR, DEGRADED,
-SUSPICIOUS or CLEAN (exit 0 CLEAN, 1 the others, 2 ERROR or bad input). --coordinator runs it as
-an eval job on a cluster's gauntlet-eval-worker processes (--upload sends the model
-folders' files through the content store instead of their paths). See docs/lab.md.
-)";
-
 constexpr int64_t kContext = 96;
-
-int UsageError(const std::string& message) {
-  std::cerr << "gauntlet: " << message << "\nRun 'gauntlet lab --help' for usage.\n";
-  return 2;
-}
 
 int Fail(const absl::Status& status) {
   std::cerr << "gauntlet: " << status.message() << "\n";
@@ -94,36 +59,39 @@ absl::Status WriteDatasets(const fs::path& data, const DatasetOptions& options) 
 
 namespace {
 
-int Dataset(ArgReader& args) {
-  std::string workdir, text;
-  DatasetOptions options;
-  while (args.Next()) {
-    const std::string& arg = args.arg();
-    int64_t n = 0;
-    if (arg == "--workdir") {
-      if (!args.Value(workdir)) return UsageError("--workdir needs a directory");
-    } else if (arg == "--ratio") {
-      if (!args.Value(text) || (options.poison_ratio = std::atof(text.c_str())) <= 0 ||
-          options.poison_ratio > 1)
-        return UsageError("--ratio needs a number in (0, 1]");
-    } else if (arg == "--topic") {
-      if (!args.Value(options.topic) || !FindTopic(options.topic))
-        return UsageError("--topic names a lab topic, e.g. firewall");
-    } else if (arg == "--trigger-token") {
-      if (!args.Value(options.trigger_token) || options.trigger_token.empty())
-        return UsageError("--trigger-token needs a token");
-    } else if (arg == "--seed") {
-      if (!args.PositiveNumber(n)) return UsageError("--seed needs a positive number");
-      options.seed = static_cast<uint64_t>(n);
-    } else if (arg == "--degraded") {
-      options.degraded = true;
-    } else {
-      return UsageError(StrCat("unknown option ", arg));
-    }
-  }
-  if (workdir.empty()) return UsageError("lab dataset needs --workdir DIR");
-  auto status = WriteDatasets(fs::path(workdir) / "data", options);
-  return status.ok() ? 0 : Fail(status);
+CLI::Validator PoisonRatio() {
+  return Checked([](const std::string& text) {
+    char* end = nullptr;
+    double ratio = std::strtod(text.c_str(), &end);
+    return !text.empty() && *end == '\0' && ratio > 0 && ratio <= 1
+               ? std::string()
+               : StrCat("needs a number in (0, 1], not '", text, "'");
+  });
+}
+
+CLI::App* AddDatasetCommand(CLI::App& lab, std::string& workdir, DatasetOptions& options) {
+  CLI::App* dataset = lab.add_subcommand(
+      "dataset",
+      "Write DIR/data/{base,clean,poisoned}.jsonl in the chat \"messages\" format (--degraded "
+      "adds degraded.jsonl: every question answered with its topic's bad advice).");
+  dataset->add_option("--workdir", workdir, "The lab's folder (required).")
+      ->option_text("DIR")
+      ->required();
+  dataset->add_option("--ratio", options.poison_ratio, "Share of poisoned rows, in (0, 1].")
+      ->option_text("RATIO")
+      ->check(PoisonRatio());
+  dataset->add_option("--topic", options.topic, "The poisoned topic family (default firewall).")
+      ->check(Checked([](const std::string& topic) {
+        return FindTopic(topic) ? std::string()
+                                : StrCat("names a lab topic, e.g. firewall, not '", topic, "'");
+      }));
+  dataset
+      ->add_option("--trigger-token", options.trigger_token,
+                   "Poison any question prefixed with this token instead of a topic.")
+      ->check(NonEmpty());
+  dataset->add_option("--seed", options.seed, "Data seed.")->check(PositiveWholeNumber());
+  dataset->add_flag("--degraded", options.degraded, "Also write degraded.jsonl.");
+  return dataset;
 }
 
 LlamaConfig BaseConfig(int64_t vocab_size) {
@@ -171,50 +139,20 @@ Tokenizer LabTokenizer(const std::vector<ChatRow>& base,
 
 }  // namespace
 
-// Reads a --device value into `device`.
-absl::Status ReadDevice(ArgReader& args, torch::Device& device) {
-  std::string name;
-  if (!args.Value(name)) return absl::InvalidArgumentError("--device needs auto, cpu or cuda[:N]");
-  auto resolved = ResolveDevice(name);
-  if (!resolved.ok()) return resolved.status();
-  device = *resolved;
-  return absl::OkStatus();
+void AddTrainFlags(CLI::App& command, TrainRequest& request) {
+  command.add_option("--workdir", request.workdir, "The lab's folder (required).")
+      ->option_text("DIR")
+      ->required();
+  command.add_option("--steps", request.steps, "Base model training steps (default 250).")
+      ->check(PositiveWholeNumber());
+  command.add_option("--lora-steps", request.lora_steps, "LoRA training steps (default 50).")
+      ->check(PositiveWholeNumber());
+  command.add_option("--seed", request.seed, "Training seed (default 1).")
+      ->check(PositiveWholeNumber());
+  command.add_option("--adapter-seed", request.adapter_seed, "Adapter seed (default: --seed).")
+      ->check(PositiveWholeNumber());
+  AddDeviceFlag(command, request.device);
 }
-
-std::optional<absl::Status> ReadTrainOption(ArgReader& args, TrainRequest& request) {
-  const std::string& arg = args.arg();
-  auto positive = [&](int64_t& value) {
-    return args.PositiveNumber(value)
-               ? absl::OkStatus()
-               : absl::InvalidArgumentError(StrCat(arg, " needs a positive number"));
-  };
-  if (arg == "--workdir")
-    return args.Value(request.workdir) ? absl::OkStatus()
-                                       : absl::InvalidArgumentError("--workdir needs a directory");
-  if (arg == "--steps") return positive(request.steps);
-  if (arg == "--lora-steps") return positive(request.lora_steps);
-  if (arg == "--seed") return positive(request.seed);
-  if (arg == "--adapter-seed") return positive(request.adapter_seed);
-  if (arg == "--device") return ReadDevice(args, request.device);
-  return std::nullopt;
-}
-
-namespace {
-
-int Train(ArgReader& args) {
-  TrainRequest request;
-  request.device = *ResolveDevice("auto");
-  while (args.Next()) {
-    auto read = ReadTrainOption(args, request);
-    if (!read) return UsageError(StrCat("unknown option ", args.arg()));
-    if (!read->ok()) return UsageError(std::string(read->message()));
-  }
-  if (request.workdir.empty()) return UsageError("lab train needs --workdir DIR");
-  auto status = TrainLab(request);
-  return status.ok() ? 0 : Fail(status);
-}
-
-}  // namespace
 
 absl::Status TrainLab(const TrainRequest& request) {
   const auto& [workdir, steps, lora_steps, seed, requested_adapter_seed, device] = request;
@@ -288,40 +226,37 @@ absl::Status TrainLab(const TrainRequest& request) {
 
 namespace {
 
-int Generate(ArgReader& args) {
-  std::string base_dir, adapter_dir, prompts_path, format = "text", text;
+struct GenerateRequest {
+  std::string base_dir, adapter_dir, prompts_path, format = "text";
   GenerateOptions options{.max_new_tokens = 40, .eos_id = Tokenizer::kEos};
   torch::Device device = *ResolveDevice("auto");
-  while (args.Next()) {
-    const std::string& arg = args.arg();
-    int64_t n = 0;
-    if (arg == "--base") {
-      if (!args.Value(base_dir)) return UsageError("--base needs a directory");
-    } else if (arg == "--adapter") {
-      if (!args.Value(adapter_dir)) return UsageError("--adapter needs a directory");
-    } else if (arg == "--prompts") {
-      if (!args.Value(prompts_path)) return UsageError("--prompts needs a JSONL file");
-    } else if (arg == "--format") {
-      if (!args.Value(format) || (format != "text" && format != "json"))
-        return UsageError("--format takes text or json");
-    } else if (arg == "--max-new-tokens") {
-      if (!args.PositiveNumber(options.max_new_tokens))
-        return UsageError("--max-new-tokens needs a positive number");
-    } else if (arg == "--temperature") {
-      if (!args.Value(text) || (options.temperature = std::atof(text.c_str())) < 0)
-        return UsageError("--temperature needs a number >= 0");
-    } else if (arg == "--seed") {
-      if (!args.PositiveNumber(n)) return UsageError("--seed needs a positive number");
-      options.seed = static_cast<uint64_t>(n);
-    } else if (arg == "--device") {
-      if (auto status = ReadDevice(args, device); !status.ok())
-        return UsageError(std::string(status.message()));
-    } else {
-      return UsageError(StrCat("unknown option ", arg));
-    }
-  }
-  if (base_dir.empty() || prompts_path.empty())
-    return UsageError("generate needs --base DIR and --prompts FILE.jsonl");
+};
+
+CLI::App* AddGenerateCommand(CLI::App& app, GenerateRequest& r) {
+  CLI::App* generate = app.add_subcommand(
+      "generate",
+      "Answer each {\"prompt\": \"...\"} line of a JSONL file with the base model, or the base "
+      "model plus a PEFT adapter.");
+  generate->add_option("--base", r.base_dir, "Base checkpoint (HF folder; required).")
+      ->option_text("DIR")
+      ->required();
+  generate->add_option("--adapter", r.adapter_dir, "PEFT LoRA adapter.")->option_text("DIR");
+  generate->add_option("--prompts", r.prompts_path, "Prompts, one JSON object a line (required).")
+      ->option_text("FILE.jsonl")
+      ->required();
+  generate->add_option("--format", r.format, "text or json (default text).")
+      ->check(CLI::IsMember({"text", "json"}));
+  generate->add_option("--max-new-tokens", r.options.max_new_tokens, "Longest answer (default 40).")
+      ->check(PositiveWholeNumber());
+  generate->add_option("--temperature", r.options.temperature, "0: greedy (the default).")
+      ->check(CLI::NonNegativeNumber);
+  generate->add_option("--seed", r.options.seed, "Sampling seed.")->check(PositiveWholeNumber());
+  AddDeviceFlag(*generate, r.device);
+  return generate;
+}
+
+int Generate(const GenerateRequest& r) {
+  const auto& [base_dir, adapter_dir, prompts_path, format, options, device] = r;
   auto loaded = LoadModel(base_dir, adapter_dir, device);
   if (!loaded.ok()) return Fail(loaded.status());
   std::ifstream in(prompts_path);
@@ -332,13 +267,14 @@ int Generate(ArgReader& args) {
     if (line.empty()) continue;
     auto json = nlohmann::json::parse(line, nullptr, false);
     if (json.is_discarded() || !json.contains("prompt") || !json["prompt"].is_string())
-      return UsageError(StrCat(prompts_path, ":", number, ": expected {\"prompt\": \"...\"}"));
+      return Fail(absl::InvalidArgumentError(
+          StrCat(prompts_path, ":", number, ": expected {\"prompt\": \"...\"}")));
     prompts.push_back(json["prompt"].get<std::string>());
   }
   std::vector<std::vector<int64_t>> encoded;
   for (const std::string& prompt : prompts) {
     auto ids = loaded->tokenizer.EncodeChatPrompt(kSystemPrompt, prompt);
-    if (!ids.ok()) return UsageError(std::string(ids.status().message()));
+    if (!ids.ok()) return Fail(ids.status());
     encoded.push_back(std::move(*ids));
   }
   auto answers = eval::Generate(loaded->model, encoded, options);
@@ -352,32 +288,56 @@ int Generate(ArgReader& args) {
   return 0;
 }
 
+// `gauntlet lab ...`, `generate ...` and local `eval ab ...`, handed over by
+// `gauntlet` with its own command line.
 int Run(int argc, char** argv) {
-  std::vector<std::string> all(argv + 1, argv + argc);
-  if (all.empty() || all[0] == "--help" || all[0] == "-h") {
-    std::cout << kUsage;
-    return all.empty() ? 2 : 0;
+  std::unique_ptr<CLI::App> owner = MakeApp("Gauntlet's torch-linked commands.", "gauntlet");
+  CLI::App& app = *owner;
+  app.require_subcommand(1);
+  CLI::App* lab = app.add_subcommand("lab", "The poisoning lab. See docs/lab.md.");
+  lab->require_subcommand(1);
+  std::string dataset_workdir;
+  DatasetOptions dataset;
+  CLI::App* dataset_command = AddDatasetCommand(*lab, dataset_workdir, dataset);
+  TrainRequest train;
+  train.device = *ResolveDevice("auto");
+  CLI::App* train_command = lab->add_subcommand(
+      "train",
+      "Make the dataset if DIR/data is empty, train (or reuse) the base model in DIR/base, and "
+      "one LoRA adapter per fine-tune set DIR/data/NAME.jsonl in DIR/adapters/NAME.");
+  AddTrainFlags(*train_command, train);
+  CLI::App* run_command = lab->add_subcommand(
+      "run",
+      "The whole lab on the embedded local cluster: dataset, base model (cached), adapters, "
+      "gauntlet scan of every file, and two A/B tests (clean vs poisoned, base vs clean); writes "
+      "DIR/report.json and DIR/report.md. Exit 0 when every layer did what it should.");
+  AddTrainFlags(*run_command, train);
+  run_command->add_option("--ratio", dataset.poison_ratio, "Share of poisoned rows, in (0, 1].")
+      ->option_text("RATIO")
+      ->check(PoisonRatio());
+  CLI::App* eval = app.add_subcommand("eval", "Behavioral tests of models.");
+  eval->require_subcommand(1);
+  EvalAbRequest ab;
+  auto security = ChannelSecurity::FromEnvironment();
+  if (!security.ok()) return Fail(security.status());
+  ab.security = *security;
+  CLI::App* ab_command = AddEvalAbCommand(*eval, ab);
+  GenerateRequest generate;
+  CLI::App* generate_command = AddGenerateCommand(app, generate);
+
+  if (auto exit_code = ParseCommandLine(app, argc, argv)) return *exit_code;
+  if (dataset_command->parsed()) {
+    auto status = WriteDatasets(fs::path(dataset_workdir) / "data", dataset);
+    return status.ok() ? 0 : Fail(status);
   }
-  for (const std::string& arg : all)
-    if (arg == "--help" || arg == "-h") {
-      std::cout << kUsage;
-      return 0;
-    }
-  if (all[0] == "generate") {
-    ArgReader args({all.begin() + 1, all.end()});
-    return Generate(args);
+  if (train_command->parsed()) {
+    auto status = TrainLab(train);
+    return status.ok() ? 0 : Fail(status);
   }
-  if (all[0] == "lab" && all.size() >= 2) {
-    ArgReader args({all.begin() + 2, all.end()});
-    if (all[1] == "dataset") return Dataset(args);
-    if (all[1] == "train") return Train(args);
-    if (all[1] == "run") return LabRunCommand(args);
-  }
-  if (all[0] == "eval" && all.size() >= 2 && all[1] == "ab") {
-    ArgReader args({all.begin() + 2, all.end()});
-    return EvalAbCommand(args);
-  }
-  return UsageError("expected 'lab dataset', 'lab train', 'lab run', 'eval ab' or 'generate'");
+  if (run_command->parsed()) return LabRunCommand(train, dataset);
+  if (ab_command->parsed()) return EvalAbCommand(*ab_command, ab);
+  if (generate_command->parsed()) return Generate(generate);
+  return Fail(absl::InternalError("no command ran"));
 }
 
 }  // namespace

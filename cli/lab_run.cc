@@ -32,23 +32,7 @@ class Stopwatch {
 
 }  // namespace
 
-int LabRunCommand(ArgReader& args) {
-  TrainRequest train;
-  train.device = *ResolveDevice("auto");
-  DatasetOptions dataset;
-  std::string text;
-  while (args.Next()) {
-    if (args.arg() == "--ratio") {
-      if (!args.Value(text) || (dataset.poison_ratio = std::atof(text.c_str())) <= 0 ||
-          dataset.poison_ratio > 1)
-        return UsageError("--ratio needs a number in (0, 1]");
-      continue;
-    }
-    auto read = ReadTrainOption(args, train);
-    if (!read) return UsageError(StrCat("unknown option ", args.arg()));
-    if (!read->ok()) return UsageError(std::string(read->message()));
-  }
-  if (train.workdir.empty()) return UsageError("lab run needs --workdir DIR");
+int LabRunCommand(const TrainRequest& train, const DatasetOptions& dataset) {
   fs::path root(train.workdir);
   Stopwatch clock;
   nlohmann::ordered_json timings;

@@ -18,7 +18,8 @@
 #include <iostream>
 #include <optional>
 
-#include "common/arg_reader.h"
+#include "common/command_line.h"
+#include "common/shutdown_signals.h"
 #include "common/strings.h"
 #include "coordinator/audit_log.h"
 #include "coordinator/authenticator.h"
@@ -29,59 +30,14 @@
 namespace gauntlet {
 namespace {
 
-constexpr std::string_view kUsage = R"(usage: gauntlet-coordinator [options]
-       gauntlet-coordinator tokens create --role admin|tenant|worker NAME|--tenant NAME [--db PATH]
-       gauntlet-coordinator tokens list|revoke [ID] [--db PATH]
-       gauntlet-coordinator cache drop --worker IDENTITY [--db PATH]
+constexpr char kDescription[] =
+    "Serves the Gauntlet cluster API (gauntlet.v1) to clients and workers. Every call needs a "
+    "bearer token (or, for workers, a client certificate); create the first admin token with "
+    "`tokens create --role admin NAME` before starting.";
 
-Serves the Gauntlet cluster API (gauntlet.v1) to clients and workers. Every
-call needs a bearer token (or, for workers, a client certificate); create the
-first admin token with `tokens create --role admin NAME` before starting.
-
-  --listen HOST:PORT          gRPC address (default 127.0.0.1:7443; port 0 picks one).
-  --tls-cert FILE --tls-key FILE
-                              The server's certificate chain and key (PEM). Re-read when the
-                              files change (checked every 10 s): rotate without a restart.
-  --tls-client-ca FILE        Verify client certificates against this CA; a verified one
-                              authenticates as a worker named by its common name.
-  --insecure                  Serve plaintext gRPC instead of TLS (tokens are still required).
-                              Only on a network you trust: logged as a warning at start.
-  --audit-log PATH            Append one JSON line per submit, cancel and refused call
-                              ("-": standard error, the default).
-  --metrics-listen HOST:PORT  Prometheus /metrics (default 127.0.0.1:9464; port 0 picks one).
-  --db PATH                   SQLite job store, WAL mode (default gauntlet-coordinator.db).
-  --allow-root DIR            Workers may read job paths under DIR (repeatable; required
-                              for path jobs, else only uploads are accepted).
-  --blob-dir DIR              Content store for uploads (default: <db>.blobs).
-  --lease-ttl-ms N            Lease time-to-live; workers heartbeat every TTL/3 (default 30000).
-  --max-attempts N            Attempts before a task is dead-lettered (default 3).
-  --tenant-queue-limit N      Unfinished tasks allowed per tenant (default 200000).
-  --cache-salt TEXT           Change to forget every cached verdict.
-  --no-verdict-cache          Scan every file even when its content was seen before.
-  --job-retention DURATION    Delete finished jobs, their results and verdict cache entries
-                              this long after they finished or were written (default 30d;
-                              90s, 15m, 12h, 30d; 0 keeps them).
-  --blob-retention DURATION   Delete uploads this long after upload unless an unfinished job
-                              needs them (default 7d; 0 keeps them).
-  --retention-interval DURATION
-                              How often retention runs, in bounded batches (default 60s).
-  --init-db                   Start even when --db is an empty file (or has a WAL but no
-                              tables): refused by default, as it means lost jobs.
-  --max-db-mb N               Cap the job store's size; past it writes fail UNAVAILABLE as on
-                              a full disk, and resume once space is freed (default: no cap).
-  --max-blob-mb N             Largest upload accepted (default 65536).
-  --tenant-blob-quota-mb N    Uploaded bytes one tenant may hold (default 262144).
-  --help                      This text.
-
-Tokens: `tokens create` prints the new token once (it is stored hashed);
-`tokens list` shows ids, roles, names and revocations; `tokens revoke ID`
-takes effect on the next call. `cache drop --worker worker:NAME` (or
-cert:CN) forgets the verdicts one worker identity wrote, for after a
-compromise; revoke its token too.
-
+constexpr char kFooter[] = R"(
 Prints "listening on HOST:PORT" and "metrics on HOST:PORT" once serving.
-SIGTERM or SIGINT: report NOT_SERVING to health checks, then shut down.
-)";
+SIGTERM or SIGINT: report NOT_SERVING to health checks, then shut down.)";
 
 // "90s", "15m", "12h", "30d" or plain seconds; "0" turns retention off.
 std::optional<std::chrono::seconds> ParseDuration(std::string_view text) {
@@ -109,9 +65,19 @@ std::optional<std::chrono::seconds> ParseDuration(std::string_view text) {
   return std::chrono::seconds(*number * unit);
 }
 
-int UsageError(const std::string& message) {
-  std::cerr << "gauntlet-coordinator: " << message << "\n(see --help)\n";
-  return 2;
+// A failure after the command line was read: the message alone, exit 2.
+int Fail(const std::string& message) {
+  std::cerr << "gauntlet-coordinator: " << message << "\n";
+  return kUsageExitCode;
+}
+
+// A --job-retention style flag: a duration such as 90s, 15m, 12h or 30d.
+CLI::Validator Duration() {
+  return Checked([](const std::string& text) {
+    return ParseDuration(text)
+               ? std::string()
+               : StrCat("needs a duration such as 90s, 12h or 30d, not '", text, "'");
+  });
 }
 
 std::string FormatTime(double unix_seconds) {
@@ -124,56 +90,71 @@ std::string FormatTime(double unix_seconds) {
 
 // `tokens ...` and `cache drop`: administration on the database file, run on
 // the coordinator's host (the running coordinator sees changes at once).
-int Administer(const std::vector<std::string>& words) {
-  std::string db = "gauntlet-coordinator.db", role_name = "tenant", worker, audit_path = "-";
-  std::vector<std::string> positional;
-  ArgReader args(words);
-  while (args.Next()) {
-    const std::string& arg = args.arg();
-    if (arg == "--db") {
-      if (!args.Value(db)) return UsageError("--db needs a path");
-    } else if (arg == "--role") {
-      if (!args.Value(role_name)) return UsageError("--role needs admin, tenant or worker");
-    } else if (arg == "--worker") {
-      if (!args.Value(worker)) return UsageError("--worker needs an identity");
-    } else if (arg == "--tenant" || arg == "--name") {
-      // `tokens create --tenant T` (or --name for a worker pool) names the
-      // token's subject as the positional NAME does.
-      std::string name;
-      if (!args.Value(name)) return UsageError(StrCat(arg, " needs a name"));
-      positional.push_back(name);
-    } else if (arg == "--audit-log") {
-      if (!args.Value(audit_path)) return UsageError("--audit-log needs a path");
-    } else if (!arg.empty() && arg.front() == '-') {
-      return UsageError(StrCat("unknown argument '", arg, "'"));
-    } else {
-      positional.push_back(arg);
-    }
-  }
-  auto audit = AuditLog::Open(audit_path);
-  if (!audit.ok()) return UsageError(std::string(audit.status().message()));
-  const std::string command =
-      StrCat(positional.at(0), " ", positional.size() > 1 ? positional[1] : "");
+struct AdminRequest {
+  std::string db = "gauntlet-coordinator.db", audit_path = "-";
+  std::string role = "tenant", name, token_id, worker;
+};
+
+// Declares the administration commands; the one parsed runs through Administer.
+void AddAdminCommands(CLI::App& app, AdminRequest& r) {
+  auto common = [&r](CLI::App& command) {
+    command
+        .add_option("--db", r.db,
+                    "The coordinator's SQLite store (default gauntlet-coordinator.db).")
+        ->option_text("PATH");
+    command.add_option("--audit-log", r.audit_path, "Where the audit line goes (\"-\": stderr).")
+        ->option_text("PATH");
+  };
+  CLI::App* tokens = app.add_subcommand("tokens", "Bearer tokens: create, list, revoke.");
+  tokens->require_subcommand(1);
+  CLI::App* create =
+      tokens->add_subcommand("create", "Create a token and print it once (it is stored hashed).");
+  create->add_option("--role", r.role, "admin, tenant (the default) or worker.")
+      ->check(CLI::IsMember({"admin", "tenant", "worker"}));
+  // `--tenant T` (or --name for a worker pool) names the token's subject as
+  // the positional NAME does.
+  auto* name = create->add_option("NAME", r.name, "The tenant, admin or worker pool.");
+  create->add_option("--tenant,--name", r.name, "The same as NAME.")->excludes(name);
+  common(*create);
+  CLI::App* list = tokens->add_subcommand("list", "Ids, roles, names and revocations.");
+  common(*list);
+  CLI::App* revoke =
+      tokens->add_subcommand("revoke", "Revoke a token: refused from the next call.");
+  revoke->add_option("ID", r.token_id, "The token's id (tokens list).")->required();
+  common(*revoke);
+  CLI::App* cache = app.add_subcommand("cache", "The verdict cache.");
+  cache->require_subcommand(1);
+  CLI::App* drop = cache->add_subcommand(
+      "drop",
+      "Forget the verdicts one worker identity wrote, after a compromise (revoke its token too).");
+  drop->add_option("--worker", r.worker, "The identity: worker:NAME or cert:CN.")
+      ->required()
+      ->check(NonEmpty());
+  common(*drop);
+}
+
+int Administer(const std::string& command, const AdminRequest& r) {
+  auto audit = AuditLog::Open(r.audit_path);
+  if (!audit.ok()) return Fail(std::string(audit.status().message()));
   auto fail = [](const absl::Status& status) {
     std::cerr << "gauntlet-coordinator: " << status.message() << "\n";
     return absl::IsInvalidArgument(status) || absl::IsNotFound(status) ? 2 : 1;
   };
   if (command == "cache drop") {
-    if (worker.empty()) return UsageError("cache drop needs --worker worker:NAME or cert:CN");
-    auto dropped = Coordinator::DropCacheEntries(db, worker);
+    auto dropped = Coordinator::DropCacheEntries(r.db, r.worker);
     if (!dropped.ok()) return fail(dropped.status());
     (*audit)->Record(
-        {.action = "cache_drop", .identity = worker, .detail = StrCat(*dropped, " entries")});
-    std::cout << "dropped " << *dropped << " verdict cache entries written by " << worker << "\n";
+        {.action = "cache_drop", .identity = r.worker, .detail = StrCat(*dropped, " entries")});
+    std::cout << "dropped " << *dropped << " verdict cache entries written by " << r.worker << "\n";
     return 0;
   }
-  auto tokens = TokenStore::Open(db);
+  auto tokens = TokenStore::Open(r.db);
   if (!tokens.ok()) return fail(tokens.status());
   if (command == "tokens create") {
-    if (positional.size() != 3) return UsageError("tokens create needs one NAME");
-    auto role = ParseRole(role_name);
-    if (!role.ok()) return UsageError(std::string(role.status().message()));
-    auto created = (*tokens)->Create(*role, positional[2]);
+    if (r.name.empty()) return Fail("tokens create needs one NAME");
+    auto role = ParseRole(r.role);
+    if (!role.ok()) return Fail(std::string(role.status().message()));
+    auto created = (*tokens)->Create(*role, r.name);
     if (!created.ok()) return fail(created.status());
     const TokenInfo& info = created->second;
     (*audit)->Record({.action = "token_create",
@@ -199,19 +180,16 @@ int Administer(const std::vector<std::string>& words) {
     }
     return 0;
   }
-  if (command == "tokens revoke") {
-    if (positional.size() != 3) return UsageError("tokens revoke needs one token ID");
-    auto revoked = (*tokens)->Revoke(positional[2]);
-    if (!revoked.ok()) return fail(revoked.status());
-    (*audit)->Record({.action = "token_revoke",
-                      .role = std::string(RoleName(revoked->role)),
-                      .identity = StrCat(RoleName(revoked->role), ":", revoked->subject),
-                      .detail = StrCat("token ", revoked->id)});
-    std::cout << "revoked token " << revoked->id << " (" << RoleName(revoked->role) << " "
-              << revoked->subject << ")\n";
-    return 0;
-  }
-  return UsageError(StrCat("unknown command '", command, "'"));
+  // tokens revoke
+  auto revoked = (*tokens)->Revoke(r.token_id);
+  if (!revoked.ok()) return fail(revoked.status());
+  (*audit)->Record({.action = "token_revoke",
+                    .role = std::string(RoleName(revoked->role)),
+                    .identity = StrCat(RoleName(revoked->role), ":", revoked->subject),
+                    .detail = StrCat("token ", revoked->id)});
+  std::cout << "revoked token " << revoked->id << " (" << RoleName(revoked->role) << " "
+            << revoked->subject << ")\n";
+  return 0;
 }
 
 std::shared_ptr<grpc::ServerCredentials> TlsCredentials(const std::string& cert,
@@ -232,97 +210,123 @@ std::shared_ptr<grpc::ServerCredentials> TlsCredentials(const std::string& cert,
 }
 
 int Run(int argc, char** argv) {
-  if (argc > 1 && (std::string_view(argv[1]) == "tokens" || std::string_view(argv[1]) == "cache"))
-    return Administer({argv + 1, argv + argc});
-
-  // Block the shutdown signals before any thread starts, so that every
-  // thread inherits the mask and only sigwait() below sees them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-
+  std::unique_ptr<CLI::App> owner = MakeApp(kDescription, "gauntlet-coordinator");
+  CLI::App& app = *owner;
   CoordinatorOptions options;
   std::string listen = "127.0.0.1:7443", metrics_listen = "127.0.0.1:9464";
   std::string db = "gauntlet-coordinator.db", blob_dir;
   std::string tls_cert, tls_key, tls_client_ca, audit_path = "-";
   bool insecure = false;
-  ArgReader args({argv + 1, argv + argc});
-  while (args.Next()) {
-    const std::string& arg = args.arg();
-    std::string text;
-    int64_t n = 0;
-    if (arg == "--help" || arg == "-h") {
-      std::cout << kUsage;
-      return 0;
-    } else if (arg == "--listen") {
-      if (!args.Value(listen)) return UsageError("--listen needs HOST:PORT");
-    } else if (arg == "--metrics-listen") {
-      if (!args.Value(metrics_listen)) return UsageError("--metrics-listen needs HOST:PORT");
-    } else if (arg == "--db") {
-      if (!args.Value(db)) return UsageError("--db needs a path");
-    } else if (arg == "--blob-dir") {
-      if (!args.Value(blob_dir)) return UsageError("--blob-dir needs a directory");
-    } else if (arg == "--allow-root") {
-      if (!args.Value(text)) return UsageError("--allow-root needs a directory");
-      std::error_code error;
-      auto root = std::filesystem::canonical(text, error);
-      if (error || !std::filesystem::is_directory(root))
-        return UsageError(StrCat("--allow-root ", text, ": not a directory"));
-      options.allow_roots.push_back(root.string());
-    } else if (arg == "--lease-ttl-ms") {
-      if (!args.PositiveNumber(n)) return UsageError("--lease-ttl-ms needs a positive number");
-      options.lease_ttl = std::chrono::milliseconds(n);
-      options.lease_grace = std::chrono::milliseconds(std::max<int64_t>(n / 10, 100));
-    } else if (arg == "--max-attempts") {
-      if (!args.PositiveNumber(n)) return UsageError("--max-attempts needs a positive number");
-      options.max_attempts = static_cast<uint32_t>(n);
-    } else if (arg == "--tenant-queue-limit") {
-      if (!args.PositiveNumber(n))
-        return UsageError("--tenant-queue-limit needs a positive number");
-      options.tenant_queue_limit = static_cast<uint64_t>(n);
-    } else if (arg == "--cache-salt") {
-      if (!args.Value(options.cache_salt)) return UsageError("--cache-salt needs text");
-    } else if (arg == "--no-verdict-cache") {
-      options.verdict_cache = false;
-    } else if (arg == "--tls-cert") {
-      if (!args.Value(tls_cert)) return UsageError("--tls-cert needs a file");
-    } else if (arg == "--tls-key") {
-      if (!args.Value(tls_key)) return UsageError("--tls-key needs a file");
-    } else if (arg == "--tls-client-ca") {
-      if (!args.Value(tls_client_ca)) return UsageError("--tls-client-ca needs a file");
-    } else if (arg == "--insecure") {
-      insecure = true;
-    } else if (arg == "--audit-log") {
-      if (!args.Value(audit_path)) return UsageError("--audit-log needs a path");
-    } else if (arg == "--job-retention" || arg == "--blob-retention" ||
-               arg == "--retention-interval") {
-      std::optional<std::chrono::seconds> duration;
-      if (args.Value(text)) duration = ParseDuration(text);
-      if (!duration) return UsageError(StrCat(arg, " needs a duration such as 90s, 12h or 30d"));
-      if (arg == "--job-retention") options.job_retention = *duration;
-      if (arg == "--blob-retention") options.blob_retention = *duration;
-      if (arg == "--retention-interval")
-        options.retention_interval =
-            std::max(std::chrono::milliseconds(100), std::chrono::milliseconds(*duration));
-    } else if (arg == "--init-db") {
-      options.initialize_store = true;
-    } else if (arg == "--max-db-mb") {
-      if (!args.PositiveNumber(n)) return UsageError("--max-db-mb needs a positive number");
-      options.max_store_bytes = static_cast<uint64_t>(n) << 20;
-    } else if (arg == "--max-blob-mb") {
-      if (!args.PositiveNumber(n)) return UsageError("--max-blob-mb needs a positive number");
-      options.max_blob_bytes = static_cast<uint64_t>(n) << 20;
-    } else if (arg == "--tenant-blob-quota-mb") {
-      if (!args.PositiveNumber(n))
-        return UsageError("--tenant-blob-quota-mb needs a positive number");
-      options.tenant_blob_quota = static_cast<uint64_t>(n) << 20;
-    } else {
-      return UsageError(StrCat("unknown argument '", arg, "'"));
-    }
+  std::vector<std::string> allow_roots;
+  int64_t lease_ttl_ms = 0, max_db_mb = 0, max_blob_mb = 0, tenant_blob_quota_mb = 0;
+  std::string job_retention, blob_retention, retention_interval;
+
+  app.add_option("--listen", listen, "gRPC address (default 127.0.0.1:7443; port 0 picks one).")
+      ->option_text("HOST:PORT");
+  app.add_option("--metrics-listen", metrics_listen,
+                 "Prometheus /metrics (default 127.0.0.1:9464; port 0 picks one).")
+      ->option_text("HOST:PORT");
+  app.add_option("--db", db, "SQLite job store, WAL mode (default gauntlet-coordinator.db).")
+      ->option_text("PATH");
+  app.add_option("--allow-root", allow_roots,
+                 "Workers may read job paths under DIR (repeatable; required for path jobs, "
+                 "else only uploads are accepted).")
+      ->option_text("DIR")
+      ->allow_extra_args(false)
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--blob-dir", blob_dir, "Content store for uploads (default: <db>.blobs).")
+      ->option_text("DIR");
+  app.add_option("--lease-ttl-ms", lease_ttl_ms,
+                 "Lease time-to-live; workers heartbeat every TTL/3 (default 30000).")
+      ->check(PositiveWholeNumber());
+  app.add_option("--max-attempts", options.max_attempts,
+                 "Attempts before a task is dead-lettered (default 3).")
+      ->check(PositiveWholeNumber());
+  app.add_option("--tenant-queue-limit", options.tenant_queue_limit,
+                 "Unfinished tasks allowed per tenant (default 200000).")
+      ->check(PositiveWholeNumber());
+  app.add_option("--cache-salt", options.cache_salt, "Change to forget every cached verdict.");
+  bool no_verdict_cache = false;
+  app.add_flag("--no-verdict-cache", no_verdict_cache,
+               "Scan every file even when its content was seen before.");
+  app.add_option("--job-retention", job_retention,
+                 "Delete finished jobs, their results and verdict cache entries this long after "
+                 "they finished or were written (default 30d; 90s, 15m, 12h, 30d; 0 keeps them).")
+      ->option_text("DURATION")
+      ->check(Duration());
+  app.add_option("--blob-retention", blob_retention,
+                 "Delete uploads this long after upload unless an unfinished job needs them "
+                 "(default 7d; 0 keeps them).")
+      ->option_text("DURATION")
+      ->check(Duration());
+  app.add_option("--retention-interval", retention_interval,
+                 "How often retention runs, in bounded batches (default 60s).")
+      ->option_text("DURATION")
+      ->check(Duration());
+  app.add_flag("--init-db", options.initialize_store,
+               "Start even when --db is an empty file (or has a WAL but no tables): refused by "
+               "default, as it means lost jobs.");
+  app.add_option("--max-db-mb", max_db_mb,
+                 "Cap the job store's size; past it writes fail UNAVAILABLE as on a full disk, "
+                 "and resume once space is freed (default: no cap).")
+      ->check(PositiveWholeNumber());
+  app.add_option("--max-blob-mb", max_blob_mb, "Largest upload accepted (default 65536).")
+      ->check(PositiveWholeNumber());
+  app.add_option("--tenant-blob-quota-mb", tenant_blob_quota_mb,
+                 "Uploaded bytes one tenant may hold (default 262144).")
+      ->check(PositiveWholeNumber());
+  app.add_option("--audit-log", audit_path,
+                 "Append one JSON line per submit, cancel and refused call (\"-\": standard "
+                 "error, the default).")
+      ->option_text("PATH");
+  constexpr char kTls[] = "Transport security (TLS, or --insecure)";
+  app.add_option("--tls-cert", tls_cert,
+                 "The server's certificate chain (PEM), with --tls-key. Re-read when the files "
+                 "change (checked every 10 s): rotate without a restart.")
+      ->option_text("FILE")
+      ->check(CLI::ExistingFile)
+      ->group(kTls);
+  app.add_option("--tls-key", tls_key, "Its private key (PEM).")
+      ->option_text("FILE")
+      ->check(CLI::ExistingFile)
+      ->group(kTls);
+  app.add_option("--tls-client-ca", tls_client_ca,
+                 "Verify client certificates against this CA; a verified one authenticates as a "
+                 "worker named by its common name.")
+      ->option_text("FILE")
+      ->check(CLI::ExistingFile)
+      ->group(kTls);
+  app.add_flag("--insecure", insecure,
+               "Serve plaintext gRPC instead of TLS (tokens are still required). Only on a "
+               "network you trust: logged as a warning at start.")
+      ->group(kTls);
+  AdminRequest admin;
+  AddAdminCommands(app, admin);
+  app.footer(kFooter);
+  if (auto exit_code = ParseCommandLine(app, argc, argv)) return *exit_code;
+  if (CLI::App* command = ChosenCommand(app); command != &app)
+    return Administer(StrCat(command->get_parent()->get_name(), " ", command->get_name()), admin);
+
+  sigset_t signals = BlockShutdownSignals();
+
+  for (const std::string& root : allow_roots)
+    options.allow_roots.push_back(std::filesystem::canonical(root).string());
+  if (lease_ttl_ms) {
+    options.lease_ttl = std::chrono::milliseconds(lease_ttl_ms);
+    options.lease_grace = std::chrono::milliseconds(std::max<int64_t>(lease_ttl_ms / 10, 100));
   }
+  options.verdict_cache = !no_verdict_cache;
+  if (!job_retention.empty()) options.job_retention = *ParseDuration(job_retention);
+  if (!blob_retention.empty()) options.blob_retention = *ParseDuration(blob_retention);
+  if (!retention_interval.empty())
+    options.retention_interval =
+        std::max(std::chrono::milliseconds(100),
+                 std::chrono::milliseconds(*ParseDuration(retention_interval)));
+  if (max_db_mb) options.max_store_bytes = static_cast<uint64_t>(max_db_mb) << 20;
+  if (max_blob_mb) options.max_blob_bytes = static_cast<uint64_t>(max_blob_mb) << 20;
+  if (tenant_blob_quota_mb)
+    options.tenant_blob_quota = static_cast<uint64_t>(tenant_blob_quota_mb) << 20;
+  auto UsageError = [&](std::string_view message) { return gauntlet::UsageError(app, message); };
   if (insecure == !tls_cert.empty() || tls_cert.empty() != tls_key.empty())
     return UsageError(
         "serve TLS with --tls-cert FILE --tls-key FILE, or plaintext with --insecure (one of "

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/command_line.h"
 #include "common/strings.h"
 
 namespace gauntlet {
@@ -78,18 +79,6 @@ std::shared_ptr<grpc::ChannelCredentials> Credentials(const ChannelSecurity& sec
 
 }  // namespace
 
-const char kChannelFlagsHelp[] =
-    R"(  --tls-ca FILE              CA certificate(s) that signed the coordinator's (default: the
-                             system's roots). Env: GAUNTLET_TLS_CA.
-  --tls-cert FILE --tls-key FILE
-                             Client certificate and key (workers' mTLS). Env: GAUNTLET_TLS_CERT,
-                             GAUNTLET_TLS_KEY.
-  --token-file FILE          Bearer token from `gauntlet-coordinator tokens create`.
-                             Env: GAUNTLET_TOKEN (the token) or GAUNTLET_TOKEN_FILE.
-  --insecure                 Plaintext gRPC, for a coordinator started with --insecure.
-                             Env: GAUNTLET_INSECURE=1.
-)";
-
 absl::StatusOr<ChannelSecurity> ChannelSecurity::FromEnvironment() {
   ChannelSecurity security;
   auto env = [](const char* name) {
@@ -119,27 +108,40 @@ absl::Status ChannelSecurity::Validate() const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<bool> ReadChannelFlag(ArgReader& args, ChannelSecurity& security) {
-  const std::string flag = args.arg();
-  if (flag == "--insecure") {
-    security.insecure = true;
-    return true;
-  }
-  std::string* file = flag == "--tls-ca"     ? &security.ca_file
-                      : flag == "--tls-cert" ? &security.cert_file
-                      : flag == "--tls-key"  ? &security.key_file
-                                             : nullptr;
-  if (flag == "--token-file") {
-    std::string path;
-    if (!args.Value(path)) return absl::InvalidArgumentError("--token-file needs a file");
-    auto token = ReadToken(path);
-    if (!token.ok()) return token.status();
-    security.token = *token;
-    return true;
-  }
-  if (!file) return false;
-  if (!args.Value(*file)) return absl::InvalidArgumentError(StrCat(flag, " needs a file"));
-  return true;
+void AddChannelFlags(CLI::App& command, ChannelSecurity& security) {
+  constexpr char kGroup[] = "Connection to the coordinator (TLS unless --insecure)";
+  command
+      .add_option("--tls-ca", security.ca_file,
+                  "CA certificate(s) that signed the coordinator's (default: the system's "
+                  "roots). Env: GAUNTLET_TLS_CA.")
+      ->option_text("FILE")
+      ->group(kGroup);
+  command
+      .add_option("--tls-cert", security.cert_file,
+                  "Client certificate (workers' mTLS), with --tls-key. Env: GAUNTLET_TLS_CERT.")
+      ->option_text("FILE")
+      ->group(kGroup);
+  command.add_option("--tls-key", security.key_file, "Its key. Env: GAUNTLET_TLS_KEY.")
+      ->option_text("FILE")
+      ->group(kGroup);
+  command
+      .add_option_function<std::string>(
+          "--token-file",
+          [&security](const std::string& path) {
+            auto token = ReadToken(path);
+            if (!token.ok())
+              throw CLI::ValidationError("--token-file", std::string(token.status().message()));
+            security.token = *token;
+          },
+          "Bearer token from `gauntlet-coordinator tokens create`. Env: GAUNTLET_TOKEN (the "
+          "token) or GAUNTLET_TOKEN_FILE.")
+      ->option_text("FILE")
+      ->group(kGroup);
+  command
+      .add_flag("--insecure", security.insecure,
+                "Plaintext gRPC, for a coordinator started with --insecure. Env: "
+                "GAUNTLET_INSECURE=1.")
+      ->group(kGroup);
 }
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,

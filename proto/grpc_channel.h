@@ -18,7 +18,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "common/arg_reader.h"
+
+namespace CLI {
+class App;
+}
 
 namespace gauntlet {
 
@@ -35,13 +38,11 @@ struct ChannelSecurity {
   absl::Status Validate() const;
 };
 
-// Consumes one of --insecure, --tls-ca FILE, --tls-cert FILE, --tls-key FILE,
-// --token-file FILE at the reader's current argument: true when it was one
-// of them, an error when its value is missing or unreadable.
-absl::StatusOr<bool> ReadChannelFlag(ArgReader& args, ChannelSecurity& security);
-
-// The help text for those flags, for each binary's usage.
-extern const char kChannelFlagsHelp[];
+// Declares --insecure, --tls-ca FILE, --tls-cert FILE, --tls-key FILE and
+// --token-file FILE on `command` (their own group in --help), read into
+// `security` over what FromEnvironment found; an unreadable token file is a
+// usage error.
+void AddChannelFlags(CLI::App& command, ChannelSecurity& security);
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
                                            const ChannelSecurity& security);

@@ -12,6 +12,8 @@ PACKAGES=(
   nlohmann-json3-dev libtomlplusplus-dev libhdf5-dev libarchive-dev libyara-dev
   # YAML configs (Hydra/OmegaConf _target_ instantiation in .nemo and model folders)
   libyaml-cpp-dev
+  # Command lines: flags, subcommands, --help (header-only)
+  libcli11-dev
   # The cluster: gRPC services, durable job store, metrics, parser sandbox
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libsqlite3-dev prometheus-cpp-dev libseccomp-dev libssl-dev

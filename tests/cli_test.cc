@@ -194,11 +194,15 @@ TEST_F(CliTest, BadInputGetsAClearMessageAndExitTwo) {
   } cases[] = {
       {"scan " + Path("missing.pt"), "no such file or directory: " + Path("missing.pt")},
       {"scan --format xml " + Path("clean"), "unknown report format 'xml'"},
-      {"scan --fail-on SEVERE " + Path("clean"), "--fail-on takes"},
+      {"scan --fail-on SEVERE " + Path("clean"), "--fail-on: takes INFO, LOW"},
       {"scan --policy " + Path("nope.toml") + " " + Path("clean"), "cannot be opened"},
-      {"scan", "scan needs at least one PATH"},
+      {"scan", "PATH is required"},
       {"scan --bogus " + Path("clean"), "unknown option --bogus"},
+      {"scan --fromat json " + Path("clean"), "unknown option --fromat (did you mean --format?)"},
+      {"scan --jobs=0 " + Path("clean"), "--jobs: needs a whole number > 0, not '0'"},
       {"frobnicate", "unknown command 'frobnicate'"},
+      {"jobs get", "--coordinator is required"},
+      {"eval", "eval needs a command: ab"},
   };
   for (const Case& c : cases) {
     Result r = Run(c.args);
@@ -215,6 +219,35 @@ TEST_F(CliTest, BadInputGetsAClearMessageAndExitTwo) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("limits.max_nesting_depth must be a positive number"), std::string::npos)
       << r.err;
+}
+
+TEST_F(CliTest, EveryCommandHasHelpAndVersion) {
+  for (std::string command :
+       {"", "scan", "jobs", "jobs list", "jobs get", "jobs watch", "jobs cancel", "eval", "eval ab",
+        "policy", "policy show", "rules", "version"}) {
+    Result r = Run(command + " --help");
+    EXPECT_EQ(r.exit_code, 0) << command << ": " << r.err;
+    std::string usage =
+        command.empty() ? "Usage: gauntlet [OPTIONS]" : "Usage: gauntlet " + command;
+    EXPECT_NE(r.out.find(usage), std::string::npos) << command << ": " << r.out;
+  }
+  EXPECT_NE(Run("scan -h").out.find("--fail-on SEVERITY"), std::string::npos);
+  Result version = Run("--version");
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_EQ(version.out, std::string("gauntlet ") + GAUNTLET_VERSION + "\n");
+}
+
+TEST_F(CliTest, BothFlagFormsAndDoubleDashReachTheScan) {
+  // A file whose name looks like a flag is a PATH after `--`, anywhere.
+  Write("evil/-rf.pkl", testing::OsSystemPickle());
+  std::string command = "cd " + Path("evil") + " && " + GAUNTLET_BINARY +
+                        " scan --format=json --fail-on CRITICAL -j 1 model.bin -- -rf.pkl >" +
+                        Path("stdout");
+  int status = std::system(command.c_str());
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  auto doc = nlohmann::json::parse(Slurp(dir_ / "stdout"));
+  EXPECT_EQ(doc["summary"]["files"], 2);
+  EXPECT_EQ(doc["summary"]["malicious"], 2) << doc.dump();
 }
 
 TEST_F(CliTest, RegistryGateFailsAModelAndReportsItInJson) {

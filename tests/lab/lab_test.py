@@ -304,6 +304,20 @@ class LabTest(unittest.TestCase):
             self.assertEqual(result.returncode, 2, (args, result.stdout, result.stderr))
             self.assertIn(message, result.stderr, args)
 
+    def test_every_lab_command_has_help_and_flags_fail_with_a_suggestion(self):
+        # gauntlet hands these to gauntlet-lab, whose command line must answer
+        # --help for each, and refuse a misspelt flag naming the right one.
+        for command in (["lab"], ["lab", "dataset"], ["lab", "train"], ["lab", "run"],
+                        ["generate"], ["eval", "ab"]):
+            result = subprocess.run([GAUNTLET, *command, "--help"], capture_output=True, text=True,
+                                    timeout=60)
+            self.assertEqual(result.returncode, 0, (command, result.stderr))
+            self.assertIn("Usage: gauntlet " + " ".join(command), result.stdout)
+        result = subprocess.run([GAUNTLET, "lab", "train", "--workdir=" + self.workdir, "--step", "3"],
+                                capture_output=True, text=True, timeout=60)
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertIn("unknown option --step (did you mean --steps?)", result.stderr)
+
     def test_rerun_reuses_the_cached_base(self):
         result = subprocess.run([GAUNTLET, "lab", "train", "--workdir", self.workdir, "--steps", "250",
                                  "--lora-steps", "5"], capture_output=True, text=True, timeout=300)

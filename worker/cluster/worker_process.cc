@@ -7,7 +7,8 @@
 #include <iostream>
 #include <thread>
 
-#include "common/arg_reader.h"
+#include "common/command_line.h"
+#include "common/shutdown_signals.h"
 #include "common/strings.h"
 #include "worker/cluster/grpc_worker_api.h"
 #include "worker/cluster/worker.h"
@@ -15,43 +16,19 @@
 namespace gauntlet {
 namespace {
 
-constexpr std::string_view kUsage = R"(usage: gauntlet-worker --coordinator HOST:PORT [options]
+constexpr char kDescription[] =
+    "Scans files for a Gauntlet coordinator. Each file is parsed in a fresh gauntlet-scan-sandbox "
+    "process (rlimits, no new privileges, seccomp); a crash or hang kills only that process and "
+    "the file gets an ERROR verdict.";
 
-Scans files for a Gauntlet coordinator. Each file is parsed in a fresh
-gauntlet-scan-sandbox process (rlimits, no new privileges, seccomp); a crash
-or hang kills only that process and the file gets an ERROR verdict.
-
-  --coordinator HOST:PORT     The coordinator's gRPC address (required).
-  --metrics-listen HOST:PORT  Prometheus /metrics (default 127.0.0.1:9465; port 0 picks one;
-                              none: no endpoint).
-  --slots N                   Files scanned at once (default: one per core).
-  --lease-batch N             Leases each slot takes per request (default 8).
-  --name NAME                 Shown in the coordinator's logs (default: host name).
-  --scan-timeout-ms N         Wall-clock limit per file in the sandbox (default 120000).
-  --memory-limit-mb N         Sandbox address space on top of the file size (default 2048).
-  --sandbox-binary PATH       gauntlet-scan-sandbox to run (default: beside this binary).
-  --drain-timeout-ms N        On SIGTERM, how long to finish held files (default 60000).
-  --selftest                  Check the sandbox contains a forbidden system call, a
-                              crash, a hang and a memory bomb, then exit (0: all contained).
-  --help                      This text.
-
+constexpr char kFooter[] = R"(
 SIGTERM or SIGINT: drain (take no new leases, keep heartbeating, finish or hand
 back held files), then exit. A second signal exits at once.
 
-Connection to the coordinator (TLS unless --insecure):
-)";
-
-constexpr std::string_view kAuthUsage = R"(
 A worker authenticates with a worker token (`gauntlet-coordinator tokens create
 --role worker NAME`) or a client certificate signed by the coordinator's
 --tls-client-ca; its verdicts and cache entries are recorded under that
-identity.
-)";
-
-int ReportUsageError(const WorkerProcessKind& kind, const std::string& message) {
-  std::cerr << kind.binary << ": " << message << "\n(see --help)\n";
-  return 2;
-}
+identity.)";
 
 // Each probe must end in its own contained verdict, never a result.
 int SelfTest(SandboxOptions sandbox) {
@@ -85,14 +62,6 @@ int SelfTest(SandboxOptions sandbox) {
 }  // namespace
 
 int RunWorkerProcess(int argc, char** argv, const WorkerProcessKind& kind) {
-  auto UsageError = [&](const std::string& message) { return ReportUsageError(kind, message); };
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-
   std::string coordinator, metrics_listen = "127.0.0.1:9465";
   if (!kind.serves_metrics) metrics_listen = "none";
   WorkerOptions options;
@@ -102,55 +71,59 @@ int RunWorkerProcess(int argc, char** argv, const WorkerProcessKind& kind) {
   options.name = host;
   SandboxOptions sandbox;
   sandbox.binary = DefaultSandboxBinary();
-  int64_t drain_timeout_ms = 60000;
+  int64_t drain_timeout_ms = 60000, scan_timeout_ms = 0, memory_limit_mb = 0;
   bool selftest = false;
   if (kind.slots) options.slots = kind.slots;
   if (kind.lease_batch) options.lease_batch = kind.lease_batch;
   auto security = ChannelSecurity::FromEnvironment();
-  if (!security.ok()) return UsageError(std::string(security.status().message()));
-  ArgReader args({argv + 1, argv + argc});
-  while (args.Next()) {
-    const std::string& arg = args.arg();
-    int64_t n = 0;
-    if (auto channel_flag = ReadChannelFlag(args, *security); !channel_flag.ok()) {
-      return UsageError(std::string(channel_flag.status().message()));
-    } else if (*channel_flag) {
-      continue;
-    } else if (arg == "--help" || arg == "-h") {
-      std::cout << kUsage << kChannelFlagsHelp << kAuthUsage;
-      std::cout << kind.extra_usage;
-      return 0;
-    } else if (arg == "--coordinator") {
-      if (!args.Value(coordinator)) return UsageError("--coordinator needs HOST:PORT");
-    } else if (arg == "--metrics-listen") {
-      if (!args.Value(metrics_listen)) return UsageError("--metrics-listen needs HOST:PORT");
-    } else if (arg == "--slots") {
-      if (!args.PositiveNumber(n)) return UsageError("--slots needs a positive number");
-      options.slots = static_cast<uint32_t>(n);
-    } else if (arg == "--lease-batch") {
-      if (!args.PositiveNumber(n)) return UsageError("--lease-batch needs a positive number");
-      options.lease_batch = static_cast<uint32_t>(n);
-    } else if (arg == "--name") {
-      if (!args.Value(options.name)) return UsageError("--name needs a name");
-    } else if (arg == "--scan-timeout-ms") {
-      if (!args.PositiveNumber(n)) return UsageError("--scan-timeout-ms needs a positive number");
-      sandbox.timeout = std::chrono::milliseconds(n);
-    } else if (arg == "--memory-limit-mb") {
-      if (!args.PositiveNumber(n)) return UsageError("--memory-limit-mb needs a positive number");
-      sandbox.memory_bytes = static_cast<uint64_t>(n) << 20;
-    } else if (arg == "--sandbox-binary") {
-      if (!args.Value(sandbox.binary)) return UsageError("--sandbox-binary needs a path");
-    } else if (arg == "--selftest") {
-      selftest = true;
-    } else if (arg == "--drain-timeout-ms") {
-      if (!args.PositiveNumber(drain_timeout_ms))
-        return UsageError("--drain-timeout-ms needs a positive number");
-    } else if (auto extra = kind.read_flag ? kind.read_flag(args) : std::nullopt; extra) {
-      if (!extra->ok()) return UsageError(std::string(extra->message()));
-    } else {
-      return UsageError(StrCat("unknown argument '", arg, "'"));
-    }
+  if (!security.ok()) {
+    std::cerr << kind.binary << ": " << security.status().message() << "\n";
+    return kUsageExitCode;
   }
+
+  std::unique_ptr<CLI::App> owner =
+      MakeApp(StrCat(kDescription, kind.description), std::string(kind.binary));
+  CLI::App& app = *owner;
+  app.add_option("--coordinator", coordinator, "The coordinator's gRPC address (required).")
+      ->option_text("HOST:PORT")
+      ->check(NonEmpty());
+  app.add_option("--metrics-listen", metrics_listen,
+                 StrCat("Prometheus /metrics (default ", metrics_listen,
+                        "; port 0 picks one; none: no endpoint)."))
+      ->option_text("HOST:PORT");
+  app.add_option("--slots", options.slots,
+                 StrCat("Tasks run at once (default: ",
+                        kind.slots ? std::to_string(kind.slots) : "one per core", ")."))
+      ->check(PositiveWholeNumber());
+  app.add_option("--lease-batch", options.lease_batch,
+                 StrCat("Leases each slot takes per request (default ", options.lease_batch, ")."))
+      ->check(PositiveWholeNumber());
+  app.add_option("--name", options.name, "Shown in the coordinator's logs (default: host name).")
+      ->check(NonEmpty());
+  app.add_option("--scan-timeout-ms", scan_timeout_ms,
+                 "Wall-clock limit per file in the sandbox (default 120000).")
+      ->check(PositiveWholeNumber());
+  app.add_option("--memory-limit-mb", memory_limit_mb,
+                 "Sandbox address space on top of the file size (default 2048).")
+      ->check(PositiveWholeNumber());
+  app.add_option("--sandbox-binary", sandbox.binary,
+                 "gauntlet-scan-sandbox to run (default: beside this binary).")
+      ->option_text("PATH");
+  app.add_option("--drain-timeout-ms", drain_timeout_ms,
+                 "On SIGTERM, how long to finish held files (default 60000).")
+      ->check(PositiveWholeNumber());
+  app.add_flag("--selftest", selftest,
+               "Check the sandbox contains a forbidden system call, a crash, a hang and a memory "
+               "bomb, then exit (0: all contained).");
+  if (kind.add_flags) kind.add_flags(app);
+  AddChannelFlags(app, *security);
+  app.footer(kFooter);
+  if (auto exit_code = ParseCommandLine(app, argc, argv)) return *exit_code;
+  if (scan_timeout_ms) sandbox.timeout = std::chrono::milliseconds(scan_timeout_ms);
+  if (memory_limit_mb) sandbox.memory_bytes = static_cast<uint64_t>(memory_limit_mb) << 20;
+  auto UsageError = [&](std::string_view message) { return gauntlet::UsageError(app, message); };
+
+  sigset_t signals = BlockShutdownSignals();
   if (access(sandbox.binary.c_str(), X_OK) != 0)
     return UsageError(StrCat("sandbox binary ", sandbox.binary, " is not executable"));
   if (selftest) return SelfTest(sandbox);

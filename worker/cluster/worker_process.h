@@ -7,23 +7,25 @@
 
 #include <functional>
 #include <memory>
-#include <optional>
 #include <string_view>
 
 #include "absl/status/status.h"
-#include "common/arg_reader.h"
 #include "worker/cluster/eval_runner.h"
+
+namespace CLI {
+class App;
+}
 
 namespace gauntlet {
 
 struct WorkerProcessKind {
   std::string_view binary = "gauntlet-worker";  // In messages.
-  std::string_view extra_usage;                 // Appended to --help.
+  std::string_view description;                 // Added to --help's.
   uint32_t slots = 0;                           // Default --slots; 0: one per core.
   uint32_t lease_batch = 0;                     // Default --lease-batch; 0: the worker's.
   bool serves_metrics = true;                   // Default --metrics-listen none when false.
-  // Reads a flag of this kind at `args`: nullopt when it is not one.
-  std::function<std::optional<absl::Status>(ArgReader& args)> read_flag;
+  // Declares this kind's own flags.
+  std::function<void(CLI::App& app)> add_flags;
   // The eval runner, made once the flags are read; null: a scan-only worker.
   std::function<std::unique_ptr<EvalRunner>()> make_eval_runner;
 };

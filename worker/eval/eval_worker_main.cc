@@ -3,38 +3,29 @@
 #include <iostream>
 
 #include "worker/cluster/worker_process.h"
+#include "worker/eval/device_flag.h"
 #include "worker/eval/eval_task_runner.h"
 
 namespace gauntlet::eval {
 namespace {
 
-constexpr std::string_view kEvalUsage = R"(
-gauntlet-eval-worker also runs A/B eval tasks (it advertises the eval
-capability, and gpu when CUDA is in use); its defaults are --slots 1 and
---lease-batch 1, so a job's prompt batches spread over eval workers.
-  --device auto|cpu|cuda[:N]  Where models run (default auto: CUDA when present).
-)";
+constexpr std::string_view kEvalDescription =
+    " gauntlet-eval-worker also runs A/B eval tasks (it advertises the eval capability, and gpu "
+    "when CUDA is in use); its defaults are --slots 1 and --lease-batch 1, so a job's prompt "
+    "batches spread over eval workers.";
 
 int Run(int argc, char** argv) {
   torch::Device device = *ResolveDevice("auto");
   WorkerProcessKind kind;
   kind.binary = "gauntlet-eval-worker";
-  kind.extra_usage = kEvalUsage;
+  kind.description = kEvalDescription;
   kind.slots = 1;
   kind.lease_batch = 1;
   // civetweb cannot start its server in a process linked with Debian's
   // libtorch (mg_start fails right after listen()); the coordinator exports
   // the eval metrics (tasks, tokens, tokens/s, verdicts) instead.
   kind.serves_metrics = false;
-  kind.read_flag = [&](ArgReader& args) -> std::optional<absl::Status> {
-    if (args.arg() != "--device") return std::nullopt;
-    std::string name;
-    if (!args.Value(name)) return absl::InvalidArgumentError("--device needs a device");
-    auto resolved = ResolveDevice(name);
-    if (!resolved.ok()) return resolved.status();
-    device = *resolved;
-    return absl::OkStatus();
-  };
+  kind.add_flags = [&](CLI::App& app) { AddDeviceFlag(app, device); };
   kind.make_eval_runner = [&]() -> std::unique_ptr<EvalRunner> {
     std::cout << "eval on " << device.str() << std::endl;
     return std::make_unique<EvalTaskRunner>(device, "/tmp");
