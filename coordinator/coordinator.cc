@@ -140,7 +140,9 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Open(CoordinatorOption
 }
 
 Coordinator::Coordinator(CoordinatorOptions options)
-    : options_(std::move(options)), blobs_(options_.blob_directory) {
+    : options_(std::move(options)),
+      metrics_(options_.metrics_tenants),
+      blobs_(options_.blob_directory) {
   std::random_device random;
   epoch_ = StrCat(Hex(random()), Hex(random() & 0xffff));
 }
@@ -425,6 +427,8 @@ absl::Status Coordinator::CancelLocked(JobState& job) {
   }
   cache_->DropJob(job.id);
   metrics_.JobCancelled(job.proto.kind() == v1::EVAL);
+  metrics_.JobDuration(job.proto.tenant(), job.proto.kind() == v1::EVAL,
+                       std::max(0.0, WallNow() - job.proto.created_unix_seconds()));
   DropJob(job.id);
   PublishGauges();
   changed_.notify_all();
@@ -707,7 +711,7 @@ absl::StatusOr<v1::ReportResultsResponse> Coordinator::ReportResults(
       status.Update(ApplyEvalBatch(job, lease.task, batch));
     }
   }
-  if (status.ok()) status = store_->Commit();
+  if (status.ok()) status = CommitStore();
   if (!status.ok()) return StoreFault(status);
   metrics_.SetLeasesActive(static_cast<double>(leases_.size()));
   return response;
@@ -740,7 +744,7 @@ void Coordinator::ExpireLeases() {
     std::string worker = lease.worker_id;
     status.Update(FailLease(std::move(lease), StrCat("lease expired on worker ", worker), true));
   }
-  if (status.ok()) status = store_->Commit();
+  if (status.ok()) status = CommitStore();
   if (!status.ok()) {
     StoreFault(status).IgnoreError();
     return;
@@ -905,6 +909,7 @@ absl::Status Coordinator::ApplyEvalBatch(JobState& job, const PendingTask& task,
 
 absl::Status Coordinator::FinishTask(JobState& job) {
   scheduler_->TaskFinished(job.id);
+  metrics_.TenantTaskCompleted(job.proto.tenant());
   metrics_.SetQueueDepth(job.proto.tenant(),
                          static_cast<double>(scheduler_->TenantUnfinished(job.proto.tenant())));
   changed_.notify_all();
@@ -924,6 +929,8 @@ absl::Status Coordinator::FinishJobIfDone(JobState& job) {
     metrics_.JobCompleted(FromProto(job.proto.verdict()));
   else
     metrics_.EvalJobCompleted(conclusion.verdict);
+  metrics_.JobDuration(job.proto.tenant(), job.proto.kind() == v1::EVAL,
+                       std::max(0.0, WallNow() - job.proto.created_unix_seconds()));
   DropJob(job.id);
   changed_.notify_all();
   return absl::OkStatus();
@@ -966,11 +973,25 @@ absl::Status Coordinator::StoreFault(const absl::Status& cause) {
 }
 
 void Coordinator::PublishGauges() {
-  double active = 0, draining = 0;
-  for (const auto& [id, worker] : workers_) (worker.draining ? draining : active) += 1;
+  double active = 0, draining = 0, capacity = 0;
+  for (const auto& [id, worker] : workers_) {
+    (worker.draining ? draining : active) += 1;
+    if (!worker.draining) capacity += worker.max_leases;
+  }
   metrics_.SetWorkers(active, draining);
+  metrics_.SetWorkerCapacity(capacity);
   for (const auto& [tenant, depth] : scheduler_->TenantDepths())
     metrics_.SetQueueDepth(tenant, static_cast<double>(depth));
+  metrics_.ForgetIdleTenants();
+  metrics_.SetStoreSize(static_cast<double>(store_->SizeBytes()));
+}
+
+absl::Status Coordinator::CommitStore() {
+  auto start = std::chrono::steady_clock::now();
+  absl::Status status = store_->Commit();
+  metrics_.StoreCommit(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return status;
 }
 
 }  // namespace gauntlet

@@ -84,6 +84,8 @@ struct CoordinatorOptions {
   uint64_t max_store_bytes = 0;
   uint64_t max_blob_bytes = 64ull << 30;      // One uploaded blob.
   uint64_t tenant_blob_quota = 256ull << 30;  // All of one tenant's uploaded blobs.
+  // How many tenants get metric series of their own (the rest: "other").
+  TenantSeries metrics_tenants;
   // Seconds since an arbitrary epoch; tests substitute their own clock.
   std::function<double()> now;
 };
@@ -232,6 +234,8 @@ class Coordinator {
   // Forgets a finished or cancelled job's in-memory state.
   void DropJob(int64_t job_id);
   void PublishGauges();
+  // Commits the store's transaction, timing it for the metrics.
+  absl::Status CommitStore();
   // A failed write to the store: rolls back, counts and logs it, reloads the
   // in-memory state from the store (so memory never runs ahead of it), and
   // returns the UNAVAILABLE status the RPC fails with.

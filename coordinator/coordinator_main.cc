@@ -8,7 +8,6 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
-#include <prometheus/exposer.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -19,11 +18,13 @@
 #include <optional>
 
 #include "common/command_line.h"
+#include "common/metrics_endpoint.h"
 #include "common/shutdown_signals.h"
 #include "common/strings.h"
 #include "coordinator/audit_log.h"
 #include "coordinator/authenticator.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/grpc_server_metrics.h"
 #include "coordinator/grpc_services.h"
 #include "coordinator/token_store.h"
 
@@ -275,6 +276,10 @@ int Run(int argc, char** argv) {
   app.add_option("--tenant-blob-quota-mb", tenant_blob_quota_mb,
                  "Uploaded bytes one tenant may hold (default 262144).")
       ->check(PositiveWholeNumber());
+  app.add_option("--metrics-tenants", options.metrics_tenants.capacity,
+                 "Tenants whose metrics get a tenant label of their own; the rest share "
+                 "tenant=\"other\" (default 50). An idle tenant's series go after 15 minutes.")
+      ->check(PositiveWholeNumber());
   app.add_option("--audit-log", audit_path,
                  "Append one JSON line per submit, cancel and refused call (\"-\": standard "
                  "error, the default).")
@@ -359,15 +364,11 @@ int Run(int argc, char** argv) {
               << db << "`\n";
   Authenticator authenticator(**tokens, **audit, (*coordinator)->metrics(), !tls_client_ca.empty());
 
-  std::unique_ptr<prometheus::Exposer> exposer;
-  try {
-    exposer = std::make_unique<prometheus::Exposer>(metrics_listen);
-  } catch (const std::exception& e) {
-    std::cerr << "gauntlet-coordinator: cannot serve metrics on " << metrics_listen << ": "
-              << e.what() << "\n";
+  auto endpoint = MetricsEndpoint::Start(metrics_listen, {(*coordinator)->metrics().registry()});
+  if (!endpoint.ok()) {
+    std::cerr << "gauntlet-coordinator: " << endpoint.status().message() << "\n";
     return 1;
   }
-  exposer->RegisterCollectable((*coordinator)->metrics().registry());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -386,6 +387,10 @@ int Run(int argc, char** argv) {
                            &port);
   builder.RegisterService(&client_service);
   builder.RegisterService(&worker_service);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(
+      std::make_unique<GrpcServerMetrics>(*(*coordinator)->metrics().registry()));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   // Clients ping every 30 s even without calls (docs/operations.md); accept that.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
@@ -400,9 +405,8 @@ int Run(int argc, char** argv) {
   }
   std::string host = listen.substr(0, listen.rfind(':'));
   std::cout << "listening on " << host << ":" << port << "\n";
-  auto metrics_ports = exposer->GetListeningPorts();
   std::cout << "metrics on " << metrics_listen.substr(0, metrics_listen.rfind(':')) << ":"
-            << (metrics_ports.empty() ? 0 : metrics_ports.front()) << std::endl;
+            << (*endpoint)->port() << std::endl;
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);

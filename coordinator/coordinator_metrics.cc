@@ -11,6 +11,9 @@ std::string LowerVerdict(Verdict verdict) {
   return name;
 }
 
+const prometheus::Histogram::BucketBoundaries kJobSeconds = {1,   5,    15,   60,   300,
+                                                             900, 1800, 3600, 7200, 21600};
+
 prometheus::Counter* Counter(prometheus::Registry& registry, const std::string& name,
                              const std::string& help, prometheus::Labels labels = {}) {
   return &prometheus::BuildCounter().Name(name).Help(help).Register(registry).Add(labels);
@@ -18,7 +21,9 @@ prometheus::Counter* Counter(prometheus::Registry& registry, const std::string& 
 
 }  // namespace
 
-CoordinatorMetrics::CoordinatorMetrics() : registry_(std::make_shared<prometheus::Registry>()) {
+CoordinatorMetrics::CoordinatorMetrics(TenantSeries tenants)
+    : registry_(std::make_shared<prometheus::Registry>()),
+      tenant_labels_(tenants.capacity, tenants.forget_after) {
   auto& r = *registry_;
   prometheus::BuildGauge()
       .Name("gauntlet_build_info")
@@ -76,8 +81,41 @@ CoordinatorMetrics::CoordinatorMetrics() : registry_(std::make_shared<prometheus
   scanned_bytes_ = Counter(r, "gauntlet_scanned_bytes_total", "Bytes of files given a verdict");
   queue_depth_ = &prometheus::BuildGauge()
                       .Name("gauntlet_queue_depth")
-                      .Help("Tasks not yet finished (queued, leased or merged), by tenant")
+                      .Help(
+                          "Tasks not yet finished (queued, leased or merged), by tenant; absent "
+                          "for a tenant with none")
                       .Register(r);
+  tenant_tasks_ = &prometheus::BuildCounter()
+                       .Name("gauntlet_tenant_tasks_completed_total")
+                       .Help("Tasks given a verdict, by tenant")
+                       .Register(r);
+  tenant_job_duration_ = &prometheus::BuildHistogram()
+                              .Name("gauntlet_tenant_job_duration_seconds")
+                              .Help("Time from submit to finish of each job, by tenant")
+                              .Register(r);
+  auto& job_duration = prometheus::BuildHistogram()
+                           .Name("gauntlet_job_duration_seconds")
+                           .Help("Time from submit to finish (or cancel) of each job, by kind")
+                           .Register(r);
+  scan_job_duration_ = &job_duration.Add({{"kind", "scan"}}, kJobSeconds);
+  eval_job_duration_ = &job_duration.Add({{"kind", "eval"}}, kJobSeconds);
+  worker_capacity_ = &prometheus::BuildGauge()
+                          .Name("gauntlet_worker_capacity_leases")
+                          .Help("Leases all registered workers may hold at once (slots x batch)")
+                          .Register(r)
+                          .Add({});
+  store_size_ = &prometheus::BuildGauge()
+                     .Name("gauntlet_store_size_bytes")
+                     .Help("Size of the job store's database file (0 in memory)")
+                     .Register(r)
+                     .Add({});
+  store_commit_ =
+      &prometheus::BuildHistogram()
+           .Name("gauntlet_store_commit_seconds")
+           .Help("Time to commit one job store transaction (fsync included)")
+           .Register(r)
+           .Add({}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                                            0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5});
   auto& workers = prometheus::BuildGauge()
                       .Name("gauntlet_workers")
                       .Help("Registered workers seen within three lease TTLs, by state")
@@ -116,8 +154,6 @@ CoordinatorMetrics::CoordinatorMetrics() : registry_(std::make_shared<prometheus
   }
   for (const char* verdict : {"backdoor", "degraded", "suspicious", "clean", "error"})
     eval_verdicts_->Add({{"verdict", verdict}});
-  for (const char* reason : {"unauthenticated", "permission_denied"})
-    calls_refused_->Add({{"reason", reason}});
   const prometheus::Histogram::BucketBoundaries buckets = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5,
                                                            1,     5,     10,   30,   60,  300};
   queue_wait_ = &prometheus::BuildHistogram()
@@ -154,7 +190,52 @@ void CoordinatorMetrics::TaskCompleted(Verdict verdict, uint64_t bytes) {
 }
 
 void CoordinatorMetrics::SetQueueDepth(const std::string& tenant, double depth) {
-  queue_depth_->Add({{"tenant", tenant}}).Set(depth);
+  std::lock_guard lock(tenant_mu_);
+  auto now = std::chrono::steady_clock::now();
+  std::string label = depth > 0 ? tenant_labels_.Label(tenant, now) : "";
+  tenant_labels_.SetBusy(tenant, depth > 0, now);
+  if (label == TenantLabels::kOther)
+    other_depths_[tenant] = depth;
+  else
+    other_depths_.erase(tenant);
+  if (label == tenant) {
+    queue_depth_->Add({{"tenant", tenant}}).Set(depth);
+  } else if (tenant != TenantLabels::kOther) {
+    auto& own = queue_depth_->Add({{"tenant", tenant}});  // Remove() needs the series.
+    queue_depth_->Remove(&own);
+  }
+  double other = 0;
+  for (const auto& [name, tenant_depth] : other_depths_) other += tenant_depth;
+  auto& other_series = queue_depth_->Add({{"tenant", TenantLabels::kOther}});
+  if (other > 0)
+    other_series.Set(other);
+  else
+    queue_depth_->Remove(&other_series);
+}
+
+void CoordinatorMetrics::TenantTaskCompleted(const std::string& tenant) {
+  std::lock_guard lock(tenant_mu_);
+  tenant_tasks_->Add({{"tenant", tenant_labels_.Label(tenant, std::chrono::steady_clock::now())}})
+      .Increment();
+}
+
+void CoordinatorMetrics::JobDuration(const std::string& tenant, bool eval, double seconds) {
+  (eval ? eval_job_duration_ : scan_job_duration_)->Observe(seconds);
+  std::lock_guard lock(tenant_mu_);
+  tenant_job_duration_
+      ->Add({{"tenant", tenant_labels_.Label(tenant, std::chrono::steady_clock::now())}},
+            kJobSeconds)
+      .Observe(seconds);
+}
+
+void CoordinatorMetrics::ForgetIdleTenants() {
+  std::lock_guard lock(tenant_mu_);
+  for (const std::string& tenant : tenant_labels_.Forget(std::chrono::steady_clock::now())) {
+    prometheus::Labels labels = {{"tenant", tenant}};
+    queue_depth_->Remove(&queue_depth_->Add(labels));
+    tenant_tasks_->Remove(&tenant_tasks_->Add(labels));
+    tenant_job_duration_->Remove(&tenant_job_duration_->Add(labels, kJobSeconds));
+  }
 }
 
 void CoordinatorMetrics::CallRefused(const std::string& reason) {

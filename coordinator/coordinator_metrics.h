@@ -10,16 +10,26 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "common/verdict.h"
+#include "coordinator/tenant_labels.h"
 
 namespace gauntlet {
 
+// Tenants with series of their own, and how long an idle one keeps them
+// (tenant_labels.h).
+struct TenantSeries {
+  size_t capacity = 50;
+  std::chrono::steady_clock::duration forget_after = std::chrono::minutes(15);
+};
+
 class CoordinatorMetrics {
  public:
-  CoordinatorMetrics();
+  explicit CoordinatorMetrics(TenantSeries tenants = {});
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
   void JobSubmitted(bool eval) { (eval ? eval_jobs_submitted_ : jobs_submitted_)->Increment(); }
@@ -35,8 +45,20 @@ class CoordinatorMetrics {
   void CacheMerged() { cache_merged_->Increment(); }
   void QueueWait(double seconds) { queue_wait_->Observe(seconds); }
   void TaskDuration(double seconds) { task_duration_->Observe(seconds); }
+  // A tenant's unfinished tasks; 0 removes its series (absent reads as 0).
   void SetQueueDepth(const std::string& tenant, double depth);
+  // A task of `tenant` given its verdict (throughput per tenant).
+  void TenantTaskCompleted(const std::string& tenant);
+  // A job finished (or was cancelled) `seconds` after it was submitted.
+  void JobDuration(const std::string& tenant, bool eval, double seconds);
+  // Removes the series of tenants idle past TenantSeries::forget_after.
+  void ForgetIdleTenants();
   void SetWorkers(double active, double draining);
+  // Leases every registered worker may hold at once (slots x lease batch).
+  void SetWorkerCapacity(double leases) { worker_capacity_->Set(leases); }
+  // The job store: its size on disk, and each transaction's commit time.
+  void SetStoreSize(double bytes) { store_size_->Set(bytes); }
+  void StoreCommit(double seconds) { store_commit_->Observe(seconds); }
   void SetLeasesActive(double leases) { leases_active_->Set(leases); }
   // Eval jobs: each prompt batch, and each finished job's A/B verdict.
   void EvalBatch(uint64_t tokens, double seconds);
@@ -61,9 +83,19 @@ class CoordinatorMetrics {
       *scanned_bytes_;
   prometheus::Family<prometheus::Counter>* jobs_completed_;
   prometheus::Family<prometheus::Counter>* tasks_completed_;
+  prometheus::Gauge *workers_active_, *workers_draining_, *leases_active_, *worker_capacity_,
+      *store_size_;
+  prometheus::Histogram *queue_wait_, *task_duration_, *store_commit_, *scan_job_duration_,
+      *eval_job_duration_;
+
+  // Per-tenant series, under tenant_mu_.
+  std::mutex tenant_mu_;
+  TenantLabels tenant_labels_;
   prometheus::Family<prometheus::Gauge>* queue_depth_;
-  prometheus::Gauge *workers_active_, *workers_draining_, *leases_active_;
-  prometheus::Histogram *queue_wait_, *task_duration_;
+  prometheus::Family<prometheus::Counter>* tenant_tasks_;
+  prometheus::Family<prometheus::Histogram>* tenant_job_duration_;
+  // Queue depths of the tenants counted under "other", summed in its series.
+  std::map<std::string, double> other_depths_;
 };
 
 }  // namespace gauntlet

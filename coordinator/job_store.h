@@ -110,6 +110,8 @@ class JobStore {
   virtual absl::Status Begin() = 0;
   virtual absl::Status Commit() = 0;
   virtual void Rollback() = 0;
+  // Bytes the store takes on disk (database and write-ahead log); 0 in memory.
+  virtual uint64_t SizeBytes() = 0;
 
   // ---- Jobs.
   // Inserts a job and its tasks in one transaction; returns the row id.

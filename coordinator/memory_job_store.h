@@ -23,6 +23,7 @@ class MemoryJobStore final : public JobStore {
   absl::Status Begin() override;
   absl::Status Commit() override;
   void Rollback() override;
+  uint64_t SizeBytes() override { return 0; }
 
   absl::StatusOr<int64_t> InsertJob(const StoredJob& job,
                                     const std::vector<NewTaskRow>& tasks) override;

@@ -125,7 +125,7 @@ absl::StatusOr<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const Optio
                "start with --init-db to begin with an empty store"));
   auto db = Sqlite::Open(options.path);
   if (!db.ok()) return db.status();
-  std::unique_ptr<SqliteJobStore> store(new SqliteJobStore(std::move(*db)));
+  std::unique_ptr<SqliteJobStore> store(new SqliteJobStore(std::move(*db), options.path));
   if (has_wal && !options.initialize) {
     auto schema = store->db_->Prepare("SELECT COUNT(*) FROM sqlite_master WHERE name = 'jobs'");
     if (!schema.ok()) return schema.status();
@@ -200,6 +200,15 @@ absl::Status SqliteJobStore::CreateTables() {
 absl::Status SqliteJobStore::Begin() { return db_->Exec("BEGIN"); }
 absl::Status SqliteJobStore::Commit() { return db_->Exec("COMMIT"); }
 void SqliteJobStore::Rollback() { db_->Exec("ROLLBACK").IgnoreError(); }
+
+uint64_t SqliteJobStore::SizeBytes() {
+  uint64_t bytes = 0;
+  for (const std::string& file : {path_, path_ + "-wal"}) {
+    struct stat file_stat {};
+    if (stat(file.c_str(), &file_stat) == 0) bytes += static_cast<uint64_t>(file_stat.st_size);
+  }
+  return bytes;
+}
 
 // ------------------------------------------------------------------ jobs
 

@@ -25,6 +25,7 @@ class SqliteJobStore final : public JobStore {
   absl::Status Begin() override;
   absl::Status Commit() override;
   void Rollback() override;
+  uint64_t SizeBytes() override;
 
   absl::StatusOr<int64_t> InsertJob(const StoredJob& job,
                                     const std::vector<NewTaskRow>& tasks) override;
@@ -73,12 +74,14 @@ class SqliteJobStore final : public JobStore {
                                                int64_t cache_limit) override;
 
  private:
-  explicit SqliteJobStore(std::unique_ptr<Sqlite> db) : db_(std::move(db)) {}
+  SqliteJobStore(std::unique_ptr<Sqlite> db, std::string path)
+      : db_(std::move(db)), path_(std::move(path)) {}
   absl::Status CreateTables();
   // The result of an UPDATE of one task: whether it changed a row.
   absl::StatusOr<bool> UpdatedOne(absl::Status status);
 
   std::unique_ptr<Sqlite> db_;
+  std::string path_;
 };
 
 }  // namespace gauntlet

@@ -300,6 +300,51 @@ TEST_F(CoordinatorTest, LabelledCountersStartAtZero) {
     EXPECT_TRUE(series.count(expected)) << expected;
 }
 
+// Series of `family` in the coordinator's registry, as "name,label=value".
+std::set<std::string> Series(Coordinator& coordinator, const std::string& family_name) {
+  std::set<std::string> series;
+  for (const auto& family : coordinator.metrics().registry()->Collect())
+    if (family.name == family_name)
+      for (const auto& metric : family.metric)
+        for (const auto& label : metric.label)
+          series.insert(family.name + "," + label.name + "=" + label.value);
+  return series;
+}
+
+TEST_F(CoordinatorTest, TenantSeriesAreCappedAndGoWhenTheTenantHasNoWork) {
+  CoordinatorOptions options = Options();
+  options.metrics_tenants = {.capacity = 5, .forget_after = std::chrono::seconds(0)};
+  Open(options);
+  std::vector<std::string> jobs;
+  for (int i = 0; i < 200; ++i) {
+    auto job = Submit({Write("t/f" + std::to_string(i), "x")}, "tenant-" + std::to_string(i));
+    ASSERT_TRUE(job.ok()) << job.status();
+    jobs.push_back(job->id());
+  }
+  // Five tenants of their own and "other" (200 tenants left 202 series).
+  std::set<std::string> depth = Series(*coordinator_, "gauntlet_queue_depth");
+  EXPECT_EQ(depth.size(), 6u);
+  EXPECT_TRUE(depth.count("gauntlet_queue_depth,tenant=other"));
+  EXPECT_TRUE(depth.count("gauntlet_queue_depth,tenant=tenant-0"));
+  double other = 0;
+  for (const auto& family : coordinator_->metrics().registry()->Collect())
+    if (family.name == "gauntlet_queue_depth")
+      for (const auto& metric : family.metric)
+        if (metric.label[0].value == "other") other = metric.gauge.value;
+  EXPECT_EQ(other, 195);
+  for (const std::string& id : jobs) ASSERT_TRUE(coordinator_->CancelJob(id, kAdmin).ok());
+  EXPECT_TRUE(Series(*coordinator_, "gauntlet_queue_depth").empty());
+  // Idle tenants' counters and histograms go too (here at once), and their
+  // places are free for new tenants.
+  EXPECT_TRUE(Series(*coordinator_, "gauntlet_tenant_job_duration_seconds").size() <= 6u);
+  ASSERT_TRUE(Submit({Write("t/late", "y")}, "late-tenant").ok());
+  EXPECT_EQ(Series(*coordinator_, "gauntlet_queue_depth"),
+            std::set<std::string>{"gauntlet_queue_depth,tenant=late-tenant"});
+  EXPECT_EQ(Series(*coordinator_, "gauntlet_tenant_job_duration_seconds")
+                .count("gauntlet_tenant_job_duration_seconds,tenant=tenant-0"),
+            0u);
+}
+
 TEST_F(CoordinatorTest, TenantsShareLeasesFairly) {
   Open();
   std::vector<std::string> big, small;

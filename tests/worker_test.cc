@@ -15,10 +15,10 @@
 #include <fstream>
 #include <thread>
 
+#include "cli/direct_worker_api.h"
 #include "common/regular_file.h"
 #include "common/rules.h"
 #include "coordinator/coordinator.h"
-#include "cli/direct_worker_api.h"
 #include "proto/convert.h"
 
 namespace gauntlet {
@@ -104,6 +104,34 @@ class BlockingRunner : public ScanRunner {
   bool entered_ = false, released_ = false;
 };
 
+// Counts registrations, each slow enough that every slot would race into one.
+class SlowRegisterApi : public DirectWorkerApi {
+ public:
+  using DirectWorkerApi::DirectWorkerApi;
+  absl::StatusOr<v1::RegisterResponse> Register(const v1::RegisterRequest& request) override {
+    ++registrations;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return DirectWorkerApi::Register(request);
+  }
+  std::atomic<int> registrations = 0;
+};
+
+TEST_F(WorkerTest, AWorkerRegistersOnceWhateverItsSlots) {
+  auto coordinator = Coordinator::Open(CoordinatorOptions{});
+  ASSERT_TRUE(coordinator.ok()) << coordinator.status();
+  SlowRegisterApi api(**coordinator);
+  BlockingRunner runner;
+  WorkerOptions worker_options;
+  worker_options.slots = 8;
+  Worker worker(api, runner, worker_options, nullptr);
+  std::thread serving([&] { worker.Run(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  worker.Stop();
+  serving.join();
+  // Eight registrations would show as eight workers for three lease TTLs.
+  EXPECT_EQ(api.registrations, 1);
+}
+
 TEST_F(WorkerTest, AScanStuckInAReadEndsAsErrorNotAnEndlessLease) {
   CoordinatorOptions options;
   options.allow_roots = {root_};
@@ -123,6 +151,7 @@ TEST_F(WorkerTest, AScanStuckInAReadEndsAsErrorNotAnEndlessLease) {
   worker_options.slots = 1;
   worker_options.scan_deadline = std::chrono::milliseconds(500);
   Worker worker(api, runner, worker_options, nullptr);
+  EXPECT_EQ(worker.Wedged(), "");
   std::thread serving([&] { worker.Run(); });
   v1::Job done;
   for (int i = 0; i < 100; ++i) {
@@ -133,9 +162,13 @@ TEST_F(WorkerTest, AScanStuckInAReadEndsAsErrorNotAnEndlessLease) {
     done = event->job();
     if (done.state() == v1::SUCCEEDED) break;
   }
+  // The liveness probe (/healthz) reports the stuck slot until it frees.
+  EXPECT_NE(worker.Wedged().find("a slot has been stuck on lease"), std::string::npos)
+      << worker.Wedged();
   runner.Release();
   worker.Stop();
   serving.join();
+  EXPECT_EQ(worker.Wedged(), "");
   ASSERT_EQ(done.state(), v1::SUCCEEDED) << "the lease was renewed for ever";
   EXPECT_EQ(done.dead_lettered_tasks(), 1u);
   EXPECT_EQ(done.verdict(), v1::ERROR);

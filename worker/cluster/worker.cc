@@ -21,7 +21,9 @@ bool LeaseGone(const absl::Status& status) { return status.code() == absl::Statu
 
 Worker::Worker(WorkerApi& api, ScanRunner& runner, WorkerOptions options, WorkerMetrics* metrics,
                EvalRunner* eval)
-    : api_(api), runner_(runner), eval_(eval), options_(std::move(options)), metrics_(metrics) {}
+    : api_(api), runner_(runner), eval_(eval), options_(std::move(options)), metrics_(metrics) {
+  if (metrics_) metrics_->SetSlots(options_.slots);
+}
 
 Worker::~Worker() {
   Stop();
@@ -47,8 +49,12 @@ void Worker::Sleep(milliseconds duration) {
 
 bool Worker::EnsureRegistered() {
   std::unique_lock lock(mu_);
+  // One registration at a time: slots that raced each registered a worker,
+  // and the spare ones lingered, idle and counted, until they expired.
+  wake_.wait(lock, [&] { return !registering_ || stopping_; });
   if (!worker_id_.empty()) return true;
-  if (std::chrono::steady_clock::now() < next_register_attempt_) return false;
+  if (stopping_ || std::chrono::steady_clock::now() < next_register_attempt_) return false;
+  registering_ = true;
   lock.unlock();
   v1::RegisterRequest request;
   request.set_name(options_.name);
@@ -59,7 +65,8 @@ bool Worker::EnsureRegistered() {
   request.set_draining(draining_);
   auto response = api_.Register(request);
   lock.lock();
-  if (!worker_id_.empty()) return true;  // Another slot got there first.
+  registering_ = false;
+  wake_.notify_all();
   if (!response.ok()) {
     static thread_local std::mt19937 jitter(std::random_device{}());
     next_register_attempt_ = std::chrono::steady_clock::now() + register_backoff_ +
@@ -167,6 +174,19 @@ void Worker::MarkReading(const std::vector<std::string>& batch, size_t next, boo
   }
 }
 
+std::string Worker::Wedged() {
+  if (options_.scan_deadline.count() == 0) return "";
+  auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(mu_);
+  for (const auto& [lease, since] : busy_since_)
+    if (now - since > options_.scan_deadline)
+      return StrCat(
+          "a slot has been stuck on lease ", lease, " for ",
+          std::chrono::duration_cast<std::chrono::seconds>(now - since).count(), " s (deadline ",
+          std::chrono::duration_cast<std::chrono::seconds>(options_.scan_deadline).count(), " s)");
+  return "";
+}
+
 void Worker::HeartbeatLoop() {
   while (!stopping_) {
     v1::HeartbeatRequest request;
@@ -238,6 +258,10 @@ v1::TaskResult Worker::Evaluate(const v1::ScanTask& task) {
     return result;
   }
   auto batch = eval_->Run(task.eval(), api_);
+  if (metrics_)
+    metrics_->EvalBatch(batch.ok(), batch.ok() ? batch->outcomes_size() : 0,
+                        batch.ok() ? batch->tokens_generated() : 0,
+                        batch.ok() ? batch->seconds() : 0);
   if (batch.ok())
     *result.mutable_eval_result() = std::move(*batch);
   else

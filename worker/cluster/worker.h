@@ -53,6 +53,10 @@ class Worker {
   void Drain();
   void Stop();
   bool draining() const { return draining_; }
+  // Empty while every slot makes progress; else which slot is stuck and for
+  // how long: a scan running past WorkerOptions::scan_deadline (a read
+  // blocked on a hung mount), which only a restart frees.
+  std::string Wedged();
 
  private:
   void Execute();
@@ -89,6 +93,7 @@ class Worker {
   // the same slot) started; see WorkerOptions::scan_deadline.
   std::map<std::string, std::chrono::steady_clock::time_point> busy_since_;
   std::string worker_id_;  // Empty while unregistered.
+  bool registering_ = false;  // A slot is registering; the others wait.
   std::chrono::milliseconds register_backoff_{100};
   std::chrono::steady_clock::time_point next_register_attempt_{};
   uint32_t executors_left_ = 0;

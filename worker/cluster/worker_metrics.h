@@ -17,6 +17,8 @@ class WorkerMetrics {
   WorkerMetrics();
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
+  // Every label value below is exported at zero from the start, so that a
+  // rate() or an alert sees the first event.
   // outcome: scanned, cache_hit, merged, failed, released, dropped.
   void Task(const std::string& outcome) { tasks_->Add({{"outcome", outcome}}).Increment(); }
   // reason: timeout, crash, memory, violation.
@@ -27,16 +29,25 @@ class WorkerMetrics {
     scan_seconds_->Observe(seconds);
     scanned_bytes_->Increment(static_cast<double>(bytes));
   }
+  // One eval task (a prompt batch through models A and B).
+  void EvalBatch(bool ok, uint64_t prompts, uint64_t tokens, double seconds) {
+    eval_batches_->Add({{"outcome", ok ? "done" : "failed"}}).Increment();
+    if (!ok) return;
+    eval_prompts_->Increment(static_cast<double>(prompts));
+    eval_tokens_->Increment(static_cast<double>(tokens));
+    eval_seconds_->Observe(seconds);
+  }
+  void SetSlots(double slots) { slots_->Set(slots); }
   void SetLeasesHeld(double leases) { leases_held_->Set(leases); }
   void SetDraining(bool draining) { draining_->Set(draining ? 1 : 0); }
   void Reconnect() { reconnects_->Increment(); }
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
-  prometheus::Family<prometheus::Counter>*tasks_, *sandbox_kills_;
-  prometheus::Histogram* scan_seconds_;
-  prometheus::Counter *scanned_bytes_, *reconnects_;
-  prometheus::Gauge *leases_held_, *draining_;
+  prometheus::Family<prometheus::Counter>*tasks_, *sandbox_kills_, *eval_batches_;
+  prometheus::Histogram *scan_seconds_, *eval_seconds_;
+  prometheus::Counter *scanned_bytes_, *reconnects_, *eval_prompts_, *eval_tokens_;
+  prometheus::Gauge *slots_, *leases_held_, *draining_;
 };
 
 }  // namespace gauntlet

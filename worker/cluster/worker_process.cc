@@ -1,6 +1,5 @@
 #include "worker/cluster/worker_process.h"
 
-#include <prometheus/exposer.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -8,6 +7,7 @@
 #include <thread>
 
 #include "common/command_line.h"
+#include "common/metrics_endpoint.h"
 #include "common/shutdown_signals.h"
 #include "common/strings.h"
 #include "worker/cluster/grpc_worker_api.h"
@@ -63,7 +63,6 @@ int SelfTest(SandboxOptions sandbox) {
 
 int RunWorkerProcess(int argc, char** argv, const WorkerProcessKind& kind) {
   std::string coordinator, metrics_listen = "127.0.0.1:9465";
-  if (!kind.serves_metrics) metrics_listen = "none";
   WorkerOptions options;
   options.slots = std::max(1u, std::thread::hardware_concurrency());
   char host[256] = "worker";
@@ -137,26 +136,24 @@ int RunWorkerProcess(int argc, char** argv, const WorkerProcessKind& kind) {
         "client certificate (--tls-cert/--tls-key)");
 
   WorkerMetrics metrics;
-  std::unique_ptr<prometheus::Exposer> exposer;
-  if (metrics_listen != "none") {
-    try {
-      exposer = std::make_unique<prometheus::Exposer>(metrics_listen);
-    } catch (const std::exception& e) {
-      std::cerr << kind.binary << ": cannot serve metrics on " << metrics_listen << ": " << e.what()
-                << "\n";
-      return 1;
-    }
-    exposer->RegisterCollectable(metrics.registry());
-    auto ports = exposer->GetListeningPorts();
-    std::cout << "metrics on " << metrics_listen.substr(0, metrics_listen.rfind(':')) << ":"
-              << (ports.empty() ? 0 : ports.front()) << std::endl;
-  }
-
   GrpcWorkerApi api(coordinator, *security);
   SandboxRunner runner(sandbox);
   std::unique_ptr<EvalRunner> eval_runner =
       kind.make_eval_runner ? kind.make_eval_runner() : nullptr;
   Worker worker(api, runner, options, &metrics, eval_runner.get());
+  std::unique_ptr<MetricsEndpoint> endpoint;
+  if (metrics_listen != "none") {
+    // /healthz fails while a slot is wedged, so the kubelet restarts the pod.
+    auto started = MetricsEndpoint::Start(metrics_listen, {metrics.registry()},
+                                          [&worker] { return worker.Wedged(); });
+    if (!started.ok()) {
+      std::cerr << kind.binary << ": " << started.status().message() << "\n";
+      return 1;
+    }
+    endpoint = std::move(*started);
+    std::cout << "metrics on " << metrics_listen.substr(0, metrics_listen.rfind(':')) << ":"
+              << endpoint->port() << std::endl;
+  }
   std::thread signal_thread([&] {
     int signal_number = 0;
     sigwait(&signals, &signal_number);

@@ -23,7 +23,6 @@ struct WorkerProcessKind {
   std::string_view description;                 // Added to --help's.
   uint32_t slots = 0;                           // Default --slots; 0: one per core.
   uint32_t lease_batch = 0;                     // Default --lease-batch; 0: the worker's.
-  bool serves_metrics = true;                   // Default --metrics-listen none when false.
   // Declares this kind's own flags.
   std::function<void(CLI::App& app)> add_flags;
   // The eval runner, made once the flags are read; null: a scan-only worker.

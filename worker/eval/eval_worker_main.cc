@@ -21,10 +21,6 @@ int Run(int argc, char** argv) {
   kind.description = kEvalDescription;
   kind.slots = 1;
   kind.lease_batch = 1;
-  // civetweb cannot start its server in a process linked with Debian's
-  // libtorch (mg_start fails right after listen()); the coordinator exports
-  // the eval metrics (tasks, tokens, tokens/s, verdicts) instead.
-  kind.serves_metrics = false;
   kind.add_flags = [&](CLI::App& app) { AddDeviceFlag(app, device); };
   kind.make_eval_runner = [&]() -> std::unique_ptr<EvalRunner> {
     std::cout << "eval on " << device.str() << std::endl;
