@@ -912,6 +912,7 @@ absl::Status Coordinator::FinishTask(JobState& job) {
   metrics_.TenantTaskCompleted(job.proto.tenant());
   metrics_.SetQueueDepth(job.proto.tenant(),
                          static_cast<double>(scheduler_->TenantUnfinished(job.proto.tenant())));
+  PublishUnfinishedTasks();
   changed_.notify_all();
   return FinishJobIfDone(job);
 }
@@ -943,6 +944,7 @@ void Coordinator::DropJob(int64_t job_id) {
   scheduler_->RemoveJob(job_id);
   metrics_.SetQueueDepth(tenant, static_cast<double>(scheduler_->TenantUnfinished(tenant)));
   jobs_.erase(job);
+  PublishUnfinishedTasks();
 }
 
 void Coordinator::ReleaseFollowers(const std::string& cache_key) {
@@ -984,6 +986,15 @@ void Coordinator::PublishGauges() {
     metrics_.SetQueueDepth(tenant, static_cast<double>(depth));
   metrics_.ForgetIdleTenants();
   metrics_.SetStoreSize(static_cast<double>(store_->SizeBytes()));
+  PublishUnfinishedTasks();
+}
+
+void Coordinator::PublishUnfinishedTasks() {
+  double scan = 0, eval = 0;
+  for (const auto& [id, job] : jobs_)
+    (job.proto.kind() == v1::EVAL ? eval : scan) +=
+        static_cast<double>(job.proto.total_tasks() - job.proto.done_tasks());
+  metrics_.SetUnfinishedTasks(scan, eval);
 }
 
 absl::Status Coordinator::CommitStore() {

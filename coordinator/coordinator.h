@@ -234,6 +234,8 @@ class Coordinator {
   // Forgets a finished or cancelled job's in-memory state.
   void DropJob(int64_t job_id);
   void PublishGauges();
+  // gauntlet_unfinished_tasks by kind, from the unfinished jobs.
+  void PublishUnfinishedTasks();
   // Commits the store's transaction, timing it for the metrics.
   absl::Status CommitStore();
   // A failed write to the store: rolls back, counts and logs it, reloads the

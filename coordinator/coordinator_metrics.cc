@@ -99,6 +99,12 @@ CoordinatorMetrics::CoordinatorMetrics(TenantSeries tenants)
                            .Register(r);
   scan_job_duration_ = &job_duration.Add({{"kind", "scan"}}, kJobSeconds);
   eval_job_duration_ = &job_duration.Add({{"kind", "eval"}}, kJobSeconds);
+  auto& unfinished = prometheus::BuildGauge()
+                         .Name("gauntlet_unfinished_tasks")
+                         .Help("Tasks not yet finished, by job kind (what workers scale on)")
+                         .Register(r);
+  unfinished_scan_ = &unfinished.Add({{"kind", "scan"}});
+  unfinished_eval_ = &unfinished.Add({{"kind", "eval"}});
   worker_capacity_ = &prometheus::BuildGauge()
                           .Name("gauntlet_worker_capacity_leases")
                           .Help("Leases all registered workers may hold at once (slots x batch)")

@@ -47,6 +47,11 @@ class CoordinatorMetrics {
   void TaskDuration(double seconds) { task_duration_->Observe(seconds); }
   // A tenant's unfinished tasks; 0 removes its series (absent reads as 0).
   void SetQueueDepth(const std::string& tenant, double depth);
+  // Unfinished tasks of each job kind: what scan and eval workers scale on.
+  void SetUnfinishedTasks(double scan, double eval) {
+    unfinished_scan_->Set(scan);
+    unfinished_eval_->Set(eval);
+  }
   // A task of `tenant` given its verdict (throughput per tenant).
   void TenantTaskCompleted(const std::string& tenant);
   // A job finished (or was cancelled) `seconds` after it was submitted.
@@ -84,7 +89,7 @@ class CoordinatorMetrics {
   prometheus::Family<prometheus::Counter>* jobs_completed_;
   prometheus::Family<prometheus::Counter>* tasks_completed_;
   prometheus::Gauge *workers_active_, *workers_draining_, *leases_active_, *worker_capacity_,
-      *store_size_;
+      *store_size_, *unfinished_scan_, *unfinished_eval_;
   prometheus::Histogram *queue_wait_, *task_duration_, *store_commit_, *scan_job_duration_,
       *eval_job_duration_;
 

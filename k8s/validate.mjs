@@ -20,6 +20,11 @@ function policy(object) {
   const pod = object.spec?.template?.spec;
   if (pod && pod.automountServiceAccountToken !== false)
     return "pods must set automountServiceAccountToken: false (Gauntlet never calls the API)";
+  for (const container of pod?.containers ?? []) {
+    if (!container.livenessProbe) return `container ${container.name} has no liveness probe`;
+    if (container.resources?.limits?.["nvidia.com/gpu"] && !pod.nodeSelector && !pod.affinity)
+      return `container ${container.name} asks for a GPU but the pod selects no GPU node`;
+  }
   if (object.kind === "PodDisruptionBudget" && object.spec.maxUnavailable === 0)
     return "maxUnavailable: 0 blocks every node drain";
   if ((object.kind === "ServiceMonitor" || object.kind === "PodMonitor") &&
