@@ -398,6 +398,10 @@ int Run(int argc, char** argv) {
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   builder.SetMaxReceiveMessageSize(16 << 20);
+  // gRPC sets SO_REUSEPORT by default: a second coordinator started on the
+  // same port would share its connections with the first, each seeing half
+  // the jobs and workers. Refuse the port instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     std::cerr << "gauntlet-coordinator: cannot listen on " << listen << "\n";

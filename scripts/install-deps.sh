@@ -21,6 +21,8 @@ PACKAGES=(
   # python3-protobuf play the attacker's raw gRPC client in the security tests,
   # which make their TLS certificates with openssl
   prometheus python3-grpcio python3-protobuf openssl
+  # The manifests' and dashboard's tests read YAML (tests/k8s, tests/monitoring)
+  python3-yaml
   # The poisoning lab's model (libtorch, CPU build)
   libtorch-dev
   # Tests and benchmarks; clang with libFuzzer for the fuzz targets

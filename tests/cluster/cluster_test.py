@@ -22,7 +22,7 @@ import threading
 import time
 import unittest
 
-from harness import GAUNTLET, ClusterTestCase, Payload
+from harness import COORDINATOR, GAUNTLET, ClusterTestCase, Payload
 
 PROMTOOL = shutil.which("promtool")
 
@@ -211,6 +211,17 @@ class ClusterTest(ClusterTestCase):
         self.assertEqual(second["summary"]["malicious"], 40)
         self.assertEqual(cluster.metric("gauntlet_cache_requests_total", 'outcome="hit"') - hits, 200)
         self.assertIn("cached=200", cluster.jobs("list").stdout.splitlines()[0])
+
+    def test_a_second_coordinator_on_the_same_port_is_refused(self):
+        # gRPC's default SO_REUSEPORT would let both serve, each seeing half
+        # of the jobs and workers.
+        cluster = self.cluster(workers=0)
+        second = subprocess.run(
+            [COORDINATOR, "--listen", cluster.target, "--metrics-listen", "127.0.0.1:0",
+             "--db", os.path.join(self.root, "second.db"), "--insecure"],
+            capture_output=True, text=True, timeout=60)
+        self.assertEqual(second.returncode, 1, second.stderr)
+        self.assertIn(f"cannot listen on {cluster.target}", second.stderr)
 
     def test_bad_requests_get_clear_errors(self):
         cluster = self.cluster(workers=1, extra=["--tenant-queue-limit", "5"])

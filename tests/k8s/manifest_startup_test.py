@@ -23,8 +23,11 @@ import urllib.request
 
 import yaml
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cluster"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "cluster"))
+sys.path.insert(0, HERE)
 import harness  # noqa: E402  (the cluster tests' PKI, ports and pickles)
+from render import render  # noqa: E402
 
 BINARIES = {
     "gauntlet-coordinator": os.environ["GAUNTLET_COORDINATOR_BIN"],
@@ -33,22 +36,6 @@ BINARIES = {
 }
 GAUNTLET = os.environ["GAUNTLET"]
 WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet")
-
-
-def render(k8s_dir):
-    """The kustomization's output. It lists resources only, whose rendering
-    is their documents in order; anything else (patches, generators) would
-    need kustomize, so it is refused rather than rendered wrongly."""
-    with open(os.path.join(k8s_dir, "kustomization.yaml")) as f:
-        kustomization = yaml.safe_load(f)
-    extra = set(kustomization) - {"apiVersion", "kind", "resources"}
-    if extra:
-        sys.exit(f"kustomization.yaml uses {sorted(extra)}: render it with kustomize here")
-    documents = []
-    for resource in kustomization["resources"]:
-        with open(os.path.join(k8s_dir, resource)) as f:
-            documents += [d for d in yaml.safe_load_all(f) if d]
-    return documents
 
 
 class Container:
