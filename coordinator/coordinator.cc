@@ -9,6 +9,7 @@
 #include <random>
 
 #include "absl/strings/escaping.h"
+#include "common/log.h"
 #include "common/random_id.h"
 #include "common/regular_file.h"
 #include "common/rules.h"
@@ -130,7 +131,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Open(CoordinatorOption
               SteadyNow() +
               std::chrono::duration<double>(self->options_.retention_interval).count();
           if (auto status = self->ApplyRetention(); !status.ok())
-            std::cerr << "gauntlet-coordinator: retention: " << status.message() << "\n";
+            Log(LogLevel::kError, "retention_failed", {{"error", std::string(status.message())}});
         }
         lock.lock();
       }
@@ -356,6 +357,11 @@ absl::StatusOr<v1::Job> Coordinator::InsertJob(const std::string& tenant, JobPla
   v1::Job proto = WithSummary(job.proto);
   jobs_.emplace(*job_id, std::move(job));
   metrics_.JobSubmitted(plan.kind == v1::EVAL);
+  Log(LogLevel::kInfo, "job_submitted",
+      {{"job", row.public_id},
+       {"tenant", tenant},
+       {"kind", plan.kind == v1::EVAL ? "eval" : "scan"},
+       {"tasks", task_count}});
   PublishGauges();
   changed_.notify_all();
   return proto;
@@ -427,6 +433,12 @@ absl::Status Coordinator::CancelLocked(JobState& job) {
   }
   cache_->DropJob(job.id);
   metrics_.JobCancelled(job.proto.kind() == v1::EVAL);
+  Log(LogLevel::kInfo, "job_cancelled",
+      {{"job", job.proto.id()},
+       {"tenant", job.proto.tenant()},
+       {"kind", job.proto.kind() == v1::EVAL ? "eval" : "scan"},
+       {"done_tasks", job.proto.done_tasks()},
+       {"total_tasks", job.proto.total_tasks()}});
   metrics_.JobDuration(job.proto.tenant(), job.proto.kind() == v1::EVAL,
                        std::max(0.0, WallNow() - job.proto.created_unix_seconds()));
   DropJob(job.id);
@@ -530,6 +542,13 @@ absl::StatusOr<v1::RegisterResponse> Coordinator::Register(const v1::RegisterReq
   else
     worker.capabilities.set_scan(true);
   workers_[id] = worker;
+  Log(LogLevel::kInfo, "worker_joined",
+      {{"worker_id", id},
+       {"name", worker.name},
+       {"identity", identity},
+       {"eval", worker.capabilities.eval()},
+       {"gpu", worker.capabilities.gpu()},
+       {"max_leases", static_cast<uint64_t>(worker.max_leases)}});
   PublishGauges();
   v1::RegisterResponse response;
   response.set_worker_id(id);
@@ -733,7 +752,15 @@ void Coordinator::ExpireLeases() {
   }
   double stale = 3 * std::chrono::duration<double>(options_.lease_ttl).count();
   size_t workers_before = workers_.size();
-  std::erase_if(workers_, [&](const auto& entry) { return entry.second.last_seen + stale < now; });
+  std::erase_if(workers_, [&](const auto& entry) {
+    if (entry.second.last_seen + stale >= now) return false;
+    Log(LogLevel::kWarning, "worker_left",
+        {{"worker_id", entry.first},
+         {"name", entry.second.name},
+         {"identity", entry.second.identity},
+         {"reason", "no heartbeat for three lease TTLs"}});
+    return true;
+  });
   if (expired.empty()) {
     if (workers_.size() != workers_before) PublishGauges();
     return;
@@ -741,6 +768,11 @@ void Coordinator::ExpireLeases() {
   absl::Status status = store_->Begin();
   for (LeaseState& lease : expired) {
     metrics_.LeaseExpired();
+    Log(LogLevel::kWarning, "lease_expired",
+        {{"lease_id", lease.lease_id},
+         {"worker_id", lease.worker_id},
+         {"job", jobs_.count(lease.job_id) ? jobs_.at(lease.job_id).proto.id() : ""},
+         {"task", lease.task.display_path}});
     std::string worker = lease.worker_id;
     status.Update(FailLease(std::move(lease), StrCat("lease expired on worker ", worker), true));
   }
@@ -869,6 +901,12 @@ absl::Status Coordinator::FailLease(LeaseState lease, const std::string& error,
     return absl::OkStatus();
   }
   metrics_.TaskDeadLettered();
+  Log(LogLevel::kWarning, "task_dead_lettered",
+      {{"job", job.proto.id()},
+       {"tenant", job.proto.tenant()},
+       {"task", task.display_path},
+       {"attempts", static_cast<int64_t>(task.attempts)},
+       {"error", error}});
   v1::FileResult result = DeadLetterResult(task.display_path, task.attempts, error);
   uint64_t seq = job.proto.done_tasks() + 1;
   auto updated = store_->DeadLetterTask(task.task_id, seq, result);
@@ -932,6 +970,16 @@ absl::Status Coordinator::FinishJobIfDone(JobState& job) {
     metrics_.EvalJobCompleted(conclusion.verdict);
   metrics_.JobDuration(job.proto.tenant(), job.proto.kind() == v1::EVAL,
                        std::max(0.0, WallNow() - job.proto.created_unix_seconds()));
+  Log(LogLevel::kInfo, "job_finished",
+      {{"job", job.proto.id()},
+       {"tenant", job.proto.tenant()},
+       {"kind", job.proto.kind() == v1::EVAL ? "eval" : "scan"},
+       {"verdict",
+        conclusion.verdict.empty() ? v1::Verdict_Name(job.proto.verdict()) : conclusion.verdict},
+       {"duration_s", std::max(0.0, WallNow() - job.proto.created_unix_seconds())},
+       {"tasks", job.proto.total_tasks()},
+       {"dead_lettered", job.proto.dead_lettered_tasks()},
+       {"cached", job.proto.cached_tasks()}});
   DropJob(job.id);
   changed_.notify_all();
   return absl::OkStatus();
@@ -955,8 +1003,9 @@ void Coordinator::ReleaseFollowers(const std::string& cache_key) {
 absl::Status Coordinator::StoreFault(const absl::Status& cause) {
   store_->Rollback();
   metrics_.StoreError();
-  std::cerr << "gauntlet-coordinator: the job store failed a write (" << cause.message()
-            << "); reloading jobs from the store, whose state is the truth\n";
+  Log(LogLevel::kError, "store_write_failed",
+      {{"error", std::string(cause.message())},
+       {"action", "rolled back; reloading jobs from the store, whose state is the truth"}});
   // Roll memory back to what the store holds: drop the view of unfinished
   // jobs and every lease (their tasks are queued again, late results are
   // dropped), then rebuild it as after a restart.
@@ -966,8 +1015,7 @@ absl::Status Coordinator::StoreFault(const absl::Status& cause) {
   jobs_.clear();
   scheduler_->Clear();
   if (auto status = Recover(); !status.ok())
-    std::cerr << "gauntlet-coordinator: reloading from the store failed too: " << status.message()
-              << "\n";
+    Log(LogLevel::kError, "store_reload_failed", {{"error", std::string(status.message())}});
   changed_.notify_all();
   return absl::UnavailableError(
       StrCat("the job store could not save this change (", cause.message(),

@@ -18,6 +18,7 @@
 #include <optional>
 
 #include "common/command_line.h"
+#include "common/log.h"
 #include "common/metrics_endpoint.h"
 #include "common/shutdown_signals.h"
 #include "common/strings.h"
@@ -305,6 +306,15 @@ int Run(int argc, char** argv) {
                "Serve plaintext gRPC instead of TLS (tokens are still required). Only on a "
                "network you trust: logged as a warning at start.")
       ->group(kTls);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level,
+                 "JSON log records on stderr at this level and above: debug, info, warning, "
+                 "error or off (default info).")
+      ->check(Checked([](const std::string& text) {
+        return ParseLogLevel(text)
+                   ? std::string()
+                   : StrCat("takes debug, info, warning, error or off, not '", text, "'");
+      }));
   AdminRequest admin;
   AddAdminCommands(app, admin);
   app.footer(kFooter);
@@ -312,7 +322,8 @@ int Run(int argc, char** argv) {
   if (CLI::App* command = ChosenCommand(app); command != &app)
     return Administer(StrCat(command->get_parent()->get_name(), " ", command->get_name()), admin);
 
-  sigset_t signals = BlockShutdownSignals();
+  InstallShutdownSignals();
+  StartLogging("coordinator", *ParseLogLevel(log_level));
 
   for (const std::string& root : allow_roots)
     options.allow_roots.push_back(std::filesystem::canonical(root).string());
@@ -358,10 +369,11 @@ int Run(int argc, char** argv) {
     return 1;
   }
   if (auto empty = (*tokens)->Empty(); empty.ok() && *empty)
-    std::cerr << "gauntlet-coordinator: no valid tokens in " << db
-              << ": every call will be refused; create one with `gauntlet-coordinator tokens "
-                 "create --role admin NAME --db "
-              << db << "`\n";
+    Log(LogLevel::kWarning, "no_tokens",
+        {{"db", db},
+         {"message", StrCat("every call will be refused; create a token with "
+                            "`gauntlet-coordinator tokens create --role admin NAME --db ",
+                            db, "`")}});
   Authenticator authenticator(**tokens, **audit, (*coordinator)->metrics(), !tls_client_ca.empty());
 
   auto endpoint = MetricsEndpoint::Start(metrics_listen, {(*coordinator)->metrics().registry()});
@@ -377,10 +389,11 @@ int Run(int argc, char** argv) {
   grpc::ServerBuilder builder;
   int port = 0;
   if (insecure)
-    std::cerr << "gauntlet-coordinator: WARNING: serving plaintext gRPC (--insecure): tokens, "
-                 "files' names and verdicts cross the network unencrypted and can be read or "
-                 "altered by anyone on the path. Use --tls-cert/--tls-key outside a trusted "
-                 "network.\n";
+    Log(LogLevel::kWarning, "plaintext_grpc",
+        {{"message",
+          "serving plaintext gRPC (--insecure): tokens, files' names and verdicts cross the "
+          "network unencrypted and can be read or altered by anyone on the path. Use "
+          "--tls-cert/--tls-key outside a trusted network."}});
   builder.AddListeningPort(listen,
                            insecure ? grpc::InsecureServerCredentials()
                                     : TlsCredentials(tls_cert, tls_key, tls_client_ca),
@@ -411,10 +424,25 @@ int Run(int argc, char** argv) {
   std::cout << "listening on " << host << ":" << port << "\n";
   std::cout << "metrics on " << metrics_listen.substr(0, metrics_listen.rfind(':')) << ":"
             << (*endpoint)->port() << std::endl;
+  Log(LogLevel::kInfo, "started",
+      {{"version", GAUNTLET_VERSION},
+       {"listen", StrCat(host, ":", port)},
+       {"metrics",
+        StrCat(metrics_listen.substr(0, metrics_listen.rfind(':')), ":", (*endpoint)->port())},
+       {"transport", insecure                ? "plaintext"
+                     : tls_client_ca.empty() ? "tls"
+                                             : "tls+client-certs"},
+       {"db", db},
+       {"allow_roots", StrJoin(allow_roots, ",")},
+       {"lease_ttl_ms", static_cast<int64_t>(options.lease_ttl.count())},
+       {"max_attempts", static_cast<uint64_t>(options.max_attempts)},
+       {"tenant_queue_limit", options.tenant_queue_limit},
+       {"verdict_cache", options.verdict_cache},
+       {"job_retention_s", static_cast<int64_t>(options.job_retention.count())},
+       {"max_db_mb", options.max_store_bytes >> 20}});
 
-  int signal_number = 0;
-  sigwait(&signals, &signal_number);
-  std::cerr << "gauntlet-coordinator: shutting down\n";
+  int signal_number = WaitForShutdownSignal();
+  Log(LogLevel::kInfo, "shutting_down", {{"signal", static_cast<int64_t>(signal_number)}});
   server->GetHealthCheckService()->SetServingStatus(false);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   return 0;

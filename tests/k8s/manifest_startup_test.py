@@ -11,6 +11,7 @@ binary rejects, a probe path it does not serve or a Secret key it cannot
 read fails here. It also checks that it can fail: the coordinator started
 with one flag misspelt must exit 2.
 Usage: manifest_startup_test.py K8S_DIR   (binaries from the environment)"""
+import json
 import os
 import re
 import shutil
@@ -169,15 +170,45 @@ class Deployment:
             print(f"  {container.name}: {kind} answered")
 
     def stop(self):
+        """SIGTERM (as the kubelet sends), then what each wrote on stderr."""
         for container in self.containers:
             if container.process and container.process.poll() is None:
                 container.process.terminate()
+        logs = {}
         for container in self.containers:
             if container.process:
                 try:
-                    container.process.wait(timeout=30)
+                    logs[container.name] = container.process.communicate(timeout=30)[1]
                 except subprocess.TimeoutExpired:
                     container.process.kill()
+                    logs[container.name] = container.process.communicate()[1]
+        return logs
+
+
+def check_logs(logs, coordinator, workers):
+    """Every server logs JSON lines: start-up, workers joining, the job's
+    submission and verdict, the drain on SIGTERM."""
+    events = {}
+    for name, text in logs.items():
+        for line in text.splitlines():
+            record = json.loads(line)  # A line that is not JSON fails here.
+            if "event" in record:
+                assert {"ts", "level", "component"} <= set(record), record
+                events.setdefault(name, []).append(record)
+    def named(container, event):
+        return [r for r in events.get(container, []) if r["event"] == event]
+    assert named(coordinator, "started"), events.get(coordinator)
+    assert len(named(coordinator, "worker_joined")) == workers, events[coordinator]
+    assert named(coordinator, "job_submitted")[0]["tasks"] == 2
+    finished = named(coordinator, "job_finished")[0]
+    assert finished["verdict"] == "MALICIOUS" and finished["kind"] == "scan", finished
+    assert named(coordinator, "shutting_down")
+    for name in logs:
+        if name != coordinator:
+            for event in ("started", "registered", "draining", "stopped"):
+                assert named(name, event), (name, event, events.get(name))
+    print(f"  JSON logs: {sum(len(v) for v in events.values())} records, "
+          f"job_finished {finished['verdict']} in {finished['duration_s']:.2f} s")
 
 
 def gpu_present():
@@ -253,6 +284,7 @@ def run(k8s_dir, root):
                     for f in yaml.safe_load(scan.stdout)["files"]}
         assert verdicts == {"config.json": "CLEAN", "evil.pkl": "MALICIOUS"}, verdicts
         print(f"  scan through the started cluster: {verdicts}")
+        check_logs(deployment.stop(), coordinator.name, len(workers))
     finally:
         deployment.stop()
     print(f"{len(deployment.containers)} containers started from the rendered manifests")

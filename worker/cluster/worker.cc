@@ -7,6 +7,7 @@
 #include <random>
 
 #include "common/digest.h"
+#include "common/log.h"
 #include "common/regular_file.h"
 #include "common/strings.h"
 
@@ -80,6 +81,7 @@ bool Worker::EnsureRegistered() {
   // Leases from an earlier registration died with it.
   for (const std::string& lease : held_) lost_.insert(lease);
   if (metrics_) metrics_->Reconnect();
+  Log(LogLevel::kInfo, "registered", {{"worker_id", worker_id_}});
   return true;
 }
 
@@ -262,10 +264,13 @@ v1::TaskResult Worker::Evaluate(const v1::ScanTask& task) {
     metrics_->EvalBatch(batch.ok(), batch.ok() ? batch->outcomes_size() : 0,
                         batch.ok() ? batch->tokens_generated() : 0,
                         batch.ok() ? batch->seconds() : 0);
-  if (batch.ok())
+  if (batch.ok()) {
     *result.mutable_eval_result() = std::move(*batch);
-  else
+  } else {
     result.set_failure(std::string(batch.status().message()));
+    Log(LogLevel::kWarning, "eval_batch_failed",
+        {{"lease_id", task.lease_id()}, {"error", result.failure()}});
+  }
   return result;
 }
 
@@ -310,6 +315,13 @@ std::optional<ScanOutcome> Worker::ScanOpened(const v1::ScanTask& task, int fd,
     if (!outcome.killed.empty()) metrics_->SandboxKill(outcome.killed);
     metrics_->Task("scanned");
   }
+  if (!outcome.killed.empty())
+    // A violation is a file attacking the parser: an operator must see it.
+    Log(outcome.killed == "violation" ? LogLevel::kError : LogLevel::kWarning, "sandbox_kill",
+        {{"reason", outcome.killed},
+         {"file", task.display_path()},
+         {"lease_id", task.lease_id()},
+         {"rule", outcome.result.findings().empty() ? "" : outcome.result.findings(0).rule_id()}});
   return outcome;
 }
 
@@ -325,6 +337,10 @@ std::optional<v1::TaskResult> Worker::Process(const v1::ScanTask& task,
       v1::TaskResult result;
       result.set_lease_id(task.lease_id());
       result.set_failure(StrCat("cannot fetch blob: ", status.message()));
+      Log(LogLevel::kWarning, "task_failed",
+          {{"lease_id", task.lease_id()},
+           {"file", task.display_path()},
+           {"error", result.failure()}});
       if (metrics_) metrics_->Task("failed");
       return result;
     }

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "common/command_line.h"
+#include "common/log.h"
 #include "common/metrics_endpoint.h"
 #include "common/shutdown_signals.h"
 #include "common/strings.h"
@@ -114,6 +115,15 @@ int RunWorkerProcess(int argc, char** argv, const WorkerProcessKind& kind) {
   app.add_flag("--selftest", selftest,
                "Check the sandbox contains a forbidden system call, a crash, a hang and a memory "
                "bomb, then exit (0: all contained).");
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level,
+                 "JSON log records on stderr at this level and above: debug, info, warning, "
+                 "error or off (default info).")
+      ->check(Checked([](const std::string& text) {
+        return ParseLogLevel(text)
+                   ? std::string()
+                   : StrCat("takes debug, info, warning, error or off, not '", text, "'");
+      }));
   if (kind.add_flags) kind.add_flags(app);
   AddChannelFlags(app, *security);
   app.footer(kFooter);
@@ -122,7 +132,8 @@ int RunWorkerProcess(int argc, char** argv, const WorkerProcessKind& kind) {
   if (memory_limit_mb) sandbox.memory_bytes = static_cast<uint64_t>(memory_limit_mb) << 20;
   auto UsageError = [&](std::string_view message) { return gauntlet::UsageError(app, message); };
 
-  sigset_t signals = BlockShutdownSignals();
+  InstallShutdownSignals();
+  StartLogging(std::string(kind.binary), *ParseLogLevel(log_level));
   if (access(sandbox.binary.c_str(), X_OK) != 0)
     return UsageError(StrCat("sandbox binary ", sandbox.binary, " is not executable"));
   if (selftest) return SelfTest(sandbox);
@@ -154,18 +165,31 @@ int RunWorkerProcess(int argc, char** argv, const WorkerProcessKind& kind) {
     std::cout << "metrics on " << metrics_listen.substr(0, metrics_listen.rfind(':')) << ":"
               << endpoint->port() << std::endl;
   }
+  Log(LogLevel::kInfo, "started",
+      {{"version", GAUNTLET_VERSION},
+       {"coordinator", coordinator},
+       {"name", options.name},
+       {"slots", static_cast<uint64_t>(options.slots)},
+       {"lease_batch", static_cast<uint64_t>(options.lease_batch)},
+       {"eval", eval_runner != nullptr},
+       {"gpu", eval_runner != nullptr && eval_runner->gpu()},
+       {"sandbox", sandbox.binary},
+       {"scan_timeout_ms", static_cast<int64_t>(sandbox.timeout.count())},
+       {"metrics", endpoint ? StrCat(metrics_listen.substr(0, metrics_listen.rfind(':')), ":",
+                                     endpoint->port())
+                            : "none"}});
   std::thread signal_thread([&] {
-    int signal_number = 0;
-    sigwait(&signals, &signal_number);
-    std::cerr << kind.binary << ": draining\n";
+    int signal_number = WaitForShutdownSignal();
+    Log(LogLevel::kInfo, "draining",
+        {{"signal", static_cast<int64_t>(signal_number)}, {"drain_timeout_ms", drain_timeout_ms}});
     worker.Drain();
     // A second signal, or the drain deadline, ends it at once.
-    timespec timeout{drain_timeout_ms / 1000, (drain_timeout_ms % 1000) * 1000000};
-    if (sigtimedwait(&signals, nullptr, &timeout) >= 0 || errno == EAGAIN) worker.Stop();
+    WaitForShutdownSignal(std::chrono::milliseconds(drain_timeout_ms));
+    worker.Stop();
   });
   signal_thread.detach();
   worker.Run();
-  std::cerr << kind.binary << ": stopped\n";
+  Log(LogLevel::kInfo, "stopped");
   return 0;
 }
 
