@@ -1,8 +1,9 @@
 """Every shared library the image's binaries load must come from a Debian
-package the image's runtime stage installs (k8s/runtime-packages.txt, the
-list the Dockerfile installs from), so a missing runtime dependency fails
-here, without a container engine. Usage:
-  runtime_packages_test.py PACKAGES_FILE BINARY...
+package the image's runtime stage installs (the lists the Dockerfile
+installs from, with what apt installs with them: their Depends, followed
+through), so a missing runtime dependency fails here, without a container
+engine. Usage:
+  runtime_packages_test.py PACKAGES_FILE[,PACKAGES_FILE...] BINARY...
 A listed package no binary needs fails too. Also checks that it can fail: the same binaries against the list with one
 needed package removed must be refused."""
 import os
@@ -48,6 +49,26 @@ def owners(libraries):
             for library in libraries}
 
 
+def closure(packages):
+    """The packages and, recursively, what they depend on (as apt installs
+    them), from the installed packages' Depends fields."""
+    out = subprocess.run(["dpkg-query", "-W", "-f=${Package}\t${Depends}\t${Pre-Depends}\n"],
+                         capture_output=True, text=True, check=True).stdout
+    depends = {}
+    for line in out.splitlines():
+        name, *fields = line.split("\t")
+        alternatives = [a for f in fields for a in f.split(",") if a.strip()]
+        # The first alternative of each dependency, without version or arch.
+        depends[name] = [a.split("|")[0].split("(")[0].split(":")[0].strip() for a in alternatives]
+    result, todo = set(), list(packages)
+    while todo:
+        package = todo.pop()
+        if package not in result:
+            result.add(package)
+            todo.extend(depends.get(package, []))
+    return result
+
+
 def missing(needed, owner, packages):
     problems = []
     for binary, libraries in needed.items():
@@ -62,9 +83,12 @@ def missing(needed, owner, packages):
 
 
 def main():
-    packages_file, binaries = sys.argv[1], sys.argv[2:]
-    with open(packages_file) as f:
-        packages = {line.split("#")[0].strip() for line in f} - {""}
+    packages_files, binaries = sys.argv[1].split(","), sys.argv[2:]
+    listed = set()
+    for packages_file in packages_files:
+        with open(packages_file) as f:
+            listed |= {line.split("#")[0].strip() for line in f} - {""}
+    packages = closure(listed)
     needed = {binary: needed_libraries(binary) for binary in binaries}
     owner = owners({library for libraries in needed.values() for library in libraries})
     problems = missing(needed, owner, packages)
@@ -72,13 +96,14 @@ def main():
         print("\n".join(sorted(set(problems))))
         sys.exit(1)
     used = set(owner.values())
-    print(f"{len(binaries)} binaries need {len(used)} packages, all installed by the runtime image")
-    unused = sorted(packages - used)
+    print(f"{len(binaries)} binaries need {len(used)} packages, all installed by the runtime image "
+          f"({len(listed)} listed, {len(packages)} with their dependencies)")
+    unused = sorted(p for p in listed if not closure({p}) & used)
     if unused:  # Only runtime packages: a stale entry is an image larger than it needs.
         sys.exit("installed but needed by none of these binaries: " + " ".join(unused))
     # The check can fail: drop one needed package and it must be refused.
-    dropped = sorted(used)[0]
-    if not missing(needed, owner, packages - {dropped}):
+    dropped = sorted(used & listed)[0]
+    if not missing(needed, owner, closure(listed - {dropped}) - {dropped}):
         sys.exit(f"self-test: removing {dropped} from the list was not noticed")
     print(f"self-test: the list without {dropped} is refused")
 
