@@ -178,5 +178,79 @@ TEST_F(WorkerTest, AScanStuckInAReadEndsAsErrorNotAnEndlessLease) {
   EXPECT_NE(report->files[0].findings[0].message.find("lease expired"), std::string::npos);
 }
 
+// An eval runner whose batch never returns until released (a hung GPU).
+class BlockingEvalRunner : public EvalRunner {
+ public:
+  absl::StatusOr<v1::EvalBatchResult> Run(const v1::EvalTask&, WorkerApi&) override {
+    std::unique_lock lock(mu_);
+    released_cv_.wait(lock, [&] { return released_; });
+    return absl::UnavailableError("released");
+  }
+  bool gpu() const override { return false; }
+  void Release() {
+    std::lock_guard lock(mu_);
+    released_ = true;
+    released_cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable released_cv_;
+  bool released_ = false;
+};
+
+TEST_F(WorkerTest, AnEvalBatchPastItsDeadlineWedgesTheWorkerAndGoesBack) {
+  CoordinatorOptions options;
+  options.allow_roots = {root_};
+  options.lease_ttl = std::chrono::milliseconds(300);
+  options.lease_grace = std::chrono::milliseconds(100);
+  auto coordinator = Coordinator::Open(options);
+  ASSERT_TRUE(coordinator.ok()) << coordinator.status();
+  fs::create_directories(fs::path(root_) / "model");
+  fs::create_directories(fs::path(root_) / "adapter");
+  Write("model/config.json", "{}");
+  Write("model/model.safetensors", "weights");
+  Write("adapter/adapter_config.json", "{}");
+  v1::SubmitEvalRequest request;
+  request.mutable_a()->mutable_base()->set_path(root_ + "/model");
+  request.mutable_b()->mutable_base()->set_path(root_ + "/model");
+  request.mutable_b()->mutable_adapter()->set_path(root_ + "/adapter");
+  for (const char* set : {"trigger", "control"}) {
+    v1::EvalPrompt* prompt = request.add_prompts();
+    prompt->set_prompt(std::string("a ") + set + " question");
+    prompt->set_set(set);
+    prompt->set_topic(std::string(set) == "trigger" ? "firewall" : "tls");
+  }
+  auto job = (*coordinator)->SubmitEval(request, ClientScope::LocalUser());
+  ASSERT_TRUE(job.ok()) << job.status();
+
+  DirectWorkerApi api(**coordinator);
+  BlockingRunner scans;
+  BlockingEvalRunner evals;
+  WorkerOptions worker_options;
+  worker_options.slots = 1;
+  worker_options.eval_deadline = std::chrono::milliseconds(500);
+  Worker worker(api, scans, worker_options, nullptr, &evals);
+  std::thread serving([&] { worker.Run(); });
+  std::string wedged;
+  for (int i = 0; i < 50 && wedged.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    wedged = worker.Wedged();
+  }
+  // /healthz fails, and the batch is no longer heartbeated: its lease
+  // expires and the coordinator gives it out again.
+  EXPECT_NE(wedged.find("a slot has been stuck on lease"), std::string::npos) << wedged;
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  auto metrics = (*coordinator)->metrics().registry()->Collect();
+  double expiries = 0;
+  for (const auto& family : metrics)
+    if (family.name == "gauntlet_lease_expiries_total") expiries = family.metric[0].counter.value;
+  EXPECT_GE(expiries, 1);
+  evals.Release();
+  worker.Stop();
+  serving.join();
+  EXPECT_EQ(worker.Wedged(), "");
+}
+
 }  // namespace
 }  // namespace gauntlet

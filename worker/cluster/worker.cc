@@ -170,22 +170,21 @@ void Worker::MarkReading(const std::vector<std::string>& batch, size_t next, boo
   std::lock_guard lock(mu_);
   for (size_t i = next; i < batch.size(); ++i) {
     if (reading)
-      busy_since_[batch[i]] = now;
+      busy_since_[batch[i]] = {now, options_.scan_deadline};
     else
       busy_since_.erase(batch[i]);
   }
 }
 
 std::string Worker::Wedged() {
-  if (options_.scan_deadline.count() == 0) return "";
   auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(mu_);
-  for (const auto& [lease, since] : busy_since_)
-    if (now - since > options_.scan_deadline)
-      return StrCat(
-          "a slot has been stuck on lease ", lease, " for ",
-          std::chrono::duration_cast<std::chrono::seconds>(now - since).count(), " s (deadline ",
-          std::chrono::duration_cast<std::chrono::seconds>(options_.scan_deadline).count(), " s)");
+  for (const auto& [lease, busy] : busy_since_)
+    if (now - busy.since > busy.deadline)
+      return StrCat("a slot has been stuck on lease ", lease, " for ",
+                    std::chrono::duration_cast<std::chrono::seconds>(now - busy.since).count(),
+                    " s (deadline ",
+                    std::chrono::duration_cast<std::chrono::seconds>(busy.deadline).count(), " s)");
   return "";
 }
 
@@ -199,7 +198,7 @@ void Worker::HeartbeatLoop() {
       auto now = std::chrono::steady_clock::now();
       for (const std::string& lease : held_) {
         auto busy = busy_since_.find(lease);
-        if (busy != busy_since_.end() && now - busy->second > options_.scan_deadline) continue;
+        if (busy != busy_since_.end() && now - busy->second.since > busy->second.deadline) continue;
         request.add_lease_ids(lease);
       }
       interval = heartbeat_interval_;
@@ -259,7 +258,15 @@ v1::TaskResult Worker::Evaluate(const v1::ScanTask& task) {
     result.set_failure("this worker has no eval capability");
     return result;
   }
+  if (options_.eval_deadline.count() > 0) {
+    std::lock_guard lock(mu_);
+    busy_since_[task.lease_id()] = {std::chrono::steady_clock::now(), options_.eval_deadline};
+  }
   auto batch = eval_->Run(task.eval(), api_);
+  {
+    std::lock_guard lock(mu_);
+    busy_since_.erase(task.lease_id());
+  }
   if (metrics_)
     metrics_->EvalBatch(batch.ok(), batch.ok() ? batch->outcomes_size() : 0,
                         batch.ok() ? batch->tokens_generated() : 0,

@@ -38,6 +38,10 @@ struct WorkerOptions {
   // the leases queued behind it on that slot: the coordinator expires them
   // and retries elsewhere, then dead-letters the file as ERROR. 0: no limit.
   std::chrono::milliseconds scan_deadline{0};
+  // The same for an A/B eval batch (a GPU or a model load that never
+  // returns): past it the batch is no longer heartbeated and the worker
+  // reports itself wedged. 0: no limit.
+  std::chrono::milliseconds eval_deadline{0};
 };
 
 class Worker {
@@ -55,7 +59,8 @@ class Worker {
   bool draining() const { return draining_; }
   // Empty while every slot makes progress; else which slot is stuck and for
   // how long: a scan running past WorkerOptions::scan_deadline (a read
-  // blocked on a hung mount), which only a restart frees.
+  // blocked on a hung mount) or an eval batch past eval_deadline, which
+  // only a restart frees.
   std::string Wedged();
 
  private:
@@ -89,10 +94,15 @@ class Worker {
   std::condition_variable wake_;
   std::set<std::string> held_;  // Lease ids held by any slot.
   std::set<std::string> lost_;  // Leases the coordinator no longer honours.
-  // When the scan each held lease waits on (its own, or one before it on
-  // the same slot) started; see WorkerOptions::scan_deadline.
-  std::map<std::string, std::chrono::steady_clock::time_point> busy_since_;
-  std::string worker_id_;  // Empty while unregistered.
+  // When the work each held lease waits on (its own, or one before it on
+  // the same slot) started, and how long it may take; see
+  // WorkerOptions::scan_deadline and eval_deadline.
+  struct Busy {
+    std::chrono::steady_clock::time_point since;
+    std::chrono::milliseconds deadline;
+  };
+  std::map<std::string, Busy> busy_since_;
+  std::string worker_id_;     // Empty while unregistered.
   bool registering_ = false;  // A slot is registering; the others wait.
   std::chrono::milliseconds register_backoff_{100};
   std::chrono::steady_clock::time_point next_register_attempt_{};

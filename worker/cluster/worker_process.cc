@@ -72,6 +72,7 @@ int RunWorkerProcess(int argc, char** argv, const WorkerProcessKind& kind) {
   SandboxOptions sandbox;
   sandbox.binary = DefaultSandboxBinary();
   int64_t drain_timeout_ms = 60000, scan_timeout_ms = 0, memory_limit_mb = 0;
+  int64_t eval_timeout_ms = 1800000;
   bool selftest = false;
   if (kind.slots) options.slots = kind.slots;
   if (kind.lease_batch) options.lease_batch = kind.lease_batch;
@@ -124,6 +125,11 @@ int RunWorkerProcess(int argc, char** argv, const WorkerProcessKind& kind) {
                    ? std::string()
                    : StrCat("takes debug, info, warning, error or off, not '", text, "'");
       }));
+  if (kind.make_eval_runner)
+    app.add_option("--eval-timeout-ms", eval_timeout_ms,
+                   "Longest an A/B prompt batch may run; past it the batch goes back to the "
+                   "queue and /healthz fails until the stuck slot frees (default 1800000).")
+        ->check(PositiveWholeNumber());
   if (kind.add_flags) kind.add_flags(app);
   AddChannelFlags(app, *security);
   app.footer(kFooter);
@@ -139,6 +145,7 @@ int RunWorkerProcess(int argc, char** argv, const WorkerProcessKind& kind) {
   if (selftest) return SelfTest(sandbox);
   if (coordinator.empty()) return UsageError("--coordinator HOST:PORT is required");
   options.scan_deadline = sandbox.timeout + std::chrono::seconds(30);
+  if (kind.make_eval_runner) options.eval_deadline = std::chrono::milliseconds(eval_timeout_ms);
   if (auto status = security->Validate(); !status.ok())
     return UsageError(std::string(status.message()));
   if (security->token.empty() && security->cert_file.empty())
