@@ -80,17 +80,12 @@ TEST_F(WorkerTest, FilesAreOpenedBeneathTheirRootAtReadTime) {
 }
 
 // Blocks in "reading" until released, like a read on a hung network mount.
-class BlockingRunner : public ScanRunner {
+// Blocks every caller of Wait() until Release().
+class Gate {
  public:
-  ScanOutcome ScanOpen(int, const std::string&, const std::string& display_path,
-                       const std::string&) override {
+  void Wait() {
     std::unique_lock lock(mu_);
-    entered_ = true;
     released_cv_.wait(lock, [&] { return released_; });
-    FileReport report;
-    report.path = display_path;
-    report.verdict = Verdict::kClean;
-    return ScanOutcome{ToProto(report), false, ""};
   }
   void Release() {
     std::lock_guard lock(mu_);
@@ -101,7 +96,19 @@ class BlockingRunner : public ScanRunner {
  private:
   std::mutex mu_;
   std::condition_variable released_cv_;
-  bool entered_ = false, released_ = false;
+  bool released_ = false;
+};
+
+class BlockingRunner : public ScanRunner, public Gate {
+ public:
+  ScanOutcome ScanOpen(int, const std::string&, const std::string& display_path,
+                       const std::string&) override {
+    Wait();
+    FileReport report;
+    report.path = display_path;
+    report.verdict = Verdict::kClean;
+    return ScanOutcome{ToProto(report), false, ""};
+  }
 };
 
 // Counts registrations, each slow enough that every slot would race into one.
@@ -179,24 +186,13 @@ TEST_F(WorkerTest, AScanStuckInAReadEndsAsErrorNotAnEndlessLease) {
 }
 
 // An eval runner whose batch never returns until released (a hung GPU).
-class BlockingEvalRunner : public EvalRunner {
+class BlockingEvalRunner : public EvalRunner, public Gate {
  public:
   absl::StatusOr<v1::EvalBatchResult> Run(const v1::EvalTask&, WorkerApi&) override {
-    std::unique_lock lock(mu_);
-    released_cv_.wait(lock, [&] { return released_; });
+    Wait();
     return absl::UnavailableError("released");
   }
   bool gpu() const override { return false; }
-  void Release() {
-    std::lock_guard lock(mu_);
-    released_ = true;
-    released_cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable released_cv_;
-  bool released_ = false;
 };
 
 TEST_F(WorkerTest, AnEvalBatchPastItsDeadlineWedgesTheWorkerAndGoesBack) {
