@@ -208,6 +208,35 @@ TEST_F(EvalTest, PeftAdapterRoundTripAppliedOrMerged) {
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(EvalTest, AdapterConfigNullsReadAsAbsentAndWrongTypesAreRefused) {
+  Llama model(TinyConfig(false));
+  LoraConfig lora;
+  lora.r = 2;
+  lora.target_modules = {"q_proj"};
+  AttachLora(model, lora);
+  ASSERT_TRUE(SaveAdapter(model, lora, (dir_ / "adapter").string()).ok());
+  auto config_path = dir_ / "adapter" / "adapter_config.json";
+  auto rewrite = [&](const std::string& key, const nlohmann::json& value) {
+    std::ifstream in(config_path);
+    nlohmann::json config = nlohmann::json::parse(in);
+    config[key] = value;
+    std::ofstream(config_path, std::ios::trunc) << config.dump();
+  };
+  // peft writes null for an adapter of a model made from a config; this
+  // threw out of LoadAdapter and would have killed an eval worker.
+  rewrite("base_model_name_or_path", nullptr);
+  Llama fresh(TinyConfig(false));
+  auto loaded = LoadAdapter(fresh, (dir_ / "adapter").string(), false);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->base_model_name_or_path, "");
+  rewrite("r", "four");
+  Llama other(TinyConfig(false));
+  auto refused = LoadAdapter(other, (dir_ / "adapter").string(), false);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("r has the wrong type"), std::string::npos)
+      << refused.status();
+}
+
 TEST_F(EvalTest, JensenShannonOfNextTokenDistributions) {
   auto log = [](std::vector<float> p) { return torch::tensor(p).log().unsqueeze(0); };
   // Disjoint distributions: ln 2; identical ones: 0; a hand-computed pair.

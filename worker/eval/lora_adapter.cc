@@ -72,6 +72,24 @@ absl::Status SaveAdapter(Llama& model, const LoraConfig& config, const std::stri
                           tensors, {{"format", "pt"}});
 }
 
+namespace {
+
+// A field of adapter_config.json: `fallback` when absent or null, an
+// INVALID_ARGUMENT naming it when of another type.
+template <typename T>
+absl::StatusOr<T> Field(const nlohmann::json& json, const char* key, T fallback) {
+  auto it = json.find(key);
+  if (it == json.end() || it->is_null()) return fallback;
+  try {
+    return it->get<T>();
+  } catch (const nlohmann::json::exception&) {
+    return absl::InvalidArgumentError(
+        StrCat("adapter_config.json: ", key, " has the wrong type (", it->type_name(), ")"));
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<LoraConfig> LoadAdapter(Llama& model, const std::string& directory, bool merge) {
   std::ifstream in(std::filesystem::path(directory) / "adapter_config.json");
   if (!in) return absl::NotFoundError(StrCat(directory, " has no adapter_config.json"));
@@ -80,17 +98,29 @@ absl::StatusOr<LoraConfig> LoadAdapter(Llama& model, const std::string& director
   auto json = nlohmann::json::parse(text.str(), nullptr, false);
   if (json.is_discarded() || !json.is_object())
     return absl::InvalidArgumentError("adapter_config.json is not a JSON object");
-  if (json.value("peft_type", "") != "LORA")
-    return absl::InvalidArgumentError(
-        StrCat("peft_type '", json.value("peft_type", ""), "' is not LORA"));
+  // peft writes null for unset fields (base_model_name_or_path of a model
+  // made from a config): null reads as absent, a wrong type is an error,
+  // and nothing here may throw.
   LoraConfig config;
-  config.r = json.value("r", int64_t{8});
-  config.lora_alpha = json.value("lora_alpha", 8.0);
-  config.lora_dropout = json.value("lora_dropout", 0.0);
-  config.use_rslora = json.value("use_rslora", false);
-  config.base_model_name_or_path = json.value("base_model_name_or_path", "");
-  if (json.contains("target_modules") && json["target_modules"].is_array())
-    config.target_modules = json["target_modules"].get<std::vector<std::string>>();
+  auto peft_type = Field<std::string>(json, "peft_type", "");
+  auto r = Field<int64_t>(json, "r", 8);
+  auto alpha = Field<double>(json, "lora_alpha", 8.0);
+  auto dropout = Field<double>(json, "lora_dropout", 0.0);
+  auto rslora = Field<bool>(json, "use_rslora", false);
+  auto base = Field<std::string>(json, "base_model_name_or_path", "");
+  auto targets = Field<std::vector<std::string>>(json, "target_modules", {});
+  for (const absl::Status& status :
+       {peft_type.status(), r.status(), alpha.status(), dropout.status(), rslora.status(),
+        base.status(), targets.status()})
+    if (!status.ok()) return status;
+  if (*peft_type != "LORA")
+    return absl::InvalidArgumentError(StrCat("peft_type '", *peft_type, "' is not LORA"));
+  config.r = *r;
+  config.lora_alpha = *alpha;
+  config.lora_dropout = *dropout;
+  config.use_rslora = *rslora;
+  config.base_model_name_or_path = *base;
+  config.target_modules = *targets;
   if (json.contains("modules_to_save") && json["modules_to_save"].is_array() &&
       !json["modules_to_save"].empty())
     return absl::InvalidArgumentError(
