@@ -234,6 +234,19 @@ CLI::Validator PositiveReal() {
   });
 }
 
+void AddLogLevelFlag(CLI::App& app, LogLevel& level) {
+  app.add_option_function<std::string>(
+         "--log-level", [&level](const std::string& text) { level = *ParseLogLevel(text); },
+         "JSON log records on stderr at this level and above: debug, info, warning, error or off "
+         "(default info).")
+      ->option_text("LEVEL")
+      ->check(Checked([](const std::string& text) {
+        return ParseLogLevel(text)
+                   ? std::string()
+                   : StrCat("takes debug, info, warning, error or off, not '", text, "'");
+      }));
+}
+
 CLI::Validator NonEmpty() {
   return Checked([](const std::string& text) {
     return text.empty() ? std::string("needs a value") : std::string();

@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/log.h"
+
 namespace gauntlet {
 
 inline constexpr int kUsageExitCode = 2;
@@ -47,6 +49,9 @@ std::string ClosestMatch(std::string_view word, const std::vector<std::string>& 
 CLI::Validator PositiveWholeNumber();
 CLI::Validator PositiveReal();
 CLI::Validator NonEmpty();
+
+// The servers' --log-level (debug, info, warning, error, off), into `level`.
+void AddLogLevelFlag(CLI::App& app, LogLevel& level);
 // Wraps a parse function: an error message (non-empty) refuses the value.
 CLI::Validator Checked(std::function<std::string(const std::string&)> check);
 

@@ -1038,11 +1038,8 @@ void Coordinator::PublishGauges() {
 }
 
 void Coordinator::PublishUnfinishedTasks() {
-  double scan = 0, eval = 0;
-  for (const auto& [id, job] : jobs_)
-    (job.proto.kind() == v1::EVAL ? eval : scan) +=
-        static_cast<double>(job.proto.total_tasks() - job.proto.done_tasks());
-  metrics_.SetUnfinishedTasks(scan, eval);
+  metrics_.SetUnfinishedTasks(static_cast<double>(scheduler_->KindUnfinished(v1::SCAN)),
+                              static_cast<double>(scheduler_->KindUnfinished(v1::EVAL)));
 }
 
 absl::Status Coordinator::CommitStore() {

@@ -233,7 +233,7 @@ class Coordinator {
   // Forgets a finished or cancelled job's in-memory state.
   void DropJob(int64_t job_id);
   void PublishGauges();
-  // gauntlet_unfinished_tasks by kind, from the unfinished jobs.
+  // gauntlet_unfinished_tasks by kind, from the scheduler's counts.
   void PublishUnfinishedTasks();
   // Commits the store's transaction, timing it for the metrics.
   absl::Status CommitStore();

@@ -306,15 +306,8 @@ int Run(int argc, char** argv) {
                "Serve plaintext gRPC instead of TLS (tokens are still required). Only on a "
                "network you trust: logged as a warning at start.")
       ->group(kTls);
-  std::string log_level = "info";
-  app.add_option("--log-level", log_level,
-                 "JSON log records on stderr at this level and above: debug, info, warning, "
-                 "error or off (default info).")
-      ->check(Checked([](const std::string& text) {
-        return ParseLogLevel(text)
-                   ? std::string()
-                   : StrCat("takes debug, info, warning, error or off, not '", text, "'");
-      }));
+  LogLevel log_level = LogLevel::kInfo;
+  AddLogLevelFlag(app, log_level);
   AdminRequest admin;
   AddAdminCommands(app, admin);
   app.footer(kFooter);
@@ -323,7 +316,7 @@ int Run(int argc, char** argv) {
     return Administer(StrCat(command->get_parent()->get_name(), " ", command->get_name()), admin);
 
   InstallShutdownSignals();
-  StartLogging("coordinator", *ParseLogLevel(log_level));
+  StartLogging("coordinator", log_level);
 
   for (const std::string& root : allow_roots)
     options.allow_roots.push_back(std::filesystem::canonical(root).string());

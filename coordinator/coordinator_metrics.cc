@@ -14,6 +14,13 @@ std::string LowerVerdict(Verdict verdict) {
 const prometheus::Histogram::BucketBoundaries kJobSeconds = {1,   5,    15,   60,   300,
                                                              900, 1800, 3600, 7200, 21600};
 
+// Removes the series with `labels` when there is one. Family::Remove takes
+// the series itself, which Add returns; Has keeps Add from creating one.
+template <typename T, typename... Args>
+void RemoveSeries(prometheus::Family<T>& family, const prometheus::Labels& labels, Args&&... args) {
+  if (family.Has(labels)) family.Remove(&family.Add(labels, std::forward<Args>(args)...));
+}
+
 prometheus::Counter* Counter(prometheus::Registry& registry, const std::string& name,
                              const std::string& help, prometheus::Labels labels = {}) {
   return &prometheus::BuildCounter().Name(name).Help(help).Register(registry).Add(labels);
@@ -207,16 +214,14 @@ void CoordinatorMetrics::SetQueueDepth(const std::string& tenant, double depth) 
   if (label == tenant) {
     queue_depth_->Add({{"tenant", tenant}}).Set(depth);
   } else if (tenant != TenantLabels::kOther) {
-    auto& own = queue_depth_->Add({{"tenant", tenant}});  // Remove() needs the series.
-    queue_depth_->Remove(&own);
+    RemoveSeries(*queue_depth_, {{"tenant", tenant}});
   }
   double other = 0;
   for (const auto& [name, tenant_depth] : other_depths_) other += tenant_depth;
-  auto& other_series = queue_depth_->Add({{"tenant", TenantLabels::kOther}});
   if (other > 0)
-    other_series.Set(other);
+    queue_depth_->Add({{"tenant", TenantLabels::kOther}}).Set(other);
   else
-    queue_depth_->Remove(&other_series);
+    RemoveSeries(*queue_depth_, {{"tenant", TenantLabels::kOther}});
 }
 
 void CoordinatorMetrics::TenantTaskCompleted(const std::string& tenant) {
@@ -238,9 +243,9 @@ void CoordinatorMetrics::ForgetIdleTenants() {
   std::lock_guard lock(tenant_mu_);
   for (const std::string& tenant : tenant_labels_.Forget(std::chrono::steady_clock::now())) {
     prometheus::Labels labels = {{"tenant", tenant}};
-    queue_depth_->Remove(&queue_depth_->Add(labels));
-    tenant_tasks_->Remove(&tenant_tasks_->Add(labels));
-    tenant_job_duration_->Remove(&tenant_job_duration_->Add(labels, kJobSeconds));
+    RemoveSeries(*queue_depth_, labels);
+    RemoveSeries(*tenant_tasks_, labels);
+    RemoveSeries(*tenant_job_duration_, labels, kJobSeconds);
   }
 }
 

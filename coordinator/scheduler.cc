@@ -21,6 +21,7 @@ void Scheduler::AddJob(int64_t job_id, const std::string& tenant, v1::JobKind ki
   if (queue.jobs.empty() && queue.unfinished == 0) rotation_.push_back(tenant);
   queue.jobs.push_back(job_id);
   queue.unfinished += unfinished;
+  kind_unfinished_[kind] += unfinished;
   JobQueue& job = jobs_[job_id];
   job.tenant = tenant;
   job.kind = kind;
@@ -30,6 +31,8 @@ void Scheduler::AddJob(int64_t job_id, const std::string& tenant, v1::JobKind ki
 void Scheduler::RemoveJob(int64_t job_id) {
   auto job = jobs_.find(job_id);
   if (job == jobs_.end()) return;
+  uint64_t& of_kind = kind_unfinished_[job->second.kind];
+  of_kind -= std::min(of_kind, job->second.unfinished);
   auto tenant = tenants_.find(job->second.tenant);
   if (tenant != tenants_.end()) {
     TenantQueue& queue = tenant->second;
@@ -102,7 +105,11 @@ void Scheduler::Requeue(int64_t job_id, PendingTask task, bool front) {
 void Scheduler::TaskFinished(int64_t job_id) {
   auto job = jobs_.find(job_id);
   if (job == jobs_.end()) return;
-  if (job->second.unfinished > 0) --job->second.unfinished;
+  if (job->second.unfinished > 0) {
+    --job->second.unfinished;
+    uint64_t& of_kind = kind_unfinished_[job->second.kind];
+    if (of_kind > 0) --of_kind;
+  }
   auto tenant = tenants_.find(job->second.tenant);
   if (tenant != tenants_.end() && tenant->second.unfinished > 0) --tenant->second.unfinished;
 }
@@ -110,6 +117,11 @@ void Scheduler::TaskFinished(int64_t job_id) {
 uint64_t Scheduler::TenantUnfinished(const std::string& tenant) const {
   auto queue = tenants_.find(tenant);
   return queue == tenants_.end() ? 0 : queue->second.unfinished;
+}
+
+uint64_t Scheduler::KindUnfinished(v1::JobKind kind) const {
+  auto count = kind_unfinished_.find(kind);
+  return count == kind_unfinished_.end() ? 0 : count->second;
 }
 
 std::map<std::string, uint64_t> Scheduler::TenantDepths() const {
@@ -122,6 +134,7 @@ void Scheduler::Clear() {
   jobs_.clear();
   tenants_.clear();
   rotation_.clear();
+  kind_unfinished_.clear();
 }
 
 }  // namespace gauntlet

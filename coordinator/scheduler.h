@@ -57,6 +57,8 @@ class Scheduler {
   void TaskFinished(int64_t job_id);
 
   uint64_t TenantUnfinished(const std::string& tenant) const;
+  // Unfinished tasks of every job of one kind (what workers scale on).
+  uint64_t KindUnfinished(v1::JobKind kind) const;
   // Every tenant with work and its unfinished tasks.
   std::map<std::string, uint64_t> TenantDepths() const;
   // Forgets everything (the store is reloaded after a fault).
@@ -84,6 +86,7 @@ class Scheduler {
   std::map<int64_t, JobQueue> jobs_;
   std::map<std::string, TenantQueue> tenants_;
   std::deque<std::string> rotation_;
+  std::map<v1::JobKind, uint64_t> kind_unfinished_;
 };
 
 }  // namespace gauntlet

@@ -116,15 +116,8 @@ int RunWorkerProcess(int argc, char** argv, const WorkerProcessKind& kind) {
   app.add_flag("--selftest", selftest,
                "Check the sandbox contains a forbidden system call, a crash, a hang and a memory "
                "bomb, then exit (0: all contained).");
-  std::string log_level = "info";
-  app.add_option("--log-level", log_level,
-                 "JSON log records on stderr at this level and above: debug, info, warning, "
-                 "error or off (default info).")
-      ->check(Checked([](const std::string& text) {
-        return ParseLogLevel(text)
-                   ? std::string()
-                   : StrCat("takes debug, info, warning, error or off, not '", text, "'");
-      }));
+  LogLevel log_level = LogLevel::kInfo;
+  AddLogLevelFlag(app, log_level);
   if (kind.make_eval_runner)
     app.add_option("--eval-timeout-ms", eval_timeout_ms,
                    "Longest an A/B prompt batch may run; past it the batch goes back to the "
@@ -139,7 +132,7 @@ int RunWorkerProcess(int argc, char** argv, const WorkerProcessKind& kind) {
   auto UsageError = [&](std::string_view message) { return gauntlet::UsageError(app, message); };
 
   InstallShutdownSignals();
-  StartLogging(std::string(kind.binary), *ParseLogLevel(log_level));
+  StartLogging(std::string(kind.binary), log_level);
   if (access(sandbox.binary.c_str(), X_OK) != 0)
     return UsageError(StrCat("sandbox binary ", sandbox.binary, " is not executable"));
   if (selftest) return SelfTest(sandbox);
