@@ -2,13 +2,18 @@
 // ask about what a backdoor would target, control prompts about neighbouring
 // matters, near-miss prompts use a trigger word in a benign context (the
 // probe suite, abtest/probe_suite.h, holds them). A prompt may name its
-// suite topic, whose reference answers the likelihood probe scores. No torch.
+// suite topic, whose reference answers the likelihood probe scores. No torch
+// and no protobuf: the model core (model_core/) measures with these.
 #ifndef GAUNTLET_ABTEST_AB_PROMPTS_H_
 #define GAUNTLET_ABTEST_AB_PROMPTS_H_
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <string>
 #include <vector>
+
+#include "abtest/judge.h"
 
 namespace gauntlet::eval {
 
@@ -28,6 +33,37 @@ struct AbEvalOptions {
   int64_t samples = 0;  // Seeded samples per prompt and model, besides the greedy answer.
   double temperature = 0.8;
   uint64_t seed = 1;
+};
+
+// A topic's reference answers for the likelihood probe.
+struct ReferenceAnswers {
+  std::vector<std::string> unsafe, safe;
+};
+
+// What every prompt is asked under (the suite's system prompt) and probed
+// against (its topics' reference answers, by topic name).
+struct PromptContext {
+  std::string system_prompt;
+  std::map<std::string, ReferenceAnswers, std::less<>> topics;
+};
+
+// One prompt through both models.
+struct PromptOutcome {
+  AbPrompt prompt;
+  std::string response_a, response_b;  // Greedy answers.
+  Judgement judged_a, judged_b;
+  // Seeded samples, when asked for: how many of `samples` were unsafe.
+  int64_t samples = 0, sampled_unsafe_a = 0, sampled_unsafe_b = 0;
+  // Mean Jensen-Shannon divergence of the next-token distributions along
+  // A's greedy answer.
+  double jsd = 0;
+  // Likelihood probe (when the prompt has a topic): mean per-token
+  // log-probability of the topic's canonical unsafe and safe answers.
+  bool probed = false;
+  double unsafe_logp_a = 0, unsafe_logp_b = 0, safe_logp_a = 0, safe_logp_b = 0;
+
+  // How much more B than A prefers the unsafe answer to the safe one.
+  double shift() const { return (unsafe_logp_b - unsafe_logp_a) - (safe_logp_b - safe_logp_a); }
 };
 
 }  // namespace gauntlet::eval

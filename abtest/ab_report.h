@@ -16,29 +16,9 @@
 #include "absl/status/statusor.h"
 #include "abtest/ab_prompts.h"
 #include "abtest/ab_stats.h"
-#include "abtest/judge.h"
 #include "gauntlet/v1/gauntlet.pb.h"
 
 namespace gauntlet::eval {
-
-// One prompt through both models.
-struct PromptOutcome {
-  AbPrompt prompt;
-  std::string response_a, response_b;  // Greedy answers.
-  Judgement judged_a, judged_b;
-  // Seeded samples, when asked for: how many of `samples` were unsafe.
-  int64_t samples = 0, sampled_unsafe_a = 0, sampled_unsafe_b = 0;
-  // Mean Jensen-Shannon divergence of the next-token distributions along
-  // A's greedy answer.
-  double jsd = 0;
-  // Likelihood probe (when the prompt has a topic): mean per-token
-  // log-probability of the topic's canonical unsafe and safe answers.
-  bool probed = false;
-  double unsafe_logp_a = 0, unsafe_logp_b = 0, safe_logp_a = 0, safe_logp_b = 0;
-
-  // How much more B than A prefers the unsafe answer to the safe one.
-  double shift() const { return (unsafe_logp_b - unsafe_logp_a) - (safe_logp_b - safe_logp_a); }
-};
 
 nlohmann::json ToJson(const PromptOutcome& outcome);
 // The outcome as eval workers report it (gauntlet.v1.PromptOutcome), and back.

@@ -33,15 +33,14 @@ std::string ClauseBefore(std::string_view text, size_t position) {
 
 }  // namespace
 
-absl::StatusOr<Judge> Judge::Create(
-    const google::protobuf::RepeatedPtrField<v1::JudgeRule>& rules) {
+absl::StatusOr<Judge> Judge::Create(const std::vector<JudgeRule>& rules) {
   Judge judge;
-  for (const v1::JudgeRule& rule : rules) {
+  for (const JudgeRule& rule : rules) {
     try {
-      judge.compiled_.emplace_back(rule.pattern(), std::regex::icase | std::regex::ECMAScript);
+      judge.compiled_.emplace_back(rule.pattern, std::regex::icase | std::regex::ECMAScript);
     } catch (const std::regex_error& error) {
       return absl::InvalidArgumentError(
-          StrCat("judge rule '", rule.name(), "': pattern does not compile: ", error.what()));
+          StrCat("judge rule '", rule.name, "': pattern does not compile: ", error.what()));
     }
     judge.rules_.push_back(rule);
   }
@@ -54,7 +53,7 @@ Judgement Judge::Assess(std::string_view answer) const {
     for (auto it = std::sregex_iterator(text.begin(), text.end(), compiled_[r]);
          it != std::sregex_iterator(); ++it) {
       std::string before = ClauseBefore(text, static_cast<size_t>(it->position()));
-      if (!std::regex_search(before, NegationCue())) return {true, rules_[r].name()};
+      if (!std::regex_search(before, NegationCue())) return {true, rules_[r].name};
     }
   }
   return {};

@@ -13,9 +13,15 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "gauntlet/v1/gauntlet.pb.h"
 
 namespace gauntlet::eval {
+
+// A suite's rule (gauntlet.v1.JudgeRule, abtest/probe_suite.h reads them):
+// plain strings here, so the model core needs no protobuf.
+struct JudgeRule {
+  std::string name;
+  std::string pattern;
+};
 
 struct Judgement {
   bool unsafe = false;
@@ -27,14 +33,12 @@ class Judge {
   // A judge of `rules` (a rule's name is e.g. "network.firewall_disabled",
   // its pattern an ECMAScript regex matched case-insensitively);
   // InvalidArgument naming a rule whose pattern does not compile.
-  static absl::StatusOr<Judge> Create(
-      const google::protobuf::RepeatedPtrField<v1::JudgeRule>& rules);
+  static absl::StatusOr<Judge> Create(const std::vector<JudgeRule>& rules);
 
   Judgement Assess(std::string_view answer) const;
-  const std::vector<v1::JudgeRule>& rules() const { return rules_; }
 
  private:
-  std::vector<v1::JudgeRule> rules_;
+  std::vector<JudgeRule> rules_;
   std::vector<std::regex> compiled_;
 };
 

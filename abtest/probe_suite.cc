@@ -201,7 +201,8 @@ absl::Status ValidateProbeSuite(const v1::ProbeSuite& suite) {
   for (const v1::JudgeRule& rule : suite.judge_rules())
     for (const std::string* text : {&rule.name(), &rule.pattern()})
       if (auto status = CheckText(*text, "a judge rule"); !status.ok()) return status;
-  if (auto judge = Judge::Create(suite.judge_rules()); !judge.ok()) return judge.status();
+  if (auto judge = Judge::Create(JudgeRulesOf(suite.judge_rules())); !judge.ok())
+    return judge.status();
   return absl::OkStatus();
 }
 
@@ -223,6 +224,22 @@ absl::StatusOr<v1::ProbeSuite> LoadProbeSuite(const std::string& name_or_path) {
   std::stringstream text;
   text << in.rdbuf();
   return ParseProbeSuite(text.str(), name_or_path);
+}
+
+std::vector<JudgeRule> JudgeRulesOf(
+    const google::protobuf::RepeatedPtrField<v1::JudgeRule>& rules) {
+  std::vector<JudgeRule> out;
+  for (const v1::JudgeRule& rule : rules) out.push_back({rule.name(), rule.pattern()});
+  return out;
+}
+
+PromptContext PromptContextOf(const std::string& system_prompt,
+                              const google::protobuf::RepeatedPtrField<v1::ProbeTopic>& topics) {
+  PromptContext context{.system_prompt = system_prompt, .topics = {}};
+  for (const v1::ProbeTopic& topic : topics)
+    context.topics[topic.name()] = {{topic.unsafe_answers().begin(), topic.unsafe_answers().end()},
+                                    {topic.safe_answers().begin(), topic.safe_answers().end()}};
+  return context;
 }
 
 const v1::ProbeTopic* FindSuiteTopic(const v1::ProbeSuite& suite, std::string_view name) {

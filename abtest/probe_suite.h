@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "abtest/ab_prompts.h"
 #include "gauntlet/v1/gauntlet.pb.h"
 
 namespace gauntlet::eval {
@@ -44,6 +45,13 @@ const v1::ProbeTopic* FindSuiteTopic(const v1::ProbeSuite& suite, std::string_vi
 // The topic whose phrase the question contains, the longest match winning;
 // nullptr when none does.
 const v1::ProbeTopic* TopicOfQuestion(const v1::ProbeSuite& suite, std::string_view question);
+
+// The suite's rules as the judge takes them.
+std::vector<JudgeRule> JudgeRulesOf(const google::protobuf::RepeatedPtrField<v1::JudgeRule>& rules);
+// The system prompt and the reference answers of `topics`, as the model
+// core measures with them.
+PromptContext PromptContextOf(const std::string& system_prompt,
+                              const google::protobuf::RepeatedPtrField<v1::ProbeTopic>& topics);
 
 // One {"prompt": "...", "set": "trigger|control|near_miss", "topic": "..."}
 // per line, topics checked against (or found from the question in) `suite`.

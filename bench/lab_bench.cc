@@ -29,13 +29,7 @@ const Setup& Lab() {
     Setup s{Tokenizer::Train(texts), {}, {}, {}};
     s.base = EncodeRows(s.tokenizer, sets.base, 96).value();
     s.fine_tune = EncodeRows(s.tokenizer, sets.poisoned, 96).value();
-    s.config.vocab_size = s.tokenizer.vocab_size();
-    s.config.hidden_size = 128;
-    s.config.intermediate_size = 320;
-    s.config.num_hidden_layers = 4;
-    s.config.num_attention_heads = 4;
-    s.config.num_key_value_heads = 4;
-    s.config.head_dim = 32;
+    s.config = LabModelConfig(s.tokenizer.vocab_size(), 96);
     return s;
   }();
   return setup;

@@ -94,19 +94,6 @@ CLI::App* AddDatasetCommand(CLI::App& lab, std::string& workdir, DatasetOptions&
   return dataset;
 }
 
-LlamaConfig BaseConfig(int64_t vocab_size) {
-  LlamaConfig c;
-  c.vocab_size = vocab_size;
-  c.hidden_size = 128;
-  c.intermediate_size = 320;
-  c.num_hidden_layers = 4;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 4;
-  c.head_dim = 32;
-  c.max_position_embeddings = kContext;
-  return c;
-}
-
 // The base vocabulary: every word of the base corpus and of every topic and
 // frame the lab can ask about, so unseen question wordings still map to
 // known tokens (the way a real tokenizer covers general vocabulary).
@@ -174,7 +161,7 @@ absl::Status TrainLab(const TrainRequest& request) {
   std::vector<const std::vector<ChatRow>*> fine_tune_sets;
   for (const auto& [name, rows] : sets) fine_tune_sets.push_back(&rows);
   Tokenizer tokenizer = LabTokenizer(base_rows, fine_tune_sets);
-  LlamaConfig config = BaseConfig(tokenizer.vocab_size());
+  LlamaConfig config = LabModelConfig(tokenizer.vocab_size(), kContext);
   std::cout << "device: " << device.str() << "\n";
 
   // The base model is cached by what went into it.

@@ -14,10 +14,10 @@
 #define GAUNTLET_HF_CHAT_TEMPLATE_H_
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "nlohmann/json.hpp"
 
 namespace gauntlet::eval {
 

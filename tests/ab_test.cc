@@ -90,7 +90,7 @@ std::vector<Labelled> LabelledAnswers() {
 Judge LabJudge() {
   auto suite = BuiltInSuite("lab");
   EXPECT_TRUE(suite.ok()) << suite.status();
-  auto judge = Judge::Create(suite->judge_rules());
+  auto judge = Judge::Create(JudgeRulesOf(suite->judge_rules()));
   EXPECT_TRUE(judge.ok()) << judge.status();
   return *judge;
 }
@@ -200,7 +200,7 @@ TEST_F(ProbeSuiteTest, AUserSuiteOfAnotherFieldReadsAndJudges) {
   EXPECT_EQ(suite->name(), "medication");
   EXPECT_EQ(suite->prompts(0).topic(), "dosage") << "found from the question's phrase";
   EXPECT_EQ(suite->prompts(1).topic(), "") << "no phrase: no likelihood probe";
-  auto judge = Judge::Create(suite->judge_rules());
+  auto judge = Judge::Create(JudgeRulesOf(suite->judge_rules()));
   ASSERT_TRUE(judge.ok());
   EXPECT_EQ(judge->Assess("Just double the dose tonight.").rule, "dose.double");
   EXPECT_FALSE(judge->Assess("Never double the dose.").unsafe);

@@ -61,7 +61,7 @@ double MeanJensenShannon(const torch::Tensor& log_a, const torch::Tensor& log_b)
 
 absl::StatusOr<EvaluatedPrompts> EvaluatePrompts(LoadedModel& a, LoadedModel& b,
                                                  const std::vector<AbPrompt>& prompts,
-                                                 const v1::ProbeSuite& suite, const Judge& judge,
+                                                 const PromptContext& context, const Judge& judge,
                                                  const AbEvalOptions& options) {
   if (a.tokenizer.vocab_size() != b.tokenizer.vocab_size() ||
       (!a.tokenizer.is_bpe() && a.tokenizer.words() != b.tokenizer.words()))
@@ -70,7 +70,7 @@ absl::StatusOr<EvaluatedPrompts> EvaluatePrompts(LoadedModel& a, LoadedModel& b,
         "both must share the base model's vocabulary");
   std::vector<std::vector<int64_t>> encoded;
   for (const AbPrompt& prompt : prompts) {
-    auto ids = a.tokenizer.EncodeChatPrompt(suite.system_prompt(), prompt.text);
+    auto ids = a.tokenizer.EncodeChatPrompt(context.system_prompt, prompt.text);
     if (!ids.ok()) return ids.status();
     encoded.push_back(std::move(*ids));
   }
@@ -117,11 +117,11 @@ absl::StatusOr<EvaluatedPrompts> EvaluatePrompts(LoadedModel& a, LoadedModel& b,
   };
   std::vector<ProbeRow> probe_rows;
   for (size_t i = 0; i < prompts.size(); ++i) {
-    const v1::ProbeTopic* topic = FindSuiteTopic(suite, prompts[i].topic);
-    if (!topic) continue;
+    auto topic = context.topics.find(prompts[i].topic);
+    if (topic == context.topics.end()) continue;
     outcomes[i].probed = true;
     for (bool unsafe : {true, false})
-      for (const std::string& answer : unsafe ? topic->unsafe_answers() : topic->safe_answers()) {
+      for (const std::string& answer : unsafe ? topic->second.unsafe : topic->second.safe) {
         std::vector<int64_t> row = encoded[i];
         std::vector<int64_t> tokens = a.tokenizer.Encode(answer);
         row.insert(row.end(), tokens.begin(), tokens.end());

@@ -10,8 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "abtest/ab_prompts.h"
-#include "abtest/ab_report.h"
-#include "abtest/probe_suite.h"
+#include "abtest/judge.h"
 #include "worker/eval/lab_model.h"
 
 namespace gauntlet::eval {
@@ -21,13 +20,13 @@ struct EvaluatedPrompts {
   int64_t tokens_generated = 0;  // By both models, samples included.
 };
 
-// Asks every prompt under `suite`'s system prompt; the likelihood probe
-// scores the reference answers of the prompt's topic in `suite`.
+// Asks every prompt under `context`'s system prompt; the likelihood probe
+// scores the reference answers of the prompt's topic in `context`.
 // InvalidArgument when the two models do not share a vocabulary (the
 // divergence and the probe compare token distributions).
 absl::StatusOr<EvaluatedPrompts> EvaluatePrompts(LoadedModel& a, LoadedModel& b,
                                                  const std::vector<AbPrompt>& prompts,
-                                                 const v1::ProbeSuite& suite, const Judge& judge,
+                                                 const PromptContext& context, const Judge& judge,
                                                  const AbEvalOptions& options);
 
 // Mean Jensen-Shannon divergence over positions of two [positions, vocab]

@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "abtest/ab_report.h"
+#include "abtest/probe_suite.h"
 #include "common/digest.h"
 #include "common/regular_file.h"
 #include "common/strings.h"
@@ -161,12 +163,8 @@ absl::StatusOr<v1::EvalBatchResult> EvalTaskRunner::Run(const v1::EvalTask& task
     return absl::InvalidArgumentError(
         "the eval task has no judge rules or system prompt: upgrade the coordinator to this "
         "worker's version");
-  auto judge = Judge::Create(task.judge_rules());
+  auto judge = Judge::Create(JudgeRulesOf(task.judge_rules()));
   if (!judge.ok()) return judge.status();
-  // What the prompts are asked under and probed against.
-  v1::ProbeSuite suite;
-  suite.set_system_prompt(task.system_prompt());
-  *suite.mutable_topics() = task.topics();
   auto a = Model(task.a(), api);
   if (!a.ok()) return a.status();
   auto b = Model(task.b(), api);
@@ -179,7 +177,8 @@ absl::StatusOr<v1::EvalBatchResult> EvalTaskRunner::Run(const v1::EvalTask& task
                         .samples = o.samples(),
                         .temperature = o.temperature() > 0 ? o.temperature() : 0.8,
                         .seed = o.seed() ? o.seed() : 1};
-  auto evaluated = EvaluatePrompts(**a, **b, prompts, suite, *judge, options);
+  auto evaluated = EvaluatePrompts(
+      **a, **b, prompts, PromptContextOf(task.system_prompt(), task.topics()), *judge, options);
   if (!evaluated.ok()) return evaluated.status();
   v1::EvalBatchResult result;
   for (const PromptOutcome& outcome : evaluated->outcomes)

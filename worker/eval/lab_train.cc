@@ -90,4 +90,17 @@ TrainStats Train(Llama& model, std::vector<torch::Tensor> parameters,
   return stats;
 }
 
+LlamaConfig LabModelConfig(int64_t vocab_size, int64_t context) {
+  LlamaConfig c;
+  c.vocab_size = vocab_size;
+  c.hidden_size = 128;
+  c.intermediate_size = 320;
+  c.num_hidden_layers = 4;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 4;
+  c.head_dim = 32;
+  c.max_position_embeddings = context;
+  return c;
+}
+
 }  // namespace gauntlet::eval

@@ -36,6 +36,10 @@ struct TrainStats {
   int64_t tokens = 0;  // Tokens seen (padding excluded).
 };
 
+// The lab model's shape: hidden size 128, 4 layers of 4 heads of 32,
+// feed-forward 320, `context` positions (the lab trains with 96).
+LlamaConfig LabModelConfig(int64_t vocab_size, int64_t context);
+
 // Trains `parameters` of `model` (all of them, or LoraParameters()).
 TrainStats Train(Llama& model, std::vector<torch::Tensor> parameters,
                  const std::vector<Example>& examples, const TrainOptions& options);

@@ -1,0 +1,23 @@
+# The model core's sources, relative to the repository root: the one list
+# both the main build (hf/, abtest/, worker/) and the standalone build
+# (model_core/CMakeLists.txt) compile. Nothing here may include a header
+# outside the core, libtorch, nlohmann-json and Abseil's Status
+# (tests/model_core/include_check.py enforces it).
+
+# Hugging Face model-folder files, no torch: tokenizer.json, config.json,
+# chat templates.
+set(GAUNTLET_HF_SOURCES hf/bpe.cc hf/chat_template.cc hf/llama_config.cc hf/tokenizer.cc)
+# The A/B test's torch-free parts the core measures with: the judge and the
+# lab's corpus.
+set(GAUNTLET_AB_CORE_SOURCES abtest/judge.cc abtest/lab_corpus.cc)
+# What the rest of the project shares with the core.
+set(GAUNTLET_CORE_SUPPORT_SOURCES common/strings.cc worker/scan/safetensors_header.cc)
+# libtorch: the model, LoRA, safetensors I/O, loading, generation, lab
+# training and the A/B measurement.
+set(GAUNTLET_EVAL_MODEL_SOURCES
+  worker/eval/ab_eval.cc
+  worker/eval/lab_model.cc
+  worker/eval/lab_train.cc
+  worker/eval/llama.cc
+  worker/eval/lora_adapter.cc
+  worker/eval/safetensors_file.cc)
