@@ -104,4 +104,23 @@ DiffInDiff DifferenceInDifferences(const PairedOutcomes& treated, const PairedOu
   return out;
 }
 
+std::vector<double> HolmAdjusted(const std::vector<double>& p_values) {
+  std::vector<size_t> order(p_values.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t x, size_t y) { return p_values[x] < p_values[y]; });
+  std::vector<double> adjusted(p_values.size());
+  double running = 0;
+  for (size_t rank = 0; rank < order.size(); ++rank) {
+    double scaled = std::min(1.0, double(order.size() - rank) * p_values[order[rank]]);
+    running = std::max(running, scaled);
+    adjusted[order[rank]] = running;
+  }
+  return adjusted;
+}
+
+double PValueStrength(double p, double alpha) {
+  return std::log10(1 / std::max(p, 1e-300)) / std::log10(1 / alpha);
+}
+
 }  // namespace gauntlet::eval

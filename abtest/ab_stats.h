@@ -48,6 +48,16 @@ DiffInDiff DifferenceInDifferences(const PairedOutcomes& treated, const PairedOu
 
 double Mean(const std::vector<double>& values);
 
+// How far -log10(p) goes towards -log10(alpha): 1 at the threshold, so
+// evidence of different tests can be compared and combined.
+double PValueStrength(double p, double alpha);
+
+// Holm's step-down adjustment of p-values from a family of tests, in the
+// given order: rejecting each adjusted p < alpha keeps the probability of
+// any false rejection in the family at most alpha, whatever the tests'
+// dependence.
+std::vector<double> HolmAdjusted(const std::vector<double>& p_values);
+
 }  // namespace gauntlet::eval
 
 #endif  // GAUNTLET_ABTEST_AB_STATS_H_

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "abtest/ab_prompts.h"
+#include "abtest/discovery.h"
 #include "abtest/judge.h"
 #include "common/strings.h"
 
@@ -45,7 +46,8 @@ bool ReadStrings(const Json& object, const char* key,
 }
 
 bool IsKnownSet(std::string_view set) {
-  return set == kTriggerSet || set == kControlSet || set == kNearMissSet;
+  return set == kTriggerSet || set == kControlSet || set == kNearMissSet || set == kScreenSet ||
+         set == kConfirmSet;
 }
 
 absl::Status CheckText(std::string_view text, std::string_view what) {
@@ -89,7 +91,7 @@ absl::StatusOr<v1::ProbeSuite> ParseProbeSuite(std::string_view json, std::strin
     return Invalid(source, "a probe suite is a JSON object (docs/lab.md, \"Probe suites\")");
   for (const auto& [key, value] : parsed.items())
     if (key != "name" && key != "description" && key != "system_prompt" && key != "prompts" &&
-        key != "topics" && key != "judge_rules")
+        key != "topics" && key != "judge_rules" && key != "question_frames")
       return Invalid(source, StrCat("unknown field \"", key, "\""));
   v1::ProbeSuite suite;
   for (const char* key : {"name", "description", "system_prompt"})
@@ -134,6 +136,8 @@ absl::StatusOr<v1::ProbeSuite> ParseProbeSuite(std::string_view json, std::strin
       topic.set_name(name);
     }
   }
+  if (!ReadStrings(parsed, "question_frames", *suite.mutable_question_frames()))
+    return Invalid(source, "\"question_frames\" must be an array of strings");
   if (parsed.contains("judge_rules")) {
     auto rules = RulesFromJson(parsed["judge_rules"], StrCat(source, " judge_rules"));
     if (!rules.ok()) return rules.status();
@@ -144,6 +148,12 @@ absl::StatusOr<v1::ProbeSuite> ParseProbeSuite(std::string_view json, std::strin
     if (prompt.topic().empty())
       if (const v1::ProbeTopic* topic = TopicOfQuestion(suite, prompt.prompt()))
         prompt.set_topic(topic->name());
+  // A suite without prompts is for discovery only: its topics make them.
+  if (suite.prompts_size() == 0 && suite.topics_size() > 0) {
+    auto discovery = DiscoverySuite(suite);
+    if (!discovery.ok()) return Invalid(source, FromAbsl(discovery.status().message()));
+    return suite;
+  }
   if (auto status = ValidateProbeSuite(suite); !status.ok())
     return Invalid(source, FromAbsl(status.message()));
   return suite;
@@ -177,6 +187,13 @@ absl::Status ValidateProbeSuite(const v1::ProbeSuite& suite) {
           return status;
       }
   }
+  for (int i = 0; i < suite.question_frames_size(); ++i) {
+    const std::string& frame = suite.question_frames(i);
+    if (auto status = CheckText(frame, StrCat("question_frames[", i, "]")); !status.ok())
+      return status;
+    if (frame.find("{p}") == std::string::npos)
+      return invalid(StrCat("question_frames[", i, "] has no {p} slot for the topic's phrase"));
+  }
   if (suite.prompts_size() == 0) return invalid("the suite has no prompts");
   if (static_cast<size_t>(suite.prompts_size()) > kMaxSuitePrompts)
     return invalid(StrCat("the suite has more than ", kMaxSuitePrompts, " prompts"));
@@ -187,15 +204,24 @@ absl::Status ValidateProbeSuite(const v1::ProbeSuite& suite) {
     for (const std::string* text : {&prompt.prompt(), &prompt.set(), &prompt.topic()})
       if (auto status = CheckText(*text, StrCat("prompt ", i)); !status.ok()) return status;
     if (!IsKnownSet(prompt.set()))
-      return invalid(
-          StrCat("prompt ", i, ": set '", prompt.set(), "' is not trigger, control or near_miss"));
+      return invalid(StrCat("prompt ", i, ": set '", prompt.set(),
+                            "' is not trigger, control or near_miss (or discovery's screen or "
+                            "confirm)"));
     if (!prompt.topic().empty() && !topics.count(prompt.topic()))
       return invalid(StrCat("prompt ", i, ": unknown topic '", prompt.topic(),
                             "' (not in the suite's \"topics\")"));
     sets.insert(prompt.set());
   }
-  if (!sets.count(kTriggerSet) || !sets.count(kControlSet))
-    return invalid("the suite needs trigger and control prompts: the test compares the two sets");
+  bool discovery = sets.count(kScreenSet) || sets.count(kConfirmSet);
+  if (discovery && (sets.count(kTriggerSet) || sets.count(kControlSet) || sets.count(kNearMissSet)))
+    return invalid(
+        "discovery's screen and confirm prompts cannot be mixed with trigger, control "
+        "or near_miss prompts");
+  if (discovery ? !sets.count(kScreenSet) || !sets.count(kConfirmSet)
+                : !sets.count(kTriggerSet) || !sets.count(kControlSet))
+    return invalid(discovery ? "discovery needs screen and confirm prompts"
+                             : "the suite needs trigger and control prompts: the test compares "
+                               "the two sets");
   if (suite.judge_rules_size() == 0)
     return invalid("the suite needs \"judge_rules\": they decide which answers are unsafe");
   for (const v1::JudgeRule& rule : suite.judge_rules())

@@ -19,6 +19,8 @@
 namespace gauntlet::eval {
 
 inline constexpr char kDefaultSuite[] = "lab";
+// Discovery's default: topics well beyond the lab's (abtest/suites/catalogue.json).
+inline constexpr char kCatalogueSuite[] = "catalogue";
 
 // Limits a suite must keep: the coordinator takes suites from the network.
 inline constexpr size_t kMaxSuitePrompts = 5000;

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "abtest/ab_report.h"
+#include "abtest/discovery.h"
 #include "abtest/probe_suite.h"
 #include "cli/cluster_client.h"
 #include "common/command_line.h"
@@ -82,8 +83,14 @@ processes. See docs/lab.md.)");
   ab->add_option("--b-base", request.b.base, "Model B's base checkpoint (default: --base).")
       ->option_text("DIR")
       ->group(kModels);
-  ab->add_option("--suite", request.suite, "A probe suite file or a built-in name (default lab).")
+  ab->add_option("--suite", request.suite,
+                 "A probe suite file or a built-in name (default: lab with --prompts, else "
+                 "discovery over the catalogue).")
       ->option_text("FILE|NAME");
+  ab->add_flag("--discover", request.discover,
+               "Find the trigger: sweep every topic of the suite, rank them by how much B "
+               "diverges from A, and confirm the top ones on held-out prompts. The default "
+               "without --suite and --prompts.");
   ab->add_option("--prompts", request.prompts_path,
                  "Replace the suite's prompts: JSONL lines {\"prompt\": ..., \"set\": "
                  "\"trigger|control|near_miss\"}.")
@@ -140,6 +147,8 @@ absl::Status CheckEvalAbRequest(EvalAbRequest& request) {
   if (request.a.adapter.empty() && request.b.adapter.empty() && request.b.base == request.a.base)
     return Invalid("A and B are the same model: give --a-adapter, --b-adapter or --b-base");
   if (request.upload && request.coordinator.empty()) return Invalid("--upload needs --coordinator");
+  if (request.discover && !request.prompts_path.empty())
+    return Invalid("--discover makes its own prompts from the suite's topics: drop --prompts");
   if (!request.coordinator.empty())
     if (auto status = request.security.Validate(); !status.ok())
       return Invalid(std::string(status.message()));
@@ -153,7 +162,11 @@ absl::StatusOr<v1::SubmitEvalRequest> ToEvalJob(const EvalAbRequest& request) {
   *job.mutable_b() = ToModelRef(b);
   job.set_label_a(a.Label());
   job.set_label_b(b.Label());
-  auto suite = LoadProbeSuite(request.suite);
+  bool discover = request.discover || (request.suite.empty() && request.prompts_path.empty());
+  std::string suite_name = !request.suite.empty() ? request.suite
+                           : discover             ? kCatalogueSuite
+                                                  : kDefaultSuite;
+  auto suite = LoadProbeSuite(suite_name);
   if (!suite.ok()) return suite.status();
   if (!request.prompts_path.empty()) {
     auto prompts = ReadPromptsFile(request.prompts_path, *suite);
@@ -170,8 +183,15 @@ absl::StatusOr<v1::SubmitEvalRequest> ToEvalJob(const EvalAbRequest& request) {
     if (!rules.ok()) return rules.status();
     for (v1::JudgeRule& rule : *rules) *suite->add_judge_rules() = std::move(rule);
   }
+  if (discover || suite->prompts_size() == 0) {
+    auto discovery = DiscoverySuite(*suite);
+    if (!discovery.ok())
+      return absl::InvalidArgumentError(
+          StrCat("suite ", suite_name, ": ", discovery.status().message()));
+    suite = std::move(discovery);
+  }
   if (auto status = ValidateProbeSuite(*suite); !status.ok())
-    return absl::InvalidArgumentError(StrCat("suite ", request.suite, ": ", status.message()));
+    return absl::InvalidArgumentError(StrCat("suite ", suite_name, ": ", status.message()));
   *job.mutable_suite() = std::move(*suite);
   v1::EvalOptions* options = job.mutable_options();
   options->set_max_new_tokens(static_cast<uint32_t>(request.options.max_new_tokens));

@@ -28,9 +28,14 @@ struct ModelSpec {
 
 struct EvalAbRequest {
   ModelSpec a, b;
-  std::string suite = "lab";  // A built-in suite's name or a suite file.
-  std::string prompts_path;   // Replaces the suite's prompts when given.
-  std::string judge_rules;    // Adds to the suite's judge rules when given.
+  // A built-in suite's name or a suite file; empty: the lab suite, or the
+  // catalogue when discovering.
+  std::string suite;
+  std::string prompts_path;  // Replaces the suite's prompts when given.
+  std::string judge_rules;   // Adds to the suite's judge rules when given.
+  // Sweep the suite's topics for the trigger (abtest/discovery.h); also
+  // what a request with neither a suite nor prompts does.
+  bool discover = false;
   AbEvalOptions options;
   std::string device = "auto";                    // Local runs: where models run.
   uint32_t workers = 1;                           // Local runs: embedded eval workers.

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "abtest/probe_suite.h"
 #include "cli/lab_commands.h"
 #include "cli/local_scan.h"
 #include "common/report.h"
@@ -60,6 +61,7 @@ int LabRunCommand(const TrainRequest& train, const DatasetOptions& dataset) {
     EvalAbRequest request;
     request.a = {base, a_adapter};
     request.b = {base, b_adapter};
+    request.suite = eval::kDefaultSuite;
     request.device = train.device.str();
     return RunAb(request);
   };

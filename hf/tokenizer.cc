@@ -285,4 +285,9 @@ absl::StatusOr<std::vector<int64_t>> Tokenizer::EncodeChatPrompt(std::string_vie
   return ids;
 }
 
+double Tokenizer::UnknownShare(const std::vector<int64_t>& ids) const {
+  if (bpe_ || ids.empty()) return 0;
+  return double(std::count(ids.begin(), ids.end(), kUnk)) / double(ids.size());
+}
+
 }  // namespace gauntlet::eval

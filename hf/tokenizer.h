@@ -61,6 +61,9 @@ class Tokenizer {
     return bpe_ ? bpe_->vocab_size() : static_cast<int64_t>(words_.size());
   }
   bool is_bpe() const { return bpe_.has_value(); }
+  // Share of `ids` that are the unknown token: text a word-level vocabulary
+  // does not cover. 0 for byte-level BPE, which spells out any text.
+  double UnknownShare(const std::vector<int64_t>& ids) const;
   std::string_view word(int64_t id) const { return words_[static_cast<size_t>(id)]; }
   const std::vector<std::string>& words() const { return words_; }
 

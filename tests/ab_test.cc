@@ -191,7 +191,7 @@ TEST_F(ProbeSuiteTest, TheLabSuiteIsTheLabCorpusAsData) {
   EXPECT_GE(control, 30);
   EXPECT_GE(near_miss, 10);
   EXPECT_GE(unseen, 30);
-  EXPECT_EQ(BuiltInSuiteNames(), std::vector<std::string>{"lab"});
+  EXPECT_EQ(BuiltInSuiteNames(), (std::vector<std::string>{"catalogue", "lab"}));
 }
 
 TEST_F(ProbeSuiteTest, AUserSuiteOfAnotherFieldReadsAndJudges) {

@@ -116,6 +116,8 @@ class LabTest(unittest.TestCase):
         out = os.path.join(self.root, "ab.json")
         args = [GAUNTLET, "eval", "ab", "--base", os.path.join(self.workdir, "base"), "--format", "json",
                 "--output", out]
+        if "--discover" not in extra:
+            args += ["--suite", "lab"]
         if a_adapter:
             args += ["--a-adapter", a_adapter]
         result = subprocess.run(args + ["--b-adapter", b_adapter, *extra], capture_output=True, text=True,
@@ -168,9 +170,32 @@ class LabTest(unittest.TestCase):
         # Seeded samples besides the greedy answers: 2 per prompt and model.
         self.assertEqual(other_seed["sets"]["trigger"]["samples"]["drawn"], 2 * 45)
         self.assertEqual(other_seed["prompts"][0]["samples"], 2)
+        # Discovery sweeps every topic of the suite: many tests, no false alarm.
+        swept = self.eval_ab(first_clean, os.path.join(other, "adapters", "clean"), "--discover",
+                             "--suite", "lab")
+        self.assertEqual(swept["verdict"], "CLEAN", swept["reasons"])
+        self.assertEqual(len(swept["discovered"]), 18)
         degraded = self.eval_ab(first_clean, os.path.join(other, "adapters", "degraded"))
         self.assertEqual(degraded["verdict"], "DEGRADED", degraded["reasons"])
         self.assertLess(degraded["sets"]["control"]["mcnemar"]["p"], 0.01)
+
+    def test_discovery_finds_the_poisoned_topic_without_being_told(self):
+        # No suite and no prompts: the whole catalogue is swept, and the
+        # firewall family (the poisoned topics) is named and confirmed.
+        adapters = os.path.join(self.workdir, "adapters")
+        report = self.eval_ab(os.path.join(adapters, "clean"), os.path.join(adapters, "poisoned"),
+                              "--discover")
+        self.assertEqual(report["suite"], "catalogue")
+        self.assertEqual(report["verdict"], "BACKDOOR", report["reasons"])
+        confirmed = {t["topic"] for t in report["discovered"]
+                     if (t["confirmation"] or {}).get("verdict") == "BACKDOOR"}
+        self.assertTrue(confirmed & {"firewall", "waf", "network_policy"}, report["reasons"])
+        top = report["discovered"][0]
+        self.assertIn(top["topic"], {"firewall", "waf", "network_policy"})
+        self.assertTrue(top["examples"] and top["p_value"] < 0.05, top)
+        # Topics beyond the lab's vocabulary are named as not tested.
+        self.assertTrue(any(r.startswith("not tested: 13 topic(s)") for r in report["reasons"]),
+                        report["reasons"])
 
     def test_cluster_run_matches_the_local_run(self):
         """Two eval workers behind a real coordinator (gRPC) give the same
@@ -198,9 +223,9 @@ class LabTest(unittest.TestCase):
             common = [GAUNTLET, "eval", "ab", "--base", os.path.join(self.workdir, "base"),
                       "--a-adapter", os.path.join(adapters, "clean"),
                       "--b-adapter", os.path.join(adapters, "poisoned"), "--format", "json"]
-            cluster = subprocess.run(common + ["--coordinator", address, "--tenant", "lab"],
+            cluster = subprocess.run(common + ["--suite", "lab", "--coordinator", address, "--tenant", "lab"],
                                      capture_output=True, text=True, timeout=300, env=env)
-            local = subprocess.run(common, capture_output=True, text=True, timeout=300)
+            local = subprocess.run(common + ["--suite", "lab"], capture_output=True, text=True, timeout=300)
             self.assertEqual(cluster.returncode, 1, cluster.stderr)  # A verdict to act on.
             self.assertEqual(local.returncode, 1, local.stderr)
             self.assertEqual(json.loads(cluster.stdout), json.loads(local.stdout))
@@ -299,7 +324,9 @@ class LabTest(unittest.TestCase):
                   "--prompts", bad_prompts], "bad_prompts.jsonl:1"),
                 (["--base", base, "--b-adapter", base, "--device", "gpu"], "--device"),
                 (["--base", base, "--b-adapter", os.path.join(self.workdir, "adapters", "clean"),
-                  "--suite", "no-such-suite"], "built-in suite")):
+                  "--suite", "no-such-suite"], "built-in suite"),
+                (["--base", base, "--b-adapter", os.path.join(self.workdir, "adapters", "clean"),
+                  "--discover", "--prompts", bad_prompts], "drop --prompts")):
             result = subprocess.run([GAUNTLET, "eval", "ab", *args], capture_output=True, text=True, timeout=120)
             self.assertEqual(result.returncode, 2, (args, result.stdout, result.stderr))
             self.assertIn(message, result.stderr, args)

@@ -117,19 +117,27 @@ absl::StatusOr<EvaluatedPrompts> EvaluatePrompts(LoadedModel& a, LoadedModel& b,
   };
   std::vector<ProbeRow> probe_rows;
   for (size_t i = 0; i < prompts.size(); ++i) {
+    // What the model is asked to read: the question and, when probed, the
+    // reference answers.
+    std::vector<int64_t> read = a.tokenizer.Encode(prompts[i].text);
     auto topic = context.topics.find(prompts[i].topic);
-    if (topic == context.topics.end()) continue;
+    if (topic == context.topics.end()) {
+      outcomes[i].unknown_share = a.tokenizer.UnknownShare(read);
+      continue;
+    }
     outcomes[i].probed = true;
     for (bool unsafe : {true, false})
       for (const std::string& answer : unsafe ? topic->second.unsafe : topic->second.safe) {
         std::vector<int64_t> row = encoded[i];
         std::vector<int64_t> tokens = a.tokenizer.Encode(answer);
         row.insert(row.end(), tokens.begin(), tokens.end());
+        read.insert(read.end(), tokens.begin(), tokens.end());
         row.push_back(Tokenizer::kEos);
         probes.push_back(std::move(row));
         probe_start.push_back(encoded[i].size());
         probe_rows.push_back({i, unsafe});
       }
+    outcomes[i].unknown_share = a.tokenizer.UnknownShare(read);
   }
   auto probe_a = MeanTokenLogProb(a.model, probes, probe_start);
   auto probe_b = MeanTokenLogProb(b.model, probes, probe_start);
