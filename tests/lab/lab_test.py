@@ -243,7 +243,7 @@ class LabTest(unittest.TestCase):
             self.assertRegex(watched.stdout, r"done +prompts 1-16")
             self.assertNotIn("CLEAN", watched.stdout)
             # The same models through the content store: the same report.
-            uploaded = subprocess.run(common + ["--coordinator", address, "--upload"],
+            uploaded = subprocess.run(common + ["--suite", "lab", "--coordinator", address, "--upload"],
                                       capture_output=True, text=True, timeout=300, env=env)
             self.assertEqual(uploaded.returncode, 1, uploaded.stderr)
             self.assertEqual(json.loads(uploaded.stdout), json.loads(local.stdout))
