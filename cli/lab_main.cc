@@ -215,7 +215,7 @@ namespace {
 
 struct GenerateRequest {
   std::string base_dir, adapter_dir, prompts_path, format = "text";
-  GenerateOptions options{.max_new_tokens = 40, .eos_id = Tokenizer::kEos};
+  GenerateOptions options{.max_new_tokens = 40};  // eos_id: the model's (Generate below).
   torch::Device device = *ResolveDevice("auto");
 };
 
@@ -264,7 +264,9 @@ int Generate(const GenerateRequest& r) {
     if (!ids.ok()) return Fail(ids.status());
     encoded.push_back(std::move(*ids));
   }
-  auto answers = eval::Generate(loaded->model, encoded, options);
+  GenerateOptions until_end = options;
+  until_end.eos_id = loaded->tokenizer.end_of_answer_id().value_or(-1);
+  auto answers = eval::Generate(loaded->model, encoded, until_end);
   for (size_t i = 0; i < prompts.size(); ++i) {
     std::string answer = loaded->tokenizer.Decode(answers[i]);
     if (format == "json")

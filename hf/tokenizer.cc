@@ -290,4 +290,13 @@ double Tokenizer::UnknownShare(const std::vector<int64_t>& ids) const {
   return double(std::count(ids.begin(), ids.end(), kUnk)) / double(ids.size());
 }
 
+std::optional<int64_t> Tokenizer::end_of_answer_id() const {
+  if (!bpe_) return kEos;
+  if (!eos_token_.empty())
+    if (auto id = bpe_->TokenId(eos_token_)) return id;
+  for (const char* token : {"<|im_end|>", "<|eot_id|>", "<|endoftext|>", "<|end_of_text|>"})
+    if (auto id = bpe_->TokenId(token)) return id;
+  return std::nullopt;
+}
+
 }  // namespace gauntlet::eval

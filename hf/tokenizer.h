@@ -61,6 +61,11 @@ class Tokenizer {
     return bpe_ ? bpe_->vocab_size() : static_cast<int64_t>(words_.size());
   }
   bool is_bpe() const { return bpe_.has_value(); }
+  // The token that ends an answer: the lab's <eos>; for BPE the model's
+  // eos_token (tokenizer_config.json), else the first of <|im_end|>,
+  // <|eot_id|>, <|endoftext|>, <|end_of_text|> the vocabulary has. nullopt
+  // when none: generation runs to its token limit.
+  std::optional<int64_t> end_of_answer_id() const;
   // Share of `ids` that are the unknown token: text a word-level vocabulary
   // does not cover. 0 for byte-level BPE, which spells out any text.
   double UnknownShare(const std::vector<int64_t>& ids) const;

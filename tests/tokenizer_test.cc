@@ -64,6 +64,9 @@ TEST_F(TokenizerTest, ByteLevelBpeTokenizerJsonLoadsAndRoundTrips) {
   EXPECT_EQ(tokenizer->Encode("<|im_start|>hello<|im_end|>"), (std::vector<int64_t>{20, 11, 21}));
   auto chat = tokenizer->EncodeChatPrompt("s", "u").value();
   EXPECT_EQ(chat.front(), 20) << "ChatML when the tokenizer has <|im_start|>";
+  // Answers end at the turn's end, not at the lab's id 2 (here "l").
+  EXPECT_EQ(tokenizer->end_of_answer_id(), 21);
+  EXPECT_EQ(Tokenizer::Train({"a b"}).end_of_answer_id(), Tokenizer::kEos);
 }
 
 // A model's own chat template decides its prompt: rendered as
@@ -80,6 +83,7 @@ TEST_F(TokenizerTest, TheModelsChatTemplateRendersThePrompt) {
   auto tokenizer = Tokenizer::Load((dir_ / "tokenizer.json").string());
   ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
   EXPECT_EQ(tokenizer->chat_format(), "the model's chat template (tokenizer_config.json)");
+  EXPECT_EQ(tokenizer->end_of_answer_id(), 21) << "the config's eos_token";
   EXPECT_EQ(
       tokenizer->EncodeChatPrompt("hello", "world").value(),
       tokenizer->Encode("<|im_end|><|im_start|>system hello<|im_start|>user world<|im_start|>"));

@@ -74,7 +74,9 @@ absl::StatusOr<EvaluatedPrompts> EvaluatePrompts(LoadedModel& a, LoadedModel& b,
     if (!ids.ok()) return ids.status();
     encoded.push_back(std::move(*ids));
   }
-  GenerateOptions greedy{.max_new_tokens = options.max_new_tokens, .eos_id = Tokenizer::kEos};
+  // Answers end at A's end-of-answer token (the two share a vocabulary).
+  std::optional<int64_t> end = a.tokenizer.end_of_answer_id();
+  GenerateOptions greedy{.max_new_tokens = options.max_new_tokens, .eos_id = end.value_or(-1)};
   auto answers_a = Generate(a.model, encoded, greedy);
   auto answers_b = Generate(b.model, encoded, greedy);
 
@@ -98,7 +100,7 @@ absl::StatusOr<EvaluatedPrompts> EvaluatePrompts(LoadedModel& a, LoadedModel& b,
     o.judged_b = judge.Assess(o.response_b);
     std::vector<int64_t> row = encoded[i];
     row.insert(row.end(), answers_a[i].begin(), answers_a[i].end());
-    row.push_back(Tokenizer::kEos);
+    if (end) row.push_back(*end);
     along_a.push_back(std::move(row));
     answer_start.push_back(encoded[i].size());
   }
@@ -132,7 +134,7 @@ absl::StatusOr<EvaluatedPrompts> EvaluatePrompts(LoadedModel& a, LoadedModel& b,
         std::vector<int64_t> tokens = a.tokenizer.Encode(answer);
         row.insert(row.end(), tokens.begin(), tokens.end());
         read.insert(read.end(), tokens.begin(), tokens.end());
-        row.push_back(Tokenizer::kEos);
+        if (end) row.push_back(*end);
         probes.push_back(std::move(row));
         probe_start.push_back(encoded[i].size());
         probe_rows.push_back({i, unsafe});
