@@ -1,5 +1,9 @@
 #include "hf/bpe.h"
 
+#include <unicode/normalizer2.h>
+#include <unicode/uchar.h>
+#include <unicode/unistr.h>
+
 #include <algorithm>
 #include <climits>
 #include <nlohmann/json.hpp>
@@ -47,13 +51,18 @@ std::vector<Char> DecodeUtf8(std::string_view s) {
   return out;
 }
 
+// The regex classes of the pre-tokenizers as the Rust `tokenizers` library
+// (Oniguruma) reads them, from ICU's character database: \s is U+0009-000D,
+// U+0085 and the space, line and paragraph separators; \p{L} letters and
+// \p{N} numbers of every script.
 bool IsSpace(uint32_t c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+  return (c >= 0x09 && c <= 0x0D) || c == 0x85 ||
+         (U_GET_GC_MASK(static_cast<UChar32>(c)) & (U_GC_ZS_MASK | U_GC_ZL_MASK | U_GC_ZP_MASK));
 }
 bool IsNewline(uint32_t c) { return c == '\n' || c == '\r'; }
-bool IsDigit(uint32_t c) { return c >= '0' && c <= '9'; }
-bool IsLetter(uint32_t c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80; }
-bool IsOther(uint32_t c) { return !IsSpace(c) && !IsLetter(c) && !IsDigit(c); }
+bool IsNumber(uint32_t c) { return U_GET_GC_MASK(static_cast<UChar32>(c)) & U_GC_N_MASK; }
+bool IsLetter(uint32_t c) { return U_GET_GC_MASK(static_cast<UChar32>(c)) & U_GC_L_MASK; }
+bool IsOther(uint32_t c) { return !IsSpace(c) && !IsLetter(c) && !IsNumber(c); }
 
 // GPT-2's reversible map from bytes to printable characters.
 const std::vector<std::string>& ByteEncoder() {
@@ -110,7 +119,58 @@ size_t RunOf(const std::vector<Char>& c, size_t i, Pred pred, size_t limit = SIZ
   return j - i;
 }
 
+// The Unicode normalizers byte-level checkpoints use (Qwen2/3: NFC), alone
+// or in a Sequence. Any other is refused: text normalized differently from
+// training would be tokenized silently wrong.
+absl::StatusOr<std::vector<BpeTokenizer::Normalization>> ParseNormalizers(
+    const nlohmann::json& normalizer) {
+  std::string type = normalizer.is_object() ? normalizer.value("type", "") : "";
+  if (type == "Sequence" && normalizer.contains("normalizers") &&
+      normalizer["normalizers"].is_array()) {
+    std::vector<BpeTokenizer::Normalization> all;
+    for (const auto& each : normalizer["normalizers"]) {
+      auto some = ParseNormalizers(each);
+      if (!some.ok()) return some.status();
+      all.insert(all.end(), some->begin(), some->end());
+    }
+    return all;
+  }
+  static const std::map<std::string, BpeTokenizer::Normalization, std::less<>> kByName = {
+      {"NFC", BpeTokenizer::Normalization::kNFC},
+      {"NFD", BpeTokenizer::Normalization::kNFD},
+      {"NFKC", BpeTokenizer::Normalization::kNFKC},
+      {"NFKD", BpeTokenizer::Normalization::kNFKD}};
+  auto it = kByName.find(type);
+  if (it == kByName.end())
+    return absl::InvalidArgumentError(StrCat(
+        "tokenizer.json: normalizer '", type.empty() ? normalizer.dump() : type,
+        "' is not supported for byte-level BPE (NFC, NFD, NFKC, NFKD or a Sequence of them)"));
+  return std::vector<BpeTokenizer::Normalization>{it->second};
+}
+
 }  // namespace
+
+std::string BpeTokenizer::Normalize(std::string_view text) const {
+  if (normalizers_.empty()) return std::string(text);
+  icu::UnicodeString unicode = icu::UnicodeString::fromUTF8(
+      icu::StringPiece(text.data(), static_cast<int32_t>(text.size())));
+  for (Normalization form : normalizers_) {
+    UErrorCode error = U_ZERO_ERROR;
+    const icu::Normalizer2* normalizer =
+        form == Normalization::kNFC    ? icu::Normalizer2::getNFCInstance(error)
+        : form == Normalization::kNFD  ? icu::Normalizer2::getNFDInstance(error)
+        : form == Normalization::kNFKC ? icu::Normalizer2::getNFKCInstance(error)
+                                       : icu::Normalizer2::getNFKDInstance(error);
+    // The instances are ICU's built-in data; normalize() fails only on
+    // allocation, when the text is left as it is.
+    icu::UnicodeString normalized =
+        U_SUCCESS(error) ? normalizer->normalize(unicode, error) : icu::UnicodeString();
+    if (U_SUCCESS(error)) unicode = std::move(normalized);
+  }
+  std::string out;
+  unicode.toUTF8String(out);
+  return out;
+}
 
 absl::StatusOr<BpeTokenizer> BpeTokenizer::FromJson(std::string_view text) {
   auto root = nlohmann::json::parse(text, nullptr, false);
@@ -162,6 +222,11 @@ absl::StatusOr<BpeTokenizer> BpeTokenizer::FromJson(std::string_view text) {
   bpe.tokens_.resize(static_cast<size_t>(max_id + 1));
   for (const auto& [token, id] : bpe.vocab_) bpe.tokens_[static_cast<size_t>(id)] = token;
   for (const auto& [token, id] : bpe.added_) bpe.tokens_[static_cast<size_t>(id)] = token;
+  if (root.contains("normalizer") && !root["normalizer"].is_null()) {
+    auto normalizers = ParseNormalizers(root["normalizer"]);
+    if (!normalizers.ok()) return normalizers.status();
+    bpe.normalizers_ = *std::move(normalizers);
+  }
   // Llama 3 and Qwen2 split with a regex of their own before the byte-level step.
   std::string pre = root.contains("pre_tokenizer") ? root["pre_tokenizer"].dump() : "";
   if (pre.find("\"Split\"") != std::string::npos) bpe.split_ = Split::kLlama3;
@@ -197,8 +262,8 @@ std::vector<std::string> BpeTokenizer::PreTokenize(std::string_view text) const 
       uint32_t head = c[i + lead].cp;
       if (IsLetter(head))
         take(lead + RunOf(c, i + lead, IsLetter));
-      else if (IsDigit(head))
-        take(lead + RunOf(c, i + lead, IsDigit));
+      else if (IsNumber(head))
+        take(lead + RunOf(c, i + lead, IsNumber));
       else if (IsOther(head))
         take(lead + RunOf(c, i + lead, IsOther));
       else
@@ -206,10 +271,10 @@ std::vector<std::string> BpeTokenizer::PreTokenize(std::string_view text) const 
     } else {
       if (IsLetter(cp)) {
         take(RunOf(c, i, IsLetter));
-      } else if (!IsNewline(cp) && !IsDigit(cp) && IsLetter(next)) {
+      } else if (!IsNewline(cp) && !IsNumber(cp) && IsLetter(next)) {
         take(1 + RunOf(c, i + 1, IsLetter));
-      } else if (IsDigit(cp)) {
-        take(RunOf(c, i, IsDigit, max_digits_));
+      } else if (IsNumber(cp)) {
+        take(RunOf(c, i, IsNumber, max_digits_));
       } else if (IsOther(cp) || (cp == ' ' && IsOther(next))) {
         size_t lead = cp == ' ' ? 1 : 0;
         size_t n = lead + RunOf(c, i + lead, IsOther);
@@ -269,7 +334,7 @@ std::vector<int64_t> BpeTokenizer::Encode(std::string_view text) const {
   std::vector<int64_t> ids;
   size_t start = 0;
   auto flush = [&](size_t end) {
-    for (const std::string& piece : PreTokenize(text.substr(start, end - start)))
+    for (const std::string& piece : PreTokenize(Normalize(text.substr(start, end - start))))
       EncodePiece(piece, ids);
   };
   for (size_t i = 0; i < text.size();) {

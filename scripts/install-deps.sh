@@ -12,6 +12,8 @@ PACKAGES=(
   nlohmann-json3-dev libtomlplusplus-dev libhdf5-dev libarchive-dev libyara-dev
   # YAML configs (Hydra/OmegaConf _target_ instantiation in .nemo and model folders)
   libyaml-cpp-dev
+  # Unicode classes and normalization for Hugging Face tokenizers (hf/bpe.cc)
+  libicu-dev
   # Command lines: flags, subcommands, --help (header-only)
   libcli11-dev
   # The cluster: gRPC services, durable job store, metrics, parser sandbox

@@ -127,5 +127,32 @@ TEST_F(TokenizerTest, Llama3SplitGroupsDigitsByThree) {
   EXPECT_EQ(bpe->Decode(bpe->Encode("hello world")), "hello world");
 }
 
+// Qwen2/3 normalize to NFC before the split (ICU's normalizer): a
+// decomposed "e" + U+0301 is the same token as the composed U+00E9.
+TEST_F(TokenizerTest, NormalizerFromTokenizerJsonIsApplied) {
+  std::string json = kBpeJson;
+  json.insert(json.find('{') + 1, R"("normalizer": {"type": "NFC"},)");
+  auto bpe = BpeTokenizer::FromJson(json);
+  ASSERT_TRUE(bpe.ok()) << bpe.status();
+  EXPECT_EQ(bpe->Encode("e\xcc\x81"), (std::vector<int64_t>{19}));
+  EXPECT_EQ(bpe->Encode("<|im_start|>e\xcc\x81"), (std::vector<int64_t>{20, 19}))
+      << "special tokens are matched, the text between them normalized";
+
+  json = kBpeJson;
+  json.insert(
+      json.find('{') + 1,
+      R"("normalizer": {"type": "Sequence", "normalizers": [{"type": "NFD"}, {"type": "NFC"}]},)");
+  ASSERT_TRUE(BpeTokenizer::FromJson(json).ok());
+  EXPECT_EQ(BpeTokenizer::FromJson(json)->Encode("e\xcc\x81"), (std::vector<int64_t>{19}));
+
+  // A normalizer it does not implement would tokenize silently wrong: refused.
+  json = kBpeJson;
+  json.insert(json.find('{') + 1, R"("normalizer": {"type": "Lowercase"},)");
+  auto refused = BpeTokenizer::FromJson(json);
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("'Lowercase' is not supported"), std::string::npos)
+      << refused.status();
+}
+
 }  // namespace
 }  // namespace gauntlet::eval

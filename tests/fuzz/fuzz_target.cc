@@ -4,6 +4,7 @@
 // here: they only ever run in the parser sandbox.
 #include <string_view>
 
+#include "hf/bpe.h"
 #include "hf/chat_template.h"
 #include "tests/fuzz/fuzz_support.h"
 #include "worker/scan/compressed_scanner.h"
@@ -46,6 +47,30 @@ void Template(std::string_view text) {
     parsed->Render(*context).IgnoreError();
 }
 
+// A model's tokenizer.json (input starting with '{') and any text through
+// both byte-level splits with Qwen's NFC normalizer, as the eval worker
+// tokenizes prompts and a model folder's files.
+void Tokenizer(std::string_view bytes) {
+  static const auto* tokenizers = [] {
+    auto* both = new std::vector<eval::BpeTokenizer>;
+    constexpr std::string_view kGpt2 = R"({"type": "ByteLevel"})";
+    constexpr std::string_view kLlama3 = R"({"type": "Sequence", "pretokenizers": [{"type": "Split",
+        "pattern": {"Regex": "\\p{N}{1,3}"}}, {"type": "ByteLevel", "use_regex": false}]})";
+    for (std::string_view split : {kGpt2, kLlama3})
+      both->push_back(
+          *eval::BpeTokenizer::FromJson(std::string(R"({"normalizer": {"type": "NFC"},
+          "pre_tokenizer": )") + std::string(split) +
+                                        R"(, "added_tokens": [{"id": 9, "content": "<|im_end|>"}],
+          "model": {"type": "BPE", "vocab": {"h": 0, "e": 1, "l": 2, "o": 3, "he": 4, "ll": 5, "hell": 6,
+          "hello": 7, "1": 8}, "merges": ["h e", "l l", "he ll", "hell o"]}})"));
+    return both;
+  }();
+  for (const eval::BpeTokenizer& tokenizer : *tokenizers) tokenizer.Decode(tokenizer.Encode(bytes));
+  if (!bytes.empty() && bytes.front() == '{')
+    if (auto loaded = eval::BpeTokenizer::FromJson(bytes); loaded.ok())
+      loaded->Decode(loaded->Encode("hello  w\xc3\xb6rld 12345 <|im_end|>\r\n\xe2\x80\xa8"));
+}
+
 constexpr std::pair<std::string_view, Entry> kEntries[] = {
     // The symbolic pickle machine, legacy torch, joblib, embedded payloads.
     {"pickle", ScanWith<scan::PickleScanner>},
@@ -70,6 +95,7 @@ constexpr std::pair<std::string_view, Entry> kEntries[] = {
     {"config", ScanWith<scan::ConfigScanner>},
     {"keras_config", KerasConfig},
     {"template", Template},
+    {"tokenizer", Tokenizer},
 };
 
 Entry Selected() {

@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.path.abspath(sys.argv[1])
 SECONDS = int(sys.argv[2])
 TARGETS = ["pickle", "zip", "tar", "compressed", "safetensors", "gguf", "onnx", "tf", "numpy",
-           "sentencepiece", "msgpack", "config", "keras_config", "template"]
+           "sentencepiece", "msgpack", "config", "keras_config", "template", "tokenizer"]
 MAX_SEEDS = 120
 MAX_SEED_BYTES = 64 << 10
 
@@ -135,11 +135,21 @@ def make_seeds():
     add("config", b'{"model": {"class_path": "torch.nn.Linear", "init_args": {"in": 2}}}', "cli.json")
     add("template", b"{% for m in messages %}{{ m['content'] }}{% endfor %}"
                     b"{{ ''.__class__.__mro__[1].__subclasses__() }}", "jinja")
-    # Real model families' chat templates (tests/jinja), for the renderer.
-    templates = os.path.join(HERE, "..", "jinja", "templates")
+    # Real model families' chat templates (tests/reference), for the renderer.
+    templates = os.path.join(HERE, "..", "reference", "templates")
     for name in sorted(os.listdir(templates)):
         with open(os.path.join(templates, name), "rb") as f:
             add("template", f.read(), name)
+    # Text in many scripts and a byte-level BPE tokenizer.json, for the tokenizer.
+    for i, text in enumerate(["hello world 1234567", "Stra\u00dfe e\u0301t\u00e9 \u0663\u0664 \u2167",
+                              "\u6771\u4eac\u3000\U0001F469\u200d\U0001F4BB \r\n\r\n\t x",
+                              "don't YOU'LL <|im_end|> <|im_"]):
+        add("tokenizer", text.encode(), f"text{i}")
+    add("tokenizer", b'{"normalizer": {"type": "Sequence", "normalizers": [{"type": "NFKC"}]}, '
+                     b'"pre_tokenizer": {"type": "Split", "pattern": {"Regex": "{1,3}"}}, '
+                     b'"added_tokens": [{"id": 3, "content": "<s>"}], "model": {"type": "BPE", '
+                     b'"vocab": {"a": 0, "b": 1, "ab": 2}, "merges": [["a", "b"]], "ignore_merges": true}}',
+        "tokenizer.json")
     add("keras_config", b'{"module": "keras", "class_name": "Sequential", "config": {"layers": '
                         b'[{"class_name": "Lambda", "config": {"function": ["4wEAAAA=", null, null]}}]}}',
         "lambda.json")

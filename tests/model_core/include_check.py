@@ -4,7 +4,7 @@
 Follows every #include from the core's sources (cmake/model_core_sources.cmake,
 plus the standalone programs model_core/CMakeLists.txt builds) and fails
 naming the file and line of any header that is not the C++ standard
-library, POSIX, libtorch, nlohmann-json, Abseil's Status (model_core/compat
+library, POSIX, libtorch, nlohmann-json, ICU (unicode/), Abseil's Status (model_core/compat
 stands in for it) or another file of the core. A protobuf, gRPC or Debian
 library header creeping into the core would build here and break the GPU
 build; this catches it without a GPU machine.
@@ -15,7 +15,7 @@ import sys
 import tempfile
 
 ROOT = pathlib.Path(__file__).parents[2]
-ALLOWED_PREFIXES = ("torch/", "ATen/", "c10/", "nlohmann/")
+ALLOWED_PREFIXES = ("torch/", "ATen/", "c10/", "nlohmann/", "unicode/")
 COMPAT = ROOT / "model_core" / "compat"
 POSIX = {"unistd.h", "fcntl.h", "getopt.h", "sys/mman.h", "sys/stat.h", "sys/types.h"}
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]', re.M)

