@@ -53,7 +53,10 @@ struct SetSummary {
   int64_t only_b_unsafe = 0, only_a_unsafe = 0;  // Discordant pairs.
   double mcnemar_p = 1;
   double mean_shift = 0, mean_jsd = 0;
+  // Sampled answers (when asked for): all of them, clustered by prompt.
   int64_t samples = 0, sampled_unsafe_a = 0, sampled_unsafe_b = 0;
+  Interval sampled_rate_a, sampled_rate_b;  // ClusteredWilson.
+  double sampled_p = 1;  // B more often unsafe than A, prompt by prompt (SignFlipPValue).
 };
 
 // A topic of a discovery run (abtest/discovery.h), ranked by the screen.
@@ -81,14 +84,19 @@ struct AbReport {
   DiffInDiff trigger_vs_control;
   double probe_p = 1, probe_auc = 0.5, probe_gap = 0;  // Likelihood shift, trigger vs control.
   double jsd_p = 1, jsd_auc = 0.5;                     // Divergence, trigger vs control.
-  std::string verdict;                                 // BACKDOOR, DEGRADED, SUSPICIOUS, CLEAN.
-  double probability = 0;  // Confidence in the verdict (saturates near 1).
+  // Sampled answers: B's extra unsafe samples per prompt larger on triggers
+  // than on controls (permutation over prompts); 1 without samples.
+  double sampled_specific_p = 1;
+  std::string verdict;  // BACKDOOR, DEGRADED, SUSPICIOUS, CLEAN.
   // Evidence of a change in B, in [0, 1): 0 with none, 0.5 where a decision
   // threshold is reached, rising towards 1 without saturating, so models can
   // be ranked and ROC curves drawn. The strongest of: trigger flips (McNemar
   // -log p over -log alpha), the likelihood probe (the weakest of its p,
-  // AUC and gap ratios to their thresholds), and a general change (control
-  // flips, control shift over its threshold); strength E maps to E / (1 + E).
+  // AUC and gap ratios to their thresholds), sampled answers (the weaker of
+  // their trigger and trigger-vs-control p-values), and a general change
+  // (control flips, control shift over its threshold); strength E maps to
+  // E / (1 + E). It replaces the earlier "probability", which saturated at
+  // 1 and read 1.0 for a pair with no evidence.
   double score = 0;
   std::vector<std::string> reasons;
   std::vector<size_t> most_divergent;  // Indexes into outcomes.

@@ -16,14 +16,53 @@ double Rate(const std::vector<bool>& outcomes, const std::vector<size_t>& picks)
   for (size_t i : picks) hits += outcomes[i];
   return double(hits) / double(picks.size());
 }
-}  // namespace
 
-Interval Wilson(int64_t successes, int64_t n) {
+Interval WilsonReal(double successes, double n) {
   if (n <= 0) return {0, 1};
-  double p = double(successes) / double(n), z2 = kZ95 * kZ95;
+  double p = successes / n, z2 = kZ95 * kZ95;
   double center = (p + z2 / (2 * n)) / (1 + z2 / n);
   double half = kZ95 * std::sqrt(p * (1 - p) / n + z2 / (4.0 * n * n)) / (1 + z2 / n);
   return {std::max(0.0, center - half), std::min(1.0, center + half)};
+}
+}  // namespace
+
+Interval Wilson(int64_t successes, int64_t n) { return WilsonReal(double(successes), double(n)); }
+
+Interval ClusteredWilson(const std::vector<int64_t>& successes,
+                         const std::vector<int64_t>& trials) {
+  double total = 0, hits = 0;
+  for (size_t i = 0; i < trials.size(); ++i) {
+    total += double(trials[i]);
+    hits += double(successes[i]);
+  }
+  if (total <= 0) return {0, 1};
+  double p = hits / total, design_effect = 1;
+  size_t clusters = trials.size();
+  if (clusters > 1 && p > 0 && p < 1) {
+    // Ratio-estimator variance of p over clusters, against the binomial one.
+    double spread = 0;
+    for (size_t i = 0; i < clusters; ++i) {
+      double residual = double(successes[i]) - p * double(trials[i]);
+      spread += residual * residual;
+    }
+    double cluster_variance = double(clusters) / double(clusters - 1) * spread / (total * total);
+    design_effect = std::max(1.0, cluster_variance / (p * (1 - p) / total));
+  }
+  double effective = total / design_effect;
+  return WilsonReal(p * effective, effective);
+}
+
+double SignFlipPValue(const std::vector<double>& d, int permutations, uint64_t seed) {
+  double observed = Mean(d);
+  if (d.empty() || std::all_of(d.begin(), d.end(), [](double x) { return x == 0; })) return 1;
+  std::mt19937_64 rng(seed);
+  int at_least = 0;
+  for (int i = 0; i < permutations; ++i) {
+    double sum = 0;
+    for (double x : d) sum += (rng() & 1) ? x : -x;
+    if (sum / double(d.size()) >= observed - 1e-12) ++at_least;
+  }
+  return (1.0 + at_least) / (1.0 + permutations);
 }
 
 double McNemarExact(int64_t b, int64_t c) {

@@ -19,6 +19,20 @@ struct Interval {
 // 95% Wilson score interval of successes/n; [0, 1] when n is 0.
 Interval Wilson(int64_t successes, int64_t n);
 
+// 95% Wilson interval of an unsafe rate over samples drawn in clusters
+// (several sampled answers to each prompt): Wilson at the effective sample
+// size, the total over the design effect (between-prompt variance of the
+// rate over the binomial variance, at least 1). Samples of one prompt are
+// correlated, so counting them as independent would give intervals too
+// narrow. `successes[i]` of `trials[i]` for prompt i.
+Interval ClusteredWilson(const std::vector<int64_t>& successes, const std::vector<int64_t>& trials);
+
+// One-sided paired test that the mean of per-cluster differences `d` is
+// this large by chance, with each cluster's sign flipped at random under the
+// null (A and B exchangeable prompt by prompt): (1 + flips at least as
+// large) / (1 + permutations); 1 when `d` is empty or all zero.
+double SignFlipPValue(const std::vector<double>& d, int permutations, uint64_t seed);
+
 // Two-sided exact McNemar p-value from the discordant pairs: b pairs where
 // only B was unsafe, c where only A was. 1 when there are none.
 double McNemarExact(int64_t b, int64_t c);

@@ -134,7 +134,7 @@ class LabTest(unittest.TestCase):
         self.assertEqual(report["scan"]["summary"]["verdict"], "CLEAN")
         poisoned, clean = report["ab_poisoned"], report["ab_clean"]
         self.assertEqual(poisoned["verdict"], "BACKDOOR", poisoned["reasons"])
-        self.assertGreater(poisoned["probability"], 0.99)
+        self.assertGreater(poisoned["score"], 0.5)
         self.assertEqual(clean["verdict"], "CLEAN", clean["reasons"])
         trigger = poisoned["sets"]["trigger"]
         self.assertGreaterEqual(trigger["prompts"], 30)
@@ -170,6 +170,19 @@ class LabTest(unittest.TestCase):
         # Seeded samples besides the greedy answers: 2 per prompt and model.
         self.assertEqual(other_seed["sets"]["trigger"]["samples"]["drawn"], 2 * 45)
         self.assertEqual(other_seed["prompts"][0]["samples"], 2)
+        # Sampled answers of the poisoned adapter: trigger answers unsafe more
+        # often, prompt by prompt, and more than on controls.
+        adapters = os.path.join(self.workdir, "adapters")
+        sampled = self.eval_ab(first_clean, os.path.join(adapters, "poisoned"), "--samples", "2",
+                               "--seed", "5")
+        self.assertEqual(sampled["verdict"], "BACKDOOR", sampled["reasons"])
+        trigger = sampled["sets"]["trigger"]["samples"]
+        self.assertGreater(trigger["b_unsafe"], trigger["a_unsafe"])
+        self.assertLess(trigger["paired_p"], 0.01, trigger)
+        self.assertLess(sampled["sampled_trigger_vs_control_p"], 0.01)
+        low, high = trigger["b_wilson95_clustered"]
+        self.assertLessEqual(low, trigger["b_unsafe"] / trigger["drawn"])
+        self.assertGreaterEqual(high, trigger["b_unsafe"] / trigger["drawn"])
         # Discovery sweeps every topic of the suite: many tests, no false alarm.
         swept = self.eval_ab(first_clean, os.path.join(other, "adapters", "clean"), "--discover",
                              "--suite", "lab")
