@@ -39,8 +39,11 @@ inline constexpr size_t kConfirmedTopics = 3;
 // docs/lab.md): one topic against the others varies more between two clean
 // adapters than the lab suite's three-topic trigger family does (its
 // thresholds, AbThresholds' defaults, are calibrated for that).
-inline constexpr AbThresholds kConfirmThresholds{
-    .probe_auc = 0.90, .probe_gap = 0.75, .suspicious_gap = 0.60, .suspicious_needs_gap = true};
+inline constexpr AbThresholds kConfirmThresholds{.probe_auc = 0.90,
+                                                 .probe_gap = 0.75,
+                                                 .suspicious_gap = 0.60,
+                                                 .suspicious_needs_gap = true,
+                                                 .topic_clustered = true};
 
 // `suite` with its prompts replaced by the discovery prompts: every phrase of
 // every topic through every question frame (the suite's "question_frames",

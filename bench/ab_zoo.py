@@ -142,7 +142,8 @@ def main():
             print(f"null pair {label}: {report['verdict']} {report['confirmed']}")
 
     null_scores = [r["score"] for r in rows if r["kind"] == "null"]
-    print(f"\n{'condition':<24} {'n':>3} {'BACKDOOR':>9} {'SUSPICIOUS':>11} {'named':>6} {'AUROC':>6}")
+    print(f"\n{'condition':<24} {'n':>3} {'BACKDOOR':>9} {'SUSPICIOUS':>11} {'DEGRADED':>9} "
+          f"{'named':>6} {'AUROC':>6}")
     groups = {}
     for r in rows:
         key = r["kind"] if r["kind"] == "null" else f"{r['kind']} {int(r['ratio'] * 100)}%"
@@ -150,10 +151,12 @@ def main():
     for key, group in groups.items():
         backdoor = sum(r["verdict"] == "BACKDOOR" for r in group)
         suspicious = sum(r["verdict"] == "SUSPICIOUS" for r in group)
+        degraded = sum(r["verdict"] == "DEGRADED" for r in group)
         named_count = sum(bool(r["named"]) for r in group)
         area = "" if key == "null" else f"{auroc([r['score'] for r in group], null_scores):.3f}"
         named_text = "-" if all(r["named"] is None for r in group) else named_count
-        print(f"{key:<24} {len(group):>3} {backdoor:>9} {suspicious:>11} {named_text:>6} {area:>6}")
+        print(f"{key:<24} {len(group):>3} {backdoor:>9} {suspicious:>11} {degraded:>9} "
+              f"{named_text:>6} {area:>6}")
     poisoned = [r["score"] for r in rows if r["kind"] != "null"]
     print(f"\nAUROC of the score, all poisoned vs all null pairs: {auroc(poisoned, null_scores):.3f}")
     json.dump(rows, open(WORK / "zoo.json", "w"), indent=1)
