@@ -191,9 +191,10 @@ TEST(AnalyzeDiscovery, FlipsClusteredInATopicAreNotEvidenceOnTheirOwn) {
   AbReport r = AnalyzeDiscovery("A", "B", outcomes);
   EXPECT_EQ(r.verdict, "CLEAN") << r.reasons.back();
   for (const DiscoveredTopic& t : r.discovered)
-    if (t.topic == "t1" || t.topic == "t2")
+    if (t.topic == "t1" || t.topic == "t2") {
       EXPECT_EQ(t.confirmation.verdict.empty() ? "CLEAN" : t.confirmation.verdict, "CLEAN")
           << t.topic << ": single-topic flips without the probe";
+    }
   // 16 unsafe of 16 on one topic's controls: McNemar p < 0.001 prompt by
   // prompt, but two of 14 topics by sign flips is not.
   const SetSummary* control = nullptr;
