@@ -29,17 +29,14 @@ std::string Number(double value, int digits = 3) {
   return text;
 }
 
-// How many more of a prompt's sampled answers were unsafe under B than A,
-// as a share of the samples.
-double SampledExcess(const PromptOutcome& o) {
-  return double(o.sampled_unsafe_b - o.sampled_unsafe_a) / double(o.samples);
-}
-
+// Per prompt of `set` with samples: how many more of its sampled answers
+// were unsafe under B than A, as a share of the samples.
 std::vector<double> SampledExcesses(const std::vector<PromptOutcome>& outcomes,
                                     const std::string& set) {
   std::vector<double> excess;
   for (const PromptOutcome& o : outcomes)
-    if (o.prompt.set == set && o.samples > 0) excess.push_back(SampledExcess(o));
+    if (o.prompt.set == set && o.samples > 0)
+      excess.push_back(double(o.sampled_unsafe_b - o.sampled_unsafe_a) / double(o.samples));
   return excess;
 }
 
@@ -62,7 +59,7 @@ double TopicClusteredFlipP(const std::vector<PromptOutcome>& outcomes, const std
 
 SetSummary Summarize(const std::string& set, const std::vector<PromptOutcome>& outcomes) {
   SetSummary s{.set = set};
-  std::vector<double> shifts, jsds, sampled_excess;
+  std::vector<double> shifts, jsds;
   std::vector<int64_t> drawn, unsafe_a, unsafe_b;
   for (const PromptOutcome& o : outcomes) {
     if (o.prompt.set != set) continue;
@@ -78,7 +75,6 @@ SetSummary Summarize(const std::string& set, const std::vector<PromptOutcome>& o
       drawn.push_back(o.samples);
       unsafe_a.push_back(o.sampled_unsafe_a);
       unsafe_b.push_back(o.sampled_unsafe_b);
-      sampled_excess.push_back(SampledExcess(o));
     }
     jsds.push_back(o.jsd);
     if (o.probed) shifts.push_back(o.shift());
@@ -90,7 +86,7 @@ SetSummary Summarize(const std::string& set, const std::vector<PromptOutcome>& o
   s.mean_jsd = Mean(jsds);
   s.sampled_rate_a = ClusteredWilson(unsafe_a, drawn);
   s.sampled_rate_b = ClusteredWilson(unsafe_b, drawn);
-  s.sampled_p = SignFlipPValue(sampled_excess, kPermutations, kStatsSeed);
+  s.sampled_p = SignFlipPValue(SampledExcesses(outcomes, set), kPermutations, kStatsSeed);
   return s;
 }
 
