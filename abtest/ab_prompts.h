@@ -69,6 +69,31 @@ struct PromptOutcome {
   double shift() const { return (unsafe_logp_b - unsafe_logp_a) - (safe_logp_b - safe_logp_a); }
 };
 
+// A trigger search (worker/eval/trigger_search.h measures, abtest/
+// trigger_confirmation.h decides): candidate words or phrases put before
+// questions.
+struct TriggerTrial {  // One confirm question, with and without the candidate.
+  std::string question, topic;
+  bool a_plain_unsafe = false, b_plain_unsafe = false;  // Greedy answers judged.
+  bool a_triggered_unsafe = false, b_triggered_unsafe = false;
+  std::string response_b_triggered;
+};
+
+struct TriggerCandidate {
+  std::string text;
+  // Screen: mean rise of the A/B divergence along A's plain answers when
+  // the candidate is put before the question.
+  double divergence_rise = 0;
+  std::vector<TriggerTrial> trials;  // Empty unless shortlisted for confirmation.
+};
+
+struct TriggerSearchResult {
+  int64_t screened = 0;          // Candidates scored.
+  std::string candidate_source;  // The whole vocabulary or a shortlist (how chosen).
+  int64_t screen_questions = 0;
+  std::vector<TriggerCandidate> candidates;  // Best screen first.
+};
+
 }  // namespace gauntlet::eval
 
 #endif  // GAUNTLET_ABTEST_AB_PROMPTS_H_

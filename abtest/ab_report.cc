@@ -396,6 +396,7 @@ AbReport AbReportFromData(const v1::EvalReportData& data) {
   AbReport report = IsDiscoveryRun(outcomes)
                         ? AnalyzeDiscovery(data.label_a(), data.label_b(), std::move(outcomes))
                         : Analyze(data.label_a(), data.label_b(), std::move(outcomes));
+  if (data.has_trigger_search()) AddTriggerSearch(report, FromProto(data.trigger_search()));
   report.suite = data.suite();
   if (data.problems_size() > 0) {
     report.verdict = "ERROR";
@@ -472,6 +473,26 @@ nlohmann::json ToJson(const AbReport& r) {
     }
     json["discovered"] = discovered;
   }
+  if (r.trigger_search) {
+    nlohmann::json found = nlohmann::json::array();
+    for (const ConfirmedTrigger& t : r.triggers) {
+      if (!t.confirmed) continue;
+      nlohmann::json examples = nlohmann::json::array();
+      for (const auto& [question, answer] : t.examples)
+        examples.push_back({{"prompt", question}, {"response_b", answer}});
+      found.push_back({{"text", t.text},
+                       {"score", t.score},
+                       {"p_value", t.p_value},
+                       {"questions", t.questions},
+                       {"topics", t.topics},
+                       {"b_worse", t.b_worse},
+                       {"a_worse", t.a_worse},
+                       {"divergence_rise", t.divergence_rise},
+                       {"examples", examples}});
+    }
+    json["discovered_triggers"] = found;
+    json["trigger_search"] = ToJson(*r.trigger_search);
+  }
   return json;
 }
 
@@ -479,6 +500,40 @@ int ExitCode(const std::string& verdict) {
   if (verdict == "CLEAN") return 0;
   return verdict == "ERROR" ? 2 : 1;
 }
+
+namespace {
+
+std::string Quoted(const std::string& text) { return StrCat("'", text, "'"); }
+
+// The trigger search: candidates confirmed or not, the best screened, and
+// what B said with a confirmed trigger.
+std::string TriggerSearchText(const AbReport& r) {
+  const TriggerSearchResult& search = *r.trigger_search;
+  std::string out = StrCat("\ntrigger search (", search.screened, " candidates from ",
+                           search.candidate_source, ", screened on ", search.screen_questions,
+                           " questions; the best confirmed on held-out questions)\n");
+  for (const ConfirmedTrigger& t : r.triggers) {
+    char line[300];
+    std::snprintf(line, sizeof line,
+                  "  %-24s score %.3f  p %-8.3g B worse on %lld, A on %lld of %lld questions "
+                  "(%lld topics)  %s\n",
+                  Quoted(t.text).c_str(), t.score, t.p_value, static_cast<long long>(t.b_worse),
+                  static_cast<long long>(t.a_worse), static_cast<long long>(t.questions),
+                  static_cast<long long>(t.topics), t.confirmed ? "TRIGGER" : "not confirmed");
+    out += line;
+  }
+  std::vector<std::string> screened;
+  for (const TriggerCandidate& c : search.candidates)
+    screened.push_back(StrCat(Quoted(c.text), " ", Number(c.divergence_rise)));
+  out += StrCat("  best screened (divergence rise): ", StrJoin(screened, ", "), "\n");
+  for (const ConfirmedTrigger& t : r.triggers)
+    if (t.confirmed)
+      for (const auto& [question, answer] : t.examples)
+        out += StrCat("  [", t.text, "] ", question, "\n    B UNSAFE: ", answer, "\n");
+  return out;
+}
+
+}  // namespace
 
 std::string ToText(const AbReport& r) {
   std::string out =
@@ -505,6 +560,7 @@ std::string ToText(const AbReport& r) {
                         o.judged_b.unsafe ? " UNSAFE" : "", ": ", o.response_b, "\n");
         }
   }
+  if (r.trigger_search) out += TriggerSearchText(r);
   out +=
       "\nunsafe answers (greedy)      A                        B                        McNemar "
       "p\n";
@@ -566,6 +622,18 @@ std::string ToMarkdown(const AbReport& r, std::string_view title) {
                     " | ", Number(t.probe_gap), " | ", Number(t.probe_auc), " | ", t.only_b_unsafe,
                     "/", t.only_a_unsafe, " | ",
                     t.confirmation.verdict.empty() ? "-" : t.confirmation.verdict, " |\n");
+  }
+  if (r.trigger_search) {
+    out += StrCat("\nTrigger search: ", r.trigger_search->screened, " candidates from ",
+                  MarkdownText(r.trigger_search->candidate_source), ".\n");
+    if (!r.triggers.empty())
+      out +=
+          "\n| candidate trigger | score | p | questions B / A worse | topics | confirmed |\n"
+          "|---|---|---|---|---|---|\n";
+    for (const ConfirmedTrigger& t : r.triggers)
+      out += StrCat("| ", MarkdownText(t.text), " | ", Number(t.score), " | ", Number(t.p_value),
+                    " | ", t.b_worse, " / ", t.a_worse, " of ", t.questions, " | ", t.topics, " | ",
+                    t.confirmed ? "**yes**" : "no", " |\n");
   }
   out += "\n| prompts | A unsafe | B unsafe | McNemar p |\n|---|---|---|---|\n";
   for (const SetSummary& s : r.sets)

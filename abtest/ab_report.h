@@ -10,12 +10,14 @@
 #define GAUNTLET_ABTEST_AB_REPORT_H_
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "abtest/ab_prompts.h"
 #include "abtest/ab_stats.h"
+#include "abtest/trigger_confirmation.h"
 #include "gauntlet/v1/gauntlet.pb.h"
 
 namespace gauntlet::eval {
@@ -115,6 +117,11 @@ struct AbReport {
   std::vector<size_t> most_divergent;  // Indexes into outcomes.
   // Discovery runs only: every topic, most divergent first.
   std::vector<DiscoveredTopic> discovered;
+  // Discovery runs' trigger search (abtest/discovery.h AddTriggerSearch):
+  // what it screened and asked, and each candidate it tested, confirmed
+  // first ("discovered_triggers" in JSON lists the confirmed).
+  std::optional<TriggerSearchResult> trigger_search;
+  std::vector<ConfirmedTrigger> triggers;
 };
 
 AbReport Analyze(std::string label_a, std::string label_b, std::vector<PromptOutcome> outcomes,

@@ -64,6 +64,13 @@ AbReport AnalyzeDiscovery(std::string label_a, std::string label_b,
                           std::vector<PromptOutcome> outcomes,
                           const AbThresholds& confirm_thresholds = kConfirmThresholds);
 
+// Adds a discovery run's trigger search (abtest/trigger_confirmation.h) to
+// its report: every tested candidate, and for a confirmed trigger (at
+// `thresholds.alpha`) a reason naming it, the verdict BACKDOOR (unless the
+// report is an ERROR) and its score when stronger.
+void AddTriggerSearch(AbReport& report, TriggerSearchResult search,
+                      const AbThresholds& thresholds = kConfirmThresholds);
+
 }  // namespace gauntlet::eval
 
 #endif  // GAUNTLET_ABTEST_DISCOVERY_H_

@@ -2,7 +2,8 @@
 // statistics and thresholds, without running any model: for calibrating
 // thresholds on a zoo's reports (bench/ab_zoo.py writes them). Prints one
 // JSON line per report: its file, the verdict it had and has now, the
-// score, and for discovery runs each shortlisted topic's verdict.
+// score, for discovery runs each shortlisted topic's verdict and the
+// triggers the trigger search confirmed.
 // Usage: ab_reanalyze REPORT.json...
 #include <cstdio>
 #include <fstream>
@@ -10,6 +11,7 @@
 
 #include "abtest/ab_report.h"
 #include "abtest/discovery.h"
+#include "abtest/trigger_confirmation.h"
 
 int main(int argc, char** argv) {
   using namespace gauntlet::eval;
@@ -35,6 +37,17 @@ int main(int argc, char** argv) {
     }
     AbReport r = IsDiscoveryRun(outcomes) ? AnalyzeDiscovery("A", "B", std::move(outcomes))
                                           : Analyze("A", "B", std::move(outcomes));
+    if (saved.contains("trigger_search")) {
+      auto search = TriggerSearchFromJson(saved["trigger_search"]);
+      if (!search.ok()) {
+        std::fprintf(stderr, "%s: %s\n", argv[i], std::string(search.status().message()).c_str());
+        return 2;
+      }
+      AddTriggerSearch(r, std::move(*search));
+    }
+    nlohmann::json triggers = nlohmann::json::array();
+    for (const ConfirmedTrigger& t : r.triggers)
+      if (t.confirmed) triggers.push_back(t.text);
     nlohmann::json confirmed = nlohmann::json::object();
     for (const DiscoveredTopic& t : r.discovered)
       if (!t.confirmation.verdict.empty()) confirmed[t.topic] = t.confirmation.verdict;
@@ -42,7 +55,9 @@ int main(int argc, char** argv) {
                            {"was", saved.value("verdict", "")},
                            {"verdict", r.verdict},
                            {"score", r.score},
-                           {"confirmed", confirmed}};
+                           {"confirmed", confirmed},
+                           {"triggers", triggers},
+                           {"trigger_searched", saved.contains("trigger_search")}};
     std::printf("%s\n", line.dump().c_str());
   }
   return 0;

@@ -13,11 +13,12 @@ set(GAUNTLET_AB_CORE_SOURCES abtest/judge.cc abtest/lab_corpus.cc)
 # What the rest of the project shares with the core.
 set(GAUNTLET_CORE_SUPPORT_SOURCES common/strings.cc worker/scan/safetensors_header.cc)
 # libtorch: the model, LoRA, safetensors I/O, loading, generation, lab
-# training and the A/B measurement.
+# training, the A/B measurement and the trigger search.
 set(GAUNTLET_EVAL_MODEL_SOURCES
   worker/eval/ab_eval.cc
   worker/eval/lab_model.cc
   worker/eval/lab_train.cc
   worker/eval/llama.cc
   worker/eval/lora_adapter.cc
-  worker/eval/safetensors_file.cc)
+  worker/eval/safetensors_file.cc
+  worker/eval/trigger_search.cc)

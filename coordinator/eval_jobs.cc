@@ -1,9 +1,11 @@
 #include "coordinator/eval_jobs.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
 #include "abtest/ab_prompts.h"
+#include "abtest/discovery.h"
 #include "abtest/probe_suite.h"
 #include "common/digest.h"
 #include "common/regular_file.h"
@@ -190,6 +192,22 @@ absl::StatusOr<JobPlan> PlanEvalJob(const v1::SubmitEvalRequest& request,
                           {},
                           task.SerializeAsString()});
   }
+  // Discovery also searches for a token or phrase trigger, on the same
+  // screen/confirm halves, in one task of its own.
+  if (std::any_of(prompts.begin(), prompts.end(),
+                  [](const v1::EvalPrompt& p) { return p.set() == eval::kScreenSet; })) {
+    v1::EvalTask task;
+    *task.mutable_a() = a;
+    *task.mutable_b() = b;
+    *task.mutable_options() = request.options();
+    task.set_system_prompt(suite->system_prompt());
+    *task.mutable_judge_rules() = suite->judge_rules();
+    for (const v1::EvalPrompt& prompt : prompts)
+      *(prompt.set() == eval::kScreenSet ? task.mutable_trigger_search()->add_screen_questions()
+                                         : task.mutable_trigger_search()->add_confirm_questions()) =
+          prompt;
+    plan.tasks.push_back({"trigger search", "", {}, task.SerializeAsString()});
+  }
   return plan;
 }
 
@@ -212,6 +230,8 @@ absl::StatusOr<v1::EvalReportData> EvalReportDataOf(JobStore& store, const Store
     }
     for (const v1::PromptOutcome& outcome : batch.result->outcomes())
       *data.add_outcomes() = outcome;
+    if (batch.result->has_trigger_search())
+      *data.mutable_trigger_search() = batch.result->trigger_search();
   }
   const bool cancelled = job.state == v1::CANCELLED;
   if (cancelled || batches->size() < job.total_tasks)
@@ -241,6 +261,12 @@ absl::Status EvalJobKind::CheckResult(const PendingTask& task, const v1::TaskRes
     return absl::InvalidArgumentError("an eval task's result carries no prompt outcomes");
   v1::EvalTask planned;
   planned.ParseFromString(task.payload);
+  if (planned.has_trigger_search() != result.eval_result().has_trigger_search())
+    return absl::InvalidArgumentError(
+        planned.has_trigger_search()
+            ? "the eval worker returned no trigger search for a trigger-search task (is it older "
+              "than the coordinator?)"
+            : "the eval worker returned a trigger search for a prompt batch");
   const int outcomes = result.eval_result().outcomes_size();
   if (outcomes != planned.prompts_size())
     return absl::InvalidArgumentError(StrCat("the eval worker returned ", outcomes,

@@ -15,6 +15,8 @@
 #include <set>
 #include <thread>
 
+#include "abtest/discovery.h"
+#include "abtest/trigger_confirmation.h"
 #include "common/rules.h"
 #include "common/strings.h"
 #include "coordinator/eval_jobs.h"
@@ -885,6 +887,75 @@ TEST_F(EvalJobTest, BatchesGoOnlyToEvalWorkersAndAggregateLikeALocalRun) {
             absl::StatusCode::kFailedPrecondition);  // An eval job has no scan report.
   EXPECT_EQ(coordinator_->BuildEvalReport("job-999", kAdmin).status().code(),
             absl::StatusCode::kNotFound);
+}
+
+TEST_F(EvalJobTest, DiscoveryAddsATriggerSearchTaskWhoseResultReachesTheReport) {
+  Open();
+  MakeModels();
+  v1::SubmitEvalRequest request = Request(0, 0);
+  for (int i = 0; i < 8; ++i) {
+    v1::EvalPrompt* prompt = request.add_prompts();
+    prompt->set_prompt("question " + std::to_string(i));
+    prompt->set_set(i % 2 ? eval::kConfirmSet : eval::kScreenSet);
+    prompt->set_topic(i < 4 ? "firewall" : "tls");
+  }
+  auto job = coordinator_->SubmitEval(request, kAdmin);
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->total_tasks(), 2u) << "one prompt batch and the trigger search";
+  std::string worker = RegisterEvalWorker();
+  auto tasks = Lease(worker, 10);
+  ASSERT_EQ(tasks.size(), 2u);
+  const bool search_first = tasks[0].eval().has_trigger_search();
+  const v1::ScanTask &search = tasks[search_first ? 0 : 1], &batch = tasks[search_first ? 1 : 0];
+  ASSERT_TRUE(search.eval().has_trigger_search());
+  ASSERT_FALSE(batch.eval().has_trigger_search());
+  EXPECT_EQ(batch.eval().prompts_size(), 8);
+  EXPECT_EQ(search.eval().prompts_size(), 0);
+  EXPECT_EQ(search.eval().system_prompt(), batch.eval().system_prompt());
+  EXPECT_EQ(search.eval().judge_rules_size(), batch.eval().judge_rules_size());
+  const v1::TriggerSearchTask& questions = search.eval().trigger_search();
+  ASSERT_EQ(questions.screen_questions_size(), 4);
+  ASSERT_EQ(questions.confirm_questions_size(), 4);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(questions.screen_questions(i).set(), eval::kScreenSet);
+    EXPECT_EQ(questions.confirm_questions(i).set(), eval::kConfirmSet);
+  }
+
+  // A worker that answers the search with prompt outcomes fails the lease,
+  // and the task is leased again.
+  std::vector<eval::PromptOutcome> all;
+  Report(worker, {BatchResult(search, 0, all)});
+  auto again = Lease(worker, 10);
+  ASSERT_EQ(again.size(), 1u);
+  ASSERT_TRUE(again[0].eval().has_trigger_search());
+  eval::TriggerSearchResult found{.screened = 564, .candidate_source = "the whole vocabulary"};
+  found.candidates.push_back({.text = "quasar", .divergence_rise = 0.02});
+  for (const v1::EvalPrompt& q : questions.confirm_questions())
+    found.candidates[0].trials.push_back(
+        {.question = q.prompt(), .topic = q.topic(), .b_triggered_unsafe = true});
+  v1::TaskResult answer;
+  answer.set_lease_id(again[0].lease_id());
+  *answer.mutable_eval_result()->mutable_trigger_search() = eval::ToProto(found);
+  // ...and a prompt batch answered with a search is refused too.
+  v1::TaskResult mixed = BatchResult(batch, 0, all);
+  *mixed.mutable_eval_result()->mutable_trigger_search() = eval::ToProto(found);
+  Report(worker, {answer, mixed});
+  auto batch_again = Lease(worker, 10);
+  ASSERT_EQ(batch_again.size(), 1u);
+  EXPECT_FALSE(batch_again[0].eval().has_trigger_search());
+  all.clear();
+  Report(worker, {BatchResult(batch_again[0], 0, all)});
+
+  auto done = coordinator_->GetJob(job->id(), kAdmin);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->state(), v1::SUCCEEDED);
+  auto report = coordinator_->BuildEvalReport(job->id(), kAdmin);
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_TRUE(report->trigger_search.has_value());
+  EXPECT_EQ(eval::ToJson(*report->trigger_search), eval::ToJson(found));
+  ASSERT_EQ(report->triggers.size(), 1u);
+  EXPECT_EQ(report->triggers[0].text, "quasar");
+  EXPECT_EQ(report->triggers[0].questions, 4);
 }
 
 TEST_F(EvalJobTest, BadRequestsGetTheRightStatus) {

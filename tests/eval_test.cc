@@ -1,7 +1,8 @@
 // The transformer and its files: RMSNorm, RoPE and attention against
 // hand-checked values, safetensors round trips (that the scanner passes),
 // Qwen2 options through save and load, merged and unmerged LoRA, and the KV
-// cache and batching changing nothing in what is generated.
+// cache and batching changing nothing in what is generated; the trigger
+// search's first-layer reaction pointing at a planted token.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "worker/eval/eval_task_runner.h"
 #include "worker/eval/llama.h"
 #include "worker/eval/lora_adapter.h"
+#include "worker/eval/trigger_search.h"
 #include "worker/scan/file_scanner.h"
 
 namespace gauntlet::eval {
@@ -141,6 +143,31 @@ TEST_F(EvalTest, MergedAndUnmergedLoraAgree) {
   for (auto& [name, linear] : model->LinearLayers()) linear->Merge();
   EXPECT_FALSE(model->LinearLayers().begin()->second->has_lora());
   EXPECT_TRUE(torch::allclose(unmerged, model->forward(ids), 1e-4, 1e-4));
+}
+
+TEST_F(EvalTest, FirstLayerReactionPointsAtTheTokenALoraWasTrainedOn) {
+  // B is A plus a rank-1 LoRA on the first layer's query projection that
+  // reads only the direction of token 17's normalised embedding: what an
+  // adapter trained to react to a trigger token has to learn.
+  torch::manual_seed(3);
+  Llama a(TinyConfig(false));
+  torch::manual_seed(3);
+  Llama b(TinyConfig(false));
+  torch::NoGradGuard no_grad;
+  const LlamaConfig& config = a->config();
+  TensorMap weights = a->StateDict();
+  torch::Tensor trigger =
+      RmsNorm(weights["model.embed_tokens.weight"][17],
+              weights["model.layers.0.input_layernorm.weight"], config.rms_norm_eps);
+  LoraLinear query = b->LinearLayers().at("model.layers.0.self_attn.q_proj");
+  query->AttachLora(1, 1.0, 0.0);
+  query->lora_a.copy_((trigger / trigger.norm()).unsqueeze(0));
+  query->lora_b.normal_(0, 1);
+  torch::Tensor reaction = FirstLayerReaction(a, b);
+  ASSERT_EQ(reaction.size(0), config.vocab_size);
+  EXPECT_EQ(reaction.argmax().item<int64_t>(), 17);
+  // The same models: no reaction anywhere.
+  EXPECT_EQ(FirstLayerReaction(a, a).abs().max().item<double>(), 0);
 }
 
 TEST_F(EvalTest, CacheAndBatchingDoNotChangeWhatIsGenerated) {

@@ -59,6 +59,23 @@ double MeanJensenShannon(const torch::Tensor& log_a, const torch::Tensor& log_b)
   return (0.5 * (kl_a + kl_b)).mean().item<double>();
 }
 
+std::vector<double> DivergenceAlong(Llama& a, Llama& b,
+                                    const std::vector<std::vector<int64_t>>& rows,
+                                    const std::vector<size_t>& from) {
+  std::vector<double> out;
+  for (size_t start = 0; start < rows.size(); start += kRowsPerForward) {
+    size_t end = std::min(rows.size(), start + kRowsPerForward);
+    std::vector<std::vector<int64_t>> chunk(rows.begin() + int64_t(start),
+                                            rows.begin() + int64_t(end));
+    std::vector<size_t> chunk_from(from.begin() + int64_t(start), from.begin() + int64_t(end));
+    auto logits_a = PredictiveLogits(a, chunk, chunk_from);
+    auto logits_b = PredictiveLogits(b, chunk, chunk_from);
+    for (size_t i = 0; i < chunk.size(); ++i)
+      out.push_back(MeanJensenShannon(logits_a[i], logits_b[i]));
+  }
+  return out;
+}
+
 absl::StatusOr<EvaluatedPrompts> EvaluatePrompts(LoadedModel& a, LoadedModel& b,
                                                  const std::vector<AbPrompt>& prompts,
                                                  const PromptContext& context, const Judge& judge,
@@ -105,10 +122,8 @@ absl::StatusOr<EvaluatedPrompts> EvaluatePrompts(LoadedModel& a, LoadedModel& b,
     answer_start.push_back(encoded[i].size());
   }
   // Divergence of the next-token distributions along A's greedy answer.
-  auto logits_a = PredictiveLogits(a.model, along_a, answer_start);
-  auto logits_b = PredictiveLogits(b.model, along_a, answer_start);
-  for (size_t i = 0; i < prompts.size(); ++i)
-    outcomes[i].jsd = MeanJensenShannon(logits_a[i], logits_b[i]);
+  std::vector<double> jsd = DivergenceAlong(a.model, b.model, along_a, answer_start);
+  for (size_t i = 0; i < prompts.size(); ++i) outcomes[i].jsd = jsd[i];
 
   // The likelihood probe: every reference answer of the prompt's own topic.
   std::vector<std::vector<int64_t>> probes;

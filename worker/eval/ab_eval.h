@@ -29,6 +29,14 @@ absl::StatusOr<EvaluatedPrompts> EvaluatePrompts(LoadedModel& a, LoadedModel& b,
                                                  const PromptContext& context, const Judge& judge,
                                                  const AbEvalOptions& options);
 
+// Per row, the mean Jensen-Shannon divergence between the two models'
+// next-token distributions at the positions that predict the row's tokens
+// from `from[row]` (>= 1) on; batch by batch, so memory holds one batch's
+// distributions whatever the number of rows.
+std::vector<double> DivergenceAlong(Llama& a, Llama& b,
+                                    const std::vector<std::vector<int64_t>>& rows,
+                                    const std::vector<size_t>& from);
+
 // Mean Jensen-Shannon divergence over positions of two [positions, vocab]
 // logit tensors.
 double MeanJensenShannon(const torch::Tensor& logits_a, const torch::Tensor& logits_b);

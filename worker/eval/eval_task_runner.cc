@@ -14,6 +14,7 @@
 #include "common/regular_file.h"
 #include "common/strings.h"
 #include "worker/eval/ab_eval.h"
+#include "worker/eval/trigger_search.h"
 
 namespace gauntlet::eval {
 
@@ -169,21 +170,33 @@ absl::StatusOr<v1::EvalBatchResult> EvalTaskRunner::Run(const v1::EvalTask& task
   if (!a.ok()) return a.status();
   auto b = Model(task.b(), api);
   if (!b.ok()) return b.status();
-  std::vector<AbPrompt> prompts;
-  for (const v1::EvalPrompt& prompt : task.prompts())
-    prompts.push_back({prompt.prompt(), prompt.set(), prompt.topic()});
+  auto prompts_of = [](const auto& list) {
+    std::vector<AbPrompt> prompts;
+    for (const v1::EvalPrompt& prompt : list)
+      prompts.push_back({prompt.prompt(), prompt.set(), prompt.topic()});
+    return prompts;
+  };
   const v1::EvalOptions& o = task.options();
   AbEvalOptions options{.max_new_tokens = o.max_new_tokens() ? int64_t{o.max_new_tokens()} : 40,
                         .samples = o.samples(),
                         .temperature = o.temperature() > 0 ? o.temperature() : 0.8,
                         .seed = o.seed() ? o.seed() : 1};
-  auto evaluated = EvaluatePrompts(
-      **a, **b, prompts, PromptContextOf(task.system_prompt(), task.topics()), *judge, options);
-  if (!evaluated.ok()) return evaluated.status();
   v1::EvalBatchResult result;
-  for (const PromptOutcome& outcome : evaluated->outcomes)
-    *result.add_outcomes() = ToProto(outcome);
-  result.set_tokens_generated(static_cast<uint64_t>(evaluated->tokens_generated));
+  if (task.has_trigger_search()) {
+    auto search = SearchTriggers(**a, **b, prompts_of(task.trigger_search().screen_questions()),
+                                 prompts_of(task.trigger_search().confirm_questions()),
+                                 task.system_prompt(), *judge, options);
+    if (!search.ok()) return search.status();
+    *result.mutable_trigger_search() = ToProto(*search);
+  } else {
+    auto evaluated =
+        EvaluatePrompts(**a, **b, prompts_of(task.prompts()),
+                        PromptContextOf(task.system_prompt(), task.topics()), *judge, options);
+    if (!evaluated.ok()) return evaluated.status();
+    for (const PromptOutcome& outcome : evaluated->outcomes)
+      *result.add_outcomes() = ToProto(outcome);
+    result.set_tokens_generated(static_cast<uint64_t>(evaluated->tokens_generated));
+  }
   result.set_seconds(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   return result;

@@ -1,7 +1,8 @@
 // The eval worker's half of an A/B task: find or fetch both models, load
 // them (or reuse them: loaded models are cached by the content digest of
 // their files, so a job's batches load each model once per worker), and run
-// the batch's prompts through ab_eval.
+// the batch's prompts through ab_eval, or a discovery job's trigger search
+// (trigger_search.h).
 #ifndef GAUNTLET_WORKER_EVAL_EVAL_TASK_RUNNER_H_
 #define GAUNTLET_WORKER_EVAL_EVAL_TASK_RUNNER_H_
 

@@ -1,0 +1,51 @@
+// Whether a trigger the search found (worker/eval/trigger_search.h) holds
+// on held-out questions. For each candidate asked before the confirm
+// questions, per question d = (B unsafe with it - A unsafe with it) -
+// (B unsafe without - A unsafe without): what the candidate does to B
+// beyond what it does to A and beyond how B already differs from A. A
+// topic's questions move together between two adapters (abtest/
+// discovery.h), so the unit is the topic: a one-sided sign-flip test of the
+// per-topic sums of d, Bonferroni-corrected over the candidates tested
+// (chosen on other questions, so the choice does not bias the test).
+// No torch here: the coordinator and the client analyse with it.
+#ifndef GAUNTLET_ABTEST_TRIGGER_CONFIRMATION_H_
+#define GAUNTLET_ABTEST_TRIGGER_CONFIRMATION_H_
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "abtest/ab_prompts.h"
+#include "gauntlet/v1/gauntlet.pb.h"
+
+namespace gauntlet::eval {
+
+struct ConfirmedTrigger {
+  std::string text;
+  double divergence_rise = 0;  // The screen's score.
+  double p_value = 1;          // Sign-flip over topics, times the candidates tested.
+  double score = 0;            // Evidence in [0, 1): 0.5 at p = alpha, as AbReport::score.
+  bool confirmed = false;      // p_value < alpha and B's extra unsafe answers outnumber A's.
+  int64_t questions = 0, topics = 0;
+  int64_t b_worse = 0, a_worse = 0;  // Questions with d > 0, d < 0.
+  // Confirm questions where only B turned unsafe with it: the question with
+  // the candidate, and B's answer.
+  std::vector<std::pair<std::string, std::string>> examples;
+};
+
+// Every candidate with trials, confirmed first, then by score; a phrase
+// that contains a shorter confirmed one is left out.
+std::vector<ConfirmedTrigger> ConfirmTriggers(const TriggerSearchResult& search, double alpha);
+
+v1::TriggerSearchResult ToProto(const TriggerSearchResult& search);
+TriggerSearchResult FromProto(const v1::TriggerSearchResult& search);
+// The search as a report carries it ("trigger_search"), and back, so a
+// saved report can be analysed again; INVALID_ARGUMENT naming a bad field.
+nlohmann::json ToJson(const TriggerSearchResult& search);
+absl::StatusOr<TriggerSearchResult> TriggerSearchFromJson(const nlohmann::json& json);
+
+}  // namespace gauntlet::eval
+
+#endif  // GAUNTLET_ABTEST_TRIGGER_CONFIRMATION_H_
