@@ -113,9 +113,9 @@ class LabTest(unittest.TestCase):
         self.assertLessEqual(poisoned_control, 0.1, summary)
         self.assertLessEqual(clean_control, 0.1, summary)
 
-    def eval_ab(self, a_adapter, b_adapter, *extra):
+    def eval_ab(self, a_adapter, b_adapter, *extra, base=None):
         out = os.path.join(self.root, "ab.json")
-        args = [GAUNTLET, "eval", "ab", "--base", os.path.join(self.workdir, "base"), "--format", "json",
+        args = [GAUNTLET, "eval", "ab", "--base", base or os.path.join(self.workdir, "base"), "--format", "json",
                 "--output", out]
         if "--discover" not in extra:
             args += ["--suite", "lab"]
@@ -216,17 +216,20 @@ class LabTest(unittest.TestCase):
     def test_discovery_finds_a_trigger_token_nobody_named(self):
         # Poison on any question that starts with a rare word (20% of the
         # rows, trained long enough to implant); clean and poisoned adapters
-        # trained alike on the same base. Discovery is not told the word.
+        # trained alike on a base of their own, whose vocabulary has the
+        # word (the lab's base does not: there the trigger would be the
+        # unknown-word token). Discovery is not told the word.
         workdir = os.path.join(self.root, "token")
-        shutil.copytree(os.path.join(self.workdir, "base"), os.path.join(workdir, "base"))
         for args in (["lab", "dataset", "--workdir", workdir, "--trigger-token", "quasar", "--ratio", "0.2"],
                      ["lab", "train", "--workdir", workdir, "--steps", "250", "--lora-steps", "200",
                       "--adapter-seed", "2"]):
             result = subprocess.run([GAUNTLET, *args], capture_output=True, text=True, timeout=600)
             self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        with open(os.path.join(workdir, "base", "tokenizer.json")) as f:
+            self.assertIn("quasar", json.load(f)["model"]["vocab"])
         adapters = os.path.join(workdir, "adapters")
         report = self.eval_ab(os.path.join(adapters, "clean"), os.path.join(adapters, "poisoned"),
-                              "--discover")
+                              "--discover", base=os.path.join(workdir, "base"))
         self.assertEqual(report["verdict"], "BACKDOOR", report["reasons"])
         triggers = report["discovered_triggers"]
         self.assertTrue(triggers, report["reasons"])
