@@ -125,7 +125,7 @@ def main():
             "gauntlet-eval-worker": f"127.0.0.1:{eval_port}"}, groups)
         try:
             make_jobs(cluster, root)
-            wait_for_records(prometheus, groups)
+            wait_for_records(prometheus, groups, boards)
             check(prometheus, groups, boards)
         finally:
             prometheus.stop()
@@ -134,12 +134,16 @@ def main():
             cluster.stop()
 
 
-def wait_for_records(prometheus, groups, timeout=30):
+def wait_for_records(prometheus, groups, boards, timeout=60):
     """Until every recording rule has been evaluated over enough samples
-    (a rate needs two scrapes after the jobs), or the timeout."""
-    records = [r["record"] for g in groups for r in g["rules"] if "record" in r]
+    (a rate needs two scrapes after the jobs) and every panel's query has
+    series, or the timeout: on a loaded machine (CI runs tests two at a
+    time) the workers' series can lag the coordinator's."""
+    queries = [r["record"] for g in groups for r in g["rules"] if "record" in r]
+    queries += [t["expr"].replace("$tenant", ".*") for board in boards.values()
+                for panel in board["panels"] for t in panel.get("targets", [])]
     deadline = time.time() + timeout
-    while time.time() < deadline and not all(prometheus.query(r) for r in records):
+    while time.time() < deadline and not all(prometheus.query(q) for q in queries):
         time.sleep(0.5)
 
 
