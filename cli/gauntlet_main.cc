@@ -18,6 +18,7 @@
 #include "cli/cluster_client.h"
 #include "cli/eval_ab_request.h"
 #include "cli/local_scan.h"
+#include "cli/model_signing_commands.h"
 #include "common/command_line.h"
 #include "common/policy.h"
 #include "common/report.h"
@@ -70,7 +71,7 @@ class ProgressBar {
 struct ScanRequest {
   std::vector<std::string> paths;
   std::string format = "text";
-  std::optional<std::string> output, policy_path;
+  std::optional<std::string> output, policy_path, signature_key;
   std::string publisher;
   std::string fail_on = "HIGH";
   int jobs = 0;
@@ -111,6 +112,10 @@ workers: the same job code, in this process.)",
       ->check(NonEmpty());
   scan->add_option("-j,--jobs", r.jobs, "Files scanned at once (default: one per core).")
       ->check(PositiveWholeNumber());
+  scan->add_option("--verify-signature", r.signature_key,
+                   "Check every folder among PATHs against its model.sig (gauntlet sign) with "
+                   "this PEM public key: a missing, invalid or outdated signature is a finding.")
+      ->option_text("PUBLIC.pem");
   scan->add_flag("--isolate", r.isolate,
                  "Parse each file in a fresh sandboxed process, as cluster workers do (slower; "
                  "default in-process).");
@@ -211,6 +216,11 @@ int Scan(const ScanRequest& r, const ChannelSecurity& security) {
     if (unscanned > 0)  // Files never scanned are missing from the report: not a pass.
       std::cerr << "gauntlet: " << job->id() << " was cancelled after " << report.files.size()
                 << " of " << finished->total_tasks() << " files\n";
+  }
+  // On the client: the folders are read here, as `gauntlet verify` would.
+  if (r.signature_key) {
+    if (auto status = AddSignatureFindings(*r.signature_key, paths, report); !status.ok())
+      return Fail(std::string(status.message()));
   }
   std::ostringstream rendered;
   WriteReport(report, format, rendered);
@@ -384,6 +394,10 @@ int Main(int argc, char** argv) {
                      "--help').")
       ->prefix_command()
       ->set_help_flag();
+  SignRequest sign;
+  CLI::App* sign_command = AddSignCommand(app, sign);
+  VerifyRequest verify;
+  CLI::App* verify_command = AddVerifyCommand(app, verify);
   CLI::App* policy = app.add_subcommand("policy", "The built-in policy.");
   policy->require_subcommand(1);
   CLI::App* policy_show =
@@ -404,6 +418,8 @@ int Main(int argc, char** argv) {
     if (!exit_code.ok()) return Fail(std::string(exit_code.status().message()));
     return *exit_code;
   }
+  if (sign_command->parsed()) return RunSign(sign);
+  if (verify_command->parsed()) return RunVerify(verify);
   if (policy_show->parsed()) {
     std::cout << DefaultPolicyToml();
     return kExitClean;

@@ -247,6 +247,18 @@ constexpr std::array kRules = {
              "The policy requires an approved publisher, and none could be determined: the path "
              "is not a Hugging Face cache snapshot and no --publisher was given.",
              "Pass --publisher ORG, or scan from the Hugging Face cache."},
+    RuleInfo{rules::kSignatureMissing, S::kHigh, "Model folder not signed",
+             "Signatures are required (--verify-signature) and the folder has no model.sig, so "
+             "nothing shows that its files are the ones the publisher released.",
+             "Get the signed release, or sign it where it is produced (gauntlet sign)."},
+    RuleInfo{rules::kSignatureInvalid, S::kCritical, "Model signature invalid",
+             "model.sig does not verify with the trusted key: it was changed after signing, made "
+             "with another key, or is malformed.",
+             "Treat the folder as tampered with; fetch it again from the publisher."},
+    RuleInfo{rules::kSignedFileModified, S::kCritical, "Model file changed since signing",
+             "A file differs from the signed manifest, or was added or removed after signing: "
+             "weights or code were replaced after release.",
+             "Treat the folder as tampered with; fetch it again from the publisher."},
     RuleInfo{rules::kExtensionMismatch, S::kMedium, "File content does not match its name",
              "The file name promises one format but the bytes are another, e.g. a pickle named "
              ".safetensors. Tools that trust names skip it.",

@@ -80,6 +80,10 @@ inline constexpr std::string_view kLicenseNotAllowed = "policy.license_not_allow
 inline constexpr std::string_view kLicenseMissing = "policy.license_missing";
 inline constexpr std::string_view kPublisherNotAllowed = "policy.publisher_not_allowed";
 inline constexpr std::string_view kPublisherUnknown = "policy.publisher_unknown";
+// Tamper evidence (`scan --verify-signature`, whole model folders).
+inline constexpr std::string_view kSignatureMissing = "integrity.signature_missing";
+inline constexpr std::string_view kSignatureInvalid = "integrity.signature_invalid";
+inline constexpr std::string_view kSignedFileModified = "integrity.file_modified";
 // Whole-file.
 inline constexpr std::string_view kExtensionMismatch = "format.extension_mismatch";
 inline constexpr std::string_view kUnrecognizedFormat = "format.unrecognized";

@@ -280,5 +280,87 @@ TEST_F(CliTest, PolicyShowPrintsTheDefaultPolicy) {
   EXPECT_EQ(Run("scan --policy " + Path("copy.toml") + " " + Path("clean")).exit_code, 0);
 }
 
+// Tamper evidence on the command line: sign, verify and scan
+// --verify-signature with keys openssl made, every exit code and message.
+class SigningCliTest : public CliTest {
+ protected:
+  void SetUp() override {
+    CliTest::SetUp();
+    ASSERT_EQ(
+        std::system(("openssl genpkey -algorithm ED25519 -out " + Path("key.pem") +
+                     " && openssl pkey -in " + Path("key.pem") + " -pubout -out " + Path("key.pub"))
+                        .c_str()),
+        0);
+  }
+  // The model findings of a JSON scan report, as "rule SEVERITY file".
+  std::vector<std::string> ModelFindings(const std::string& report) {
+    std::vector<std::string> found;
+    nlohmann::json parsed = nlohmann::json::parse(report);
+    for (const auto& model : parsed["models"])
+      for (const auto& finding : model["findings"])
+        found.push_back(finding["rule_id"].get<std::string>() + " " +
+                        finding["severity"].get<std::string>() + " " +
+                        finding["location"]["file"].get<std::string>());
+    return found;
+  }
+};
+
+TEST_F(SigningCliTest, SignAndVerifyExitCodes) {
+  Result signed_now = Run("sign --key " + Path("key.pem") + " " + Path("clean"));
+  ASSERT_EQ(signed_now.exit_code, 0) << signed_now.err;
+  Result verified = Run("verify --key " + Path("key.pub") + " " + Path("clean"));
+  EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
+  EXPECT_NE(verified.out.find("all 2 signed files match"), std::string::npos) << verified.out;
+
+  Write("clean/model.pt", "replaced weights");
+  Result tampered = Run("verify --key " + Path("key.pub") + " " + Path("clean"));
+  EXPECT_EQ(tampered.exit_code, 1);
+  EXPECT_NE(tampered.out.find("changed  model.pt"), std::string::npos) << tampered.out;
+
+  // Usage errors and a malformed or missing signature: exit 2, a message.
+  Result private_key = Run("verify --key " + Path("key.pem") + " " + Path("clean"));
+  EXPECT_EQ(private_key.exit_code, 2);
+  EXPECT_NE(private_key.err.find("public half"), std::string::npos) << private_key.err;
+  Result no_key = Run("sign --key " + Path("missing.pem") + " " + Path("clean"));
+  EXPECT_EQ(no_key.exit_code, 2);
+  EXPECT_NE(no_key.err.find("no such file"), std::string::npos) << no_key.err;
+  Write("clean/model.sig", "{\"mediaType\": [");
+  Result malformed = Run("verify --key " + Path("key.pub") + " " + Path("clean"));
+  EXPECT_EQ(malformed.exit_code, 2);
+  EXPECT_NE(malformed.err.find("not JSON"), std::string::npos) << malformed.err;
+  fs::remove(dir_ / "clean/model.sig");
+  Result missing = Run("verify --key " + Path("key.pub") + " " + Path("clean"));
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("model.sig is missing"), std::string::npos) << missing.err;
+}
+
+TEST_F(SigningCliTest, ScanWithVerifySignatureReportsEachProblem) {
+  std::string scan =
+      "scan --format json --verify-signature " + Path("key.pub") + " " + Path("clean");
+  Result unsigned_scan = Run(scan);
+  EXPECT_EQ(unsigned_scan.exit_code, 1) << unsigned_scan.err;  // HIGH fails the default gate.
+  EXPECT_EQ(
+      ModelFindings(unsigned_scan.out),
+      std::vector<std::string>{"integrity.signature_missing HIGH " + Path("clean/model.sig")});
+
+  ASSERT_EQ(Run("sign --key " + Path("key.pem") + " " + Path("clean")).exit_code, 0);
+  Result signed_scan = Run(scan);
+  EXPECT_EQ(signed_scan.exit_code, 0) << signed_scan.out << signed_scan.err;
+  EXPECT_TRUE(ModelFindings(signed_scan.out).empty()) << signed_scan.out;
+
+  Write("clean/extra.bin", "dropped in after release");
+  Result tampered = Run(scan);
+  EXPECT_EQ(tampered.exit_code, 1);
+  EXPECT_EQ(
+      ModelFindings(tampered.out),
+      std::vector<std::string>{"integrity.file_modified CRITICAL " + Path("clean/extra.bin")});
+  EXPECT_EQ(nlohmann::json::parse(tampered.out)["summary"]["verdict"], "MALICIOUS");
+
+  Result bad_key =
+      Run("scan --verify-signature " + Path("clean/config.json") + " " + Path("clean"));
+  EXPECT_EQ(bad_key.exit_code, 2);
+  EXPECT_NE(bad_key.err.find("not a PEM public key"), std::string::npos) << bad_key.err;
+}
+
 }  // namespace
 }  // namespace gauntlet

@@ -2,7 +2,7 @@
 """The source layout's rules, checked on every build (ctest layout.*).
 
 Data flows one way: cli -> coordinator -> worker -> scanners/evaluators, with
-abtest/, hf/, proto/ and common/ below them. A folder may include a folder
+abtest/, hf/, integrity/, proto/ and common/ below them. A folder may include a folder
 below it, never one above it, and the folder graph has no cycle. The
 `gauntlet` binary links no libtorch (it must start in milliseconds).
 
@@ -19,7 +19,7 @@ GAUNTLET = sys.argv[2] if len(sys.argv) > 2 else ""
 
 # The product's folders; worker/ counts as its three parts.
 FOLDERS = ["cli", "coordinator", "worker/cluster", "worker/eval", "worker/scan", "abtest", "hf",
-           "proto", "common"]
+           "integrity", "proto", "common"]
 # What each folder must never include (besides what the cycle check finds).
 FORBIDDEN = {
     "coordinator": {"worker/cluster", "worker/eval", "worker/scan", "cli"},
@@ -28,9 +28,11 @@ FORBIDDEN = {
     "worker/scan": {"coordinator", "cli", "worker/cluster", "worker/eval", "abtest", "hf"},
     "abtest": {"coordinator", "cli", "worker/cluster", "worker/eval", "worker/scan"},
     "hf": {"coordinator", "cli", "worker/cluster", "worker/eval", "worker/scan", "abtest"},
+    "integrity": {"coordinator", "cli", "worker/cluster", "worker/eval", "worker/scan", "abtest",
+                  "hf", "proto"},
     "proto": {"coordinator", "cli", "worker/cluster", "worker/eval", "worker/scan", "abtest", "hf"},
     "common": {"coordinator", "cli", "worker/cluster", "worker/eval", "worker/scan", "abtest", "hf",
-               "proto"},
+               "integrity", "proto"},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"', re.M)
 
