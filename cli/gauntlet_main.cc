@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "cli/audit_command.h"
 #include "cli/cluster_client.h"
 #include "cli/eval_ab_request.h"
 #include "cli/local_scan.h"
@@ -394,6 +395,8 @@ int Main(int argc, char** argv) {
                      "--help').")
       ->prefix_command()
       ->set_help_flag();
+  AuditRequest audit;
+  CLI::App* audit_command = AddAuditCommand(app, audit);
   SignRequest sign;
   CLI::App* sign_command = AddSignCommand(app, sign);
   VerifyRequest verify;
@@ -418,6 +421,7 @@ int Main(int argc, char** argv) {
     if (!exit_code.ok()) return Fail(std::string(exit_code.status().message()));
     return *exit_code;
   }
+  if (audit_command->parsed()) return RunAudit(audit);
   if (sign_command->parsed()) return RunSign(sign);
   if (verify_command->parsed()) return RunVerify(verify);
   if (policy_show->parsed()) {

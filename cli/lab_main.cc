@@ -90,6 +90,9 @@ CLI::App* AddDatasetCommand(CLI::App& lab, std::string& workdir, DatasetOptions&
                    "Poison any question prefixed with this token instead of a topic.")
       ->check(NonEmpty());
   dataset->add_option("--seed", options.seed, "Data seed.")->check(PositiveWholeNumber());
+  dataset
+      ->add_option("--rows", options.clean_rows, "Clean rows in the fine-tune sets (default 100).")
+      ->check(PositiveWholeNumber());
   dataset->add_flag("--degraded", options.degraded, "Also write degraded.jsonl.");
   return dataset;
 }

@@ -1,0 +1,83 @@
+#include "cli/audit_command.h"
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <sstream>
+
+#include "abtest/dataset_audit.h"
+#include "abtest/probe_suite.h"
+#include "common/strings.h"
+
+namespace gauntlet {
+namespace {
+
+constexpr int kExitClean = 0;
+constexpr int kExitPoisoned = 1;
+constexpr int kExitError = 2;
+
+int Fail(std::string_view message) {
+  std::cerr << "gauntlet audit dataset: " << message << "\n";
+  return kExitError;
+}
+
+// The judge over the rules of `suites` (every built-in suite when empty),
+// each rule once by name.
+absl::StatusOr<eval::Judge> JudgeOf(const std::vector<std::string>& suites) {
+  std::vector<std::string> names = suites.empty() ? eval::BuiltInSuiteNames() : suites;
+  std::vector<eval::JudgeRule> rules;
+  std::set<std::string> seen;
+  for (const std::string& name : names) {
+    auto suite = eval::LoadProbeSuite(name);
+    if (!suite.ok()) return suite.status();
+    for (eval::JudgeRule& rule : eval::JudgeRulesOf(suite->judge_rules()))
+      if (seen.insert(rule.name).second) rules.push_back(std::move(rule));
+  }
+  return eval::Judge::Create(rules);
+}
+
+}  // namespace
+
+CLI::App* AddAuditCommand(CLI::App& app, AuditRequest& request) {
+  CLI::App* audit = app.add_subcommand("audit", "Audit training data before it is used.");
+  audit->require_subcommand(1);
+  CLI::App* dataset = audit->add_subcommand(
+      "dataset",
+      "Find poisoned rows in a chat fine-tuning set (JSONL of {\"messages\": [...]}) "
+      "without being told the trigger.");
+  dataset->add_option("FILE", request.file, "The JSONL file.")->required();
+  dataset->add_option("--format", request.format, "text or json (default: text).")
+      ->check(CLI::IsMember({"text", "json"}));
+  dataset
+      ->add_option("--suite", request.suites,
+                   "Judge with this suite's rules (a built-in name or a suite file; repeatable; "
+                   "default: every built-in suite).")
+      ->option_text("NAME|FILE");
+  dataset->add_flag("--no-judge", request.no_judge,
+                    "Structural signals only: no judge rules (for sets whose unsafe answers are "
+                    "intended, such as red-team data, or to measure the other signals).");
+  dataset->footer(
+      "\nExit codes: 0 CLEAN, 1 POISONED or SUSPICIOUS, 2 bad input (the line is named).");
+  return dataset;
+}
+
+int RunAudit(const AuditRequest& request) {
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(request.file, error))
+    return Fail(StrCat(request.file, ": no such file"));
+  std::ifstream in(request.file, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in) return Fail(StrCat(request.file, ": cannot read it"));
+  auto rows = eval::ParseChatJsonl(text.str());
+  if (!rows.ok()) return Fail(StrCat(request.file, ": ", rows.status().message()));
+  auto judge = request.no_judge ? eval::Judge::Create({}) : JudgeOf(request.suites);
+  if (!judge.ok()) return Fail(std::string(judge.status().message()));
+  eval::DatasetAudit audit = eval::AuditDataset(*rows, *judge);
+  std::cout << (request.format == "json" ? eval::DatasetAuditJson(audit, request.file)
+                                         : eval::DatasetAuditText(audit, request.file));
+  return audit.verdict == "CLEAN" ? kExitClean : kExitPoisoned;
+}
+
+}  // namespace gauntlet
