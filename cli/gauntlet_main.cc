@@ -18,6 +18,7 @@
 #include "cli/audit_command.h"
 #include "cli/cluster_client.h"
 #include "cli/eval_ab_request.h"
+#include "cli/inspect_command.h"
 #include "cli/local_scan.h"
 #include "cli/model_signing_commands.h"
 #include "common/command_line.h"
@@ -397,6 +398,8 @@ int Main(int argc, char** argv) {
       ->set_help_flag();
   AuditRequest audit;
   CLI::App* audit_command = AddAuditCommand(app, audit);
+  InspectRequest inspect;
+  CLI::App* inspect_command = AddInspectCommand(app, inspect);
   SignRequest sign;
   CLI::App* sign_command = AddSignCommand(app, sign);
   VerifyRequest verify;
@@ -422,6 +425,8 @@ int Main(int argc, char** argv) {
     return *exit_code;
   }
   if (audit_command->parsed()) return RunAudit(audit);
+  if (inspect_command->parsed())
+    return RunInspect(inspect_command->get_subcommands().front()->get_name(), inspect);
   if (sign_command->parsed()) return RunSign(sign);
   if (verify_command->parsed()) return RunVerify(verify);
   if (policy_show->parsed()) {

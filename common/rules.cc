@@ -259,6 +259,34 @@ constexpr std::array kRules = {
              "A file differs from the signed manifest, or was added or removed after signing: "
              "weights or code were replaced after release.",
              "Treat the folder as tampered with; fetch it again from the publisher."},
+    RuleInfo{rules::kAdapterConfigMismatch, S::kHigh, "Adapter differs from its config",
+             "The LoRA weights disagree with adapter_config.json: a rank other than r, a module "
+             "outside target_modules, a listed target without weights, mixed dtypes.",
+             "Regenerate the adapter, or treat its config as untrustworthy."},
+    RuleInfo{rules::kAdapterUnexpectedTensor, S::kHigh, "Full tensor in a LoRA adapter",
+             "The adapter carries a tensor that is not a LoRA factor: it replaces base weights "
+             "outright when loaded (MEDIUM when modules_to_save declares it).",
+             "Check why the adapter ships full weights; prefer adapters without them."},
+    RuleInfo{rules::kAdapterShapeMismatch, S::kHigh, "Adapter does not fit",
+             "LoRA factors that do not multiply, a factor without its pair, or an update whose "
+             "shape differs from the base weight it targets.",
+             "Use the adapter with the base it was trained for."},
+    RuleInfo{rules::kAdapterConcentratedUpdate, S::kLow, "Adapter update concentrated",
+             "One module carries most of the adapter's update: targeted edits of a layer look "
+             "like this, ordinary fine-tuning spreads the change.",
+             "Run the A/B test on the adapter."},
+    RuleInfo{rules::kWeightsNonFinite, S::kHigh, "NaN or infinite weights",
+             "The tensor holds NaN or infinite values: the model's outputs break when they are "
+             "used.",
+             "Do not deploy; find where the values came from."},
+    RuleInfo{rules::kWeightsIndexInconsistent, S::kHigh, "Checkpoint index inconsistent",
+             "model.safetensors.index.json and the shards disagree: missing shards, tensors in "
+             "the wrong shard or in two, or shards the index ignores.",
+             "Re-export the checkpoint."},
+    RuleInfo{rules::kWeightsLayoutChanged, S::kMedium, "Tensor added, removed or reshaped",
+             "Against the reference checkpoint a tensor was added, removed, or changed shape or "
+             "dtype.",
+             "Check that the change was intended."},
     RuleInfo{rules::kExtensionMismatch, S::kMedium, "File content does not match its name",
              "The file name promises one format but the bytes are another, e.g. a pickle named "
              ".safetensors. Tools that trust names skip it.",

@@ -84,6 +84,14 @@ inline constexpr std::string_view kPublisherUnknown = "policy.publisher_unknown"
 inline constexpr std::string_view kSignatureMissing = "integrity.signature_missing";
 inline constexpr std::string_view kSignatureInvalid = "integrity.signature_invalid";
 inline constexpr std::string_view kSignedFileModified = "integrity.file_modified";
+// Adapter and weight forensics (`inspect adapter`, `inspect checkpoint`).
+inline constexpr std::string_view kAdapterConfigMismatch = "adapter.config_mismatch";
+inline constexpr std::string_view kAdapterUnexpectedTensor = "adapter.unexpected_tensor";
+inline constexpr std::string_view kAdapterShapeMismatch = "adapter.shape_mismatch";
+inline constexpr std::string_view kAdapterConcentratedUpdate = "adapter.concentrated_update";
+inline constexpr std::string_view kWeightsNonFinite = "weights.non_finite";
+inline constexpr std::string_view kWeightsIndexInconsistent = "weights.index_inconsistent";
+inline constexpr std::string_view kWeightsLayoutChanged = "weights.layout_changed";
 // Whole-file.
 inline constexpr std::string_view kExtensionMismatch = "format.extension_mismatch";
 inline constexpr std::string_view kUnrecognizedFormat = "format.unrecognized";

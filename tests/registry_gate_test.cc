@@ -164,10 +164,12 @@ TEST_F(ModelGroupingTest, TheLicenseComesFromTheScanNotFromTheDiskAtReportTime) 
   ASSERT_TRUE(files.ok());
   ScanReport report;
   for (const std::string& file : *files) report.files.push_back(scan::ScanFile(file, policy));
-  for (const FileReport& file : report.files)
-    if (file.path.ends_with("README.md"))
+  for (const FileReport& file : report.files) {
+    if (file.path.ends_with("README.md")) {
       EXPECT_EQ(file.metadata, (std::vector<std::pair<std::string, std::string>>{
                                    {"license", "apache-2.0"}, {"license.source", "model card"}}));
+    }
+  }
   // The files are gone by report time (an upload, a deleted checkout): the
   // scan's facts still decide, the card before the LICENSE file.
   fs::remove_all(root_ / "org");
