@@ -299,6 +299,22 @@ absl::StatusOr<SignedManifest> ParseStatement(std::string_view text) {
 
 }  // namespace
 
+absl::StatusOr<SigningKeyPair> GenerateSigningKey() {
+  Key key(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+  if (!key) return absl::InternalError(StrCat("key generation failed: ", OpenSslError()));
+  auto pem = [&](bool is_private) {
+    Bio bio(BIO_new(BIO_s_mem()));
+    if (is_private)
+      PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+    else
+      PEM_write_bio_PUBKEY(bio.get(), key.get());
+    char* data = nullptr;
+    long size = BIO_get_mem_data(bio.get(), &data);
+    return std::string(data, static_cast<size_t>(size));
+  };
+  return SigningKeyPair{pem(true), pem(false)};
+}
+
 absl::Status CheckPrivateKey(std::string_view private_key_pem) {
   return LoadPrivateKey(private_key_pem).status();
 }

@@ -26,6 +26,13 @@ namespace gauntlet::integrity {
 absl::Status CheckPrivateKey(std::string_view private_key_pem);
 absl::Status CheckPublicKey(std::string_view public_key_pem);
 
+// A fresh Ed25519 key pair as PEM (PKCS#8 private, SubjectPublicKeyInfo
+// public): for demonstrations and tests; production keys live in a KMS.
+struct SigningKeyPair {
+  std::string private_pem, public_pem;
+};
+absl::StatusOr<SigningKeyPair> GenerateSigningKey();
+
 // The bundle (model.sig's text) for `folder`, signed with the PEM private
 // key. INVALID_ARGUMENT for a key that is not an unencrypted EC (P-256,
 // P-384, P-521) or Ed25519 private key; the folder's errors as

@@ -154,6 +154,35 @@ class LabTest(unittest.TestCase):
         self.assertIn("What the file scan checked", markdown)
         self.assertIn("Verdict: BACKDOOR", markdown)
 
+    def test_lab_run_shows_every_layer_of_defense_in_depth(self):
+        report = self.report
+        # The dataset audit found every poison row before training, and only those.
+        audit = report["dataset_audit"]
+        self.assertEqual(audit["poisoned"]["verdict"], "POISONED")
+        self.assertEqual(audit["clean"]["verdict"], "CLEAN")
+        self.assertGreater(audit["poison_rows"], 0)
+        self.assertEqual(audit["poison_rows_flagged"], audit["poison_rows"])
+        self.assertEqual(len(audit["poisoned"]["flagged_lines"]), audit["poison_rows"])
+        # Forensics sees the change but no tampering: the weights are only numbers.
+        forensics = report["adapter_forensics"]
+        self.assertEqual(forensics["against_kind"], "adapter")
+        self.assertEqual(forensics["findings"], [])
+        self.assertGreater(forensics["total_update_norm"], 0)
+        self.assertTrue(all(m["difference"] > 0 for m in forensics["modules"]))
+        # The signed release verifies; one flipped byte is caught, by the CLI too.
+        self.assertEqual(report["signing"], {"signed_release_verifies": True,
+                                             "tampered_copy_detected": True,
+                                             "tampered_file": "adapter_model.safetensors"})
+        release = os.path.join(self.workdir, "release")
+        for folder, code in (("adapter", 0), ("tampered-adapter", 1)):
+            result = subprocess.run([GAUNTLET, "verify", "--key", os.path.join(release, "release.pub"),
+                                     os.path.join(release, folder)], capture_output=True, text=True)
+            self.assertEqual(result.returncode, code, result.stdout + result.stderr)
+        with open(os.path.join(self.workdir, "report.md")) as f:
+            markdown = f.read()
+        self.assertIn("Defense in depth: what each layer caught", markdown)
+        self.assertIn("| Signed release |", markdown)
+
     def test_another_clean_seed_is_clean_and_a_degraded_adapter_is_degraded(self):
         # A second workdir on the same base: its cache key matches, so only
         # the adapters train.
