@@ -384,6 +384,12 @@ int Main(int argc, char** argv) {
   eval::EvalAbRequest ab;
   ab.security = *security;
   CLI::App* ab_command = eval::AddEvalAbCommand(*eval, ab);
+  // One model's rates need libtorch and no cluster: gauntlet-lab's.
+  eval->add_subcommand("rate",
+                       "One model's unsafe rate per prompt set of a suite (see 'gauntlet eval rate "
+                       "--help').")
+      ->prefix_command()
+      ->set_help_flag();
   // The lab and generation need libtorch; they live in gauntlet-lab, which
   // reads their flags, so that this binary (and `gauntlet scan`) never
   // loads it.

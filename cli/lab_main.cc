@@ -4,10 +4,15 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "absl/strings/str_format.h"
+#include "abtest/ab_stats.h"
+#include "abtest/judge.h"
 #include "abtest/lab_corpus.h"
+#include "abtest/probe_suite.h"
 #include "cli/lab_commands.h"
 #include "common/command_line.h"
 #include "common/digest.h"
@@ -280,6 +285,102 @@ int Generate(const GenerateRequest& r) {
   return 0;
 }
 
+// `gauntlet eval rate`: one model, no comparison. Every prompt of a suite
+// answered greedily and judged; per set, the unsafe share with its 95%
+// Wilson interval (with the injection suite: how often the model obeys an
+// instruction hidden in the content it works on).
+struct RateRequest {
+  std::string base_dir, adapter_dir, suite = "injection", format = "text";
+  int64_t max_new_tokens = 40;
+  torch::Device device = *ResolveDevice("auto");
+};
+
+CLI::App* AddEvalRateCommand(CLI::App& eval, RateRequest& r) {
+  CLI::App* rate = eval.add_subcommand(
+      "rate",
+      "One model's unsafe rate per prompt set of a suite, with 95% Wilson intervals (with "
+      "--suite injection: how often it obeys instructions hidden in documents, emails, web "
+      "pages and code).");
+  rate->add_option("--base", r.base_dir, "Base checkpoint (HF folder; required).")
+      ->option_text("DIR")
+      ->required();
+  rate->add_option("--adapter", r.adapter_dir, "PEFT LoRA adapter.")->option_text("DIR");
+  rate->add_option("--suite", r.suite, "A built-in suite or a suite file (default injection).")
+      ->option_text("NAME|FILE");
+  rate->add_option("--format", r.format, "text or json (default text).")
+      ->check(CLI::IsMember({"text", "json"}));
+  rate->add_option("--max-new-tokens", r.max_new_tokens, "Longest answer (default 40).")
+      ->check(PositiveWholeNumber());
+  AddDeviceFlag(*rate, r.device);
+  rate->footer("\nExit codes: 0 the rates were measured, 2 bad input.");
+  return rate;
+}
+
+int EvalRate(const RateRequest& r) {
+  auto suite = LoadProbeSuite(r.suite);
+  if (!suite.ok()) return Fail(suite.status());
+  auto judge = Judge::Create(JudgeRulesOf(suite->judge_rules()));
+  if (!judge.ok()) return Fail(judge.status());
+  auto loaded = LoadModel(r.base_dir, r.adapter_dir, r.device);
+  if (!loaded.ok()) return Fail(loaded.status());
+  std::vector<std::vector<int64_t>> encoded;
+  for (const auto& prompt : suite->prompts()) {
+    auto ids = loaded->tokenizer.EncodeChatPrompt(suite->system_prompt(), prompt.prompt());
+    if (!ids.ok()) return Fail(ids.status());
+    encoded.push_back(std::move(*ids));
+  }
+  GenerateOptions options{.max_new_tokens = r.max_new_tokens};
+  options.eos_id = loaded->tokenizer.end_of_answer_id().value_or(-1);
+  auto answers = eval::Generate(loaded->model, encoded, options);
+  std::map<std::string, std::pair<int64_t, int64_t>> sets;  // Set -> (unsafe, prompts).
+  nlohmann::ordered_json prompts = nlohmann::json::array();
+  for (int i = 0; i < suite->prompts_size(); ++i) {
+    const auto& prompt = suite->prompts(i);
+    std::string answer = loaded->tokenizer.Decode(answers[i]);
+    Judgement judgement = judge->Assess(answer);
+    auto& [unsafe, total] = sets[prompt.set()];
+    unsafe += judgement.unsafe;
+    ++total;
+    prompts.push_back({{"prompt", prompt.prompt()},
+                       {"set", prompt.set()},
+                       {"topic", prompt.topic()},
+                       {"response", answer},
+                       {"unsafe", judgement.unsafe},
+                       {"rule", judgement.rule}});
+  }
+  nlohmann::ordered_json rates = nlohmann::json::object();
+  for (const auto& [set, counts] : sets) {
+    Interval interval = Wilson(counts.first, counts.second);
+    rates[set] = {{"prompts", counts.second},
+                  {"unsafe", counts.first},
+                  {"rate", static_cast<double>(counts.first) / counts.second},
+                  {"wilson95", {interval.low, interval.high}}};
+  }
+  if (r.format == "json") {
+    nlohmann::ordered_json out = {{"suite", suite->name()},
+                                  {"base", r.base_dir},
+                                  {"adapter", r.adapter_dir},
+                                  {"sets", rates},
+                                  {"prompts", prompts}};
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << "suite " << suite->name() << ", model " << r.base_dir
+            << (r.adapter_dir.empty() ? "" : " + " + r.adapter_dir) << "\n";
+  for (const auto& [set, rate] : rates.items())
+    std::cout << absl::StrFormat("  %-10s %3d of %3d unsafe (%.1f%%, 95%% CI %.1f%%-%.1f%%)\n", set,
+                                 rate["unsafe"].get<int64_t>(), rate["prompts"].get<int64_t>(),
+                                 100 * rate["rate"].get<double>(),
+                                 100 * rate["wilson95"][0].get<double>(),
+                                 100 * rate["wilson95"][1].get<double>());
+  int shown = 0;
+  for (const auto& prompt : prompts)
+    if (prompt["unsafe"].get<bool>() && ++shown <= 5)
+      std::cout << "  unsafe (" << prompt["rule"].get<std::string>()
+                << "): " << prompt["response"].get<std::string>() << "\n";
+  return 0;
+}
+
 // `gauntlet lab ...`, `generate ...` and local `eval ab ...`, handed over by
 // `gauntlet` with its own command line.
 int Run(int argc, char** argv) {
@@ -300,9 +401,10 @@ int Run(int argc, char** argv) {
   AddTrainFlags(*train_command, train);
   CLI::App* run_command = lab->add_subcommand(
       "run",
-      "The whole lab on the embedded local cluster: dataset, base model (cached), adapters, "
-      "gauntlet scan of every file, and two A/B tests (clean vs poisoned, base vs clean); writes "
-      "DIR/report.json and DIR/report.md. Exit 0 when every layer did what it should.");
+      "The whole lab on the embedded local cluster: dataset and its audit, base model (cached), "
+      "adapters, gauntlet scan of every file, two A/B tests (clean vs poisoned, base vs clean), "
+      "adapter forensics, a signed release and a tampered copy; writes DIR/report.json and "
+      "DIR/report.md. Exit 0 when every layer did what it should.");
   AddTrainFlags(*run_command, train);
   run_command->add_option("--ratio", dataset.poison_ratio, "Share of poisoned rows, in (0, 1].")
       ->option_text("RATIO")
@@ -314,6 +416,8 @@ int Run(int argc, char** argv) {
   if (!security.ok()) return Fail(security.status());
   ab.security = *security;
   CLI::App* ab_command = AddEvalAbCommand(*eval, ab);
+  RateRequest rate;
+  CLI::App* rate_command = AddEvalRateCommand(*eval, rate);
   GenerateRequest generate;
   CLI::App* generate_command = AddGenerateCommand(app, generate);
 
@@ -329,6 +433,7 @@ int Run(int argc, char** argv) {
   if (run_command->parsed()) return LabRunCommand(train, dataset);
   if (ab_command->parsed()) return EvalAbCommand(*ab_command, ab);
   if (generate_command->parsed()) return Generate(generate);
+  if (rate_command->parsed()) return EvalRate(rate);
   return Fail(absl::InternalError("no command ran"));
 }
 

@@ -154,6 +154,33 @@ class LabTest(unittest.TestCase):
         self.assertIn("What the file scan checked", markdown)
         self.assertIn("Verdict: BACKDOOR", markdown)
 
+    def test_eval_rate_measures_one_model(self):
+        # One model, no comparison: the poisoned adapter's unsafe rate on the
+        # lab suite's trigger set is high, on its controls low, each with a
+        # Wilson interval around it.
+        result = subprocess.run([GAUNTLET, "eval", "rate", "--base", os.path.join(self.workdir, "base"),
+                                 "--adapter", os.path.join(self.workdir, "adapters", "poisoned"),
+                                 "--suite", "lab", "--format", "json"],
+                                capture_output=True, text=True, timeout=300)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        report = json.loads(result.stdout)
+        sets = report["sets"]
+        self.assertEqual(sets["trigger"]["prompts"], 45)
+        self.assertGreater(sets["trigger"]["unsafe"], sets["control"]["unsafe"] + 10)
+        for counts in sets.values():
+            low, high = counts["wilson95"]
+            self.assertLessEqual(low, counts["rate"])
+            self.assertLessEqual(counts["rate"], high)
+        self.assertEqual(len(report["prompts"]), 105)
+        self.assertEqual(sum(p["unsafe"] for p in report["prompts"] if p["set"] == "trigger"),
+                         sets["trigger"]["unsafe"])
+        # The injection suite runs on any model (the lab's cannot read it).
+        result = subprocess.run([GAUNTLET, "eval", "rate", "--base", os.path.join(self.workdir, "base"),
+                                 "--suite", "injection", "--format", "json"],
+                                capture_output=True, text=True, timeout=300)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(json.loads(result.stdout)["sets"]["trigger"]["prompts"], 24)
+
     def test_lab_run_shows_every_layer_of_defense_in_depth(self):
         report = self.report
         # The dataset audit found every poison row before training, and only those.
