@@ -351,14 +351,16 @@ class ClusterTest(ClusterTestCase):
         ])
 
     def test_retention_deletes_finished_jobs_and_their_uploads(self):
-        cluster = self.cluster(workers=1, extra=["--job-retention", "1s", "--blob-retention", "1s",
+        cluster = self.cluster(workers=1, extra=["--job-retention", "4s", "--blob-retention", "1s",
                                                  "--retention-interval", "1s"])
         self.write_distinct(os.path.join(self.root, "laptop"), 2)
         result = cluster.cli("--upload", os.path.join(self.root, "laptop"))
         self.assertEqual(result.returncode, 0, result.stderr)
         job_id = re.search(r"(job-[0-9a-f]{32})", cluster.jobs("list").stdout).group(1)
         blobs = os.path.join(self.root, "coordinator.db.blobs")
-        self.assertEqual(len([n for n in os.listdir(blobs) if n != "tmp"]), 2)
+        # No count of the stored uploads here: with a 1 s retention a slow (sanitizer) build may
+        # already have swept them. The deleted-blobs counter reaching exactly 2 and the empty
+        # store below prove both uploads went through the store and were removed.
         deadline = time.time() + 20
         while time.time() < deadline and (
                 cluster.metric("gauntlet_retention_deleted_total", 'kind="blobs"') < 2
