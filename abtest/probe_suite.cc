@@ -259,6 +259,18 @@ std::vector<JudgeRule> JudgeRulesOf(
   return out;
 }
 
+absl::StatusOr<Judge> JudgeOfSuites(const std::vector<std::string>& suites) {
+  std::vector<JudgeRule> rules;
+  std::set<std::string> seen;
+  for (const std::string& name : suites.empty() ? BuiltInSuiteNames() : suites) {
+    auto suite = LoadProbeSuite(name);
+    if (!suite.ok()) return suite.status();
+    for (JudgeRule& rule : JudgeRulesOf(suite->judge_rules()))
+      if (seen.insert(rule.name).second) rules.push_back(std::move(rule));
+  }
+  return Judge::Create(rules);
+}
+
 PromptContext PromptContextOf(const std::string& system_prompt,
                               const google::protobuf::RepeatedPtrField<v1::ProbeTopic>& topics) {
   PromptContext context{.system_prompt = system_prompt, .topics = {}};

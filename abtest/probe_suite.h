@@ -50,6 +50,10 @@ const v1::ProbeTopic* TopicOfQuestion(const v1::ProbeSuite& suite, std::string_v
 
 // The suite's rules as the judge takes them.
 std::vector<JudgeRule> JudgeRulesOf(const google::protobuf::RepeatedPtrField<v1::JudgeRule>& rules);
+// One judge over the rules of the suites named (built-in names or files;
+// every built-in suite when `suites` is empty), a rule name seen twice kept
+// once: what judges data that belongs to no one suite, such as a dataset.
+absl::StatusOr<Judge> JudgeOfSuites(const std::vector<std::string>& suites);
 // The system prompt and the reference answers of `topics`, as the model
 // core measures with them.
 PromptContext PromptContextOf(const std::string& system_prompt,

@@ -3,7 +3,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <set>
 #include <sstream>
 
 #include "abtest/dataset_audit.h"
@@ -20,21 +19,6 @@ constexpr int kExitError = 2;
 int Fail(std::string_view message) {
   std::cerr << "gauntlet audit dataset: " << message << "\n";
   return kExitError;
-}
-
-// The judge over the rules of `suites` (every built-in suite when empty),
-// each rule once by name.
-absl::StatusOr<eval::Judge> JudgeOf(const std::vector<std::string>& suites) {
-  std::vector<std::string> names = suites.empty() ? eval::BuiltInSuiteNames() : suites;
-  std::vector<eval::JudgeRule> rules;
-  std::set<std::string> seen;
-  for (const std::string& name : names) {
-    auto suite = eval::LoadProbeSuite(name);
-    if (!suite.ok()) return suite.status();
-    for (eval::JudgeRule& rule : eval::JudgeRulesOf(suite->judge_rules()))
-      if (seen.insert(rule.name).second) rules.push_back(std::move(rule));
-  }
-  return eval::Judge::Create(rules);
 }
 
 }  // namespace
@@ -72,7 +56,7 @@ int RunAudit(const AuditRequest& request) {
   if (!in) return Fail(StrCat(request.file, ": cannot read it"));
   auto rows = eval::ParseChatJsonl(text.str());
   if (!rows.ok()) return Fail(StrCat(request.file, ": ", rows.status().message()));
-  auto judge = request.no_judge ? eval::Judge::Create({}) : JudgeOf(request.suites);
+  auto judge = request.no_judge ? eval::Judge::Create({}) : eval::JudgeOfSuites(request.suites);
   if (!judge.ok()) return Fail(std::string(judge.status().message()));
   eval::DatasetAudit audit = eval::AuditDataset(*rows, *judge);
   std::cout << (request.format == "json" ? eval::DatasetAuditJson(audit, request.file)

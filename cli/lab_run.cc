@@ -54,13 +54,7 @@ struct AuditOutcome {
 // The dataset audit of both fine-tune sets, before training, scored against
 // what the lab knows: the poisoned set is the clean set plus the poison rows.
 absl::StatusOr<AuditOutcome> AuditLabData(const fs::path& data) {
-  std::vector<JudgeRule> rules;
-  for (const std::string& name : BuiltInSuiteNames()) {
-    auto suite = BuiltInSuite(name);
-    if (!suite.ok()) return suite.status();
-    for (JudgeRule& rule : JudgeRulesOf(suite->judge_rules())) rules.push_back(std::move(rule));
-  }
-  auto judge = Judge::Create(rules);
+  auto judge = JudgeOfSuites({});
   if (!judge.ok()) return judge.status();
   AuditOutcome outcome;
   auto poisoned_text = ReadText(data / "poisoned.jsonl");

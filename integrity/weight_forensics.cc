@@ -373,6 +373,34 @@ struct LoadedModule {
   double scale = 0;
 };
 
+// The rank the config gives `module` (rank_pattern over r).
+int64_t ConfiguredRank(const AdapterConfig& config, const std::string& module) {
+  return Patterned(config.rank_pattern, module, config.r);
+}
+
+// One module's factors as floats with the scale PEFT applies to B*A
+// (alpha / r, or alpha / sqrt(r) with rsLoRA, r and alpha from the config).
+// Shapes must already pair (A r x in, B out x r); an error when a factor is
+// not stored as a float type.
+absl::StatusOr<LoadedModule> LoadModule(const AdapterConfig& config, const TensorFile& weights,
+                                        const std::string& module, const LoraFactor& pair) {
+  LoadedModule m;
+  m.module = module;
+  m.rank = static_cast<int64_t>(pair.a->shape[0]);
+  m.in = static_cast<int64_t>(pair.a->shape[1]);
+  m.out = static_cast<int64_t>(pair.b->shape[0]);
+  double rank = double(ConfiguredRank(config, module));
+  double alpha = Patterned(config.alpha_pattern, module, config.alpha);
+  m.scale = config.rslora ? alpha / std::sqrt(rank) : alpha / rank;
+  auto a = weights.Floats(*pair.a);
+  if (!a.ok()) return a.status();
+  auto b = weights.Floats(*pair.b);
+  if (!b.ok()) return b.status();
+  m.a = std::move(*a);
+  m.b = std::move(*b);
+  return m;
+}
+
 }  // namespace
 
 absl::StatusOr<AdapterInspection> InspectAdapter(const std::string& directory,
@@ -468,32 +496,22 @@ absl::StatusOr<AdapterInspection> InspectAdapter(const std::string& directory,
     for (const std::string& target : config->targets)
       if (Targets(target, module)) targeted_names.insert(target);
     int64_t rank = static_cast<int64_t>(a.shape[0]);
-    int64_t expected = Patterned(config->rank_pattern, module, config->r);
+    int64_t expected = ConfiguredRank(*config, module);
     if (rank != expected)
       findings.push_back(
           MakeFinding(rules::kAdapterConfigMismatch, Severity::kHigh,
                       StrCat("'", module, "' has rank ", rank, ", the config says ", expected,
                              ": the update is scaled by a wrong alpha / r"),
                       where, module));
-    LoadedModule m;
-    m.module = module;
-    m.rank = rank;
-    m.in = static_cast<int64_t>(a.shape[1]);
-    m.out = static_cast<int64_t>(b.shape[0]);
-    double alpha = Patterned(config->alpha_pattern, module, config->alpha);
-    m.scale = config->rslora ? alpha / std::sqrt(double(expected)) : alpha / double(expected);
-    auto a_values = weights->Floats(a);
-    auto b_values = weights->Floats(b);
-    if (!a_values.ok() || !b_values.ok()) {
+    auto m = LoadModule(*config, *weights, module, pair);
+    if (!m.ok()) {
       findings.push_back(MakeFinding(rules::kAdapterConfigMismatch, Severity::kHigh,
                                      StrCat("'", module, "' is stored as ", a.dtype,
                                             ", not a float type: it cannot be a trained update"),
                                      where, module));
       continue;
     }
-    m.a = std::move(*a_values);
-    m.b = std::move(*b_values);
-    loaded.push_back(std::move(m));
+    loaded.push_back(std::move(*m));
   }
   for (const std::string& target : config->targets)
     if (!targeted_names.count(target))
@@ -521,22 +539,11 @@ absl::StatusOr<AdapterInspection> InspectAdapter(const std::string& directory,
           (key->second == 'A' ? other_factors[key->first].a : other_factors[key->first].b) =
               &tensor;
       for (const auto& [module, pair] : other_factors) {
-        if (!pair.a || !pair.b || pair.a->shape.size() != 2 || pair.b->shape.size() != 2) continue;
-        LoadedModule m;
-        m.module = module;
-        m.rank = static_cast<int64_t>(pair.a->shape[0]);
-        m.in = static_cast<int64_t>(pair.a->shape[1]);
-        m.out = static_cast<int64_t>(pair.b->shape[0]);
-        int64_t expected = Patterned(other_config->rank_pattern, module, other_config->r);
-        double alpha = Patterned(other_config->alpha_pattern, module, other_config->alpha);
-        m.scale =
-            other_config->rslora ? alpha / std::sqrt(double(expected)) : alpha / double(expected);
-        auto a = other_weights->Floats(*pair.a);
-        auto b = other_weights->Floats(*pair.b);
-        if (!a.ok() || !b.ok()) continue;
-        m.a = std::move(*a);
-        m.b = std::move(*b);
-        reference[module] = std::move(m);
+        if (!pair.a || !pair.b || pair.a->shape.size() != 2 || pair.b->shape.size() != 2 ||
+            pair.a->shape[0] != pair.b->shape[1])
+          continue;
+        if (auto m = LoadModule(*other_config, *other_weights, module, pair); m.ok())
+          reference[module] = std::move(*m);
       }
     } else {
       inspection.against_kind = "base";

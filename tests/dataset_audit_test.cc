@@ -16,14 +16,7 @@
 namespace gauntlet::eval {
 namespace {
 
-Judge BuiltInJudge() {
-  std::vector<JudgeRule> rules;
-  for (const std::string& name : BuiltInSuiteNames()) {
-    auto suite = BuiltInSuite(name);
-    for (JudgeRule& rule : JudgeRulesOf(suite->judge_rules())) rules.push_back(std::move(rule));
-  }
-  return *Judge::Create(rules);
-}
+Judge BuiltInJudge() { return *JudgeOfSuites({}); }
 
 struct LabSet {
   std::vector<AuditRow> rows;
