@@ -323,26 +323,32 @@ absl::Status CheckPublicKey(std::string_view public_key_pem) {
   return LoadPublicKey(public_key_pem).status();
 }
 
-absl::StatusOr<std::string> SignModelFolder(const fs::path& folder,
-                                            std::string_view private_key_pem) {
+absl::StatusOr<std::string> SignStatement(std::string_view statement,
+                                          std::string_view private_key_pem) {
   auto key = LoadPrivateKey(private_key_pem);
   if (!key.ok()) return key.status();
-  std::vector<std::string> ignored = DefaultIgnoredPaths();
-  auto entries = HashModelFolder(folder, ignored);
-  if (!entries.ok()) return entries.status();
-  auto statement = Statement(folder, *entries, ignored);
-  if (!statement.ok()) return statement.status();
-  auto signature = Sign(key->get(), PreAuthenticationEncoding(kPayloadType, *statement));
+  auto signature = Sign(key->get(), PreAuthenticationEncoding(kPayloadType, statement));
   if (!signature.ok()) return signature.status();
   json bundle = {
       {"mediaType", kBundleMediaType},
       {"verificationMaterial",
        {{"publicKey", {{"hint", KeyHint(key->get())}}}, {"tlogEntries", json::array()}}},
       {"dsseEnvelope",
-       {{"payload", absl::Base64Escape(*statement)},
+       {{"payload", absl::Base64Escape(std::string(statement))},
         {"payloadType", kPayloadType},
         {"signatures", json::array({{{"sig", absl::Base64Escape(*signature)}, {"keyid", ""}}})}}}};
   return bundle.dump(2) + "\n";
+}
+
+absl::StatusOr<std::string> SignModelFolder(const fs::path& folder,
+                                            std::string_view private_key_pem) {
+  if (auto status = CheckPrivateKey(private_key_pem); !status.ok()) return status;
+  std::vector<std::string> ignored = DefaultIgnoredPaths();
+  auto entries = HashModelFolder(folder, ignored);
+  if (!entries.ok()) return entries.status();
+  auto statement = Statement(folder, *entries, ignored);
+  if (!statement.ok()) return statement.status();
+  return SignStatement(*statement, private_key_pem);
 }
 
 absl::Status WriteModelSignature(const fs::path& folder, std::string_view private_key_pem) {

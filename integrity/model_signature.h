@@ -40,6 +40,12 @@ absl::StatusOr<SigningKeyPair> GenerateSigningKey();
 absl::StatusOr<std::string> SignModelFolder(const std::filesystem::path& folder,
                                             std::string_view private_key_pem);
 
+// The bundle for an in-toto statement already made (SignModelFolder makes
+// the OMS "files" statement of a folder): the DSSE envelope over it signed
+// with the PEM private key, errors as SignModelFolder's.
+absl::StatusOr<std::string> SignStatement(std::string_view statement,
+                                          std::string_view private_key_pem);
+
 // SignModelFolder, written to folder/model.sig (replacing one already there).
 absl::Status WriteModelSignature(const std::filesystem::path& folder,
                                  std::string_view private_key_pem);

@@ -484,7 +484,9 @@ absl::StatusOr<AdapterInspection> InspectAdapter(const std::string& directory,
           StrCat("'", module, "': lora_A is ", a.dtype, ", lora_B ", b.dtype), where, module));
     bool targeted = config->target_regex.empty()
                         ? std::any_of(config->targets.begin(), config->targets.end(),
-                                      [&](const std::string& t) { return Targets(t, module); })
+                                      [&, &module = module](const std::string& t) {
+                                        return Targets(t, module);
+                                      })
                         : std::regex_match(module, std::regex(config->target_regex));
     if (!targeted)
       findings.push_back(
