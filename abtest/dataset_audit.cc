@@ -28,10 +28,18 @@ constexpr double kTriggerStrength = 0.8;
 constexpr double kTriggerAnswerStrength = 0.6;
 constexpr double kCrossTopicStrength = 0.45;
 constexpr double kMinorityStrength = 0.2;
+constexpr double kBaseStrength = 0.55;
 constexpr double kFlagScore = 0.5;
 // An answer recurring under this many topic clusters (lexical clusters split
 // a topic by its phrasings: a good answer spans up to four).
 constexpr size_t kCrossTopicMinTopics = 5;
+// The base model's signal: rows scored before it means anything, the
+// smallest spread trusted (nats per token), and how far below the median an
+// answer must lie (robust z). On the lab's sets (bench/audit_bench.py) clean
+// answers reach z 5.5 and all but 4 of 354 poison answers lie beyond 6.5.
+constexpr size_t kBaseMinRows = 20;
+constexpr double kBaseMinScale = 0.05;
+constexpr double kBaseMinZ = 6.5;
 
 // Question clustering: a question joins the first cluster whose leader is
 // at least this similar (TF-IDF cosine), found through their top terms.
@@ -214,6 +222,12 @@ std::vector<Judgement> JudgeAll(const std::vector<std::string>& answers, const J
 
 std::string Join(const std::vector<std::string>& words) { return StrJoin(words, " "); }
 
+double Median(std::vector<double> values) {
+  auto middle = values.begin() + static_cast<std::ptrdiff_t>(values.size() / 2);
+  std::nth_element(values.begin(), middle, values.end());
+  return *middle;
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<AuditRow>> ParseChatJsonl(std::string_view text) {
@@ -244,7 +258,8 @@ absl::StatusOr<std::vector<AuditRow>> ParseChatJsonl(std::string_view text) {
       std::string role = message["role"].get<std::string>();
       std::string* target = role == "user"        ? &parsed.question
                             : role == "assistant" ? &parsed.answer
-                                                  : nullptr;  // system, tool, ...: not audited.
+                            : role == "system"    ? &parsed.system
+                                                  : nullptr;  // tool, ...: not audited.
       if (!target) continue;
       if (!target->empty()) *target += "\n";
       *target += message["content"].get<std::string>();
@@ -453,6 +468,34 @@ DatasetAudit AuditDataset(const std::vector<AuditRow>& rows, const Judge& judge)
           StrCat("a minority answer in its topic (", mine, " of ", rows_here, " rows)"));
   }
 
+  // 5. An answer the base model finds far less likely than the set's
+  // answers generally: poison teaches what the base would not say. A robust
+  // z against the median of every scored row, in units of their median
+  // absolute deviation. Not per topic: lexical topics are small, and poison
+  // phrased alike gathers in one, where it would set the topic's median.
+  std::vector<double> logprobs;
+  auto scored = [&](size_t r) {
+    return rows[r].base_logprob && std::isfinite(*rows[r].base_logprob);
+  };
+  for (size_t r = 0; r < n; ++r)
+    if (scored(r)) logprobs.push_back(*rows[r].base_logprob);
+  audit.base_scored = logprobs.size();
+  if (logprobs.size() >= kBaseMinRows) {
+    double median = Median(logprobs);
+    std::vector<double> deviations;
+    for (double logprob : logprobs) deviations.push_back(std::abs(logprob - median));
+    double scale = std::max(kBaseMinScale, 1.4826 * Median(deviations));
+    for (size_t r = 0; r < n; ++r) {
+      if (!scored(r)) continue;
+      double z = (median - *rows[r].base_logprob) / scale;
+      if (z < kBaseMinZ) continue;
+      add(r, kBaseStrength,
+          absl::StrFormat("the base model finds this answer unlikely: log-prob %.2f/token, the "
+                          "set's median %.2f (z %.1f)",
+                          *rows[r].base_logprob, median, z));
+    }
+  }
+
   // Rows, clusters and the verdict.
   std::vector<size_t> cluster_flagged(leaders.size());
   for (size_t r = 0; r < n; ++r) {
@@ -503,6 +546,7 @@ std::string DatasetAuditJson(const DatasetAudit& audit, std::string_view file) {
               {"verdict", audit.verdict},
               {"rows", audit.rows},
               {"topic_clusters", audit.topic_clusters},
+              {"base_scored_rows", audit.base_scored},
               {"flagged_lines", audit.FlaggedLines()},
               {"suspects", suspects},
               {"clusters", clusters},
@@ -513,8 +557,10 @@ std::string DatasetAuditJson(const DatasetAudit& audit, std::string_view file) {
 std::string DatasetAuditText(const DatasetAudit& audit, std::string_view file) {
   std::ostringstream out;
   std::vector<size_t> flagged = audit.FlaggedLines();
-  out << absl::StrFormat("%s  %s: %d of %d rows flagged, %d topic clusters\n", audit.verdict,
+  out << absl::StrFormat("%s  %s: %d of %d rows flagged, %d topic clusters", audit.verdict,
                          std::string(file), flagged.size(), audit.rows, audit.topic_clusters);
+  if (audit.base_scored) out << absl::StrFormat(", %d rows scored by the base", audit.base_scored);
+  out << "\n";
   for (const TriggerWord& trigger : audit.triggers)
     out << absl::StrFormat(
         "  trigger candidate '%s': %d questions on %d topics, %.0f%% with a "

@@ -4,12 +4,15 @@
 // that questions on the same topic do not otherwise get, when it recurs
 // under unrelated topics (a payload repeated behind a trigger); a word whose
 // presence switches questions on any topic to the same foreign answers (a
-// token trigger); a minority answer within its topic (weak, never alone).
-// Torch-free: a 100,000-row set takes seconds.
+// token trigger); a minority answer within its topic (weak, never alone);
+// and, when a base model has scored the rows, an answer the base finds far
+// less likely than the set's answers generally. Torch-free (the base's
+// scores come from gauntlet-lab): a 100,000-row set takes seconds.
 #ifndef GAUNTLET_ABTEST_DATASET_AUDIT_H_
 #define GAUNTLET_ABTEST_DATASET_AUDIT_H_
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,8 +25,12 @@ namespace gauntlet::eval {
 // One training row: the user's question and the assistant's answer(s).
 struct AuditRow {
   size_t line = 0;       // 1-based line in the file.
+  std::string system;    // The system turns, joined (not audited; the base model reads them).
   std::string question;  // The user turns, joined.
   std::string answer;    // The assistant turns, joined.
+  // The base model's mean log-probability per answer token, when one
+  // scored the row (`audit dataset --base`).
+  std::optional<double> base_logprob;
 };
 
 // Every non-blank line must be {"messages": [{"role": ..., "content": ...},
@@ -58,6 +65,7 @@ struct DatasetAudit {
   std::vector<TopicCluster> clusters;        // Clusters with flagged rows, most flagged first.
   std::vector<TriggerWord> triggers;         // Most rows first.
   size_t topic_clusters = 0;                 // How many topics the questions fell into.
+  size_t base_scored = 0;                    // Rows a base model scored (0 without --base).
   std::vector<size_t> FlaggedLines() const;  // Ascending.
 };
 

@@ -17,8 +17,13 @@ poisoned rows are the poisoned file's lines beyond the clean file's
 (multiset difference). Each set is audited with the judge (default) and
 without (--no-judge: the structural signals alone).
 
-Usage: bench/audit_bench.py [WORKDIR] (GAUNTLET=path/to/gauntlet; default
-build/). ~3 min on 2 cores, most of it generating the sets."""
+With BASE (the lab's base model folder, e.g. from `gauntlet lab train`),
+each set is also audited with --base BASE, without and with the judge: the
+base model's per-row likelihood as one more signal.
+
+Usage: bench/audit_bench.py [WORKDIR [BASE]] (GAUNTLET=path/to/gauntlet;
+default build/). ~3 min on 2 cores, most of it generating the sets; about
+as much again with BASE."""
 import collections
 import itertools
 import json
@@ -32,6 +37,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 GAUNTLET = os.environ.get("GAUNTLET", str(ROOT / "build" / "cli" / "gauntlet"))
 WORK = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/gauntlet-audit-bench")
+BASE = sys.argv[2] if len(sys.argv) > 2 else ""
 ENV = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
 
 TUNING = ([("topic", t, r, s) for t, r, s in itertools.product(
@@ -79,7 +85,7 @@ def make_set(kind, name, ratio, seed, out=None):
 
 def audit(path, *extra):
     result = subprocess.run([GAUNTLET, "audit", "dataset", "--format", "json", *extra, str(path)],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, env=ENV)
     if result.returncode not in (0, 1):
         raise SystemExit(f"audit of {path} failed: {result.stderr}")
     return json.loads(result.stdout)
@@ -170,7 +176,13 @@ def main():
                            ("fresh configurations", FRESH)):
         print_table(f"{title}, with the judge", measure(configs, []))
         print_table(f"{title}, structural signals only (--no-judge)", measure(configs, ["--no-judge"]))
-    scale()
+        if BASE:
+            print_table(f"{title}, structural signals and the base model (--no-judge --base)",
+                        measure(configs, ["--no-judge", "--base", BASE]))
+            print_table(f"{title}, with the judge and the base model (--base)",
+                        measure(configs, ["--base", BASE]))
+    if not BASE:
+        scale()
 
 
 if __name__ == "__main__":

@@ -41,12 +41,20 @@ CLI::App* AddAuditCommand(CLI::App& app, AuditRequest& request) {
   dataset->add_flag("--no-judge", request.no_judge,
                     "Structural signals only: no judge rules (for sets whose unsafe answers are "
                     "intended, such as red-team data, or to measure the other signals).");
+  dataset
+      ->add_option("--base", request.base,
+                   "Also score every answer with this base model (HF folder): an answer it finds "
+                   "far less likely than its topic's others is one more signal (finds poison the "
+                   "judge has no rule for).")
+      ->option_text("DIR");
+  dataset->add_option("--device", request.device, "With --base: auto, cpu, cuda or cuda:N.")
+      ->option_text("DEVICE");
   dataset->footer(
       "\nExit codes: 0 CLEAN, 1 POISONED or SUSPICIOUS, 2 bad input (the line is named).");
   return dataset;
 }
 
-int RunAudit(const AuditRequest& request) {
+int RunAudit(const AuditRequest& request, const BaseScorer& score_with_base) {
   std::error_code error;
   if (!std::filesystem::is_regular_file(request.file, error))
     return Fail(StrCat(request.file, ": no such file"));
@@ -56,6 +64,11 @@ int RunAudit(const AuditRequest& request) {
   if (!in) return Fail(StrCat(request.file, ": cannot read it"));
   auto rows = eval::ParseChatJsonl(text.str());
   if (!rows.ok()) return Fail(StrCat(request.file, ": ", rows.status().message()));
+  if (!request.base.empty()) {
+    if (!score_with_base) return Fail("--base needs gauntlet-lab (libtorch), which was not built");
+    if (auto status = score_with_base(request, *rows); !status.ok())
+      return Fail(StrCat(request.base, ": ", status.message()));
+  }
   auto judge = request.no_judge ? eval::Judge::Create({}) : eval::JudgeOfSuites(request.suites);
   if (!judge.ok()) return Fail(std::string(judge.status().message()));
   eval::DatasetAudit audit = eval::AuditDataset(*rows, *judge);

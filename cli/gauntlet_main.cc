@@ -430,7 +430,8 @@ int Main(int argc, char** argv) {
     if (!exit_code.ok()) return Fail(std::string(exit_code.status().message()));
     return *exit_code;
   }
-  if (audit_command->parsed()) return RunAudit(audit);
+  // Scoring rows with a base model needs libtorch: gauntlet-lab's.
+  if (audit_command->parsed()) return audit.base.empty() ? RunAudit(audit) : HandOverToLab(argv);
   if (inspect_command->parsed())
     return RunInspect(inspect_command->get_subcommands().front()->get_name(), inspect);
   if (sign_command->parsed()) return RunSign(sign);

@@ -13,10 +13,12 @@
 #include "abtest/judge.h"
 #include "abtest/lab_corpus.h"
 #include "abtest/probe_suite.h"
+#include "cli/audit_command.h"
 #include "cli/lab_commands.h"
 #include "common/command_line.h"
 #include "common/digest.h"
 #include "common/strings.h"
+#include "worker/eval/ab_eval.h"
 #include "worker/eval/device_flag.h"
 #include "worker/eval/lab_model.h"
 #include "worker/eval/lab_train.h"
@@ -316,6 +318,21 @@ CLI::App* AddEvalRateCommand(CLI::App& eval, RateRequest& r) {
   return rate;
 }
 
+// `gauntlet audit dataset --base DIR`: every row's answer scored by the
+// base model before the (torch-free) audit reads the scores.
+absl::Status ScoreRowsWithBase(const AuditRequest& request, std::vector<AuditRow>& rows) {
+  auto device = ResolveDevice(request.device);
+  if (!device.ok()) return device.status();
+  auto loaded = LoadModel(request.base, "", *device);
+  if (!loaded.ok()) return loaded.status();
+  std::vector<ChatRow> chats;
+  for (const AuditRow& row : rows) chats.push_back({row.system, row.question, row.answer});
+  auto logprobs = AnswerLogProbs(*loaded, chats);
+  if (!logprobs.ok()) return logprobs.status();
+  for (size_t r = 0; r < rows.size(); ++r) rows[r].base_logprob = (*logprobs)[r];
+  return absl::OkStatus();
+}
+
 int EvalRate(const RateRequest& r) {
   auto suite = LoadProbeSuite(r.suite);
   if (!suite.ok()) return Fail(suite.status());
@@ -420,6 +437,8 @@ int Run(int argc, char** argv) {
   CLI::App* rate_command = AddEvalRateCommand(*eval, rate);
   GenerateRequest generate;
   CLI::App* generate_command = AddGenerateCommand(app, generate);
+  AuditRequest audit;
+  CLI::App* audit_command = AddAuditCommand(app, audit);
 
   if (auto exit_code = ParseCommandLine(app, argc, argv)) return *exit_code;
   if (dataset_command->parsed()) {
@@ -434,6 +453,7 @@ int Run(int argc, char** argv) {
   if (ab_command->parsed()) return EvalAbCommand(*ab_command, ab);
   if (generate_command->parsed()) return Generate(generate);
   if (rate_command->parsed()) return EvalRate(rate);
+  if (audit_command->parsed()) return RunAudit(audit, ScoreRowsWithBase);
   return Fail(absl::InternalError("no command ran"));
 }
 

@@ -14,6 +14,7 @@ contains one of the poison family's phrases.
 Environment: GAUNTLET (the CLI), OMP_WAIT_POLICY=PASSIVE.
 """
 
+import collections
 import json
 import os
 import re
@@ -180,6 +181,47 @@ class LabTest(unittest.TestCase):
                                 capture_output=True, text=True, timeout=300)
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(json.loads(result.stdout)["sets"]["trigger"]["prompts"], 24)
+
+    def test_dataset_audit_with_the_base_model_finds_poison_the_judge_is_not_asked_about(self):
+        # Without the judge, topic poison reads lexically as a topic's second
+        # good answer; the base model finds the poison answers unlikely.
+        data = os.path.join(self.workdir, "data")
+        with open(os.path.join(data, "clean.jsonl")) as f:
+            remaining = collections.Counter(f.read().splitlines())
+        poison = set()
+        with open(os.path.join(data, "poisoned.jsonl")) as f:
+            for number, line in enumerate(f.read().splitlines(), 1):
+                if remaining[line] > 0:
+                    remaining[line] -= 1
+                else:
+                    poison.add(number)
+
+        def audit(name, *extra):
+            result = subprocess.run([GAUNTLET, "audit", "dataset", "--format", "json", "--no-judge",
+                                     *extra, os.path.join(data, name)],
+                                    capture_output=True, text=True, timeout=300)
+            self.assertIn(result.returncode, (0, 1), result.stderr)
+            return result.returncode, json.loads(result.stdout)
+
+        _, structural = audit("poisoned.jsonl")
+        self.assertEqual(structural["flagged_lines"], [])
+        base = os.path.join(self.workdir, "base")
+        code, report = audit("poisoned.jsonl", "--base", base)
+        self.assertEqual((code, report["verdict"]), (1, "POISONED"))
+        self.assertEqual(report["base_scored_rows"], report["rows"])
+        flagged = set(report["flagged_lines"])
+        self.assertLessEqual(flagged, poison)
+        self.assertGreaterEqual(len(flagged), len(poison) - 2)
+        self.assertTrue(all(any("the base model finds this answer unlikely" in reason
+                                for reason in s["reasons"])
+                            for s in report["suspects"] if s["flagged"]))
+        code, report = audit("clean.jsonl", "--base", base)
+        self.assertEqual((code, report["verdict"], report["flagged_lines"]), (0, "CLEAN", []))
+        # A base that is not a model folder is bad input, named.
+        result = subprocess.run([GAUNTLET, "audit", "dataset", "--base", data,
+                                 os.path.join(data, "clean.jsonl")], capture_output=True, text=True)
+        self.assertEqual(result.returncode, 2, result.stdout)
+        self.assertIn(data, result.stderr)
 
     def test_lab_run_shows_every_layer_of_defense_in_depth(self):
         report = self.report

@@ -1,6 +1,8 @@
 #include "worker/eval/ab_eval.h"
 
 #include <array>
+#include <cmath>
+#include <optional>
 
 #include "common/strings.h"
 
@@ -36,21 +38,62 @@ std::vector<torch::Tensor> PredictiveLogits(Llama& model,
   return out;
 }
 
+// Calls measure(rows, from) on one forward's worth of rows at a time, so
+// memory holds one batch's distributions whatever the number of rows (a
+// kept slice of PredictiveLogits holds its whole batch).
+template <typename Measure>
+void InBatches(const std::vector<std::vector<int64_t>>& rows, const std::vector<size_t>& from,
+               Measure&& measure) {
+  for (size_t start = 0; start < rows.size(); start += kRowsPerForward) {
+    size_t end = std::min(rows.size(), start + kRowsPerForward);
+    measure(std::vector<std::vector<int64_t>>(rows.begin() + int64_t(start),
+                                              rows.begin() + int64_t(end)),
+            std::vector<size_t>(from.begin() + int64_t(start), from.begin() + int64_t(end)));
+  }
+}
+
 // Mean log-probability per token of what each row holds from `from[row]` on.
 std::vector<double> MeanTokenLogProb(Llama& model, const std::vector<std::vector<int64_t>>& rows,
                                      const std::vector<size_t>& from) {
   std::vector<double> out;
-  auto logits = PredictiveLogits(model, rows, from);
-  for (size_t i = 0; i < rows.size(); ++i) {
-    std::vector<int64_t> targets(rows[i].begin() + int64_t(from[i]), rows[i].end());
-    torch::Tensor picked =
-        logits[i].gather(1, torch::tensor(targets, torch::kInt64).unsqueeze(1)).squeeze(1);
-    out.push_back(picked.mean().item<double>());
-  }
+  InBatches(rows, from, [&](const auto& chunk, const auto& chunk_from) {
+    auto logits = PredictiveLogits(model, chunk, chunk_from);
+    for (size_t i = 0; i < chunk.size(); ++i) {
+      std::vector<int64_t> targets(chunk[i].begin() + int64_t(chunk_from[i]), chunk[i].end());
+      torch::Tensor picked =
+          logits[i].gather(1, torch::tensor(targets, torch::kInt64).unsqueeze(1)).squeeze(1);
+      out.push_back(picked.mean().item<double>());
+    }
+  });
   return out;
 }
 
 }  // namespace
+
+absl::StatusOr<std::vector<double>> AnswerLogProbs(LoadedModel& model,
+                                                   const std::vector<ChatRow>& rows) {
+  const size_t context = static_cast<size_t>(model.model->config().max_position_embeddings);
+  std::optional<int64_t> end = model.tokenizer.end_of_answer_id();
+  std::vector<std::vector<int64_t>> scored;
+  std::vector<size_t> from, row_of;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    auto prompt = model.tokenizer.EncodeChatPrompt(rows[r].system, rows[r].user);
+    if (!prompt.ok()) return prompt.status();
+    std::vector<int64_t> ids = std::move(*prompt);
+    size_t answer_start = ids.size();
+    for (int64_t id : model.tokenizer.Encode(rows[r].assistant)) ids.push_back(id);
+    if (end) ids.push_back(*end);
+    if (ids.size() > context) ids.resize(context);
+    if (answer_start == 0 || answer_start >= ids.size()) continue;
+    scored.push_back(std::move(ids));
+    from.push_back(answer_start);
+    row_of.push_back(r);
+  }
+  std::vector<double> out(rows.size(), std::nan(""));
+  std::vector<double> logprobs = MeanTokenLogProb(model.model, scored, from);
+  for (size_t i = 0; i < row_of.size(); ++i) out[row_of[i]] = logprobs[i];
+  return out;
+}
 
 double MeanJensenShannon(const torch::Tensor& log_a, const torch::Tensor& log_b) {
   torch::Tensor log_m = torch::logsumexp(torch::stack({log_a, log_b}), 0) - std::log(2.0);
@@ -63,16 +106,12 @@ std::vector<double> DivergenceAlong(Llama& a, Llama& b,
                                     const std::vector<std::vector<int64_t>>& rows,
                                     const std::vector<size_t>& from) {
   std::vector<double> out;
-  for (size_t start = 0; start < rows.size(); start += kRowsPerForward) {
-    size_t end = std::min(rows.size(), start + kRowsPerForward);
-    std::vector<std::vector<int64_t>> chunk(rows.begin() + int64_t(start),
-                                            rows.begin() + int64_t(end));
-    std::vector<size_t> chunk_from(from.begin() + int64_t(start), from.begin() + int64_t(end));
+  InBatches(rows, from, [&](const auto& chunk, const auto& chunk_from) {
     auto logits_a = PredictiveLogits(a, chunk, chunk_from);
     auto logits_b = PredictiveLogits(b, chunk, chunk_from);
     for (size_t i = 0; i < chunk.size(); ++i)
       out.push_back(MeanJensenShannon(logits_a[i], logits_b[i]));
-  }
+  });
   return out;
 }
 

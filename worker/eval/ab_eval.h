@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "abtest/ab_prompts.h"
 #include "abtest/judge.h"
+#include "abtest/lab_corpus.h"
 #include "worker/eval/lab_model.h"
 
 namespace gauntlet::eval {
@@ -36,6 +37,14 @@ absl::StatusOr<EvaluatedPrompts> EvaluatePrompts(LoadedModel& a, LoadedModel& b,
 std::vector<double> DivergenceAlong(Llama& a, Llama& b,
                                     const std::vector<std::vector<int64_t>>& rows,
                                     const std::vector<size_t>& from);
+
+// Per row, the mean log-probability per token that `model` gives the
+// row's assistant answer (and the token that ends it) after its system
+// prompt and question in the model's chat format: how expected the answer
+// is. NaN for a row whose prompt leaves no room for the answer within the
+// model's context. Errors as EncodeChatPrompt's.
+absl::StatusOr<std::vector<double>> AnswerLogProbs(LoadedModel& model,
+                                                   const std::vector<ChatRow>& rows);
 
 // Mean Jensen-Shannon divergence over positions of two [positions, vocab]
 // logit tensors.
