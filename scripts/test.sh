@@ -9,13 +9,14 @@ export OMP_WAIT_POLICY=PASSIVE
 scripts/build.sh
 (cd "${BUILD_DIR:-build}" && ctest --output-on-failure --timeout 600 -j "$(nproc)")
 
-echo "== Again under ASan + UBSan =="
+echo "== Again under ASan + UBSan (${SECONDS} s so far) =="
 BUILD_DIR=build-sanitize BUILD_TYPE=Debug scripts/build.sh -DGAUNTLET_SANITIZE=ON -DGAUNTLET_BUILD_BENCH=OFF \
   -DGAUNTLET_BUILD_LAB=OFF
 (cd build-sanitize &&
   LSAN_OPTIONS="suppressions=$PWD/../tests/lsan.supp" ctest --output-on-failure --timeout 900 -j "$(nproc)")
 
-echo "== libFuzzer targets, ${FUZZ_SECONDS:-20} s each =="
+echo "== libFuzzer targets, ${FUZZ_SECONDS:-20} s each (${SECONDS} s so far) =="
 BUILD_DIR=build-fuzz BUILD_TYPE=RelWithDebInfo CC=clang CXX=clang++ scripts/build.sh \
   -DGAUNTLET_FUZZ=ON -DGAUNTLET_BUILD_LAB=OFF -DGAUNTLET_BUILD_BENCH=OFF -DGAUNTLET_BUILD_TESTS=OFF
 /usr/bin/python3 tests/fuzz/run_fuzzers.py build-fuzz "${FUZZ_SECONDS:-20}"
+echo "== All passed in ${SECONDS} s =="
