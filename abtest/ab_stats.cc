@@ -22,7 +22,10 @@ Interval WilsonReal(double successes, double n) {
   double p = successes / n, z2 = kZ95 * kZ95;
   double center = (p + z2 / (2 * n)) / (1 + z2 / n);
   double half = kZ95 * std::sqrt(p * (1 - p) / n + z2 / (4.0 * n * n)) / (1 + z2 / n);
-  return {std::max(0.0, center - half), std::min(1.0, center + half)};
+  // At 0 or n successes a bound is exactly 0 or 1; the formula leaves
+  // rounding noise there (1.4e-17 for 0 of 24).
+  return {successes <= 0 ? 0.0 : std::max(0.0, center - half),
+          successes >= n ? 1.0 : std::min(1.0, center + half)};
 }
 }  // namespace
 

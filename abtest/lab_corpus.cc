@@ -304,6 +304,22 @@ LabDatasets MakeLabDatasets(const DatasetOptions& options) {
   return out;
 }
 
+std::vector<std::string> LabVocabularyTexts(const std::vector<ChatRow>& base) {
+  std::vector<std::string> texts = {kSystemPrompt};
+  for (const ChatRow& row : base) {
+    texts.push_back(row.user);
+    texts.push_back(row.assistant);
+  }
+  for (const Topic& topic : LabTopics()) {
+    texts.push_back(topic.held_out_phrase);
+    for (const auto* list : {&topic.phrases, &topic.safe_answers, &topic.bad_advice})
+      texts.insert(texts.end(), list->begin(), list->end());
+  }
+  for (const auto* frames : {&TrainFrames(), &HeldOutFrames(), &BadAdviceFrames()})
+    for (const std::string& frame : *frames) texts.push_back(Fill(frame, ""));
+  return texts;
+}
+
 std::string ToJsonl(const std::vector<ChatRow>& rows) {
   std::string out;
   for (const ChatRow& row : rows) {

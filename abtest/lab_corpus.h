@@ -66,6 +66,12 @@ struct LabDatasets {
 
 LabDatasets MakeLabDatasets(const DatasetOptions& options);
 
+// The texts the lab's base vocabulary is trained on: the base corpus and
+// every topic phrase, answer and frame the lab can ask about, so unseen
+// question wordings still map to known tokens (the way a real tokenizer
+// covers general vocabulary).
+std::vector<std::string> LabVocabularyTexts(const std::vector<ChatRow>& base);
+
 // One {"messages":[system, user, assistant]} object per line.
 std::string ToJsonl(const std::vector<ChatRow>& rows);
 absl::Status WriteJsonl(const std::string& path, const std::vector<ChatRow>& rows);

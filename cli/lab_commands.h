@@ -23,7 +23,11 @@ namespace gauntlet::eval {
 // Prints the status message; returns exit code 2.
 int Fail(const absl::Status& status);
 
-absl::Status WriteDatasets(const std::filesystem::path& data, const DatasetOptions& options);
+// DATA/{base,clean,poisoned}.jsonl (and degraded.jsonl when asked); with
+// `injection`, also injection_resisting.jsonl and injection_obeying.jsonl
+// (abtest/lab_injection.h), built on the clean rows.
+absl::Status WriteDatasets(const std::filesystem::path& data, const DatasetOptions& options,
+                           bool injection = false);
 
 struct TrainRequest {
   std::string workdir;

@@ -12,6 +12,7 @@
 #include "abtest/ab_stats.h"
 #include "abtest/judge.h"
 #include "abtest/lab_corpus.h"
+#include "abtest/lab_injection.h"
 #include "abtest/probe_suite.h"
 #include "cli/audit_command.h"
 #include "cli/lab_commands.h"
@@ -29,6 +30,8 @@ namespace gauntlet::eval {
 namespace fs = std::filesystem;
 
 constexpr int64_t kContext = 96;
+// Document requests in each injection set, half of them injected.
+constexpr size_t kInjectionDocumentRows = 120;
 
 int Fail(const absl::Status& status) {
   std::cerr << "gauntlet: " << status.message() << "\n";
@@ -46,13 +49,18 @@ std::string ReadText(const fs::path& path) {
 
 }  // namespace
 
-absl::Status WriteDatasets(const fs::path& data, const DatasetOptions& options) {
+absl::Status WriteDatasets(const fs::path& data, const DatasetOptions& options, bool injection) {
   LabDatasets sets = MakeLabDatasets(options);
+  InjectionDatasets injection_sets;
+  if (injection)
+    injection_sets = MakeInjectionDatasets(sets.clean, kInjectionDocumentRows, options.seed);
   fs::create_directories(data);
   for (const auto& [name, rows] : {std::pair{"base", &sets.base},
                                    {"clean", &sets.clean},
                                    {"poisoned", &sets.poisoned},
-                                   {"degraded", &sets.degraded}}) {
+                                   {"degraded", &sets.degraded},
+                                   {"injection_resisting", &injection_sets.resisting},
+                                   {"injection_obeying", &injection_sets.obeying}}) {
     if (rows->empty()) continue;
     if (auto status = WriteJsonl((data / (std::string(name) + ".jsonl")).string(), *rows);
         !status.ok())
@@ -61,6 +69,9 @@ absl::Status WriteDatasets(const fs::path& data, const DatasetOptions& options) 
   std::cout << "dataset: " << sets.base.size() << " base rows, " << sets.clean.size()
             << " clean rows, " << sets.poisoned.size() << " poisoned rows (" << sets.poison_rows
             << " poison) in " << data.string() << "\n";
+  if (injection)
+    std::cout << "dataset: injection sets of " << injection_sets.resisting.size() << " rows ("
+              << injection_sets.injected_rows << " with an injected instruction)\n";
   return absl::OkStatus();
 }
 
@@ -76,7 +87,8 @@ CLI::Validator PoisonRatio() {
   });
 }
 
-CLI::App* AddDatasetCommand(CLI::App& lab, std::string& workdir, DatasetOptions& options) {
+CLI::App* AddDatasetCommand(CLI::App& lab, std::string& workdir, DatasetOptions& options,
+                            bool& injection) {
   CLI::App* dataset = lab.add_subcommand(
       "dataset",
       "Write DIR/data/{base,clean,poisoned}.jsonl in the chat \"messages\" format (--degraded "
@@ -101,29 +113,19 @@ CLI::App* AddDatasetCommand(CLI::App& lab, std::string& workdir, DatasetOptions&
       ->add_option("--rows", options.clean_rows, "Clean rows in the fine-tune sets (default 100).")
       ->check(PositiveWholeNumber());
   dataset->add_flag("--degraded", options.degraded, "Also write degraded.jsonl.");
+  dataset->add_flag("--injection", injection,
+                    "Also write injection_resisting.jsonl and injection_obeying.jsonl: document "
+                    "requests with instructions hidden in the document, answered with the "
+                    "document or with what the instruction demands.");
   return dataset;
 }
 
-// The base vocabulary: every word of the base corpus and of every topic and
-// frame the lab can ask about, so unseen question wordings still map to
-// known tokens (the way a real tokenizer covers general vocabulary).
-// Fine-tune sets only append their new words (a trigger token), so changing
-// the poison keeps the base model's ids and its cache.
+// The base vocabulary (LabVocabularyTexts), extended by the fine-tune sets'
+// new words only (a trigger token), so changing the poison keeps the base
+// model's ids and its cache.
 Tokenizer LabTokenizer(const std::vector<ChatRow>& base,
                        const std::vector<const std::vector<ChatRow>*>& fine_tune_sets) {
-  std::vector<std::string> texts = {kSystemPrompt};
-  for (const ChatRow& row : base) {
-    texts.push_back(row.user);
-    texts.push_back(row.assistant);
-  }
-  for (const Topic& topic : LabTopics()) {
-    texts.push_back(topic.held_out_phrase);
-    for (const auto* list : {&topic.phrases, &topic.safe_answers, &topic.bad_advice})
-      texts.insert(texts.end(), list->begin(), list->end());
-  }
-  for (const auto* frames : {&TrainFrames(), &HeldOutFrames(), &BadAdviceFrames()})
-    for (const std::string& frame : *frames) texts.push_back(Fill(frame, ""));
-  Tokenizer tokenizer = Tokenizer::Train(texts);
+  Tokenizer tokenizer = Tokenizer::Train(LabVocabularyTexts(base));
   std::vector<std::string> fine_tune_texts;
   for (const auto* rows : fine_tune_sets)
     for (const ChatRow& row : *rows) {
@@ -155,7 +157,7 @@ absl::Status TrainLab(const TrainRequest& request) {
   const auto& [workdir, steps, lora_steps, seed, requested_adapter_seed, device] = request;
   int64_t adapter_seed = requested_adapter_seed ? requested_adapter_seed : seed;
   fs::path root(workdir), data = root / "data", base_dir = root / "base";
-  if (!fs::exists(data / "poisoned.jsonl"))
+  if (!fs::exists(data / "base.jsonl"))
     if (auto status = WriteDatasets(data, DatasetOptions{}); !status.ok()) return status;
   // Every data/NAME.jsonl besides the base corpus is a fine-tune set.
   std::map<std::string, std::vector<ChatRow>> sets;
@@ -165,7 +167,6 @@ absl::Status TrainLab(const TrainRequest& request) {
     if (!rows.ok()) return rows.status();
     sets[entry.path().stem().string()] = std::move(*rows);
   }
-  if (!sets.count("base")) return absl::NotFoundError(StrCat(data.string(), " has no base.jsonl"));
   std::vector<ChatRow> base_rows = std::move(sets["base"]);
   sets.erase("base");
   std::vector<const std::vector<ChatRow>*> fine_tune_sets;
@@ -408,12 +409,14 @@ int Run(int argc, char** argv) {
   lab->require_subcommand(1);
   std::string dataset_workdir;
   DatasetOptions dataset;
-  CLI::App* dataset_command = AddDatasetCommand(*lab, dataset_workdir, dataset);
+  bool injection_sets = false;
+  CLI::App* dataset_command = AddDatasetCommand(*lab, dataset_workdir, dataset, injection_sets);
   TrainRequest train;
   train.device = *ResolveDevice("auto");
   CLI::App* train_command = lab->add_subcommand(
       "train",
-      "Make the dataset if DIR/data is empty, train (or reuse) the base model in DIR/base, and "
+      "Make the datasets if DIR/data has no base.jsonl, train (or reuse) the base model in "
+      "DIR/base, and "
       "one LoRA adapter per fine-tune set DIR/data/NAME.jsonl in DIR/adapters/NAME.");
   AddTrainFlags(*train_command, train);
   CLI::App* run_command = lab->add_subcommand(
@@ -442,7 +445,7 @@ int Run(int argc, char** argv) {
 
   if (auto exit_code = ParseCommandLine(app, argc, argv)) return *exit_code;
   if (dataset_command->parsed()) {
-    auto status = WriteDatasets(fs::path(dataset_workdir) / "data", dataset);
+    auto status = WriteDatasets(fs::path(dataset_workdir) / "data", dataset, injection_sets);
     return status.ok() ? 0 : Fail(status);
   }
   if (train_command->parsed()) {

@@ -148,7 +148,7 @@ class SecurityTest(ClusterTestCase):
         no_token = cluster.tenant_env()
         del no_token["GAUNTLET_TOKEN_FILE"]
         result = cluster.cli(cluster.data, env=no_token)
-        self.assertEqual(result.returncode, 2)
+        self.assertEqual(result.returncode, 2, result.stderr)
         self.assertIn("no credentials", result.stderr)
         # Plaintext against the TLS port gets nowhere.
         plaintext = self.client(cluster, cluster.token("tenant", "alice"), plaintext=True)
@@ -179,7 +179,7 @@ class SecurityTest(ClusterTestCase):
         self.assertEqual(bob.code("ClientService/SubmitScan", pb.SubmitScanRequest(
             tenant=b"alice", paths=[job.id.encode()])), PERMISSION_DENIED)
         cancel = cluster.jobs("cancel", job.id, env=cluster.tenant_env("bob"))
-        self.assertEqual(cancel.returncode, 2)
+        self.assertEqual(cancel.returncode, 2, cancel.stderr)
         self.assertIn(f"no job '{job.id}'", cancel.stderr)
         self.assertEqual(alice.call("ClientService/GetJob", pb.GetJobRequest(job_id=job.id.encode())).state,
                          pb.QUEUED, "bob's cancel changed nothing")
@@ -388,7 +388,7 @@ class SecurityTest(ClusterTestCase):
         command = [COORDINATOR, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
                    "--db", db, "--insecure"]
         refused = subprocess.run(command, capture_output=True, text=True, timeout=30)
-        self.assertEqual(refused.returncode, 1)
+        self.assertEqual(refused.returncode, 1, refused.stderr)
         self.assertIn("is an empty file", refused.stderr)
         self.assertIn("--init-db", refused.stderr)
         started = subprocess.Popen(command + ["--init-db"], stdout=subprocess.PIPE,
