@@ -185,6 +185,7 @@ class SecurityTest(ClusterTestCase):
                          pb.QUEUED, "bob's cancel changed nothing")
         # The instructor (admin) sees and may cancel every tenant's jobs.
         listing = cluster.jobs("list")
+        self.assertEqual(listing.returncode, 0, listing.stderr)
         self.assertIn(job.id, listing.stdout)
         self.assertIn("state=CANCELLED", cluster.jobs("cancel", job.id).stdout)
         actions = [(e["action"], e.get("tenant"), e.get("job_id"), e["outcome"])

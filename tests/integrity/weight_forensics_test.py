@@ -216,13 +216,13 @@ class WeightForensics(unittest.TestCase):
         for args, message in ((["adapter", str(empty)], "adapter_config.json"),
                               (["checkpoint", str(empty)], "no model.safetensors")):
             result = subprocess.run([GAUNTLET, "inspect", *args], capture_output=True, text=True)
-            self.assertEqual(result.returncode, 2)
+            self.assertEqual(result.returncode, 2, result.stderr)
             self.assertIn(message, result.stderr)
         folder, _, _ = self.adapter("broken", [(0, "q_proj", 8, 8)])
         (folder / "adapter_model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}")
         result = subprocess.run([GAUNTLET, "inspect", "adapter", str(folder)], capture_output=True,
                                 text=True)
-        self.assertEqual(result.returncode, 2)
+        self.assertEqual(result.returncode, 2, result.stderr)
         self.assertIn("adapter_model.safetensors", result.stderr)
 
 

@@ -468,7 +468,7 @@ class LabTest(unittest.TestCase):
             outside = subprocess.run([GAUNTLET, "eval", "ab", "--coordinator", address, "--base", "/usr",
                                       "--b-adapter", os.path.join(adapters, "clean")],
                                      capture_output=True, text=True, timeout=60, env=env)
-            self.assertEqual(outside.returncode, 2)
+            self.assertEqual(outside.returncode, 2, outside.stderr)
             self.assertIn("config.json", outside.stderr)
             # An adapter whose weights link to a file outside the allowed
             # root: the eval worker opens files beneath the root, so the
