@@ -89,9 +89,6 @@ def make_sets():
                 "--ratio", str(ratio), "--seed", str(seed))
     for seed in CLEAN_SEEDS:
         add_set(data, conditions, f"clean-d{seed}", {"kind": "clean"}, "clean", "--seed", str(seed))
-    # `lab train` makes a default dataset when data/poisoned.jsonl is missing.
-    shutil.copy(data / f"firewall-r05-d{DATA_SEEDS[0]}.jsonl", data / "poisoned.jsonl")
-    conditions["poisoned"] = None
     return conditions
 
 
@@ -110,8 +107,6 @@ def make_implant_sets():
                 "--trigger-token", TOKEN, "--ratio", str(ratio), "--seed", str(seed))
     for seed in CLEAN_SEEDS[:2]:
         add_set(data, conditions, f"clean-d{seed}", {"kind": "clean"}, "clean", "--seed", str(seed))
-    shutil.copy(data / f"clean-d{CLEAN_SEEDS[0]}.jsonl", data / "poisoned.jsonl")
-    conditions["poisoned"] = None
     return conditions
 
 
@@ -191,7 +186,7 @@ def main():
         zoo = workdir / "zoo"
         reference = zoo / f"a{ADAPTER_SEEDS[0]}" / f"clean-d{CLEAN_SEEDS[0]}"
         for name, condition in sorted(sets.items()):
-            if not condition or condition["kind"] == "clean":
+            if condition["kind"] == "clean":
                 continue
             adapter = zoo / f"a{ADAPTER_SEEDS[1]}" / name
             report = discover(reference, adapter, prefix + name)
