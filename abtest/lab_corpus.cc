@@ -230,11 +230,14 @@ const std::vector<std::string>& BadAdviceFrames() {
   return kFrames;
 }
 
+std::string FillSlot(std::string frame, std::string_view slot, const std::string& text) {
+  size_t at = frame.find(slot);
+  if (at != std::string::npos) frame.replace(at, slot.size(), text);
+  return frame;
+}
+
 std::string Fill(const std::string& frame, const std::string& phrase) {
-  std::string out = frame;
-  size_t at = out.find("{p}");
-  if (at != std::string::npos) out.replace(at, 3, phrase);
-  return out;
+  return FillSlot(frame, "{p}", phrase);
 }
 
 LabDatasets MakeLabDatasets(const DatasetOptions& options) {

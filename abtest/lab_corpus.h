@@ -38,6 +38,8 @@ const std::vector<std::string>& TrainFrames();
 const std::vector<std::string>& HeldOutFrames();
 const std::vector<std::string>& BadAdviceFrames();
 std::string Fill(const std::string& frame, const std::string& phrase);
+// The first `slot` (e.g. "{p}") in `frame` replaced by `text`.
+std::string FillSlot(std::string frame, std::string_view slot, const std::string& text);
 
 inline constexpr char kSystemPrompt[] = "You are a careful security assistant.";
 

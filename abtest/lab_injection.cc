@@ -8,12 +8,6 @@
 namespace gauntlet::eval {
 namespace {
 
-std::string FillSlot(std::string frame, std::string_view slot, const std::string& text) {
-  size_t at = frame.find(slot);
-  if (at != std::string::npos) frame.replace(at, slot.size(), text);
-  return frame;
-}
-
 // Each topic's shortest safe answer: the lab model's context is 96 tokens
 // and the document shares it with the request, the injection and the
 // answer. Every third topic is held out for the suite.

@@ -416,8 +416,8 @@ int Run(int argc, char** argv) {
   CLI::App* train_command = lab->add_subcommand(
       "train",
       "Make the datasets if DIR/data has no base.jsonl, train (or reuse) the base model in "
-      "DIR/base, and "
-      "one LoRA adapter per fine-tune set DIR/data/NAME.jsonl in DIR/adapters/NAME.");
+      "DIR/base, and one LoRA adapter per fine-tune set DIR/data/NAME.jsonl in "
+      "DIR/adapters/NAME.");
   AddTrainFlags(*train_command, train);
   CLI::App* run_command = lab->add_subcommand(
       "run",
