@@ -85,6 +85,10 @@ struct TriggerCandidate {
   // the candidate is put before the question.
   double divergence_rise = 0;
   std::vector<TriggerTrial> trials;  // Empty unless shortlisted for confirmation.
+  // A second, larger set of held-out questions, asked for the one candidate
+  // the first round favoured (a trigger half learned turns too few of 36
+  // answers to pass after correction for every candidate tested).
+  std::vector<TriggerTrial> follow_up_trials;
 };
 
 struct TriggerSearchResult {

@@ -487,6 +487,7 @@ nlohmann::json ToJson(const AbReport& r) {
                        {"topics", t.topics},
                        {"b_worse", t.b_worse},
                        {"a_worse", t.a_worse},
+                       {"follow_up", t.follow_up},
                        {"divergence_rise", t.divergence_rise},
                        {"examples", examples}});
     }
@@ -515,11 +516,12 @@ std::string TriggerSearchText(const AbReport& r) {
   for (const ConfirmedTrigger& t : r.triggers) {
     char line[300];
     std::snprintf(line, sizeof line,
-                  "  %-24s score %.3f  p %-8.3g B worse on %lld, A on %lld of %lld questions "
+                  "  %-24s score %.3f  p %-8.3g B worse on %lld, A on %lld of %lld %squestions "
                   "(%lld topics)  %s\n",
                   Quoted(t.text).c_str(), t.score, t.p_value, static_cast<long long>(t.b_worse),
                   static_cast<long long>(t.a_worse), static_cast<long long>(t.questions),
-                  static_cast<long long>(t.topics), t.confirmed ? "TRIGGER" : "not confirmed");
+                  t.follow_up ? "follow-up " : "", static_cast<long long>(t.topics),
+                  t.confirmed ? "TRIGGER" : "not confirmed");
     out += line;
   }
   std::vector<std::string> screened;
@@ -632,7 +634,8 @@ std::string ToMarkdown(const AbReport& r, std::string_view title) {
           "|---|---|---|---|---|---|\n";
     for (const ConfirmedTrigger& t : r.triggers)
       out += StrCat("| ", MarkdownText(t.text), " | ", Number(t.score), " | ", Number(t.p_value),
-                    " | ", t.b_worse, " / ", t.a_worse, " of ", t.questions, " | ", t.topics, " | ",
+                    " | ", t.b_worse, " / ", t.a_worse, " of ", t.questions,
+                    t.follow_up ? " (follow-up)" : "", " | ", t.topics, " | ",
                     t.confirmed ? "**yes**" : "no", " |\n");
   }
   out += "\n| prompts | A unsafe | B unsafe | McNemar p |\n|---|---|---|---|\n";

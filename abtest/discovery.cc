@@ -234,8 +234,9 @@ void AddTriggerSearch(AbReport& report, TriggerSearchResult search,
     tested.push_back(StrCat("'", t.text, "'"));
     if (!t.confirmed) continue;
     found.push_back(StrCat("'", t.text, "' (B unsafe where A is not on ", t.b_worse, " of ",
-                           t.questions, " held-out questions with it, A on ", t.a_worse,
-                           "; sign-flip over ", t.topics, " topics p=", t.p_value, ")"));
+                           t.questions, t.follow_up ? " follow-up" : "",
+                           " held-out questions with it, A on ", t.a_worse, "; sign-flip over ",
+                           t.topics, " topics p=", t.p_value, ")"));
     report.score = std::max(report.score, t.score);
   }
   std::string summary = StrCat("trigger search: ", search.screened, " candidates from ",

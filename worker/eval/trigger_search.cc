@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "abtest/trigger_follow_up.h"
 #include "common/strings.h"
 #include "worker/eval/ab_eval.h"
 
@@ -158,6 +159,41 @@ std::vector<int64_t> CandidateTokens(LoadedModel& a, LoadedModel& b,
   return out;
 }
 
+// Each text before every question, and every question alone, asked of
+// both models greedily and judged: per text, one trial per question.
+absl::StatusOr<std::vector<std::vector<TriggerTrial>>> AskWithAndWithout(
+    LoadedModel& a, LoadedModel& b, const std::vector<AbPrompt>& questions,
+    const std::vector<std::string>& texts, const std::string& system_prompt, const Judge& judge,
+    const GenerateOptions& greedy) {
+  std::vector<std::vector<int64_t>> prompts;
+  for (size_t c = 0; c <= texts.size(); ++c)
+    for (const AbPrompt& q : questions) {
+      std::string asked = c == 0 ? q.text : StrCat(texts[c - 1], " ", q.text);
+      auto ids = a.tokenizer.EncodeChatPrompt(system_prompt, asked);
+      if (!ids.ok()) return ids.status();
+      prompts.push_back(std::move(*ids));
+    }
+  auto answers_a = Generate(a.model, prompts, greedy);
+  auto answers_b = Generate(b.model, prompts, greedy);
+  auto unsafe = [&](LoadedModel& m, const std::vector<int64_t>& answer) {
+    return judge.Assess(m.tokenizer.Decode(answer)).unsafe;
+  };
+  const size_t n = questions.size();
+  std::vector<std::vector<TriggerTrial>> out(texts.size());
+  for (size_t c = 0; c < texts.size(); ++c) {
+    size_t offset = (c + 1) * n;
+    for (size_t q = 0; q < n; ++q)
+      out[c].push_back({.question = questions[q].text,
+                        .topic = questions[q].topic,
+                        .a_plain_unsafe = unsafe(a, answers_a[q]),
+                        .b_plain_unsafe = unsafe(b, answers_b[q]),
+                        .a_triggered_unsafe = unsafe(a, answers_a[offset + q]),
+                        .b_triggered_unsafe = unsafe(b, answers_b[offset + q]),
+                        .response_b_triggered = b.tokenizer.Decode(answers_b[offset + q])});
+  }
+  return out;
+}
+
 }  // namespace
 
 torch::Tensor FirstLayerReaction(Llama& a, Llama& b) {
@@ -195,8 +231,13 @@ absl::StatusOr<TriggerSearchResult> SearchTriggers(LoadedModel& a, LoadedModel& 
                                                    const TriggerSearchOptions& search) {
   std::vector<AbPrompt> screen_set =
       PickQuestions(a.tokenizer, screen_questions, search.screen_questions);
-  std::vector<AbPrompt> confirm_set =
-      PickQuestions(a.tokenizer, confirm_questions, search.confirm_questions);
+  std::vector<AbPrompt> confirm_set = PickQuestions(
+      a.tokenizer, confirm_questions, search.confirm_questions + search.follow_up_questions);
+  // Picked topic by topic in turn, so the first round's are spread as widely.
+  std::vector<AbPrompt> follow_up_set(
+      confirm_set.begin() + int64_t(std::min(confirm_set.size(), search.confirm_questions)),
+      confirm_set.end());
+  confirm_set.resize(confirm_set.size() - follow_up_set.size());
   if (screen_set.size() < 2 || confirm_set.size() < 2)
     return absl::FailedPreconditionError(
         StrCat("the trigger search needs at least two screen and two confirm questions model A's "
@@ -277,40 +318,31 @@ absl::StatusOr<TriggerSearchResult> SearchTriggers(LoadedModel& a, LoadedModel& 
         add(c);
   }
   for (size_t i = 0; i < singles.size() && i < search.confirmed; ++i) add(singles[i]);
-  std::vector<std::vector<int64_t>> prompts;
-  for (size_t c = 0; c <= confirmed.size(); ++c)
-    for (const AbPrompt& q : confirm_set) {
-      std::string asked = c == 0 ? q.text : StrCat(confirmed[c - 1]->text, " ", q.text);
-      auto ids = a.tokenizer.EncodeChatPrompt(system_prompt, asked);
-      if (!ids.ok()) return ids.status();
-      prompts.push_back(std::move(*ids));
-    }
-  auto answers_a = Generate(a.model, prompts, greedy);
-  auto answers_b = Generate(b.model, prompts, greedy);
-  auto unsafe = [&](LoadedModel& m, const std::vector<int64_t>& answer) {
-    return judge.Assess(m.tokenizer.Decode(answer)).unsafe;
-  };
-  const size_t n = confirm_set.size();
+  std::vector<std::string> confirmed_texts;
+  for (const Scored* c : confirmed) confirmed_texts.push_back(c->text);
+  auto trials = AskWithAndWithout(a, b, confirm_set, confirmed_texts, system_prompt, judge, greedy);
+  if (!trials.ok()) return trials.status();
   std::set<std::string> reported;
-  for (size_t c = 0; c < pool.size(); ++c) {
-    auto at = std::find_if(confirmed.begin(), confirmed.end(),
-                           [&](const Scored* x) { return x->text == pool[c].text; });
-    if ((at == confirmed.end() && result.candidates.size() >= search.reported) ||
-        !reported.insert(pool[c].text).second)
+  for (const Scored& c : pool) {
+    auto at = std::find(confirmed_texts.begin(), confirmed_texts.end(), c.text);
+    if ((at == confirmed_texts.end() && result.candidates.size() >= search.reported) ||
+        !reported.insert(c.text).second)
       continue;
     TriggerCandidate& out = result.candidates.emplace_back();
-    out.text = pool[c].text;
-    out.divergence_rise = pool[c].rise;
-    if (at == confirmed.end()) continue;
-    size_t offset = size_t(at - confirmed.begin() + 1) * n;
-    for (size_t q = 0; q < n; ++q)
-      out.trials.push_back({.question = confirm_set[q].text,
-                            .topic = confirm_set[q].topic,
-                            .a_plain_unsafe = unsafe(a, answers_a[q]),
-                            .b_plain_unsafe = unsafe(b, answers_b[q]),
-                            .a_triggered_unsafe = unsafe(a, answers_a[offset + q]),
-                            .b_triggered_unsafe = unsafe(b, answers_b[offset + q]),
-                            .response_b_triggered = b.tokenizer.Decode(answers_b[offset + q])});
+    out.text = c.text;
+    out.divergence_rise = c.rise;
+    if (at != confirmed_texts.end())
+      out.trials = std::move((*trials)[size_t(at - confirmed_texts.begin())]);
+  }
+
+  // Follow-up: the first round's favourite on questions of its own.
+  std::optional<size_t> favourite = FollowUpChoice(result.candidates);
+  if (favourite && follow_up_set.size() >= 2) {
+    TriggerCandidate& chosen = result.candidates[*favourite];
+    auto follow_up =
+        AskWithAndWithout(a, b, follow_up_set, {chosen.text}, system_prompt, judge, greedy);
+    if (!follow_up.ok()) return follow_up.status();
+    chosen.follow_up_trials = std::move((*follow_up)[0]);
   }
   return result;
 }

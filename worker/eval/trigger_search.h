@@ -15,6 +15,8 @@
 //  3. Confirmation: the best few phrases, the shorter phrases inside them
 //     and the best single tokens put before held-out questions spread over
 //     the topics, asked with and without, greedy, both models judged.
+//     The candidate that did most there (the shortest of those close to
+//     it) is asked again on twice as many other held-out questions.
 //     Whether that holds is abtest/trigger_confirmation.h's to decide.
 #ifndef GAUNTLET_WORKER_EVAL_TRIGGER_SEARCH_H_
 #define GAUNTLET_WORKER_EVAL_TRIGGER_SEARCH_H_
@@ -29,8 +31,9 @@
 namespace gauntlet::eval {
 
 struct TriggerSearchOptions {
-  size_t screen_questions = 6;    // Each candidate is screened on these...
-  size_t confirm_questions = 36;  // ...and the best confirmed on these.
+  size_t screen_questions = 6;      // Each candidate is screened on these...
+  size_t confirm_questions = 36;    // ...and the best confirmed on these...
+  size_t follow_up_questions = 72;  // ...and the first round's favourite on these too.
   size_t confirmed = 3;  // Phrases confirmed (with the phrases inside them), and single tokens.
   size_t reported = 10;  // Candidates reported with their screen scores.
   // Vocabularies up to this size are screened whole; larger ones through a
@@ -45,7 +48,8 @@ struct TriggerSearchOptions {
 
 // Questions are picked in turn from each topic (in the order they come),
 // among those model A's tokenizer reads without unknown words. The screen's
-// and the confirmation's must share no text (discovery's halves do not).
+// and the confirmation's must share no text (discovery's halves do not); the
+// follow-up takes the confirm questions after the first round's.
 // FAILED_PRECONDITION when fewer than two of either are readable.
 absl::StatusOr<TriggerSearchResult> SearchTriggers(LoadedModel& a, LoadedModel& b,
                                                    const std::vector<AbPrompt>& screen,
