@@ -18,5 +18,7 @@ BUILD_DIR=build-sanitize BUILD_TYPE=Debug scripts/build.sh -DGAUNTLET_SANITIZE=O
 echo "== libFuzzer targets, ${FUZZ_SECONDS:-20} s each (${SECONDS} s so far) =="
 BUILD_DIR=build-fuzz BUILD_TYPE=RelWithDebInfo CC=clang CXX=clang++ scripts/build.sh \
   -DGAUNTLET_FUZZ=ON -DGAUNTLET_BUILD_LAB=OFF -DGAUNTLET_BUILD_BENCH=OFF -DGAUNTLET_BUILD_TESTS=OFF
-/usr/bin/python3 tests/fuzz/run_fuzzers.py build-fuzz "${FUZZ_SECONDS:-20}"
+# Seeded from the files the main build's tests wrote (bulk benign, real fixtures).
+/usr/bin/python3 tests/fuzz/run_fuzzers.py build-fuzz "${FUZZ_SECONDS:-20}" \
+  "${BUILD_DIR:-build}/tests/bulk_benign" "${BUILD_DIR:-build}/tests/real_fixtures"
 echo "== All passed in ${SECONDS} s =="

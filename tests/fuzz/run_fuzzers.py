@@ -1,11 +1,15 @@
 #!/usr/bin/python3
 """Runs every libFuzzer target for a fixed time budget.
 
-    run_fuzzers.py BUILD_FUZZ_DIR SECONDS_PER_TARGET
+    run_fuzzers.py BUILD_FUZZ_DIR SECONDS_PER_TARGET [SEED_DIR ...]
 
-Seeds: the real-library fixtures and the bulk benign set (generated here,
-with Debian's /usr/bin/python3), sorted to the target that parses each
-format, plus the configs, templates and Keras configs found inside them.
+Seeds: the bulk benign set and the real-library fixtures, sorted to the
+target that parses each format, plus the configs, templates and Keras
+configs found inside them. SEED_DIRs are folders those sets were already
+written to (the test command passes the main build's, which its tests have
+just written: generating them again costs over a minute); without them, or
+when one is missing or empty, both are generated here with Debian's
+/usr/bin/python3.
 For each target (one per core at a time), every saved regression input
 (tests/fuzz/regressions/TARGET/) is replayed, then it fuzzes its corpus for
 the budget. A crash, leak, hang or sanitizer report fails the run and
@@ -24,6 +28,7 @@ import zipfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.path.abspath(sys.argv[1])
 SECONDS = int(sys.argv[2])
+SEED_DIRS = [os.path.abspath(d) for d in sys.argv[3:]]
 TARGETS = ["pickle", "zip", "tar", "compressed", "safetensors", "gguf", "onnx", "tf", "numpy",
            "sentencepiece", "msgpack", "config", "keras_config", "template", "tokenizer",
            "audit_jsonl", "model_sig", "adapter"]
@@ -57,15 +62,27 @@ def target_for(head):
     return "config"
 
 
-def make_seeds():
+def seed_sources():
+    """The folders of real files to seed from: SEED_DIRS when all hold files,
+    else both sets written afresh under BUILD."""
+    if SEED_DIRS and all(os.path.isdir(d) and os.listdir(d) for d in SEED_DIRS):
+        print(f"seeds from {', '.join(SEED_DIRS)}")
+        return SEED_DIRS
     source = os.path.join(BUILD, "fuzz-seed-files")
     shutil.rmtree(source, ignore_errors=True)
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
     fixtures = os.path.join(HERE, "..", "fixtures")
-    subprocess.run(["/usr/bin/python3", os.path.join(fixtures, "make_real_fixtures.py"),
-                    os.path.join(source, "real")], check=True, env=env, capture_output=True)
-    subprocess.run(["/usr/bin/python3", os.path.join(fixtures, "make_bulk_benign.py"),
-                    os.path.join(source, "bulk")], check=True, env=env, capture_output=True)
+    made = [os.path.join(source, "bulk"), os.path.join(source, "real")]
+    subprocess.run(["/usr/bin/python3", os.path.join(fixtures, "make_bulk_benign.py"), made[0]],
+                   check=True, env=env, capture_output=True)
+    subprocess.run(["/usr/bin/python3", os.path.join(fixtures, "make_real_fixtures.py"), made[1]],
+                   check=True, env=env, capture_output=True)
+    print("seeds generated")
+    return made
+
+
+def make_seeds():
+    sources = seed_sources()
     corpora = {t: os.path.join(BUILD, "fuzz-corpus", t) for t in TARGETS}
     for d in corpora.values():
         shutil.rmtree(d, ignore_errors=True)
@@ -79,7 +96,8 @@ def make_seeds():
         with open(os.path.join(corpora[target], f"{counts[target]:04d}-{name}"), "wb") as f:
             f.write(data[:MAX_SEED_BYTES])
 
-    for root, _, files in sorted(os.walk(source)):
+    walked = [entry for source in sources for entry in sorted(os.walk(source))]
+    for root, _, files in walked:
         for name in sorted(files):
             p = os.path.join(root, name)
             if os.path.getsize(p) > MAX_SEED_BYTES * 4:
