@@ -33,6 +33,17 @@ struct TemplateError {
   throw TemplateError{code, std::move(message)};
 }
 
+// Integer + - * as Python computes them, refused where the result leaves
+// 64 bits (Python's integers do not overflow; ours must not wrap silently).
+int64_t CheckedInteger(int64_t p, char op, int64_t q) {
+  int64_t result = 0;
+  const bool overflow = op == '+'   ? __builtin_add_overflow(p, q, &result)
+                        : op == '-' ? __builtin_sub_overflow(p, q, &result)
+                                    : __builtin_mul_overflow(p, q, &result);
+  if (overflow) Fail(std::string("integer overflow in ") + op);
+  return result;
+}
+
 // ------------------------------------------------------------------ values
 
 struct Value {
@@ -808,9 +819,15 @@ class ExprParser {
     }
     if (t.kind == Token::kInt || t.kind == Token::kFloat) {
       auto e = Make(Expr::kLiteral);
-      if (t.kind == Token::kInt)
-        e->literal = std::stoll(t.text);
-      else
+      if (t.kind == Token::kInt) {
+        int64_t value = 0;
+        std::string digits = t.text;
+        std::erase(digits, '_');
+        auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+        if (error != std::errc() || end != digits.data() + digits.size())
+          Fail(StrCat("line ", line_, ": the integer ", t.text, " does not fit 64 bits"));
+        e->literal = value;
+      } else
         e->literal = std::stod(t.text);
       return e;
     }
@@ -1188,8 +1205,8 @@ class Renderer {
       case Expr::kNeg: {
         Value v = Eval(*e.args[0]);
         if (!IsNumber(v)) Fail("cannot negate " + TypeName(v));
-        return v.data.is_number_integer() ? Value::Of(-v.data.get<int64_t>())
-                                          : Value::Of(-v.data.get<double>());
+        if (!v.data.is_number_integer()) return Value::Of(-v.data.get<double>());
+        return Value::Of(CheckedInteger(0, '-', v.data.get<int64_t>()));
       }
       case Expr::kNot:
         return Value::Of(!Truthy(Eval(*e.args[0])));
@@ -1311,9 +1328,8 @@ class Renderer {
       if (ints && (op == "+" || op == "-" || op == "*" || op == "//" || op == "%")) {
         int64_t p = x.get<int64_t>(), q = y.get<int64_t>();
         if ((op == "//" || op == "%") && q == 0) Fail("division by zero");
-        if (op == "+") return Value::Of(p + q);
-        if (op == "-") return Value::Of(p - q);
-        if (op == "*") return Value::Of(p * q);
+        if (op == "+" || op == "-" || op == "*") return Value::Of(CheckedInteger(p, op[0], q));
+        if (p == INT64_MIN && q == -1) Fail("integer overflow in " + op);
         int64_t quotient = p / q;
         if ((p % q != 0) && ((p < 0) != (q < 0))) --quotient;  // Python floors.
         return op == "//" ? Value::Of(quotient) : Value::Of(p - quotient * q);
@@ -1422,9 +1438,10 @@ class Renderer {
       if (args.size() == 3) step = integer(2);
       if (args.empty() || args.size() > 3 || step == 0) Fail("range() takes 1 to 3 arguments");
       Json list = Json::array();
-      for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+      for (int64_t i = start; step > 0 ? i < stop : i > stop;) {
         if (list.size() >= static_cast<size_t>(kMaxIterations)) Fail("range() is too long");
         list.push_back(i);
+        if (__builtin_add_overflow(i, step, &i)) break;  // Past the largest integer: done.
       }
       return Value::Of(std::move(list));
     }
@@ -1574,7 +1591,14 @@ class Renderer {
     if (name == "replace")
       return Value::Of(ReplaceAll(Text(value), StringArg(args, 0, ""), StringArg(args, 1, "")));
     if (name == "int") {
-      if (j.is_number()) return Value::Of(static_cast<int64_t>(j.get<double>()));
+      if (j.is_number_integer()) return Value::Of(j.get<int64_t>());
+      if (j.is_number()) {
+        // Only doubles inside the 64-bit range convert (the cast is undefined
+        // outside it); Python would give a big integer or refuse inf and nan.
+        const double d = std::trunc(j.get<double>());
+        if (!(d >= -0x1p63 && d < 0x1p63)) Fail(StrCat("int(", d, ") does not fit 64 bits"));
+        return Value::Of(static_cast<int64_t>(d));
+      }
       try {
         return Value::Of(static_cast<int64_t>(std::stoll(Text(value))));
       } catch (...) {
@@ -1589,14 +1613,20 @@ class Renderer {
         return Value::Of(0.0);
       }
     }
-    if (name == "abs" && IsNumber(value))
-      return j.is_number_integer() ? Value::Of(std::llabs(j.get<int64_t>()))
-                                   : Value::Of(std::fabs(j.get<double>()));
+    if (name == "abs" && IsNumber(value)) {
+      if (!j.is_number_integer()) return Value::Of(std::fabs(j.get<double>()));
+      const int64_t n = j.get<int64_t>();
+      return Value::Of(n < 0 ? CheckedInteger(0, '-', n) : n);
+    }
     if (name == "tojson") {
       std::optional<int> indent;
       std::optional<Value> indent_arg = args.empty() ? Keyword(e, "indent") : args[0];
-      if (indent_arg && indent_arg->json().is_number_integer())
-        indent = static_cast<int>(indent_arg->json().get<int64_t>());
+      if (indent_arg && indent_arg->json().is_number_integer()) {
+        // A huge indent would be allocated before the output limit applies.
+        const int64_t requested = indent_arg->json().get<int64_t>();
+        if (requested > 100) Fail(StrCat("tojson indent ", requested, " is larger than 100"));
+        indent = static_cast<int>(std::max<int64_t>(requested, 0));  // Python: "" * -n.
+      }
       std::string out;
       DumpJson(j, indent, 0, out);
       return Value::Of(std::move(out));

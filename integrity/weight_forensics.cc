@@ -221,9 +221,18 @@ absl::StatusOr<AdapterConfig> ParseAdapterConfig(const fs::path& directory) {
   if (!r.ok()) return r.status();
   auto alpha = number("lora_alpha", *r);
   if (!alpha.ok()) return alpha.status();
-  if (*r < 1 || *r != std::floor(*r))
-    return absl::InvalidArgumentError(StrCat(where, ": r must be a positive whole number"));
-  config.r = static_cast<int64_t>(*r);
+  // A LoRA rank is a matrix dimension: a whole number no larger than any
+  // tensor could be (the bound also keeps the conversion defined).
+  constexpr double kLargestRank = 1 << 30;
+  auto rank = [&](const std::string& key, double value) -> absl::StatusOr<int64_t> {
+    if (value < 1 || value > kLargestRank || value != std::floor(value))
+      return absl::InvalidArgumentError(
+          StrCat(where, ": ", key, " must be a whole number from 1 to 2^30, not ", value));
+    return static_cast<int64_t>(value);
+  };
+  auto whole_r = rank("r", *r);
+  if (!whole_r.ok()) return whole_r.status();
+  config.r = *whole_r;
   config.alpha = *alpha;
   config.rslora =
       j.contains("use_rslora") && j["use_rslora"].is_boolean() && j["use_rslora"].get<bool>();
@@ -246,13 +255,16 @@ absl::StatusOr<AdapterConfig> ParseAdapterConfig(const fs::path& directory) {
   if (auto status = strings("modules_to_save", config.modules_to_save); !status.ok()) return status;
   for (const char* key : {"rank_pattern", "alpha_pattern"}) {
     if (!j.contains(key) || !j[key].is_object()) continue;
-    for (const auto& [name, value] : j[key].items())
-      if (value.is_number()) {
-        if (std::string(key) == "rank_pattern")
-          config.rank_pattern[name] = value.get<int64_t>();
-        else
-          config.alpha_pattern[name] = value.get<double>();
+    for (const auto& [name, value] : j[key].items()) {
+      if (!value.is_number()) continue;
+      if (std::string(key) == "alpha_pattern") {
+        config.alpha_pattern[name] = value.get<double>();
+        continue;
       }
+      auto pattern_rank = rank(StrCat("rank_pattern[\"", name, "\"]"), value.get<double>());
+      if (!pattern_rank.ok()) return pattern_rank.status();
+      config.rank_pattern[name] = *pattern_rank;
+    }
   }
   return config;
 }

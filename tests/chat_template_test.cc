@@ -80,5 +80,39 @@ TEST(ChatTemplateTest, RunawayTemplatesStopAtTheirLimits) {
       << type.status();
 }
 
+TEST(ChatTemplateTest, IntegersBeyondSixtyFourBitsAreRefusedNotWrapped) {
+  // Python's integers do not overflow; wrapping would be undefined behaviour
+  // here (found by the template fuzzer's sanitizer build).
+  for (const char* source :
+       {"{{ 9223372036854775807 + 1 }}", "{{ (-9223372036854775807 - 1) - 1 }}",
+        "{{ 4611686018427387904 * 2 }}", "{{ -(-9223372036854775807 - 1) }}",
+        "{{ (-9223372036854775807 - 1) | abs }}", "{{ (-9223372036854775807 - 1) // -1 }}",
+        "{{ (-9223372036854775807 - 1) % -1 }}"}) {
+    auto result = Render(source);
+    EXPECT_NE(result.status().message().find("integer overflow in"), std::string::npos)
+        << source << ": " << result.status();
+  }
+  EXPECT_EQ(*Render("{{ 9223372036854775806 + 1 }} {{ (-9) | abs }} {{ 1_000 }} {{ -2.7 | int }}"),
+            "9223372036854775807 9 1000 -2");
+  EXPECT_NE(Render("{{ 9223372036854775808 }}")
+                .status()
+                .message()
+                .find("line 1: the integer 9223372036854775808 does not fit 64 bits"),
+            std::string::npos);
+  EXPECT_NE(
+      Render("{{ 100000000000000000000.0 | int }}").status().message().find("does not fit 64 bits"),
+      std::string::npos)
+      << "a double outside the 64-bit range is not cast (undefined behaviour)";
+  EXPECT_EQ(Render("{{ range(9223372036854775804, 9223372036854775807, 5) | list }}").value_or("?"),
+            "[9223372036854775804]")
+      << "a range whose next step passes the largest integer ends";
+  EXPECT_EQ(Render("{{ [1] | tojson(indent=-2) }}").value_or("?"), "[\n1\n]")
+      << "as Python: ' ' * -2 is ''";
+  auto huge = Render("{{ [1] | tojson(indent=1000000000) }}");
+  EXPECT_NE(huge.status().message().find("tojson indent 1000000000 is larger than 100"),
+            std::string::npos)
+      << huge.status();
+}
+
 }  // namespace
 }  // namespace gauntlet::eval

@@ -218,6 +218,18 @@ class WeightForensics(unittest.TestCase):
             result = subprocess.run([GAUNTLET, "inspect", *args], capture_output=True, text=True)
             self.assertEqual(result.returncode, 2, result.stderr)
             self.assertIn(message, result.stderr)
+        # Ranks no tensor could have (found by the fuzzer: r = 3.3e46 was cast
+        # to an integer) are refused by name, in r and in rank_pattern.
+        for name, settings, message in (
+                ("huge-r", {"r": 3.3e46}, "r must be a whole number"),
+                ("fractional-r", {"r": 2.5}, "r must be a whole number"),
+                ("huge-pattern", {"rank_pattern": {"q_proj": 1e300}},
+                 'rank_pattern["q_proj"] must be a whole number')):
+            folder, _, _ = self.adapter(name, [(0, "q_proj", 8, 8)], config=settings)
+            result = subprocess.run([GAUNTLET, "inspect", "adapter", str(folder)],
+                                    capture_output=True, text=True)
+            self.assertEqual(result.returncode, 2, result.stderr)
+            self.assertIn(message, result.stderr)
         folder, _, _ = self.adapter("broken", [(0, "q_proj", 8, 8)])
         (folder / "adapter_model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}")
         result = subprocess.run([GAUNTLET, "inspect", "adapter", str(folder)], capture_output=True,

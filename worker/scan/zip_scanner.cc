@@ -81,8 +81,11 @@ class MemberReader {
       return std::nullopt;
     }
     const ScanLimits& limits = ctx_.limits();
-    auto ratio_cap =
-        static_cast<uint64_t>(static_cast<double>(e.compressed_size) * limits.max_expansion_ratio);
+    // In double, then clamped: a Zip64 size times the ratio can pass 2^64,
+    // where the cast would be undefined.
+    const double ratio_bytes = static_cast<double>(e.compressed_size) * limits.max_expansion_ratio;
+    const uint64_t ratio_cap =
+        ratio_bytes < 0x1p64 ? static_cast<uint64_t>(ratio_bytes) : UINT64_MAX;
     auto out = prefix_only
                    ? Decompress(*codec, raw, kSniffBytes, OnLimit::kTruncate)
                    : ctx_.DecompressWithinBudget([&](uint64_t room, const GrowthMeter* meter) {
