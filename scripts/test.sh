@@ -2,7 +2,7 @@
 # The test command: installs what it needs, builds, and runs every test
 # (unit, CLI and real-library integration tests), then runs them all again
 # in a build with AddressSanitizer and UndefinedBehaviorSanitizer, then runs
-# every libFuzzer target for a fixed time (FUZZ_SECONDS each, default 20).
+# every libFuzzer target for a fixed time (FUZZ_SECONDS each, default 10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_WAIT_POLICY=PASSIVE
@@ -15,10 +15,10 @@ BUILD_DIR=build-sanitize BUILD_TYPE=Debug scripts/build.sh -DGAUNTLET_SANITIZE=O
 (cd build-sanitize &&
   LSAN_OPTIONS="suppressions=$PWD/../tests/lsan.supp" ctest --output-on-failure --timeout 900 -j "$(nproc)")
 
-echo "== libFuzzer targets, ${FUZZ_SECONDS:-20} s each (${SECONDS} s so far) =="
+echo "== libFuzzer targets, ${FUZZ_SECONDS:-10} s each (${SECONDS} s so far) =="
 BUILD_DIR=build-fuzz BUILD_TYPE=RelWithDebInfo CC=clang CXX=clang++ scripts/build.sh \
   -DGAUNTLET_FUZZ=ON -DGAUNTLET_BUILD_LAB=OFF -DGAUNTLET_BUILD_BENCH=OFF -DGAUNTLET_BUILD_TESTS=OFF
 # Seeded from the files the main build's tests wrote (bulk benign, real fixtures).
-/usr/bin/python3 tests/fuzz/run_fuzzers.py build-fuzz "${FUZZ_SECONDS:-20}" \
+/usr/bin/python3 tests/fuzz/run_fuzzers.py build-fuzz "${FUZZ_SECONDS:-10}" \
   "${BUILD_DIR:-build}/tests/bulk_benign" "${BUILD_DIR:-build}/tests/real_fixtures"
 echo "== All passed in ${SECONDS} s =="
