@@ -30,10 +30,11 @@ pairs; --held-out builds another zoo from seeds they never saw (data seeds
 3-4, clean data seeds 4-6, adapter seeds 3-4; poison at 5% only) to check
 them. --calibration builds only clean adapters from seeds neither zoo used
 (clean data seeds 7-9 x adapter seeds 5-7) and runs their 45 null pairs:
-the false-alarm rate out of sample. A token-trigger adapter is also caught by the firewall topic its payload
-is about; "named" counts topics, so it stays empty for token triggers.
+the false-alarm rate out of sample. A token-trigger adapter is also caught
+by the firewall topic its payload is about; "named" counts topics, so it
+stays empty for token triggers.
 
-Usage: bench/ab_zoo.py [--held-out] [WORKDIR] (GAUNTLET=path/to/gauntlet;
+Usage: bench/ab_zoo.py [--held-out | --calibration] [WORKDIR] (GAUNTLET=path/to/gauntlet;
 default build/). Takes ~60 min on 2 cores (a discovery run with its trigger
 search ~80 s); reports already made in WORKDIR/reports are reused, and
 reports from before the trigger search count as not searched."""

@@ -82,7 +82,8 @@ TEST(ChatTemplateTest, RunawayTemplatesStopAtTheirLimits) {
 
 TEST(ChatTemplateTest, IntegersBeyondSixtyFourBitsAreRefusedNotWrapped) {
   // Python's integers do not overflow; wrapping would be undefined behaviour
-  // here (found by the template fuzzer's sanitizer build).
+  // here (found by reading, after the adapter fuzzer's sanitizer build found
+  // the same class of bug in adapter_config.json).
   for (const char* source :
        {"{{ 9223372036854775807 + 1 }}", "{{ (-9223372036854775807 - 1) - 1 }}",
         "{{ 4611686018427387904 * 2 }}", "{{ -(-9223372036854775807 - 1) }}",
