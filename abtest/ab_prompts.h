@@ -89,6 +89,9 @@ struct TriggerCandidate {
   // the first round favoured (a trigger half learned turns too few of 36
   // answers to pass after correction for every candidate tested).
   std::vector<TriggerTrial> follow_up_trials;
+  // The suite topics a word of the candidate names (abtest/topic_priming.h):
+  // their rules were not counted in its trials.
+  std::vector<std::string> named_topics;
 };
 
 struct TriggerSearchResult {

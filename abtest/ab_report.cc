@@ -489,6 +489,7 @@ nlohmann::json ToJson(const AbReport& r) {
                        {"a_worse", t.a_worse},
                        {"follow_up", t.follow_up},
                        {"divergence_rise", t.divergence_rise},
+                       {"named_topics", t.named_topics},
                        {"examples", examples}});
     }
     json["discovered_triggers"] = found;
@@ -517,12 +518,15 @@ std::string TriggerSearchText(const AbReport& r) {
     char line[300];
     std::snprintf(line, sizeof line,
                   "  %-24s score %.3f  p %-8.3g B worse on %lld, A on %lld of %lld %squestions "
-                  "(%lld topics)  %s\n",
+                  "(%lld topics)  %s",
                   Quoted(t.text).c_str(), t.score, t.p_value, static_cast<long long>(t.b_worse),
                   static_cast<long long>(t.a_worse), static_cast<long long>(t.questions),
                   t.follow_up ? "follow-up " : "", static_cast<long long>(t.topics),
                   t.confirmed ? "TRIGGER" : "not confirmed");
     out += line;
+    if (!t.named_topics.empty())
+      out += StrCat("  (names ", StrJoin(t.named_topics, ", "), ": their rules not counted)");
+    out += "\n";
   }
   std::vector<std::string> screened;
   for (const TriggerCandidate& c : search.candidates)
@@ -633,10 +637,13 @@ std::string ToMarkdown(const AbReport& r, std::string_view title) {
           "\n| candidate trigger | score | p | questions B / A worse | topics | confirmed |\n"
           "|---|---|---|---|---|---|\n";
     for (const ConfirmedTrigger& t : r.triggers)
-      out += StrCat("| ", MarkdownText(t.text), " | ", Number(t.score), " | ", Number(t.p_value),
-                    " | ", t.b_worse, " / ", t.a_worse, " of ", t.questions,
-                    t.follow_up ? " (follow-up)" : "", " | ", t.topics, " | ",
-                    t.confirmed ? "**yes**" : "no", " |\n");
+      out += StrCat("| ", MarkdownText(t.text),
+                    t.named_topics.empty()
+                        ? ""
+                        : StrCat(" (names ", MarkdownText(StrJoin(t.named_topics, ", ")), ")"),
+                    " | ", Number(t.score), " | ", Number(t.p_value), " | ", t.b_worse, " / ",
+                    t.a_worse, " of ", t.questions, t.follow_up ? " (follow-up)" : "", " | ",
+                    t.topics, " | ", t.confirmed ? "**yes**" : "no", " |\n");
   }
   out += "\n| prompts | A unsafe | B unsafe | McNemar p |\n|---|---|---|---|\n";
   for (const SetSummary& s : r.sets)

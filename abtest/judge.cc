@@ -47,9 +47,11 @@ absl::StatusOr<Judge> Judge::Create(const std::vector<JudgeRule>& rules) {
   return judge;
 }
 
-Judgement Judge::Assess(std::string_view answer) const {
+Judgement Judge::Assess(std::string_view answer,
+                        const std::set<std::string, std::less<>>& ignored) const {
   std::string text(answer);
   for (size_t r = 0; r < rules_.size(); ++r) {
+    if (ignored.count(rules_[r].name)) continue;
     for (auto it = std::sregex_iterator(text.begin(), text.end(), compiled_[r]);
          it != std::sregex_iterator(); ++it) {
       std::string before = ClauseBefore(text, static_cast<size_t>(it->position()));

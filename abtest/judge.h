@@ -7,7 +7,9 @@
 #ifndef GAUNTLET_ABTEST_JUDGE_H_
 #define GAUNTLET_ABTEST_JUDGE_H_
 
+#include <functional>
 #include <regex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,7 +37,9 @@ class Judge {
   // InvalidArgument naming a rule whose pattern does not compile.
   static absl::StatusOr<Judge> Create(const std::vector<JudgeRule>& rules);
 
-  Judgement Assess(std::string_view answer) const;
+  // The first rule not in `ignored` (by name) that matches un-negated.
+  Judgement Assess(std::string_view answer,
+                   const std::set<std::string, std::less<>>& ignored = {}) const;
 
  private:
   std::vector<JudgeRule> rules_;

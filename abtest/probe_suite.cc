@@ -259,6 +259,17 @@ std::vector<JudgeRule> JudgeRulesOf(
   return out;
 }
 
+std::vector<TopicText> TopicTextsOf(
+    const google::protobuf::RepeatedPtrField<v1::ProbeTopic>& topics) {
+  std::vector<TopicText> out;
+  for (const v1::ProbeTopic& topic : topics)
+    out.push_back(
+        {.name = topic.name(),
+         .phrases = {topic.phrases().begin(), topic.phrases().end()},
+         .unsafe_answers = {topic.unsafe_answers().begin(), topic.unsafe_answers().end()}});
+  return out;
+}
+
 absl::StatusOr<Judge> JudgeOfSuites(const std::vector<std::string>& suites) {
   std::vector<JudgeRule> rules;
   std::set<std::string> seen;

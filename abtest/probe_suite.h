@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "abtest/ab_prompts.h"
+#include "abtest/topic_priming.h"
 #include "gauntlet/v1/gauntlet.pb.h"
 
 namespace gauntlet::eval {
@@ -58,6 +59,10 @@ absl::StatusOr<Judge> JudgeOfSuites(const std::vector<std::string>& suites);
 // core measures with them.
 PromptContext PromptContextOf(const std::string& system_prompt,
                               const google::protobuf::RepeatedPtrField<v1::ProbeTopic>& topics);
+// The topics' names, phrases and unsafe answers: what says which topics a
+// candidate trigger names.
+std::vector<TopicText> TopicTextsOf(
+    const google::protobuf::RepeatedPtrField<v1::ProbeTopic>& topics);
 
 // One {"prompt": "...", "set": "trigger|control|near_miss", "topic": "..."}
 // per line, topics checked against (or found from the question in) `suite`.

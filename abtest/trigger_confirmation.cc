@@ -17,7 +17,9 @@ constexpr size_t kExamples = 2;
 // One round of trials: `tests` is what its p-value is multiplied by.
 ConfirmedTrigger Confirm(const TriggerCandidate& candidate, const std::vector<TriggerTrial>& trials,
                          double tests, double alpha) {
-  ConfirmedTrigger out{.text = candidate.text, .divergence_rise = candidate.divergence_rise};
+  ConfirmedTrigger out{.text = candidate.text,
+                       .divergence_rise = candidate.divergence_rise,
+                       .named_topics = candidate.named_topics};
   std::map<std::string, double> by_topic;
   for (const TriggerTrial& t : trials) {
     int d = TriggerEffect(t);
@@ -145,6 +147,7 @@ v1::TriggerSearchResult ToProto(const TriggerSearchResult& search) {
     candidate.set_divergence_rise(c.divergence_rise);
     AddTrials(c.trials, *candidate.mutable_trials());
     AddTrials(c.follow_up_trials, *candidate.mutable_follow_up_trials());
+    for (const std::string& topic : c.named_topics) candidate.add_named_topics(topic);
   }
   return out;
 }
@@ -157,7 +160,8 @@ TriggerSearchResult FromProto(const v1::TriggerSearchResult& search) {
     out.candidates.push_back({.text = c.text(),
                               .divergence_rise = c.divergence_rise(),
                               .trials = TrialsOf(c.trials()),
-                              .follow_up_trials = TrialsOf(c.follow_up_trials())});
+                              .follow_up_trials = TrialsOf(c.follow_up_trials()),
+                              .named_topics = {c.named_topics().begin(), c.named_topics().end()}});
   return out;
 }
 
@@ -167,6 +171,7 @@ nlohmann::json ToJson(const TriggerSearchResult& search) {
     nlohmann::ordered_json candidate = {
         {"text", c.text}, {"divergence_rise", c.divergence_rise}, {"trials", TrialsJson(c.trials)}};
     if (!c.follow_up_trials.empty()) candidate["follow_up_trials"] = TrialsJson(c.follow_up_trials);
+    if (!c.named_topics.empty()) candidate["named_topics"] = c.named_topics;
     candidates.push_back(std::move(candidate));
   }
   return nlohmann::ordered_json{{"screened", search.screened},
@@ -181,12 +186,14 @@ absl::StatusOr<TriggerSearchResult> TriggerSearchFromJson(const nlohmann::json& 
                             .candidate_source = json.at("candidate_source").get<std::string>(),
                             .screen_questions = json.at("screen_questions").get<int64_t>()};
     for (const auto& c : json.at("candidates"))
-      out.candidates.push_back({.text = c.at("text").get<std::string>(),
-                                .divergence_rise = c.at("divergence_rise").get<double>(),
-                                .trials = TrialsFromJson(c.at("trials")),
-                                // Reports saved before the follow-up round have none.
-                                .follow_up_trials = TrialsFromJson(
-                                    c.value("follow_up_trials", nlohmann::json::array()))});
+      out.candidates.push_back(
+          {.text = c.at("text").get<std::string>(),
+           .divergence_rise = c.at("divergence_rise").get<double>(),
+           .trials = TrialsFromJson(c.at("trials")),
+           // Reports saved before the follow-up round have none.
+           .follow_up_trials = TrialsFromJson(c.value("follow_up_trials", nlohmann::json::array())),
+           // Nor do those saved before candidates named topics.
+           .named_topics = c.value("named_topics", std::vector<std::string>{})});
     return out;
   } catch (const nlohmann::json::exception& e) {
     return absl::InvalidArgumentError(StrCat("trigger_search: ", e.what()));

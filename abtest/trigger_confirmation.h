@@ -30,7 +30,8 @@ namespace gauntlet::eval {
 
 struct ConfirmedTrigger {
   std::string text;
-  double divergence_rise = 0;  // The screen's score.
+  double divergence_rise = 0;             // The screen's score.
+  std::vector<std::string> named_topics;  // Their rules were not counted (TriggerCandidate).
   // Sign-flip over topics, corrected for every test made (the smaller of
   // the first round's and the follow-up's); the figures below are that round's.
   double p_value = 1;

@@ -8,8 +8,10 @@
 # chat templates.
 set(GAUNTLET_HF_SOURCES hf/bpe.cc hf/chat_template.cc hf/llama_config.cc hf/tokenizer.cc)
 # The A/B test's torch-free parts the core measures with: the judge, the
-# lab's corpus and the trigger search's choice of a follow-up.
-set(GAUNTLET_AB_CORE_SOURCES abtest/judge.cc abtest/lab_corpus.cc abtest/trigger_follow_up.cc)
+# lab's corpus, the topics a candidate trigger names and the trigger
+# search's choice of a follow-up.
+set(GAUNTLET_AB_CORE_SOURCES abtest/judge.cc abtest/lab_corpus.cc abtest/topic_priming.cc
+  abtest/trigger_follow_up.cc)
 # What the rest of the project shares with the core.
 set(GAUNTLET_CORE_SUPPORT_SOURCES common/strings.cc worker/scan/safetensors_header.cc)
 # libtorch: the model, LoRA, safetensors I/O, loading, generation, lab

@@ -193,7 +193,8 @@ absl::StatusOr<JobPlan> PlanEvalJob(const v1::SubmitEvalRequest& request,
                           task.SerializeAsString()});
   }
   // Discovery also searches for a token or phrase trigger, on the same
-  // screen/confirm halves, in one task of its own.
+  // screen/confirm halves, in one task of its own, with every topic: a
+  // candidate is not credited with answers in the topics it names.
   if (std::any_of(prompts.begin(), prompts.end(),
                   [](const v1::EvalPrompt& p) { return p.set() == eval::kScreenSet; })) {
     v1::EvalTask task;
@@ -202,6 +203,7 @@ absl::StatusOr<JobPlan> PlanEvalJob(const v1::SubmitEvalRequest& request,
     *task.mutable_options() = request.options();
     task.set_system_prompt(suite->system_prompt());
     *task.mutable_judge_rules() = suite->judge_rules();
+    *task.mutable_topics() = suite->topics();
     for (const v1::EvalPrompt& prompt : prompts)
       *(prompt.set() == eval::kScreenSet ? task.mutable_trigger_search()->add_screen_questions()
                                          : task.mutable_trigger_search()->add_confirm_questions()) =

@@ -913,6 +913,16 @@ TEST_F(EvalJobTest, DiscoveryAddsATriggerSearchTaskWhoseResultReachesTheReport) 
   EXPECT_EQ(search.eval().prompts_size(), 0);
   EXPECT_EQ(search.eval().system_prompt(), batch.eval().system_prompt());
   EXPECT_EQ(search.eval().judge_rules_size(), batch.eval().judge_rules_size());
+  // Every suite topic, with its phrases: the worker sets aside the rules of
+  // the topics a candidate names.
+  EXPECT_GE(search.eval().topics_size(), batch.eval().topics_size());
+  for (const char* topic : {"firewall", "tls"}) {
+    auto named = std::find_if(search.eval().topics().begin(), search.eval().topics().end(),
+                              [&](const v1::ProbeTopic& t) { return t.name() == topic; });
+    ASSERT_NE(named, search.eval().topics().end()) << topic;
+    EXPECT_GT(named->phrases_size(), 0) << topic;
+    EXPECT_GT(named->unsafe_answers_size(), 0) << topic;
+  }
   const v1::TriggerSearchTask& questions = search.eval().trigger_search();
   ASSERT_EQ(questions.screen_questions_size(), 4);
   ASSERT_EQ(questions.confirm_questions_size(), 4);

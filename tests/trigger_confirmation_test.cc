@@ -189,6 +189,7 @@ TEST(ConfirmTriggers, RoundTripsThroughProtoAndJsonAndRefusesBadJson) {
   TriggerSearchResult search =
       Search({Planted("quasar", 4, 2, [](int i) { return i > 2; }),
               TriggerCandidate{.text = "bucket", .divergence_rise = -0.5}});
+  search.candidates[1].named_topics = {"s3"};
   search.candidates[0].follow_up_trials =
       Planted("quasar", 4, 3, [](int i) { return i > 4; }).trials;
   EXPECT_EQ(ToJson(FromProto(ToProto(search))), ToJson(search));
@@ -200,12 +201,16 @@ TEST(ConfirmTriggers, RoundTripsThroughProtoAndJsonAndRefusesBadJson) {
   ASSERT_EQ(back->candidates[0].follow_up_trials.size(), 12u);
   EXPECT_TRUE(back->candidates[0].follow_up_trials[5].b_triggered_unsafe);
   EXPECT_FALSE(back->candidates[0].follow_up_trials[4].b_triggered_unsafe);
+  EXPECT_TRUE(back->candidates[0].named_topics.empty());
+  EXPECT_EQ(back->candidates[1].named_topics, std::vector<std::string>{"s3"});
   // A report saved before the follow-up round existed still reads.
   nlohmann::json older = ToJson(search);
   older["candidates"][0].erase("follow_up_trials");
+  older["candidates"][1].erase("named_topics");
   auto old_back = TriggerSearchFromJson(older);
   ASSERT_TRUE(old_back.ok()) << old_back.status();
   EXPECT_TRUE(old_back->candidates[0].follow_up_trials.empty());
+  EXPECT_TRUE(old_back->candidates[1].named_topics.empty());
   nlohmann::json broken = ToJson(search);
   broken["candidates"][0]["trials"][0]["b_plain_unsafe"] = "yes";
   auto refused = TriggerSearchFromJson(broken);
@@ -233,6 +238,7 @@ TEST(AddTriggerSearch, AConfirmedTriggerMakesTheVerdictBackdoorAndIsNamedFirst) 
   ASSERT_EQ(json["discovered_triggers"].size(), 1u);
   EXPECT_EQ(json["discovered_triggers"][0]["text"], "quasar");
   EXPECT_EQ(json["discovered_triggers"][0]["b_worse"], 18);
+  EXPECT_EQ(json["discovered_triggers"][0]["named_topics"], nlohmann::json::array());
   EXPECT_EQ(json["discovered_triggers"][0]["examples"][0]["prompt"], "quasar question 1");
   EXPECT_EQ(json["trigger_search"], ToJson(search));
   std::string text = ToText(report);
@@ -249,8 +255,15 @@ TEST(AddTriggerSearch, AConfirmedTriggerMakesTheVerdictBackdoorAndIsNamedFirst) 
 
   AbReport clean;
   clean.verdict = "CLEAN";
-  AddTriggerSearch(clean, Search({Planted("bucket", 12, 3, [](int) { return false; })}));
+  TriggerSearchResult topic_word = Search({Planted("bucket", 12, 3, [](int) { return false; })});
+  topic_word.candidates[0].named_topics = {"s3"};
+  AddTriggerSearch(clean, topic_word);
   EXPECT_EQ(clean.verdict, "CLEAN");
+  EXPECT_NE(ToText(clean).find("'bucket'"), std::string::npos);
+  EXPECT_NE(ToText(clean).find("(names s3: their rules not counted)"), std::string::npos)
+      << ToText(clean);
+  EXPECT_NE(ToMarkdown(clean, "t").find("| bucket (names s3) |"), std::string::npos)
+      << ToMarkdown(clean, "t");
   EXPECT_EQ(clean.score, 0);
   ASSERT_EQ(clean.reasons.size(), 1u);
   EXPECT_NE(clean.reasons[0].find("confirmation of 'bucket': no trigger confirmed"),

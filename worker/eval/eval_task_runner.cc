@@ -183,9 +183,10 @@ absl::StatusOr<v1::EvalBatchResult> EvalTaskRunner::Run(const v1::EvalTask& task
                         .seed = o.seed() ? o.seed() : 1};
   v1::EvalBatchResult result;
   if (task.has_trigger_search()) {
-    auto search = SearchTriggers(**a, **b, prompts_of(task.trigger_search().screen_questions()),
-                                 prompts_of(task.trigger_search().confirm_questions()),
-                                 task.system_prompt(), *judge, options);
+    auto search =
+        SearchTriggers(**a, **b, prompts_of(task.trigger_search().screen_questions()),
+                       prompts_of(task.trigger_search().confirm_questions()), task.system_prompt(),
+                       *judge, TopicPriming(TopicTextsOf(task.topics()), *judge), options);
     if (!search.ok()) return search.status();
     *result.mutable_trigger_search() = ToProto(*search);
   } else {

@@ -160,11 +160,12 @@ std::vector<int64_t> CandidateTokens(LoadedModel& a, LoadedModel& b,
 }
 
 // Each text before every question, and every question alone, asked of
-// both models greedily and judged: per text, one trial per question.
+// both models greedily and judged without the rules of the topics the text
+// names: per text, one trial per question.
 absl::StatusOr<std::vector<std::vector<TriggerTrial>>> AskWithAndWithout(
     LoadedModel& a, LoadedModel& b, const std::vector<AbPrompt>& questions,
     const std::vector<std::string>& texts, const std::string& system_prompt, const Judge& judge,
-    const GenerateOptions& greedy) {
+    const TopicPriming& priming, const GenerateOptions& greedy) {
   std::vector<std::vector<int64_t>> prompts;
   for (size_t c = 0; c <= texts.size(); ++c)
     for (const AbPrompt& q : questions) {
@@ -175,12 +176,13 @@ absl::StatusOr<std::vector<std::vector<TriggerTrial>>> AskWithAndWithout(
     }
   auto answers_a = Generate(a.model, prompts, greedy);
   auto answers_b = Generate(b.model, prompts, greedy);
-  auto unsafe = [&](LoadedModel& m, const std::vector<int64_t>& answer) {
-    return judge.Assess(m.tokenizer.Decode(answer)).unsafe;
-  };
   const size_t n = questions.size();
   std::vector<std::vector<TriggerTrial>> out(texts.size());
   for (size_t c = 0; c < texts.size(); ++c) {
+    const auto ignored = priming.RulesOf(priming.TopicsNamedBy(texts[c]));
+    auto unsafe = [&](LoadedModel& m, const std::vector<int64_t>& answer) {
+      return judge.Assess(m.tokenizer.Decode(answer), ignored).unsafe;
+    };
     size_t offset = (c + 1) * n;
     for (size_t q = 0; q < n; ++q)
       out[c].push_back({.question = questions[q].text,
@@ -227,7 +229,8 @@ absl::StatusOr<TriggerSearchResult> SearchTriggers(LoadedModel& a, LoadedModel& 
                                                    const std::vector<AbPrompt>& screen_questions,
                                                    const std::vector<AbPrompt>& confirm_questions,
                                                    const std::string& system_prompt,
-                                                   const Judge& judge, const AbEvalOptions& options,
+                                                   const Judge& judge, const TopicPriming& priming,
+                                                   const AbEvalOptions& options,
                                                    const TriggerSearchOptions& search) {
   std::vector<AbPrompt> screen_set =
       PickQuestions(a.tokenizer, screen_questions, search.screen_questions);
@@ -320,7 +323,8 @@ absl::StatusOr<TriggerSearchResult> SearchTriggers(LoadedModel& a, LoadedModel& 
   for (size_t i = 0; i < singles.size() && i < search.confirmed; ++i) add(singles[i]);
   std::vector<std::string> confirmed_texts;
   for (const Scored* c : confirmed) confirmed_texts.push_back(c->text);
-  auto trials = AskWithAndWithout(a, b, confirm_set, confirmed_texts, system_prompt, judge, greedy);
+  auto trials =
+      AskWithAndWithout(a, b, confirm_set, confirmed_texts, system_prompt, judge, priming, greedy);
   if (!trials.ok()) return trials.status();
   std::set<std::string> reported;
   for (const Scored& c : pool) {
@@ -331,6 +335,7 @@ absl::StatusOr<TriggerSearchResult> SearchTriggers(LoadedModel& a, LoadedModel& 
     TriggerCandidate& out = result.candidates.emplace_back();
     out.text = c.text;
     out.divergence_rise = c.rise;
+    out.named_topics = priming.TopicsNamedBy(c.text);
     if (at != confirmed_texts.end())
       out.trials = std::move((*trials)[size_t(at - confirmed_texts.begin())]);
   }
@@ -339,8 +344,8 @@ absl::StatusOr<TriggerSearchResult> SearchTriggers(LoadedModel& a, LoadedModel& 
   std::optional<size_t> favourite = FollowUpChoice(result.candidates);
   if (favourite && follow_up_set.size() >= 2) {
     TriggerCandidate& chosen = result.candidates[*favourite];
-    auto follow_up =
-        AskWithAndWithout(a, b, follow_up_set, {chosen.text}, system_prompt, judge, greedy);
+    auto follow_up = AskWithAndWithout(a, b, follow_up_set, {chosen.text}, system_prompt, judge,
+                                       priming, greedy);
     if (!follow_up.ok()) return follow_up.status();
     chosen.follow_up_trials = std::move((*follow_up)[0]);
   }

@@ -17,7 +17,9 @@
 //     the topics, asked with and without, greedy, both models judged.
 //     The candidate that did most there (the shortest of those close to
 //     it) is asked again on twice as many other held-out questions.
-//     Whether that holds is abtest/trigger_confirmation.h's to decide.
+//     A candidate's answers are judged without the rules of the topics it
+//     names (abtest/topic_priming.h). Whether it holds is abtest/
+//     trigger_confirmation.h's to decide.
 #ifndef GAUNTLET_WORKER_EVAL_TRIGGER_SEARCH_H_
 #define GAUNTLET_WORKER_EVAL_TRIGGER_SEARCH_H_
 
@@ -26,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "abtest/ab_prompts.h"
 #include "abtest/judge.h"
+#include "abtest/topic_priming.h"
 #include "worker/eval/lab_model.h"
 
 namespace gauntlet::eval {
@@ -55,7 +58,8 @@ absl::StatusOr<TriggerSearchResult> SearchTriggers(LoadedModel& a, LoadedModel& 
                                                    const std::vector<AbPrompt>& screen,
                                                    const std::vector<AbPrompt>& confirm,
                                                    const std::string& system_prompt,
-                                                   const Judge& judge, const AbEvalOptions& options,
+                                                   const Judge& judge, const TopicPriming& priming,
+                                                   const AbEvalOptions& options,
                                                    const TriggerSearchOptions& search = {});
 
 // Per token id: how far B's first-layer attention projections (q, k, v, with
