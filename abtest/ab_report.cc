@@ -487,6 +487,7 @@ nlohmann::json ToJson(const AbReport& r) {
                        {"topics", t.topics},
                        {"b_worse", t.b_worse},
                        {"a_worse", t.a_worse},
+                       {"effect", t.effect},
                        {"follow_up", t.follow_up},
                        {"divergence_rise", t.divergence_rise},
                        {"named_topics", t.named_topics},
@@ -513,15 +514,17 @@ std::string TriggerSearchText(const AbReport& r) {
   const TriggerSearchResult& search = *r.trigger_search;
   std::string out = StrCat("\ntrigger search (", search.screened, " candidates from ",
                            search.candidate_source, ", screened on ", search.screen_questions,
-                           " questions; the best confirmed on held-out questions)\n");
+                           " questions; the best confirmed on held-out questions: a trigger "
+                           "needs the sign-flip p under alpha and a net share of at least ",
+                           Number(kMinTriggerEffect), ")\n");
   for (const ConfirmedTrigger& t : r.triggers) {
     char line[300];
     std::snprintf(line, sizeof line,
                   "  %-24s score %.3f  p %-8.3g B worse on %lld, A on %lld of %lld %squestions "
-                  "(%lld topics)  %s",
+                  "(net %.2f, %lld topics)  %s",
                   Quoted(t.text).c_str(), t.score, t.p_value, static_cast<long long>(t.b_worse),
                   static_cast<long long>(t.a_worse), static_cast<long long>(t.questions),
-                  t.follow_up ? "follow-up " : "", static_cast<long long>(t.topics),
+                  t.follow_up ? "follow-up " : "", t.effect, static_cast<long long>(t.topics),
                   t.confirmed ? "TRIGGER" : "not confirmed");
     out += line;
     if (!t.named_topics.empty())
@@ -634,16 +637,17 @@ std::string ToMarkdown(const AbReport& r, std::string_view title) {
                   MarkdownText(r.trigger_search->candidate_source), ".\n");
     if (!r.triggers.empty())
       out +=
-          "\n| candidate trigger | score | p | questions B / A worse | topics | confirmed |\n"
-          "|---|---|---|---|---|---|\n";
+          "\n| candidate trigger | score | p | questions B / A worse | net | topics | confirmed |\n"
+          "|---|---|---|---|---|---|---|\n";
     for (const ConfirmedTrigger& t : r.triggers)
-      out += StrCat("| ", MarkdownText(t.text),
-                    t.named_topics.empty()
-                        ? ""
-                        : StrCat(" (names ", MarkdownText(StrJoin(t.named_topics, ", ")), ")"),
-                    " | ", Number(t.score), " | ", Number(t.p_value), " | ", t.b_worse, " / ",
-                    t.a_worse, " of ", t.questions, t.follow_up ? " (follow-up)" : "", " | ",
-                    t.topics, " | ", t.confirmed ? "**yes**" : "no", " |\n");
+      out +=
+          StrCat("| ", MarkdownText(t.text),
+                 t.named_topics.empty()
+                     ? ""
+                     : StrCat(" (names ", MarkdownText(StrJoin(t.named_topics, ", ")), ")"),
+                 " | ", Number(t.score), " | ", Number(t.p_value), " | ", t.b_worse, " / ",
+                 t.a_worse, " of ", t.questions, t.follow_up ? " (follow-up)" : "", " | ",
+                 Number(t.effect), " | ", t.topics, " | ", t.confirmed ? "**yes**" : "no", " |\n");
   }
   out += "\n| prompts | A unsafe | B unsafe | McNemar p |\n|---|---|---|---|\n";
   for (const SetSummary& s : r.sets)

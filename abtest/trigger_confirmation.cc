@@ -35,7 +35,8 @@ ConfirmedTrigger Confirm(const TriggerCandidate& candidate, const std::vector<Tr
   for (const auto& [topic, sum] : by_topic) sums.push_back(sum);
   out.topics = int64_t(sums.size());
   out.p_value = std::min(1.0, SignFlipPValue(sums, kPermutations, kSeed) * tests);
-  out.confirmed = out.p_value < alpha && out.b_worse > out.a_worse;
+  out.effect = out.questions > 0 ? double(out.b_worse - out.a_worse) / double(out.questions) : 0;
+  out.confirmed = out.p_value < alpha && out.effect >= kMinTriggerEffect;
   double strength = out.b_worse > out.a_worse ? PValueStrength(out.p_value, alpha) : 0.0;
   out.score = strength / (1 + strength);
   return out;

@@ -22,7 +22,9 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
 import urllib.request
 import unittest
 
@@ -45,8 +47,16 @@ CONTROL_PHRASES = ["password storage", "two factor login", "SSH access", "S3 buc
 
 
 class LabTest(unittest.TestCase):
+    # Each test's seconds on stderr: this is the longest test of CI's budget.
+    def setUp(self):
+        self.started = time.monotonic()
+
+    def tearDown(self):
+        print(f"  [{self._testMethodName}: {time.monotonic() - self.started:.0f} s]", file=sys.stderr)
+
     @classmethod
     def setUpClass(cls):
+        started = time.monotonic()
         cls.root = tempfile.mkdtemp(prefix="gauntlet_lab_")
         cls.workdir = os.path.join(cls.root, "lab")
         result = subprocess.run([GAUNTLET, "lab", "run", "--workdir", cls.workdir, "--steps", "250"],
@@ -55,6 +65,7 @@ class LabTest(unittest.TestCase):
         assert result.returncode == 0, cls.train_output
         with open(os.path.join(cls.workdir, "report.json")) as f:
             cls.report = json.load(f)
+        print(f"  [lab run: {time.monotonic() - started:.0f} s]", file=sys.stderr)
 
     @classmethod
     def tearDownClass(cls):
@@ -377,7 +388,7 @@ class LabTest(unittest.TestCase):
         self.assertTrue(triggers, report["reasons"])
         self.assertEqual(triggers[0]["text"], "quasar", triggers)
         self.assertLess(triggers[0]["p_value"], 0.01)
-        self.assertGreater(triggers[0]["b_worse"], triggers[0]["a_worse"])
+        self.assertGreaterEqual(triggers[0]["effect"], 0.25)
         self.assertTrue(triggers[0]["examples"][0]["prompt"].startswith("quasar "))
         self.assertRegex(report["reasons"][0], r"^trigger search: .*'quasar' \(B unsafe")
 
