@@ -7,6 +7,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_WAIT_POLICY=PASSIVE
 scripts/build.sh
+
+# The libFuzzer build (clang) needs nothing the tests make, so it compiles
+# at the lowest priority while they run: it takes only the CPU their
+# process start-ups, waits and single-threaded steps leave idle, and is
+# mostly done by the time the fuzz stage needs it. Its own session, so
+# that an early exit stops all of it.
+mkdir -p build-fuzz
+setsid nice -n 19 env BUILD_DIR=build-fuzz BUILD_TYPE=RelWithDebInfo CC=clang CXX=clang++ \
+  scripts/build.sh -DGAUNTLET_FUZZ=ON -DGAUNTLET_BUILD_LAB=OFF -DGAUNTLET_BUILD_BENCH=OFF \
+  -DGAUNTLET_BUILD_TESTS=OFF >build-fuzz/build.log 2>&1 &
+fuzz_build=$!
+trap 'kill -- -"$fuzz_build" 2>/dev/null || true' EXIT
+
 (cd "${BUILD_DIR:-build}" && ctest --output-on-failure --timeout 600 -j "$(nproc)")
 
 echo "== Again under ASan + UBSan (${SECONDS} s so far) =="
@@ -16,8 +29,11 @@ BUILD_DIR=build-sanitize BUILD_TYPE=Debug scripts/build.sh -DGAUNTLET_SANITIZE=O
   LSAN_OPTIONS="suppressions=$PWD/../tests/lsan.supp" ctest --output-on-failure --timeout 900 -j "$(nproc)")
 
 echo "== libFuzzer targets, ${FUZZ_SECONDS:-10} s each (${SECONDS} s so far) =="
-BUILD_DIR=build-fuzz BUILD_TYPE=RelWithDebInfo CC=clang CXX=clang++ scripts/build.sh \
-  -DGAUNTLET_FUZZ=ON -DGAUNTLET_BUILD_LAB=OFF -DGAUNTLET_BUILD_BENCH=OFF -DGAUNTLET_BUILD_TESTS=OFF
+if ! wait "$fuzz_build"; then
+  cat build-fuzz/build.log
+  exit 1
+fi
+echo "(the fuzz build finished in the background: $(tail -1 build-fuzz/build.log))"
 # Seeded from the files the main build's tests wrote (bulk benign, real fixtures).
 /usr/bin/python3 tests/fuzz/run_fuzzers.py build-fuzz "${FUZZ_SECONDS:-10}" \
   "${BUILD_DIR:-build}/tests/bulk_benign" "${BUILD_DIR:-build}/tests/real_fixtures"
