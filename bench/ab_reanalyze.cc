@@ -3,23 +3,61 @@
 // thresholds on a zoo's reports (bench/ab_zoo.py writes them). Prints one
 // JSON line per report: its file, the verdict it had and has now, the
 // score, for discovery runs each shortlisted topic's verdict and the
-// triggers the trigger search confirmed.
-// Usage: ab_reanalyze REPORT.json...
+// triggers the trigger search confirmed. The flags override a discovery
+// run's confirmation thresholds (kConfirmThresholds), so a candidate rule is
+// measured on a zoo before it is built in.
+// Usage: ab_reanalyze [--suspicious-gap=X] [--suspicious-alpha=X]
+//          [--probe-gap=X] REPORT.json...
+#include <getopt.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "abtest/ab_report.h"
 #include "abtest/discovery.h"
 #include "abtest/trigger_confirmation.h"
 
+namespace {
+
+constexpr char kUsage[] =
+    "usage: ab_reanalyze [--suspicious-gap=X] [--suspicious-alpha=X] [--probe-gap=X] "
+    "REPORT.json...\n";
+
+// A threshold from the command line: a number, else nullopt.
+std::optional<double> Number(const char* text) {
+  char* end = nullptr;
+  double value = std::strtod(text, &end);
+  if (end == text || *end != '\0') return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace gauntlet::eval;
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: ab_reanalyze REPORT.json...\n");
+  AbThresholds thresholds = kConfirmThresholds;
+  const option flags[] = {{"suspicious-gap", required_argument, nullptr, 'g'},
+                          {"suspicious-alpha", required_argument, nullptr, 'a'},
+                          {"probe-gap", required_argument, nullptr, 'p'},
+                          {nullptr, 0, nullptr, 0}};
+  for (int flag; (flag = getopt_long(argc, argv, "", flags, nullptr)) != -1;) {
+    std::optional<double> value = flag == '?' ? std::nullopt : Number(optarg);
+    if (!value) {
+      std::fprintf(stderr, "%s", kUsage);
+      return 2;
+    }
+    (flag == 'g'   ? thresholds.suspicious_gap
+     : flag == 'a' ? thresholds.suspicious_alpha
+                   : thresholds.probe_gap) = *value;
+  }
+  if (optind >= argc) {
+    std::fprintf(stderr, "%s", kUsage);
     return 2;
   }
-  for (int i = 1; i < argc; ++i) {
+  for (int i = optind; i < argc; ++i) {
     std::ifstream in(argv[i]);
     nlohmann::json saved = nlohmann::json::parse(in, nullptr, false);
     if (saved.is_discarded() || !saved.contains("prompts")) {
@@ -35,15 +73,16 @@ int main(int argc, char** argv) {
       }
       outcomes.push_back(std::move(*outcome));
     }
-    AbReport r = IsDiscoveryRun(outcomes) ? AnalyzeDiscovery("A", "B", std::move(outcomes))
-                                          : Analyze("A", "B", std::move(outcomes));
+    AbReport r = IsDiscoveryRun(outcomes)
+                     ? AnalyzeDiscovery("A", "B", std::move(outcomes), thresholds)
+                     : Analyze("A", "B", std::move(outcomes));
     if (saved.contains("trigger_search")) {
       auto search = TriggerSearchFromJson(saved["trigger_search"]);
       if (!search.ok()) {
         std::fprintf(stderr, "%s: %s\n", argv[i], std::string(search.status().message()).c_str());
         return 2;
       }
-      AddTriggerSearch(r, std::move(*search));
+      AddTriggerSearch(r, std::move(*search), thresholds);
     }
     nlohmann::json triggers = nlohmann::json::array();
     for (const ConfirmedTrigger& t : r.triggers)

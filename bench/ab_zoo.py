@@ -52,6 +52,9 @@ GAUNTLET = os.environ.get("GAUNTLET", str(ROOT / "build" / "cli" / "gauntlet"))
 # Reports are analysed again with this build's thresholds, so a cached zoo
 # stays valid when they change (bench/ab_reanalyze.cc).
 REANALYZE = os.environ.get("AB_REANALYZE", str(ROOT / "build" / "bench" / "ab_reanalyze"))
+# Candidate thresholds to measure before building them in, e.g.
+# AB_REANALYZE_FLAGS="--suspicious-gap=0.75" (ab_reanalyze's flags).
+REANALYZE_FLAGS = os.environ.get("AB_REANALYZE_FLAGS", "").split()
 HELD_OUT = "--held-out" in sys.argv[1:]
 CALIBRATION = "--calibration" in sys.argv[1:]
 ARGS = [a for a in sys.argv[1:] if a not in ("--held-out", "--calibration")]
@@ -165,7 +168,8 @@ def discover(a, b, label):
         if a:
             args += ["--a-adapter", str(a)]
         subprocess.run([GAUNTLET, *args], stdout=subprocess.DEVNULL, env=ENV)
-    line = subprocess.run([REANALYZE, str(out)], check=True, capture_output=True, text=True).stdout
+    line = subprocess.run([REANALYZE, *REANALYZE_FLAGS, str(out)], check=True,
+                          capture_output=True, text=True).stdout
     return json.loads(line)
 
 
