@@ -65,7 +65,8 @@ class LabTest(unittest.TestCase):
         assert result.returncode == 0, cls.train_output
         with open(os.path.join(cls.workdir, "report.json")) as f:
             cls.report = json.load(f)
-        print(f"  [lab run: {time.monotonic() - started:.0f} s]", file=sys.stderr)
+        print(f"  [lab run: {time.monotonic() - started:.0f} s, by step {cls.report.get('timings')}]",
+              file=sys.stderr)
 
     @classmethod
     def tearDownClass(cls):
