@@ -27,7 +27,7 @@ constexpr char kUsage[] =
     "REPORT.json...\n";
 
 // A threshold from the command line: a number, else nullopt.
-std::optional<double> Number(const char* text) {
+std::optional<double> ParseThreshold(const char* text) {
   char* end = nullptr;
   double value = std::strtod(text, &end);
   if (end == text || *end != '\0') return std::nullopt;
@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
                           {"probe-gap", required_argument, nullptr, 'p'},
                           {nullptr, 0, nullptr, 0}};
   for (int flag; (flag = getopt_long(argc, argv, "", flags, nullptr)) != -1;) {
-    std::optional<double> value = flag == '?' ? std::nullopt : Number(optarg);
+    std::optional<double> value = flag == '?' ? std::nullopt : ParseThreshold(optarg);
     if (!value) {
       std::fprintf(stderr, "%s", kUsage);
       return 2;
