@@ -121,7 +121,10 @@ class Cluster:
         self.audit_log = os.path.join(root, "audit.log")
         self.lease_ttl_ms = lease_ttl_ms
         self.extra = list(extra)
-        self.port = port or free_port()
+        # Port 0 unless given: the coordinator binds a free port and prints it
+        # (a port picked here and closed again could be taken by another test
+        # before the coordinator binds it). Restarts reuse the bound port.
+        self.port = port
         self.tls = tls
         self.pki = pki() if tls else None
         self.tokens = {}
@@ -172,11 +175,14 @@ class Cluster:
         security = (["--tls-cert", self.pki.server_cert, "--tls-key", self.pki.server_key,
                      "--tls-client-ca", self.pki.ca] if self.tls else ["--insecure"])
         self.coordinator = subprocess.Popen(
-            [COORDINATOR, "--listen", self.target, "--metrics-listen", "127.0.0.1:0",
-             "--db", self.db, "--allow-root", self.data, "--lease-ttl-ms", str(self.lease_ttl_ms),
-             "--audit-log", self.audit_log] + security + self.extra,
+            [COORDINATOR, "--listen", f"127.0.0.1:{self.port or 0}",
+             "--metrics-listen", "127.0.0.1:0", "--db", self.db, "--allow-root", self.data,
+             "--lease-ttl-ms", str(self.lease_ttl_ms), "--audit-log", self.audit_log]
+            + security + self.extra,
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        assert read_address(self.coordinator, "listening on") == self.port
+        bound = read_address(self.coordinator, "listening on")
+        assert self.port in (None, bound)
+        self.port = bound
         self.coordinator_metrics = read_address(self.coordinator, "metrics on")
 
     def add_worker(self, slots=2, credentials=None, extra=()):
