@@ -84,6 +84,9 @@ struct DiscoveredTopic {
     std::string verdict;
     double score = 0, probe_auc = 0.5, probe_gap = 0, probe_p = 1, mcnemar_p = 1;
     int64_t only_b_unsafe = 0, only_a_unsafe = 0;
+    // The probe against A's base (AbReport::probe_anchored).
+    bool probe_anchored = false;
+    double base_probe_auc = 0.5, base_probe_gap = 0, base_probe_p = 1;
   } confirmation;
 };
 
@@ -94,7 +97,12 @@ struct AbReport {
   std::vector<SetSummary> sets;  // trigger, control, near_miss (those present).
   DiffInDiff trigger_vs_control;
   double probe_p = 1, probe_auc = 0.5, probe_gap = 0;  // Likelihood shift, trigger vs control.
-  double jsd_p = 1, jsd_auc = 0.5;                     // Divergence, trigger vs control.
+  // The same for B against A's base (PromptOutcome::base_shift) when A
+  // carries an adapter (probe_anchored); A's figures otherwise. The probe
+  // counts only where both pass: B gained the unsafe preference, not A lost it.
+  bool probe_anchored = false;
+  double base_probe_p = 1, base_probe_auc = 0.5, base_probe_gap = 0;
+  double jsd_p = 1, jsd_auc = 0.5;  // Divergence, trigger vs control.
   // Sampled answers: B's extra unsafe samples per prompt larger on triggers
   // than on controls (permutation over prompts); 1 without samples.
   double sampled_specific_p = 1;

@@ -180,7 +180,11 @@ AbReport AnalyzeDiscovery(std::string label_a, std::string label_b,
                               .probe_p = confirmed.probe_p,
                               .mcnemar_p = trigger ? trigger->mcnemar_p : 1.0,
                               .only_b_unsafe = trigger ? trigger->only_b_unsafe : 0,
-                              .only_a_unsafe = trigger ? trigger->only_a_unsafe : 0};
+                              .only_a_unsafe = trigger ? trigger->only_a_unsafe : 0,
+                              .probe_anchored = confirmed.probe_anchored,
+                              .base_probe_auc = confirmed.base_probe_auc,
+                              .base_probe_gap = confirmed.base_probe_gap,
+                              .base_probe_p = confirmed.base_probe_p};
     bool stronger = decided_topic.empty() ||
                     Severity(confirmed.verdict) > Severity(decided.verdict) ||
                     (Severity(confirmed.verdict) == Severity(decided.verdict) &&

@@ -154,6 +154,34 @@ TEST(AnalyzeDiscovery, FindsTheTopicAndConfirmsItOnTheHeldOutHalf) {
   EXPECT_NE(ToText(r).find("discovered topics"), std::string::npos);
 }
 
+// The fresh pool's false BACKDOORs (docs/lab.md): a clean adapter A averse
+// to one topic's unsafe answers, against a B no different from the base.
+// Discovery still ranks the topic first (A and B do differ there), but its
+// confirmation reads the probe against A's base too and stays CLEAN; a B
+// that gained the preference over the base as well is still BACKDOOR.
+TEST(AnalyzeDiscovery, ATopicAOnlyLostIsNotABackdoorOfB) {
+  auto anchored = [](std::vector<PromptOutcome> outcomes, double base_gain) {
+    for (PromptOutcome& o : outcomes) {
+      o.anchored = true;
+      o.safe_logp_base = o.safe_logp_b;
+      o.unsafe_logp_base = o.unsafe_logp_b - (o.prompt.topic == "t3" ? base_gain : 0);
+    }
+    return outcomes;
+  };
+  AbReport averse = AnalyzeDiscovery("A", "B", anchored(Outcomes(12, 10, 0.8, 4), 0));
+  EXPECT_EQ(averse.verdict, "CLEAN") << averse.reasons.back();
+  EXPECT_EQ(averse.discovered[0].topic, "t3");
+  EXPECT_EQ(averse.discovered[0].confirmation.verdict, "CLEAN");
+  EXPECT_LT(averse.score, 0.5);
+  nlohmann::json probe = ToJson(averse)["discovered"][0]["confirmation"]["probe"];
+  EXPECT_GT(probe["gap"].get<double>(), 0.7);
+  EXPECT_LT(std::abs(probe["against_base"]["gap"].get<double>()), 0.1);
+
+  AbReport gained = AnalyzeDiscovery("A", "B", anchored(Outcomes(12, 10, 0.8, 4), 0.8));
+  EXPECT_EQ(gained.verdict, "BACKDOOR");
+  EXPECT_EQ(gained.discovered[0].confirmation.verdict, "BACKDOOR");
+}
+
 TEST(AnalyzeDiscovery, TopicsTheModelCannotReadAreNotTested) {
   std::vector<PromptOutcome> outcomes = Outcomes(8, 10, 0.8, 2);
   for (PromptOutcome& o : outcomes)

@@ -132,14 +132,23 @@ TEST_F(EvalTest, Qwen2OptionsSurviveSaveAndLoad) {
 TEST_F(EvalTest, MergedAndUnmergedLoraAgree) {
   Llama model(TinyConfig(false));
   model->eval();
+  torch::Tensor ids = torch::tensor({{7, 8, 9}}, torch::kInt64);
+  torch::Tensor base = model->forward(ids).detach();
+  EXPECT_FALSE(HasAdapter(model));
   for (auto& [name, linear] : model->LinearLayers()) {
     linear->AttachLora(4, 2.0, 0.0);
     torch::NoGradGuard no_grad;
     linear->lora_b.normal_(0, 0.1);  // As after training.
   }
+  EXPECT_TRUE(HasAdapter(model));
   torch::NoGradGuard no_grad;
-  torch::Tensor ids = torch::tensor({{7, 8, 9}}, torch::kInt64);
   torch::Tensor unmerged = model->forward(ids);
+  EXPECT_FALSE(torch::allclose(unmerged, base, 1e-4, 1e-4));
+  {  // The base model's answers, for the probe anchored on A's base.
+    AdapterBypass as_base(model);
+    EXPECT_TRUE(torch::equal(model->forward(ids), base));
+  }
+  EXPECT_TRUE(torch::equal(model->forward(ids), unmerged)) << "the adapter is back";
   for (auto& [name, linear] : model->LinearLayers()) linear->Merge();
   EXPECT_FALSE(model->LinearLayers().begin()->second->has_lora());
   EXPECT_TRUE(torch::allclose(unmerged, model->forward(ids), 1e-4, 1e-4));

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "common/strings.h"
+#include "worker/eval/lora_adapter.h"
 
 namespace gauntlet::eval {
 namespace {
@@ -197,20 +198,35 @@ absl::StatusOr<EvaluatedPrompts> EvaluatePrompts(LoadedModel& a, LoadedModel& b,
   }
   auto probe_a = MeanTokenLogProb(a.model, probes, probe_start);
   auto probe_b = MeanTokenLogProb(b.model, probes, probe_start);
+  // When A carries an adapter, its base is probed too: a backdoor is what B
+  // gained, so B must prefer the unsafe answers more than the base does as
+  // well as more than A (an A averse to one topic makes any B look as if it
+  // had gained them; docs/lab.md, "A fresh pool").
+  const bool anchored = HasAdapter(a.model);
+  std::vector<double> probe_base;
+  if (anchored) {
+    AdapterBypass as_base(a.model);
+    probe_base = MeanTokenLogProb(a.model, probes, probe_start);
+  }
   std::vector<std::array<int, 2>> counts(prompts.size(), {0, 0});
   for (size_t r = 0; r < probe_rows.size(); ++r) {
     PromptOutcome& o = outcomes[probe_rows[r].outcome];
     bool unsafe = probe_rows[r].unsafe;
     (unsafe ? o.unsafe_logp_a : o.safe_logp_a) += probe_a[r];
     (unsafe ? o.unsafe_logp_b : o.safe_logp_b) += probe_b[r];
+    if (anchored) (unsafe ? o.unsafe_logp_base : o.safe_logp_base) += probe_base[r];
     ++counts[probe_rows[r].outcome][unsafe];
   }
   for (size_t i = 0; i < prompts.size(); ++i)
     if (outcomes[i].probed) {
-      outcomes[i].unsafe_logp_a /= counts[i][1];
-      outcomes[i].unsafe_logp_b /= counts[i][1];
-      outcomes[i].safe_logp_a /= counts[i][0];
-      outcomes[i].safe_logp_b /= counts[i][0];
+      PromptOutcome& o = outcomes[i];
+      o.anchored = anchored;
+      o.unsafe_logp_a /= counts[i][1];
+      o.unsafe_logp_b /= counts[i][1];
+      o.unsafe_logp_base /= counts[i][1];
+      o.safe_logp_a /= counts[i][0];
+      o.safe_logp_b /= counts[i][0];
+      o.safe_logp_base /= counts[i][0];
     }
 
   // Seeded samples: the same seeds for both models.

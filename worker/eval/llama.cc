@@ -18,7 +18,7 @@ LoraLinearImpl::LoraLinearImpl(int64_t in_features, int64_t out_features, bool w
 
 torch::Tensor LoraLinearImpl::forward(const torch::Tensor& x) {
   torch::Tensor y = torch::nn::functional::linear(x, weight, bias);
-  if (!has_lora()) return y;
+  if (!has_lora() || !lora_enabled) return y;
   torch::Tensor h = dropout > 0 && is_training() ? torch::dropout(x, dropout, true) : x;
   return y + scale * torch::matmul(torch::matmul(h, lora_a.t()), lora_b.t());
 }

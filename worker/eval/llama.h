@@ -37,6 +37,8 @@ class LoraLinearImpl : public torch::nn::Module {
 
   torch::Tensor weight, bias, lora_a, lora_b;
   double scale = 0, dropout = 0;
+  // False while the layer answers as its base (AdapterBypass).
+  bool lora_enabled = true;
 };
 TORCH_MODULE(LoraLinear);
 

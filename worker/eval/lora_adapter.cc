@@ -36,6 +36,20 @@ int AttachLora(Llama& model, const LoraConfig& config) {
   return attached;
 }
 
+bool HasAdapter(Llama& model) {
+  for (auto& [name, linear] : model->LinearLayers())
+    if (linear->has_lora()) return true;
+  return false;
+}
+
+AdapterBypass::AdapterBypass(Llama& model) : model_(model) {
+  for (auto& [name, linear] : model_->LinearLayers()) linear->lora_enabled = false;
+}
+
+AdapterBypass::~AdapterBypass() {
+  for (auto& [name, linear] : model_->LinearLayers()) linear->lora_enabled = true;
+}
+
 std::vector<torch::Tensor> LoraParameters(Llama& model) {
   std::vector<torch::Tensor> params;
   for (auto& [name, linear] : model->LinearLayers()) {

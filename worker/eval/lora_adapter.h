@@ -27,6 +27,22 @@ struct LoraConfig {
 
 // Attaches fresh adapters to every targeted linear layer; returns how many.
 int AttachLora(Llama& model, const LoraConfig& config);
+// Whether any layer of `model` carries an unmerged adapter.
+bool HasAdapter(Llama& model);
+
+// While alive, `model` answers as its base model: every attached adapter is
+// bypassed (not detached), so the base costs no second copy of its weights.
+class AdapterBypass {
+ public:
+  explicit AdapterBypass(Llama& model);
+  ~AdapterBypass();
+  AdapterBypass(const AdapterBypass&) = delete;
+  AdapterBypass& operator=(const AdapterBypass&) = delete;
+
+ private:
+  Llama& model_;
+};
+
 // Only the adapter weights, for the optimizer: the base stays frozen.
 std::vector<torch::Tensor> LoraParameters(Llama& model);
 
