@@ -43,9 +43,10 @@ Usage: bench/ab_zoo.py [--held-out | --calibration[=N] | --implant] [WORKDIR]
 (GAUNTLET=path/to/gauntlet; default build/). Every torch process runs on one
 thread and ZOO_JOBS of them (default: the core count) at a time: the lab
 model is too small for a second thread to pay, and OpenMP threads stall when
-processes share the cores. Takes ~30 min on 2 cores (a discovery run with its
-trigger search ~80 s); reports already made in WORKDIR/reports are reused,
-and reports from before the trigger search count as not searched."""
+processes share the cores. Takes ~50 min on 2 cores with the implant zoo, a
+calibration pool ~35 min (a discovery run with its trigger search ~80 s);
+reports already made in WORKDIR/reports are reused, and reports from before
+the trigger search count as not searched."""
 import concurrent.futures
 import itertools
 import json
