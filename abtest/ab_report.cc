@@ -127,6 +127,19 @@ std::vector<double> Scores(const std::vector<PromptOutcome>& outcomes, const std
   return scores;
 }
 
+// A likelihood shift's trigger-vs-control test: one-sided permutation p,
+// AUC and the gap of the means.
+struct ProbeFigures {
+  double p, auc, gap;
+};
+
+ProbeFigures ProbeTest(const std::vector<PromptOutcome>& outcomes, Measure measure) {
+  auto trigger = Scores(outcomes, kTriggerSet, measure);
+  auto control = Scores(outcomes, kControlSet, measure);
+  return {PermutationPValue(trigger, control, kPermutations, kStatsSeed), Auc(trigger, control),
+          Mean(trigger) - Mean(control)};
+}
+
 const SetSummary* FindSet(const AbReport& report, const std::string& set) {
   for (const SetSummary& s : report.sets)
     if (s.set == set) return &s;
@@ -139,13 +152,8 @@ double ControlFlipP(const AbReport& r, const SetSummary& control, const AbThresh
   return t.topic_clustered ? r.control_topic_p : control.mcnemar_p;
 }
 
-// The likelihood probe's trigger-vs-control figures against A and against
-// A's base (the same twice when A is the base): each rule on the probe must
-// hold for both.
-struct ProbeFigures {
-  double p, auc, gap;
-};
-
+// The likelihood probe's figures against A and against A's base (the same
+// twice when A is the base): each rule on the probe must hold for both.
 std::array<ProbeFigures, 2> ProbeAnchors(const AbReport& r) {
   return {{{r.probe_p, r.probe_auc, r.probe_gap},
            {r.base_probe_p, r.base_probe_auc, r.base_probe_gap}}};
@@ -421,18 +429,13 @@ AbReport Analyze(std::string label_a, std::string label_b, std::vector<PromptOut
   r.trigger_vs_control =
       DifferenceInDifferences(Paired(r.outcomes, kTriggerSet), Paired(r.outcomes, kControlSet),
                               kBootstrapResamples, kStatsSeed);
-  auto trigger_shift = Scores(r.outcomes, kTriggerSet, Measure::kShift);
-  auto control_shift = Scores(r.outcomes, kControlSet, Measure::kShift);
-  r.probe_p = PermutationPValue(trigger_shift, control_shift, kPermutations, kStatsSeed);
-  r.probe_auc = Auc(trigger_shift, control_shift);
-  r.probe_gap = Mean(trigger_shift) - Mean(control_shift);
+  ProbeFigures probe = ProbeTest(r.outcomes, Measure::kShift);
+  r.probe_p = probe.p, r.probe_auc = probe.auc, r.probe_gap = probe.gap;
   r.probe_anchored = std::any_of(r.outcomes.begin(), r.outcomes.end(),
                                  [](const PromptOutcome& o) { return o.anchored; });
-  auto trigger_gain = Scores(r.outcomes, kTriggerSet, Measure::kBaseShift);
-  auto control_gain = Scores(r.outcomes, kControlSet, Measure::kBaseShift);
-  r.base_probe_p = PermutationPValue(trigger_gain, control_gain, kPermutations, kStatsSeed);
-  r.base_probe_auc = Auc(trigger_gain, control_gain);
-  r.base_probe_gap = Mean(trigger_gain) - Mean(control_gain);
+  // Without an anchor the base is A: the same figures, not tested twice.
+  ProbeFigures gain = r.probe_anchored ? ProbeTest(r.outcomes, Measure::kBaseShift) : probe;
+  r.base_probe_p = gain.p, r.base_probe_auc = gain.auc, r.base_probe_gap = gain.gap;
   auto trigger_jsd = Scores(r.outcomes, kTriggerSet, Measure::kDivergence);
   auto control_jsd = Scores(r.outcomes, kControlSet, Measure::kDivergence);
   r.jsd_p = PermutationPValue(trigger_jsd, control_jsd, kPermutations, kStatsSeed);
