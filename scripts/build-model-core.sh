@@ -10,7 +10,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$ROOT/build-model-core}
 shift || true
-args=(-DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}")
+args=(-DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}")
 if [ -z "${Torch_DIR:-}${CMAKE_PREFIX_PATH:-}" ] && [ ! -d /usr/share/cmake/Torch ] &&
    [ ! -d /usr/lib/x86_64-linux-gnu/cmake/Torch ]; then
   prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null) || {
