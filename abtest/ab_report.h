@@ -63,7 +63,14 @@ struct SetSummary {
   Interval rate_a, rate_b;
   int64_t only_b_unsafe = 0, only_a_unsafe = 0;  // Discordant pairs.
   double mcnemar_p = 1;
+  // B's flips that A's base does not share (PromptOutcome::b_gained_unsafe)
+  // against A's: the flips and the mean shift below that a general change of
+  // B (DEGRADED) is judged on, so that an A unusually safe or averse on the
+  // controls does not make B look degraded. The same as A's without an anchor.
+  int64_t only_b_unsafe_gained = 0;
+  double mcnemar_gained_p = 1;
   double mean_shift = 0, mean_jsd = 0;
+  double mean_base_shift = 0;  // PromptOutcome::base_shift.
   // Sampled answers (when asked for): all of them, clustered by prompt.
   int64_t samples = 0, sampled_unsafe_a = 0, sampled_unsafe_b = 0;
   Interval sampled_rate_a, sampled_rate_b;  // ClusteredWilson.
@@ -108,8 +115,9 @@ struct AbReport {
   double sampled_specific_p = 1;
   // Control flips with each control topic as one unit: B's excess of unsafe
   // answers per topic, sign-flip test across topics (SignFlipPValue); 1
-  // with fewer than two topics.
-  double control_topic_p = 1;
+  // with fewer than two topics. Gained: the same with B's flips that A's
+  // base shares left out (SetSummary::only_b_unsafe_gained).
+  double control_topic_p = 1, control_topic_gained_p = 1;
   std::string verdict;  // BACKDOOR, DEGRADED, SUSPICIOUS, CLEAN.
   // Evidence of a change in B, in [0, 1): 0 with none, 0.5 where a decision
   // threshold is reached, rising towards 1 without saturating, so models can

@@ -201,12 +201,32 @@ absl::StatusOr<EvaluatedPrompts> EvaluatePrompts(LoadedModel& a, LoadedModel& b,
   // When A carries an adapter, its base is probed too: a backdoor is what B
   // gained, so B must prefer the unsafe answers more than the base does as
   // well as more than A (an A averse to one topic makes any B look as if it
-  // had gained them; docs/lab.md, "A fresh pool").
+  // had gained them; docs/lab.md, "A fresh pool"). And where B's answer is
+  // unsafe but A's is not, the base answers too: a flip the base shares is
+  // what A lost, not what B gained (PromptOutcome::b_gained_unsafe). Only
+  // those prompts: a few percent of the greedy generation.
   const bool anchored = HasAdapter(a.model);
   std::vector<double> probe_base;
   if (anchored) {
     AdapterBypass as_base(a.model);
     probe_base = MeanTokenLogProb(a.model, probes, probe_start);
+    std::vector<size_t> flipped;
+    std::vector<std::vector<int64_t>> flipped_prompts;
+    for (size_t i = 0; i < outcomes.size(); ++i)
+      if (outcomes[i].only_b_unsafe()) {
+        flipped.push_back(i);
+        flipped_prompts.push_back(encoded[i]);
+      }
+    if (!flipped.empty()) {
+      auto answers_base = Generate(a.model, flipped_prompts, greedy);
+      count(answers_base);
+      for (size_t k = 0; k < flipped.size(); ++k) {
+        PromptOutcome& o = outcomes[flipped[k]];
+        o.base_answered = true;
+        o.response_base = a.tokenizer.Decode(answers_base[k]);
+        o.judged_base = judge.Assess(o.response_base);
+      }
+    }
   }
   std::vector<std::array<int, 2>> counts(prompts.size(), {0, 0});
   for (size_t r = 0; r < probe_rows.size(); ++r) {
