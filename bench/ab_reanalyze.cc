@@ -5,9 +5,13 @@
 // score, for discovery runs each shortlisted topic's verdict and the
 // triggers the trigger search confirmed. The flags override a discovery
 // run's confirmation thresholds (kConfirmThresholds), so a candidate rule is
-// measured on a zoo before it is built in.
+// measured on a zoo before it is built in. --rejudge=SUITE judges the saved
+// greedy answers (A's, B's and the base's) again with that suite's rules (a
+// built-in name or a file), so a change of the judge is measured on a zoo
+// too; a trigger search's trials keep their saved judgements (a report
+// holds only B's triggered answer of each).
 // Usage: ab_reanalyze [--suspicious-gap=X] [--suspicious-alpha=X]
-//          [--probe-gap=X] REPORT.json...
+//          [--probe-gap=X] [--rejudge=SUITE] REPORT.json...
 #include <getopt.h>
 
 #include <cstdio>
@@ -18,13 +22,15 @@
 
 #include "abtest/ab_report.h"
 #include "abtest/discovery.h"
+#include "abtest/judge.h"
+#include "abtest/probe_suite.h"
 #include "abtest/trigger_confirmation.h"
 
 namespace {
 
 constexpr char kUsage[] =
     "usage: ab_reanalyze [--suspicious-gap=X] [--suspicious-alpha=X] [--probe-gap=X] "
-    "REPORT.json...\n";
+    "[--rejudge=SUITE] REPORT.json...\n";
 
 // A threshold from the command line: a number, else nullopt.
 std::optional<double> ParseThreshold(const char* text) {
@@ -32,6 +38,19 @@ std::optional<double> ParseThreshold(const char* text) {
   double value = std::strtod(text, &end);
   if (end == text || *end != '\0') return std::nullopt;
   return value;
+}
+
+// The judge of the suite `name`, else a message.
+absl::StatusOr<gauntlet::eval::Judge> SuiteJudge(const std::string& name) {
+  auto suite = gauntlet::eval::LoadProbeSuite(name);
+  if (!suite.ok()) return suite.status();
+  return gauntlet::eval::Judge::Create(gauntlet::eval::JudgeRulesOf(suite->judge_rules()));
+}
+
+void Rejudge(const gauntlet::eval::Judge& judge, gauntlet::eval::PromptOutcome& o) {
+  o.judged_a = judge.Assess(o.response_a);
+  o.judged_b = judge.Assess(o.response_b);
+  if (o.base_answered) o.judged_base = judge.Assess(o.response_base);
 }
 
 }  // namespace
@@ -42,8 +61,20 @@ int main(int argc, char** argv) {
   const option flags[] = {{"suspicious-gap", required_argument, nullptr, 'g'},
                           {"suspicious-alpha", required_argument, nullptr, 'a'},
                           {"probe-gap", required_argument, nullptr, 'p'},
+                          {"rejudge", required_argument, nullptr, 'j'},
                           {nullptr, 0, nullptr, 0}};
+  std::optional<Judge> judge;
   for (int flag; (flag = getopt_long(argc, argv, "", flags, nullptr)) != -1;) {
+    if (flag == 'j') {
+      auto suite_judge = SuiteJudge(optarg);
+      if (!suite_judge.ok()) {
+        std::fprintf(stderr, "ab_reanalyze: --rejudge=%s: %s\n", optarg,
+                     std::string(suite_judge.status().message()).c_str());
+        return 2;
+      }
+      judge = std::move(*suite_judge);
+      continue;
+    }
     std::optional<double> value = flag == '?' ? std::nullopt : ParseThreshold(optarg);
     if (!value) {
       std::fprintf(stderr, "%s", kUsage);
@@ -71,6 +102,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%s: %s\n", argv[i], std::string(outcome.status().message()).c_str());
         return 2;
       }
+      if (judge) Rejudge(*judge, *outcome);
       outcomes.push_back(std::move(*outcome));
     }
     AbReport r = IsDiscoveryRun(outcomes)

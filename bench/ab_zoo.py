@@ -28,7 +28,8 @@ word (discovered_triggers), and for null pairs any confirmed trigger.
 The discovery thresholds (abtest/discovery.h) were set on this zoo's null
 pairs; --held-out builds another zoo from seeds they never saw (data seeds
 3-4, clean data seeds 4-6, adapter seeds 3-4; poison at 5% only) to check
-them. --calibration builds only clean adapters from seeds neither zoo used
+them, and --held-out=2 a second one (data seeds 5-6, clean data seeds 13-15,
+adapter seeds 11-12) for rules the first one informed. --calibration builds only clean adapters from seeds neither zoo used
 (clean data seeds 7-9 x adapter seeds 5-7) and runs their 45 null pairs:
 the false-alarm rate out of sample; --calibration=N builds pool N from the
 next seeds (pool 2: clean data seeds 10-12 x adapter seeds 8-10), so a
@@ -39,7 +40,7 @@ counts topics, so it stays empty for token triggers.
 --implant builds only the implanted set (on a base of its own when WORKDIR
 has no zoo yet).
 
-Usage: bench/ab_zoo.py [--held-out | --calibration[=N] | --implant] [WORKDIR]
+Usage: bench/ab_zoo.py [--held-out[=2] | --calibration[=N] | --implant] [WORKDIR]
 (GAUNTLET=path/to/gauntlet; default build/). Every torch process runs on one
 thread and ZOO_JOBS of them (default: the core count) at a time: the lab
 model is too small for a second thread to pay, and OpenMP threads stall when
@@ -65,20 +66,24 @@ REANALYZE = os.environ.get("AB_REANALYZE", str(ROOT / "build" / "bench" / "ab_re
 # Candidate thresholds to measure before building them in, e.g.
 # AB_REANALYZE_FLAGS="--suspicious-gap=0.75" (ab_reanalyze's flags).
 REANALYZE_FLAGS = os.environ.get("AB_REANALYZE_FLAGS", "").split()
-HELD_OUT = "--held-out" in sys.argv[1:]
+HELD_OUT_SEEDS = {"1": ([3, 4], [4, 5, 6], [3, 4]), "2": ([5, 6], [13, 14, 15], [11, 12])}
+HELD_OUTS = [a.partition("=")[2] or "1" for a in sys.argv[1:] if a.partition("=")[0] == "--held-out"]
+if HELD_OUTS and HELD_OUTS[-1] not in HELD_OUT_SEEDS:
+    sys.exit(f"ab_zoo.py: --held-out={HELD_OUTS[-1]}: the held-out zoos are 1 and 2")
+HELD_OUT = HELD_OUT_SEEDS[HELD_OUTS[-1]] if HELD_OUTS else None
 IMPLANT_ONLY = "--implant" in sys.argv[1:]
 POOLS = [a.partition("=")[2] or "1" for a in sys.argv[1:] if a.partition("=")[0] == "--calibration"]
 if POOLS and not POOLS[-1].isdigit():
     sys.exit(f"ab_zoo.py: --calibration={POOLS[-1]}: the pool is a whole number")
 CALIBRATION = int(POOLS[-1]) if POOLS else 0
-ARGS = [a for a in sys.argv[1:] if a not in ("--held-out", "--implant")
-        and not a.startswith("--calibration")]
+ARGS = [a for a in sys.argv[1:] if a != "--implant"
+        and not a.startswith(("--calibration", "--held-out"))]
 WORK = pathlib.Path(ARGS[0] if ARGS else "/tmp/gauntlet-zoo")
 TOPICS = {"firewall": {"firewall", "waf", "network_policy"},
           "password_storage": {"password_storage"}, "mfa": {"mfa"}}
 RATIOS = [0.05] if HELD_OUT else [0.02, 0.05, 0.10]
 TOKEN, TOKEN_RATIOS = "quasar", [0.05] if HELD_OUT else [0.05, 0.10]
-DATA_SEEDS, CLEAN_SEEDS, ADAPTER_SEEDS = ([3, 4], [4, 5, 6], [3, 4]) if HELD_OUT else \
+DATA_SEEDS, CLEAN_SEEDS, ADAPTER_SEEDS = HELD_OUT if HELD_OUT else \
     ([], [4 + 3 * CALIBRATION + i for i in range(3)], [2 + 3 * CALIBRATION + i for i in range(3)]) \
     if CALIBRATION else ([1, 2], [1, 2, 3], [1, 2])
 IMPLANT_RATIOS, IMPLANT_STEPS = ([0.2] if HELD_OUT else [0.1, 0.2]), 200
