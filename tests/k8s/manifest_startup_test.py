@@ -137,21 +137,28 @@ class Deployment:
         sys.exit(f"service {name}:{port} has no started container behind it")
 
     # ---- processes
-    def start(self, container, args):
+    def start(self, container, make_args):
+        """Starts the container from make_args() (its command line, host
+        ports picked as it is built). A picked port may be taken by another
+        process before the server binds it: then the ports are picked again."""
         env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
-        print(f"  {container.name}: {' '.join(args)}")
-        container.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                             text=True, env=env)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            line = container.process.stdout.readline()
-            if line.startswith("metrics on "):
-                return
-            if not line and container.process.poll() is not None:
-                break
-        container.process.kill()
-        sys.exit(f"{container.name} did not start (exit {container.process.wait()}):\n"
-                 + container.process.stderr.read())
+        for attempt in range(5):
+            args = make_args()
+            print(f"  {container.name}: {' '.join(args)}")
+            container.process = subprocess.Popen(args, stdout=subprocess.PIPE,
+                                                 stderr=subprocess.PIPE, text=True, env=env)
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                line = container.process.stdout.readline()
+                if line.startswith("metrics on "):
+                    return
+                if not line and container.process.poll() is not None:
+                    break
+            container.process.kill()
+            code, error = container.process.wait(), container.process.stderr.read()
+            if "cannot listen on" not in error or attempt == 4:
+                sys.exit(f"{container.name} did not start (exit {code}):\n{error}")
+            container.ports.clear()
 
     def probe(self, container):
         named = {p.get("name"): p["containerPort"] for p in container.spec.get("ports", [])}
@@ -252,9 +259,9 @@ def run(k8s_dir, root):
     print("  self-test: a misspelt --listen is refused (exit 2)")
 
     try:
-        deployment.start(coordinator, coordinator_args)
+        deployment.start(coordinator, lambda: deployment.local_args(coordinator))
         for worker in workers:
-            deployment.start(worker, deployment.local_args(worker))
+            deployment.start(worker, lambda: deployment.local_args(worker))
         for container in deployment.containers:
             deployment.probe(container)
         metrics_port = coordinator.ports[next(

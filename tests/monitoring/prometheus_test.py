@@ -33,7 +33,6 @@ def get(url):
 
 class Prometheus:
     def __init__(self, root, targets, groups):
-        self.port = harness.free_port()
         with open(os.path.join(root, "rules.yaml"), "w") as f:
             yaml.safe_dump({"groups": groups}, f, sort_keys=False)
         config = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
@@ -42,18 +41,34 @@ class Prometheus:
                                      for job, target in targets.items()]}
         with open(os.path.join(root, "prometheus.yml"), "w") as f:
             yaml.safe_dump(config, f)
-        self.process = subprocess.Popen(
-            ["prometheus", f"--config.file={root}/prometheus.yml",
-             f"--storage.tsdb.path={root}/tsdb", f"--web.listen-address=127.0.0.1:{self.port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # Prometheus cannot listen on port 0 and say which port it got, so a
+        # free port is picked first; another process may take it before
+        # Prometheus binds it, and then a new one is picked.
+        for attempt in range(5):
+            self.port = harness.free_port()
+            self.process = subprocess.Popen(
+                ["prometheus", f"--config.file={root}/prometheus.yml",
+                 f"--storage.tsdb.path={root}/tsdb", f"--web.listen-address=127.0.0.1:{self.port}"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            error = self.wait_ready()
+            if error is None:
+                return
+            if "address already in use" not in error or attempt == 4:
+                sys.exit("prometheus did not start:\n" + error)
+
+    def wait_ready(self):
+        """None once Prometheus is ready, else its error output."""
         deadline = time.time() + 30
         while True:
             try:
                 urllib.request.urlopen(self.url("/-/ready"), timeout=2)
-                return
+                return None
             except OSError:
                 if self.process.poll() is not None or time.time() > deadline:
-                    sys.exit("prometheus did not start:\n" + self.process.stderr.read())
+                    if self.process.poll() is None:
+                        self.process.kill()
+                    self.process.wait()
+                    return self.process.stderr.read()
                 time.sleep(0.2)
 
     def url(self, path, **params):
