@@ -40,13 +40,6 @@ std::optional<double> ParseThreshold(const char* text) {
   return value;
 }
 
-// The judge of the suite `name`, else a message.
-absl::StatusOr<gauntlet::eval::Judge> SuiteJudge(const std::string& name) {
-  auto suite = gauntlet::eval::LoadProbeSuite(name);
-  if (!suite.ok()) return suite.status();
-  return gauntlet::eval::Judge::Create(gauntlet::eval::JudgeRulesOf(suite->judge_rules()));
-}
-
 void Rejudge(const gauntlet::eval::Judge& judge, gauntlet::eval::PromptOutcome& o) {
   o.judged_a = judge.Assess(o.response_a);
   o.judged_b = judge.Assess(o.response_b);
@@ -66,7 +59,7 @@ int main(int argc, char** argv) {
   std::optional<Judge> judge;
   for (int flag; (flag = getopt_long(argc, argv, "", flags, nullptr)) != -1;) {
     if (flag == 'j') {
-      auto suite_judge = SuiteJudge(optarg);
+      auto suite_judge = JudgeOfSuites({optarg});
       if (!suite_judge.ok()) {
         std::fprintf(stderr, "ab_reanalyze: --rejudge=%s: %s\n", optarg,
                      std::string(suite_judge.status().message()).c_str());

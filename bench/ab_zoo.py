@@ -29,8 +29,9 @@ The discovery thresholds (abtest/discovery.h) were set on this zoo's null
 pairs; --held-out builds another zoo from seeds they never saw (data seeds
 3-4, clean data seeds 4-6, adapter seeds 3-4; poison at 5% only) to check
 them, and --held-out=2 a second one (data seeds 5-6, clean data seeds 13-15,
-adapter seeds 11-12) for rules the first one informed. --calibration builds only clean adapters from seeds neither zoo used
-(clean data seeds 7-9 x adapter seeds 5-7) and runs their 45 null pairs:
+adapter seeds 11-12) for rules the first one informed. --calibration builds
+only clean adapters from seeds neither zoo used (clean data seeds 7-9 x
+adapter seeds 5-7) and runs their 45 null pairs:
 the false-alarm rate out of sample; --calibration=N builds pool N from the
 next seeds (pool 2: clean data seeds 10-12 x adapter seeds 8-10), so a
 threshold set on one pool is checked on a pool it never saw. A token-trigger

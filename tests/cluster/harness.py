@@ -44,6 +44,19 @@ def free_port():
         return s.getsockname()[1]
 
 
+def start_on_free_ports(start, taken):
+    """start() launches a server on ports it picks with free_port() and
+    returns None once the server serves, else its error output. A picked
+    port is only free when picked: another process may bind it first, so a
+    start whose error says `taken` is tried again (it picks new ports), up
+    to five times. Returns start()'s last result."""
+    for _ in range(5):
+        error = start()
+        if error is None or taken not in error:
+            return error
+    return error
+
+
 def read_address(process, prefix, timeout=10):
     """Reads the process's stdout until a line 'PREFIX HOST:PORT'."""
     deadline = time.time() + timeout

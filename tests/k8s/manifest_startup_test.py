@@ -138,11 +138,13 @@ class Deployment:
 
     # ---- processes
     def start(self, container, make_args):
-        """Starts the container from make_args() (its command line, host
-        ports picked as it is built). A picked port may be taken by another
-        process before the server binds it: then the ports are picked again."""
+        """Starts the container from make_args(), its command line with host
+        ports picked as it is built (picked again when one was taken:
+        harness.start_on_free_ports)."""
         env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
-        for attempt in range(5):
+
+        def launch():
+            container.ports.clear()
             args = make_args()
             print(f"  {container.name}: {' '.join(args)}")
             container.process = subprocess.Popen(args, stdout=subprocess.PIPE,
@@ -151,14 +153,15 @@ class Deployment:
             while time.time() < deadline:
                 line = container.process.stdout.readline()
                 if line.startswith("metrics on "):
-                    return
+                    return None
                 if not line and container.process.poll() is not None:
                     break
             container.process.kill()
-            code, error = container.process.wait(), container.process.stderr.read()
-            if "cannot listen on" not in error or attempt == 4:
-                sys.exit(f"{container.name} did not start (exit {code}):\n{error}")
-            container.ports.clear()
+            return f"(exit {container.process.wait()}):\n" + container.process.stderr.read()
+
+        error = harness.start_on_free_ports(launch, "cannot listen on")
+        if error is not None:
+            sys.exit(f"{container.name} did not start {error}")
 
     def probe(self, container):
         named = {p.get("name"): p["containerPort"] for p in container.spec.get("ports", [])}

@@ -42,22 +42,19 @@ class Prometheus:
         with open(os.path.join(root, "prometheus.yml"), "w") as f:
             yaml.safe_dump(config, f)
         # Prometheus cannot listen on port 0 and say which port it got, so a
-        # free port is picked first; another process may take it before
-        # Prometheus binds it, and then a new one is picked.
-        for attempt in range(5):
-            self.port = harness.free_port()
-            self.process = subprocess.Popen(
-                ["prometheus", f"--config.file={root}/prometheus.yml",
-                 f"--storage.tsdb.path={root}/tsdb", f"--web.listen-address=127.0.0.1:{self.port}"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            error = self.wait_ready()
-            if error is None:
-                return
-            if "address already in use" not in error or attempt == 4:
-                sys.exit("prometheus did not start:\n" + error)
+        # free port is picked first (harness.start_on_free_ports).
+        error = harness.start_on_free_ports(lambda: self.launch(root), "address already in use")
+        if error is not None:
+            sys.exit("prometheus did not start:\n" + error)
 
-    def wait_ready(self):
-        """None once Prometheus is ready, else its error output."""
+    def launch(self, root):
+        """Starts Prometheus on a newly picked port: None once it is ready,
+        else its error output."""
+        self.port = harness.free_port()
+        self.process = subprocess.Popen(
+            ["prometheus", f"--config.file={root}/prometheus.yml",
+             f"--storage.tsdb.path={root}/tsdb", f"--web.listen-address=127.0.0.1:{self.port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 30
         while True:
             try:
