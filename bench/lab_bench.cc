@@ -1,10 +1,13 @@
 // The lab model's speed on this machine (or a GPU build's): training steps/s
-// and tokens/s for the base model and for LoRA fine-tuning, and generation
-// tokens/s with and without the KV cache. Sizes are the lab's: d=128,
+// and tokens/s for the base model and for LoRA fine-tuning, generation
+// tokens/s with and without the KV cache, and the likelihood probe's rows/s
+// with the lab's vocabulary and with Qwen's. Sizes are the lab's: d=128,
 // 4 layers, 4 heads, feed-forward 320, context 96.
 #include <benchmark/benchmark.h>
 
 #include "abtest/lab_corpus.h"
+#include "worker/eval/ab_eval.h"
+#include "worker/eval/lab_model.h"
 #include "worker/eval/lab_train.h"
 #include "worker/eval/lora_adapter.h"
 
@@ -86,6 +89,80 @@ BENCHMARK(BM_Generate)
     ->Arg(1)
     ->Arg(0)
     ->ArgName("kv_cache")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// The likelihood probe (AnswerLogProbs: each reference answer's mean
+// log-probability after its question) on the lab model's layers with a
+// real tokenizer's vocabulary: Arg 0 the lab's, Arg 151,936 Qwen's. 64
+// rows of the lab's own questions and answers; only the answer positions
+// go through the output layer. "every_position" does what the probe did
+// before: the output layer and log-softmax over every position of the
+// batch, then the answers' slices; the ratio of the two is the saving.
+LoadedModel ProbeModel(int64_t vocab) {
+  LlamaConfig config = Lab().config;
+  if (vocab > 0) config.vocab_size = vocab;
+  LoadedModel loaded{Llama(config), Lab().tokenizer};
+  loaded.model->eval();
+  return loaded;
+}
+
+std::vector<ChatRow> ProbeRows() {
+  LabDatasets sets = MakeLabDatasets(DatasetOptions{});
+  std::vector<ChatRow> rows(sets.poisoned.begin(),
+                            sets.poisoned.begin() + std::min<size_t>(64, sets.poisoned.size()));
+  return rows;
+}
+
+void BM_ProbeAnswerPositions(benchmark::State& state) {
+  LoadedModel loaded = ProbeModel(state.range(0));
+  std::vector<ChatRow> rows = ProbeRows();
+  for (auto _ : state) benchmark::DoNotOptimize(AnswerLogProbs(loaded, rows).value());
+  state.counters["rows_per_s"] =
+      benchmark::Counter(double(rows.size()), benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_ProbeAnswerPositions)
+    ->Arg(0)
+    ->Arg(151936)
+    ->ArgName("vocab")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+void BM_ProbeEveryPosition(benchmark::State& state) {
+  LoadedModel loaded = ProbeModel(state.range(0));
+  std::vector<ChatRow> rows = ProbeRows();
+  torch::NoGradGuard no_grad;
+  for (auto _ : state) {
+    std::vector<std::vector<int64_t>> ids;
+    std::vector<int64_t> answer_start;
+    size_t longest = 0;
+    for (const ChatRow& row : rows) {
+      ids.push_back(loaded.tokenizer.EncodeChatPrompt(row.system, row.user).value());
+      answer_start.push_back(int64_t(ids.back().size()));
+      for (int64_t id : loaded.tokenizer.Encode(row.assistant)) ids.back().push_back(id);
+      ids.back().push_back(loaded.tokenizer.end_of_answer_id().value_or(0));
+      longest = std::max(longest, ids.back().size());
+    }
+    torch::Tensor batch = torch::zeros({int64_t(ids.size()), int64_t(longest)}, torch::kInt64);
+    for (size_t i = 0; i < ids.size(); ++i)
+      batch[int64_t(i)].slice(0, 0, int64_t(ids[i].size())).copy_(torch::tensor(ids[i]));
+    torch::Tensor log_probs = torch::log_softmax(loaded.model->forward(batch), -1);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      std::vector<int64_t> targets(ids[i].begin() + answer_start[i], ids[i].end());
+      benchmark::DoNotOptimize(log_probs[int64_t(i)]
+                                   .slice(0, answer_start[i] - 1, int64_t(ids[i].size()) - 1)
+                                   .gather(1, torch::tensor(targets).unsqueeze(1))
+                                   .mean()
+                                   .item<double>());
+    }
+  }
+  state.counters["rows_per_s"] =
+      benchmark::Counter(double(rows.size()), benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_ProbeEveryPosition)
+    ->Arg(0)
+    ->Arg(151936)
+    ->ArgName("vocab")
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

@@ -12,59 +12,98 @@ namespace {
 
 constexpr int64_t kRowsPerForward = 64;
 
-// Log-probabilities of every row's tokens from `from[row]` on, under
-// `model`; rows are right-padded (a causal model never looks ahead, so the
-// padding changes nothing before it). Returns per row the [tokens, vocab]
-// log-distributions at the positions that predict those tokens.
-std::vector<torch::Tensor> PredictiveLogits(Llama& model,
-                                            const std::vector<std::vector<int64_t>>& rows,
-                                            const std::vector<size_t>& from) {
-  torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> out;
-  for (size_t start = 0; start < rows.size(); start += kRowsPerForward) {
-    size_t end = std::min(rows.size(), start + kRowsPerForward);
-    size_t longest = 0;
-    for (size_t i = start; i < end; ++i) longest = std::max(longest, rows[i].size());
-    torch::Tensor ids = torch::zeros({int64_t(end - start), int64_t(longest)}, torch::kInt64);
-    for (size_t i = start; i < end; ++i)
-      ids[int64_t(i - start)]
-          .slice(0, 0, int64_t(rows[i].size()))
-          .copy_(torch::tensor(rows[i], torch::kInt64));
-    torch::Tensor logits =
-        torch::log_softmax(model->forward(ids.to(model->device())), -1).to(torch::kCPU);
-    for (size_t i = start; i < end; ++i)
-      out.push_back(
-          logits[int64_t(i - start)].slice(0, int64_t(from[i]) - 1, int64_t(rows[i].size()) - 1));
+// The final hidden states of rows [start, end) at the positions that
+// predict their tokens from `from[row]` on, under `model`, in one forward:
+// [positions, hidden_size], row after row, and each row's number of
+// positions. Rows are right-padded (a causal model never looks ahead, so
+// the padding changes nothing before it).
+struct PredictingStates {
+  torch::Tensor states;
+  std::vector<int64_t> lengths;
+};
+PredictingStates StatesOf(Llama& model, const std::vector<std::vector<int64_t>>& rows,
+                          const std::vector<size_t>& from, size_t start, size_t end) {
+  size_t longest = 0;
+  for (size_t i = start; i < end; ++i) longest = std::max(longest, rows[i].size());
+  torch::Tensor ids = torch::zeros({int64_t(end - start), int64_t(longest)}, torch::kInt64);
+  for (size_t i = start; i < end; ++i)
+    ids[int64_t(i - start)]
+        .slice(0, 0, int64_t(rows[i].size()))
+        .copy_(torch::tensor(rows[i], torch::kInt64));
+  torch::Tensor hidden = model->Hidden(ids.to(model->device()));
+  std::vector<torch::Tensor> predicting;
+  PredictingStates out;
+  for (size_t i = start; i < end; ++i) {
+    predicting.push_back(
+        hidden[int64_t(i - start)].slice(0, int64_t(from[i]) - 1, int64_t(rows[i].size()) - 1));
+    out.lengths.push_back(predicting.back().size(0));
   }
+  out.states = torch::cat(predicting);
   return out;
 }
 
-// Calls measure(rows, from) on one forward's worth of rows at a time, so
-// memory holds one batch's distributions whatever the number of rows (a
-// kept slice of PredictiveLogits holds its whole batch).
+// Calls measure(start, end) on one forward's worth of rows at a time, so
+// memory holds one batch's states whatever the number of rows.
 template <typename Measure>
-void InBatches(const std::vector<std::vector<int64_t>>& rows, const std::vector<size_t>& from,
-               Measure&& measure) {
-  for (size_t start = 0; start < rows.size(); start += kRowsPerForward) {
-    size_t end = std::min(rows.size(), start + kRowsPerForward);
-    measure(std::vector<std::vector<int64_t>>(rows.begin() + int64_t(start),
-                                              rows.begin() + int64_t(end)),
-            std::vector<size_t>(from.begin() + int64_t(start), from.begin() + int64_t(end)));
-  }
+void InBatches(size_t rows, Measure&& measure) {
+  torch::NoGradGuard no_grad;
+  for (size_t start = 0; start < rows; start += kRowsPerForward)
+    measure(start, std::min(rows, start + kRowsPerForward));
+}
+
+// The most logits one output-layer call makes: 8 MiB of floats, small
+// enough for the allocator to reuse rather than map and fault in afresh.
+// With the lab's vocabulary a whole batch's positions go through at once;
+// with Qwen's 151,936 tokens about a dozen (a batch's distributions would
+// be gigabytes, most of the time went to page faults).
+constexpr int64_t kLogitsPerCall = int64_t{1} << 21;
+
+// value(stretch of `states`, index of its first position) -> one figure per
+// position of the stretch, for stretches of kLogitsPerCall / vocab
+// positions; [positions] on the CPU.
+template <typename PerPosition>
+torch::Tensor ThroughOutputLayer(const torch::Tensor& states, int64_t vocab, PerPosition&& value) {
+  const int64_t stretch = std::max<int64_t>(1, kLogitsPerCall / vocab);
+  std::vector<torch::Tensor> out;
+  for (int64_t first = 0; first < states.size(0); first += stretch)
+    out.push_back(value(states.slice(0, first, first + stretch), first).to(torch::kCPU));
+  return torch::cat(out);
+}
+
+// Appends the mean of each row's positions' figures to `out`.
+void AppendRowMeans(const torch::Tensor& per_position, const std::vector<int64_t>& lengths,
+                    std::vector<double>& out) {
+  for (const torch::Tensor& row : per_position.split_with_sizes(lengths))
+    out.push_back(row.mean().item<double>());
+}
+
+// Per position, the Jensen-Shannon divergence of two [positions, vocab]
+// log-distributions.
+torch::Tensor JensenShannonPerPosition(const torch::Tensor& log_a, const torch::Tensor& log_b) {
+  torch::Tensor log_m = torch::logsumexp(torch::stack({log_a, log_b}), 0) - std::log(2.0);
+  torch::Tensor kl_a = (log_a.exp() * (log_a - log_m)).sum(-1);
+  torch::Tensor kl_b = (log_b.exp() * (log_b - log_m)).sum(-1);
+  return 0.5 * (kl_a + kl_b);
 }
 
 // Mean log-probability per token of what each row holds from `from[row]` on.
 std::vector<double> MeanTokenLogProb(Llama& model, const std::vector<std::vector<int64_t>>& rows,
                                      const std::vector<size_t>& from) {
   std::vector<double> out;
-  InBatches(rows, from, [&](const auto& chunk, const auto& chunk_from) {
-    auto logits = PredictiveLogits(model, chunk, chunk_from);
-    for (size_t i = 0; i < chunk.size(); ++i) {
-      std::vector<int64_t> targets(chunk[i].begin() + int64_t(chunk_from[i]), chunk[i].end());
-      torch::Tensor picked =
-          logits[i].gather(1, torch::tensor(targets, torch::kInt64).unsqueeze(1)).squeeze(1);
-      out.push_back(picked.mean().item<double>());
-    }
+  InBatches(rows.size(), [&](size_t start, size_t end) {
+    PredictingStates predicting = StatesOf(model, rows, from, start, end);
+    std::vector<int64_t> targets;
+    for (size_t row = start; row < end; ++row)
+      targets.insert(targets.end(), rows[row].begin() + int64_t(from[row]), rows[row].end());
+    torch::Tensor target = torch::tensor(targets, torch::kInt64).to(model->device());
+    torch::Tensor log_probs = ThroughOutputLayer(
+        predicting.states, model->config().vocab_size,
+        [&](const torch::Tensor& states, int64_t first) {
+          torch::Tensor logits = model->Logits(states);
+          torch::Tensor picked = target.slice(0, first, first + states.size(0)).unsqueeze(1);
+          return logits.gather(1, picked).squeeze(1) - torch::logsumexp(logits, 1);
+        });
+    AppendRowMeans(log_probs, predicting.lengths, out);
   });
   return out;
 }
@@ -97,21 +136,23 @@ absl::StatusOr<std::vector<double>> AnswerLogProbs(LoadedModel& model,
 }
 
 double MeanJensenShannon(const torch::Tensor& log_a, const torch::Tensor& log_b) {
-  torch::Tensor log_m = torch::logsumexp(torch::stack({log_a, log_b}), 0) - std::log(2.0);
-  torch::Tensor kl_a = (log_a.exp() * (log_a - log_m)).sum(-1);
-  torch::Tensor kl_b = (log_b.exp() * (log_b - log_m)).sum(-1);
-  return (0.5 * (kl_a + kl_b)).mean().item<double>();
+  return JensenShannonPerPosition(log_a, log_b).mean().item<double>();
 }
 
 std::vector<double> DivergenceAlong(Llama& a, Llama& b,
                                     const std::vector<std::vector<int64_t>>& rows,
                                     const std::vector<size_t>& from) {
   std::vector<double> out;
-  InBatches(rows, from, [&](const auto& chunk, const auto& chunk_from) {
-    auto logits_a = PredictiveLogits(a, chunk, chunk_from);
-    auto logits_b = PredictiveLogits(b, chunk, chunk_from);
-    for (size_t i = 0; i < chunk.size(); ++i)
-      out.push_back(MeanJensenShannon(logits_a[i], logits_b[i]));
+  InBatches(rows.size(), [&](size_t start, size_t end) {
+    PredictingStates of_a = StatesOf(a, rows, from, start, end);
+    torch::Tensor of_b = StatesOf(b, rows, from, start, end).states;
+    torch::Tensor divergence = ThroughOutputLayer(
+        of_a.states, a->config().vocab_size, [&](const torch::Tensor& states, int64_t first) {
+          return JensenShannonPerPosition(
+              torch::log_softmax(a->Logits(states), -1),
+              torch::log_softmax(b->Logits(of_b.slice(0, first, first + states.size(0))), -1));
+        });
+    AppendRowMeans(divergence, of_a.lengths, out);
   });
   return out;
 }

@@ -32,8 +32,10 @@ absl::StatusOr<EvaluatedPrompts> EvaluatePrompts(LoadedModel& a, LoadedModel& b,
 
 // Per row, the mean Jensen-Shannon divergence between the two models'
 // next-token distributions at the positions that predict the row's tokens
-// from `from[row]` (>= 1) on; batch by batch, so memory holds one batch's
-// distributions whatever the number of rows.
+// from `from[row]` (>= 1) on; batch by batch, and through the output layer
+// a few positions at a time, so memory holds one batch's hidden states and
+// a few megabytes of distributions whatever the number of rows and the size
+// of the vocabulary.
 std::vector<double> DivergenceAlong(Llama& a, Llama& b,
                                     const std::vector<std::vector<int64_t>>& rows,
                                     const std::vector<size_t>& from);

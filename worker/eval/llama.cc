@@ -137,8 +137,12 @@ torch::Tensor LlamaImpl::Attention(Layer& layer, const torch::Tensor& x, const t
   return layer.o(out.transpose(1, 2).reshape({batch, tokens, c.num_attention_heads * c.head_dim}));
 }
 
-torch::Tensor LlamaImpl::forward(const torch::Tensor& ids, const torch::Tensor& positions,
-                                 const torch::Tensor& key_mask, KvCache* cache) {
+torch::Tensor LlamaImpl::Logits(const torch::Tensor& hidden) {
+  return torch::matmul(hidden, (config_.tie_word_embeddings ? embed_tokens_ : lm_head_).t());
+}
+
+torch::Tensor LlamaImpl::Hidden(const torch::Tensor& ids, const torch::Tensor& positions,
+                                const torch::Tensor& key_mask, KvCache* cache) {
   int64_t tokens = ids.size(1);
   int64_t past = cache ? cache->length() : 0;
   int64_t keys = past + tokens;
@@ -161,14 +165,15 @@ torch::Tensor LlamaImpl::forward(const torch::Tensor& ids, const torch::Tensor& 
     torch::Tensor h = RmsNorm(x, layer.post_attention_norm, config_.rms_norm_eps);
     x = x + layer.down(torch::silu(layer.gate(h)) * layer.up(h));
   }
-  x = RmsNorm(x, final_norm_, config_.rms_norm_eps);
-  return torch::matmul(x, (config_.tie_word_embeddings ? embed_tokens_ : lm_head_).t());
+  return RmsNorm(x, final_norm_, config_.rms_norm_eps);
 }
 
-torch::Tensor LlamaImpl::forward(const torch::Tensor& ids) {
+torch::Tensor LlamaImpl::forward(const torch::Tensor& ids) { return Logits(Hidden(ids)); }
+
+torch::Tensor LlamaImpl::Hidden(const torch::Tensor& ids) {
   torch::Tensor positions =
       torch::arange(ids.size(1), ids.options()).unsqueeze(0).expand({ids.size(0), -1});
-  return forward(ids, positions, torch::ones_like(ids, torch::kBool));
+  return Hidden(ids, positions, torch::ones_like(ids, torch::kBool));
 }
 
 std::map<std::string, LoraLinear> LlamaImpl::LinearLayers() {
@@ -272,14 +277,15 @@ std::vector<std::vector<int64_t>> Generate(Llama& model,
   torch::Tensor step_ids = ids, all_ids = ids, key_mask = real;
   for (int64_t step = 0; step < options.max_new_tokens; ++step) {
     torch::Tensor positions = (key_mask.to(torch::kInt64).cumsum(1) - 1).clamp_min(0);
-    torch::Tensor logits;
+    torch::Tensor hidden;
     if (options.use_cache) {
       positions = positions.slice(1, positions.size(1) - step_ids.size(1));
-      logits = model->forward(step_ids, positions, key_mask, &cache);
+      hidden = model->Hidden(step_ids, positions, key_mask, &cache);
     } else {
-      logits = model->forward(all_ids, positions, key_mask);
+      hidden = model->Hidden(all_ids, positions, key_mask);
     }
-    torch::Tensor last = logits.select(1, logits.size(1) - 1);
+    // Only the last position's logits choose the next token.
+    torch::Tensor last = model->Logits(hidden.select(1, hidden.size(1) - 1));
     torch::Tensor next;
     if (options.temperature <= 0) {
       next = last.argmax(-1).to(torch::kCPU);

@@ -52,14 +52,21 @@ class LlamaImpl : public torch::nn::Module {
  public:
   explicit LlamaImpl(LlamaConfig config);
 
-  // Logits [batch, tokens, vocab] for `ids` [batch, tokens]. `positions`
+  // Logits [batch, tokens, vocab] for `ids` [batch, tokens], one unpadded
+  // sequence per row: Logits(Hidden(ids)).
+  torch::Tensor forward(const torch::Tensor& ids);
+  // The final-normed hidden states [batch, tokens, hidden_size]. `positions`
   // [batch, tokens] are the rotary positions; `key_mask` [batch, cached +
   // tokens] marks real (not padding) keys. With a cache, attends to and
   // extends it.
-  torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& positions,
-                        const torch::Tensor& key_mask, KvCache* cache = nullptr);
-  // The common case: one unpadded sequence per row, no cache.
-  torch::Tensor forward(const torch::Tensor& ids);
+  torch::Tensor Hidden(const torch::Tensor& ids, const torch::Tensor& positions,
+                       const torch::Tensor& key_mask, KvCache* cache = nullptr);
+  torch::Tensor Hidden(const torch::Tensor& ids);  // Unpadded rows, no cache.
+  // Logits [..., vocab] of hidden states [..., hidden_size]. Kept apart so
+  // that callers put only the positions they need through the output layer:
+  // with a vocabulary of 150,000 tokens the logits of every position of a
+  // batch outweigh the rest of a small model many times over.
+  torch::Tensor Logits(const torch::Tensor& hidden);
 
   // Every weight under its Hugging Face name (model.layers.N.self_attn.q_proj.weight, ...).
   TensorMap StateDict();
