@@ -828,7 +828,8 @@ absl::StatusOr<AbFormat> ParseAbFormat(std::string_view name) {
 std::string Render(const AbReport& report, AbFormat format) {
   switch (format) {
     case AbFormat::kJson:
-      return ToJson(report).dump(2) + "\n";
+      // Model answers and prompts are whatever the models and files hold.
+      return ToJson(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     case AbFormat::kMarkdown:
       return StrCat("# Gauntlet A/B test: ", report.verdict, "\n\n",
                     ToMarkdown(report, "Models A and B"));

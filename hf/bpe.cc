@@ -375,7 +375,13 @@ std::string BpeTokenizer::Decode(const std::vector<int64_t>& ids) const {
       if (byte != ByteDecoder().end()) out += static_cast<char>(byte->second);
     }
   }
-  return out;
+  // A byte-level token can hold part of a character, so the bytes of a cut
+  // answer or of one token need not be UTF-8. Like Hugging Face's decode
+  // (errors="replace"), each ill-formed sequence becomes U+FFFD: the text
+  // goes into protobuf strings and JSON reports, which must be UTF-8.
+  std::string valid;
+  icu::UnicodeString::fromUTF8(out).toUTF8String(valid);
+  return valid;
 }
 
 }  // namespace gauntlet::eval

@@ -32,6 +32,7 @@ class BpeTokenizer {
   static absl::StatusOr<BpeTokenizer> FromJson(std::string_view tokenizer_json);
 
   std::vector<int64_t> Encode(std::string_view text) const;
+  // UTF-8 text; bytes that do not form characters become U+FFFD.
   std::string Decode(const std::vector<int64_t>& ids) const;
   int64_t vocab_size() const { return static_cast<int64_t>(tokens_.size()); }
   std::optional<int64_t> TokenId(std::string_view token) const;

@@ -61,6 +61,11 @@ TEST_F(TokenizerTest, ByteLevelBpeTokenizerJsonLoadsAndRoundTrips) {
   EXPECT_EQ(tokenizer->Encode("hell"), (std::vector<int64_t>{10}));
   EXPECT_EQ(tokenizer->Encode("\xc3\xa9"), (std::vector<int64_t>{19})) << "UTF-8 bytes, merged";
   EXPECT_EQ(tokenizer->Decode({19}), "\xc3\xa9");
+  // Half a character (an answer cut after byte C3) decodes as Hugging Face's
+  // does, to U+FFFD, never to bytes a JSON report or a protobuf string refuses.
+  EXPECT_EQ(tokenizer->Decode({17, 18}), "\xc3\xa9");
+  EXPECT_EQ(tokenizer->Decode({11, 17}), "hello\xef\xbf\xbd");
+  EXPECT_EQ(tokenizer->Decode({18, 4, 17}), "\xef\xbf\xbd \xef\xbf\xbd");
   EXPECT_EQ(tokenizer->Encode("<|im_start|>hello<|im_end|>"), (std::vector<int64_t>{20, 11, 21}));
   auto chat = tokenizer->EncodeChatPrompt("s", "u").value();
   EXPECT_EQ(chat.front(), 20) << "ChatML when the tokenizer has <|im_start|>";
