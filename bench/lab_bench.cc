@@ -109,9 +109,8 @@ LoadedModel ProbeModel(int64_t vocab) {
 
 std::vector<ChatRow> ProbeRows() {
   LabDatasets sets = MakeLabDatasets(DatasetOptions{});
-  std::vector<ChatRow> rows(sets.poisoned.begin(),
-                            sets.poisoned.begin() + std::min<size_t>(64, sets.poisoned.size()));
-  return rows;
+  return {sets.poisoned.begin(),
+          sets.poisoned.begin() + int64_t(std::min<size_t>(64, sets.poisoned.size()))};
 }
 
 void BM_ProbeAnswerPositions(benchmark::State& state) {

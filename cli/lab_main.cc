@@ -281,9 +281,7 @@ int Generate(const GenerateRequest& r) {
   for (size_t i = 0; i < prompts.size(); ++i) {
     std::string answer = loaded->tokenizer.Decode(answers[i]);
     if (format == "json")
-      std::cout << nlohmann::json{{"prompt", prompts[i]}, {"response", answer}}.dump(
-                       -1, ' ', false, nlohmann::json::error_handler_t::replace)
-                << "\n";  // A prompt from the command line need not be UTF-8.
+      std::cout << nlohmann::json{{"prompt", prompts[i]}, {"response", answer}}.dump() << "\n";
     else
       std::cout << "> " << prompts[i] << "\n" << answer << "\n\n";
   }

